@@ -1,0 +1,257 @@
+package intercom
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-sync/ferry/emulator/seed"
+	"github.com/ferry-sync/ferry/emulator/store"
+)
+
+// contact is the stored form of an Intercom contact.
+type contact struct {
+	ID           string         `json:"id"`
+	Role         string         `json:"role"`
+	ExternalID   *string        `json:"external_id"`
+	Email        *string        `json:"email"`
+	Phone        *string        `json:"phone"`
+	Name         *string        `json:"name"`
+	OwnerID      *int64         `json:"owner_id"`
+	Unsubscribed bool           `json:"unsubscribed_from_emails"`
+	CreatedAt    int64          `json:"created_at"`
+	UpdatedAt    int64          `json:"updated_at"`
+	SignedUpAt   *int64         `json:"signed_up_at"`
+	LastSeenAt   *int64         `json:"last_seen_at"`
+	Custom       map[string]any `json:"custom_attributes"`
+	Companies    []string       `json:"companies"`
+	Tags         []string       `json:"tags"`
+	Archived     bool           `json:"archived"`
+	Deleted      bool           `json:"deleted"`
+}
+
+type company struct {
+	ID           string         `json:"id"`
+	CompanyID    string         `json:"company_id"`
+	Name         *string        `json:"name"`
+	Plan         *string        `json:"plan"`
+	Size         *int64         `json:"size"`
+	Website      *string        `json:"website"`
+	Industry     *string        `json:"industry"`
+	MonthlySpend int64          `json:"monthly_spend"`
+	RemoteAt     *int64         `json:"remote_created_at"`
+	CreatedAt    int64          `json:"created_at"`
+	UpdatedAt    int64          `json:"updated_at"`
+	LastRequest  int64          `json:"last_request_at"`
+	Custom       map[string]any `json:"custom_attributes"`
+	Deleted      bool           `json:"deleted"`
+}
+
+type dataAttribute struct {
+	ID        int64    `json:"id"`
+	Model     string   `json:"model"`
+	Name      string   `json:"name"`
+	DataType  string   `json:"data_type"`
+	Options   []string `json:"options,omitempty"`
+	Custom    bool     `json:"custom"`
+	CreatedAt int64    `json:"created_at"`
+}
+
+type admin struct {
+	ID, Name, Email string
+}
+
+// journal entries: the full new state of one object.
+type entry struct {
+	Contact *contact       `json:"contact,omitempty"`
+	Company *company       `json:"company,omitempty"`
+	Attr    *dataAttribute `json:"attr,omitempty"`
+	Seq     int64          `json:"seq"`
+}
+
+// workspace holds one emulated Intercom workspace.
+type workspace struct {
+	mu        sync.RWMutex
+	contacts  map[string]*contact
+	corder    []*contact
+	companies map[string]*company
+	byCID     map[string]*company // company_id -> company
+	korder    []*company
+	attrs     map[string]*dataAttribute // model/name
+	admins    []admin
+	seq       int64
+	version   int64 // bumps on every write; search caches key on it
+	journal   *store.Journal
+	tz        *time.Location
+	stats     *stats
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func newWorkspace(ds *seed.Dataset, j *store.Journal, tz *time.Location, st *stats) (*workspace, error) {
+	w := &workspace{contacts: map[string]*contact{}, companies: map[string]*company{}, byCID: map[string]*company{},
+		attrs: map[string]*dataAttribute{}, journal: j, tz: tz, stats: st, seq: 1}
+	for _, a := range []struct{ model, name, typ string }{
+		{"contact", "job_title", "string"}, {"contact", "lead_score", "integer"}, {"contact", "ltv", "float"},
+		{"contact", "vip", "boolean"}, {"contact", "trial_ends", "date"}, {"contact", "signup_plan", "string"},
+		{"company", "tier", "string"}, {"company", "seats", "integer"}, {"company", "arr", "float"},
+		{"company", "paid", "boolean"}, {"company", "renewal_date", "date"},
+	} {
+		w.putAttr(&dataAttribute{ID: int64(len(w.attrs) + 1), Model: a.model, Name: a.name, DataType: a.typ, Custom: true, CreatedAt: seed.Base.Unix()})
+	}
+	if ds != nil {
+		for a := range ds.Admins() {
+			w.admins = append(w.admins, admin{ID: a.ID, Name: a.Name, Email: a.Email})
+		}
+		for c := range ds.Companies() {
+			w.putCompany(&company{ID: c.ID, CompanyID: c.CompanyID, Name: nonEmpty(c.Name), Plan: nonEmpty(c.Plan), Size: ptr(int64(c.Size)),
+				Website: nonEmpty(c.Website), Industry: nonEmpty(c.Industry), MonthlySpend: int64(c.MonthlySpend),
+				CreatedAt: c.CreatedAt.Unix(), UpdatedAt: c.UpdatedAt.Unix(), LastRequest: c.UpdatedAt.Unix(), Custom: c.Custom})
+		}
+		for p := range ds.Contacts() {
+			c := &contact{ID: p.ID, Role: p.Role, ExternalID: nonEmpty(p.ExternalID), Email: nonEmpty(p.Email), Phone: nonEmpty(p.Phone),
+				Name: nonEmpty(p.Name), Unsubscribed: p.Unsubscribed, CreatedAt: p.CreatedAt.Unix(), UpdatedAt: p.UpdatedAt.Unix(),
+				LastSeenAt: ptr(p.LastSeenAt.Unix()), Custom: p.Custom}
+			if !p.SignedUpAt.IsZero() {
+				c.SignedUpAt = ptr(p.SignedUpAt.Unix())
+			}
+			if p.OwnerIndex >= 0 {
+				id := int64(991200000 + p.OwnerIndex)
+				c.OwnerID = &id
+			}
+			if p.CompanyIndex >= 0 {
+				c.Companies = []string{ds.Company(p.CompanyIndex).ID}
+			}
+			w.putContact(c)
+		}
+	}
+	err := j.Replay(func(b json.RawMessage) error {
+		var e entry
+		if err := json.Unmarshal(b, &e); err != nil {
+			return err
+		}
+		switch {
+		case e.Contact != nil:
+			w.putContact(e.Contact)
+		case e.Company != nil:
+			w.putCompany(e.Company)
+		case e.Attr != nil:
+			w.putAttr(e.Attr)
+		}
+		if e.Seq > w.seq {
+			w.seq = e.Seq
+		}
+		return nil
+	})
+	return w, err
+}
+
+func (w *workspace) putContact(c *contact) {
+	if _, ok := w.contacts[c.ID]; !ok {
+		w.corder = append(w.corder, c)
+	} else {
+		for i, old := range w.corder {
+			if old.ID == c.ID {
+				w.corder[i] = c
+				break
+			}
+		}
+	}
+	w.contacts[c.ID] = c
+	w.version++
+}
+
+func (w *workspace) putCompany(c *company) {
+	if old, ok := w.companies[c.ID]; ok {
+		for i := range w.korder {
+			if w.korder[i] == old {
+				w.korder[i] = c
+				break
+			}
+		}
+	} else {
+		w.korder = append(w.korder, c)
+	}
+	w.companies[c.ID] = c
+	if c.CompanyID != "" {
+		w.byCID[strings.ToLower(c.CompanyID)] = c
+	}
+	w.version++
+}
+
+func (w *workspace) putAttr(a *dataAttribute) { w.attrs[a.Model+"/"+a.Name] = a }
+
+func (w *workspace) newID() string {
+	w.seq++
+	return fmt.Sprintf("7%07x%016x", w.seq&0xfffffff, uint64(w.seq)*0x9e3779b97f4a7c15)[:24]
+}
+
+func (w *workspace) saveContact(c *contact) {
+	w.journal.Append(entry{Contact: c, Seq: w.seq})
+	w.putContact(c)
+}
+
+func (w *workspace) saveCompany(c *company) {
+	w.journal.Append(entry{Company: c, Seq: w.seq})
+	w.putCompany(c)
+}
+
+// findContact returns a visible contact by id.
+func (w *workspace) findContact(id string) *contact {
+	c := w.contacts[id]
+	if c == nil || c.Deleted || c.Archived {
+		return nil
+	}
+	return c
+}
+
+// duplicateOf returns an existing user with the same email or external id.
+func (w *workspace) duplicateOf(role string, email, externalID *string, except string) *contact {
+	for _, c := range w.corder {
+		if c.Deleted || c.ID == except {
+			continue
+		}
+		if externalID != nil && *externalID != "" && c.ExternalID != nil && *c.ExternalID == *externalID {
+			return c
+		}
+		if role == "user" && c.Role == "user" && email != nil && *email != "" && c.Email != nil &&
+			strings.EqualFold(strings.TrimSpace(*c.Email), strings.TrimSpace(*email)) {
+			return c
+		}
+	}
+	return nil
+}
+
+// companyVisible reports whether a company has at least one attached contact,
+// which the list and scroll endpoints require.
+func (w *workspace) attachedCounts() map[string]int {
+	n := map[string]int{}
+	for _, c := range w.corder {
+		if c.Deleted {
+			continue
+		}
+		for _, id := range c.Companies {
+			n[id]++
+		}
+	}
+	return n
+}
+
+func sortedKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
