@@ -1,0 +1,227 @@
+package salesforceapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// JobInfo is a Bulk API 2.0 job description.
+type JobInfo struct {
+	ID                     string  `json:"id"`
+	Object                 string  `json:"object"`
+	Operation              string  `json:"operation"`
+	State                  string  `json:"state"`
+	ExternalIDFieldName    string  `json:"externalIdFieldName"`
+	ErrorMessage           string  `json:"errorMessage"`
+	NumberRecordsProcessed int     `json:"numberRecordsProcessed"`
+	NumberRecordsFailed    int     `json:"numberRecordsFailed"`
+	APIVersion             float64 `json:"apiVersion"`
+}
+
+// Terminal reports whether the job has finished one way or another.
+func (j JobInfo) Terminal() bool {
+	return j.State == "JobComplete" || j.State == "Failed" || j.State == "Aborted"
+}
+
+// NullValue is what a Bulk CSV cell holds to set a field to null; an empty
+// cell leaves the field unchanged.
+const NullValue = "#N/A"
+
+// EncodeCSV renders rows for an ingest job: nil cells become #N/A (set null),
+// empty strings stay empty (unchanged). Fields are quoted when needed.
+func EncodeCSV(header []string, rows [][]*string) []byte {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write(header)
+	rec := make([]string, len(header))
+	for _, row := range rows {
+		for i, v := range row {
+			if v == nil {
+				rec[i] = NullValue
+			} else {
+				rec[i] = *v
+			}
+		}
+		w.Write(rec)
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+// CreateIngestJob opens a job. It is not retried on ambiguous failures: a
+// second job would be harmless but would cost a Bulk batch allocation.
+func (c *Client) CreateIngestJob(ctx context.Context, object, operation, extField string) (JobInfo, error) {
+	body := map[string]any{"object": object, "operation": operation, "contentType": "CSV", "lineEnding": "LF", "columnDelimiter": "COMMA"}
+	if extField != "" {
+		body["externalIdFieldName"] = extField
+	}
+	var j JobInfo
+	_, err := c.doJSON(ctx, http.MethodPost, "jobs/ingest", nil, body, &j, true)
+	if err != nil {
+		return j, fmt.Errorf("create %s %s job: %w", operation, object, err)
+	}
+	return j, nil
+}
+
+// UploadJobData PUTs the job's single CSV upload (Salesforce answers 201).
+func (c *Client) UploadJobData(ctx context.Context, jobID string, data []byte) error {
+	resp, err := c.send(ctx, request{method: http.MethodPut, path: "jobs/ingest/" + jobID + "/batches", body: data, ctype: "text/csv"})
+	if err != nil {
+		return fmt.Errorf("upload job %s: %w", jobID, err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("upload job %s: unexpected HTTP %d (want 201)", jobID, resp.StatusCode)
+	}
+	return nil
+}
+
+// SetJobState moves a job to UploadComplete or Aborted.
+func (c *Client) SetJobState(ctx context.Context, jobID, state string) (JobInfo, error) {
+	var j JobInfo
+	_, err := c.doJSON(ctx, http.MethodPatch, "jobs/ingest/"+jobID, nil, map[string]string{"state": state}, &j, false)
+	return j, err
+}
+
+// IngestJob fetches a job's state.
+func (c *Client) IngestJob(ctx context.Context, jobID string) (JobInfo, error) {
+	var j JobInfo
+	_, err := c.doJSON(ctx, http.MethodGet, "jobs/ingest/"+jobID, nil, nil, &j, false)
+	return j, err
+}
+
+// WaitIngestJob polls until the job is terminal, backing off from poll up to
+// 5 s. progress, when non-nil, is called after each poll.
+func (c *Client) WaitIngestJob(ctx context.Context, jobID string, poll time.Duration, progress func(JobInfo)) (JobInfo, error) {
+	for {
+		j, err := c.IngestJob(ctx, jobID)
+		if err != nil {
+			return j, err
+		}
+		if progress != nil {
+			progress(j)
+		}
+		if j.Terminal() {
+			return j, nil
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return j, ctx.Err()
+		case <-t.C:
+		}
+		poll = min(poll*2, 5*time.Second)
+	}
+}
+
+// JobResults downloads successfulResults, failedResults or
+// unprocessedrecords as header + rows.
+func (c *Client) JobResults(ctx context.Context, jobID, kind string) ([]string, [][]string, error) {
+	resp, err := c.send(ctx, request{method: http.MethodGet, path: "jobs/ingest/" + jobID + "/" + kind, accept: "text/csv"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s of job %s: %w", kind, jobID, err)
+	}
+	defer resp.Body.Close()
+	rows, err := readCSV(resp.Body, ',')
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s of job %s: %w", kind, jobID, err)
+	}
+	if len(rows) == 0 {
+		return nil, nil, nil
+	}
+	return rows[0], rows[1:], nil
+}
+
+func readCSV(r io.Reader, delim rune) ([][]string, error) {
+	cr := csv.NewReader(r)
+	cr.Comma = delim
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = false
+	rows, err := cr.ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("parse CSV: %w", err)
+	}
+	return rows, nil
+}
+
+// CreateQueryJob starts a Bulk API 2.0 query (all=true for queryAll).
+func (c *Client) CreateQueryJob(ctx context.Context, soql string, all bool) (JobInfo, error) {
+	op := "query"
+	if all {
+		op = "queryAll"
+	}
+	var j JobInfo
+	_, err := c.doJSON(ctx, http.MethodPost, "jobs/query", nil, map[string]string{"operation": op, "query": soql, "contentType": "CSV", "columnDelimiter": "COMMA", "lineEnding": "LF"}, &j, false)
+	return j, err
+}
+
+// WaitQueryJob polls a query job until it is terminal.
+func (c *Client) WaitQueryJob(ctx context.Context, jobID string, poll time.Duration) (JobInfo, error) {
+	for {
+		var j JobInfo
+		if _, err := c.doJSON(ctx, http.MethodGet, "jobs/query/"+jobID, nil, nil, &j, false); err != nil {
+			return j, err
+		}
+		if j.Terminal() {
+			if j.State != "JobComplete" {
+				return j, fmt.Errorf("salesforceapi: query job %s ended %s: %s", jobID, j.State, j.ErrorMessage)
+			}
+			return j, nil
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return j, ctx.Err()
+		case <-t.C:
+		}
+		poll = min(poll*2, 5*time.Second)
+	}
+}
+
+// QueryResults pages through a completed query job's CSV results by
+// Sforce-Locator; each step yields the header and that page's rows.
+func (c *Client) QueryResults(ctx context.Context, jobID string, maxRecords int) iter.Seq2[[][]string, error] {
+	return func(yield func([][]string, error) bool) {
+		locator := ""
+		for {
+			q := url.Values{}
+			if maxRecords > 0 {
+				q.Set("maxRecords", strconv.Itoa(maxRecords))
+			}
+			if locator != "" {
+				q.Set("locator", locator)
+			}
+			resp, err := c.send(ctx, request{method: http.MethodGet, path: "jobs/query/" + jobID + "/results", query: q, accept: "text/csv"})
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			rows, err := readCSV(resp.Body, ',')
+			next := resp.Header.Get("Sforce-Locator")
+			resp.Body.Close()
+			if err != nil {
+				yield(nil, fmt.Errorf("results of query job %s: %w", jobID, err))
+				return
+			}
+			if !yield(rows, nil) {
+				return
+			}
+			if next == "" || strings.EqualFold(next, "null") {
+				return
+			}
+			locator = next
+		}
+	}
+}
