@@ -1,0 +1,112 @@
+// Package extract is the shared vocabulary of ferry's extractors and the
+// Parquet landing writer.
+//
+// Contract: a Source yields every row changed in a Window, page by page; it
+// may yield rows more than once and rows outside the window (they are
+// removed downstream), but it must never miss a row whose change time lies
+// inside [Lower, Upper]. Run writes the pages to one append-only landing file
+// as they arrive (memory is bounded by a page, never by the delta) and
+// returns the new watermark: the largest (change time, id) seen at or below
+// Upper. The caller commits that watermark only after the run has succeeded.
+package extract
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"log/slog"
+	"time"
+)
+
+// Row is one extracted record.
+type Row struct {
+	ID        string
+	UpdatedAt time.Time
+	Deleted   bool
+	Record    []byte // JSON
+}
+
+// Window bounds one extraction. A zero Lower means everything.
+type Window struct {
+	Lower time.Time
+	Upper time.Time
+}
+
+// Source extracts one object.
+type Source interface {
+	// System and Object name the source (e.g. "salesforce", "Lead").
+	System() string
+	Object() string
+	// Extract yields pages of rows changed within w. total, when the API
+	// reports it, receives the expected row count for progress reports.
+	Extract(ctx context.Context, w Window, total *int) iter.Seq2[[]Row, error]
+	// Requests reports how many API requests the source has made so far.
+	Requests() int
+}
+
+// Watermark is a position in a source's change order.
+type Watermark struct {
+	TS time.Time
+	ID string
+}
+
+// After reports whether w is strictly after o in (TS, ID) order.
+func (w Watermark) After(o Watermark) bool {
+	if !w.TS.Equal(o.TS) {
+		return w.TS.After(o.TS)
+	}
+	return w.ID > o.ID
+}
+
+// Result summarises one object's extraction.
+type Result struct {
+	System, Object string
+	Window         Window
+	Rows           int64
+	File           string // "" when nothing landed
+	Max            Watermark
+	Requests       int
+	Elapsed        time.Duration
+}
+
+// Run extracts src over w into a landing file under root, logging progress.
+func Run(ctx context.Context, src Source, w Window, root, runID string, now func() time.Time, log *slog.Logger) (Result, error) {
+	start := now()
+	res := Result{System: src.System(), Object: src.Object(), Window: w}
+	land, err := NewLanding(root, src.System(), src.Object(), runID, start.UTC())
+	if err != nil {
+		return res, err
+	}
+	total := -1
+	lastLog := start
+	pages := 0
+	req0 := src.Requests()
+	for rows, err := range src.Extract(ctx, w, &total) {
+		if err != nil {
+			land.Abort()
+			return res, fmt.Errorf("extract %s.%s: %w", src.System(), src.Object(), err)
+		}
+		pages++
+		for _, r := range rows {
+			m := Watermark{TS: r.UpdatedAt, ID: r.ID}
+			if !r.UpdatedAt.After(w.Upper) && m.After(res.Max) {
+				res.Max = m
+			}
+		}
+		if err := land.Write(rows); err != nil {
+			land.Abort()
+			return res, fmt.Errorf("extract %s.%s: %w", src.System(), src.Object(), err)
+		}
+		if t := now(); t.Sub(lastLog) >= 5*time.Second {
+			lastLog = t
+			log.Info("extract progress", "source", src.System(), "object", src.Object(), "pages", pages, "rows", land.Rows(), "expected", total, "elapsed", t.Sub(start).Round(time.Millisecond))
+		}
+	}
+	file, err := land.Commit()
+	if err != nil {
+		return res, fmt.Errorf("extract %s.%s: %w", src.System(), src.Object(), err)
+	}
+	res.Rows, res.File, res.Requests, res.Elapsed = land.Rows(), file, src.Requests()-req0, now().Sub(start)
+	log.Info("extracted", "source", src.System(), "object", src.Object(), "rows", res.Rows, "pages", pages, "requests", res.Requests, "elapsed", res.Elapsed.Round(time.Millisecond))
+	return res, nil
+}

@@ -1,0 +1,468 @@
+// Package config reads pipeline files: strict YAML (unknown keys are
+// errors), secrets only as ${ENV} references, and every problem reported as
+// file:line: path: message.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Pipeline is one pipeline file.
+type Pipeline struct {
+	Version     int          `yaml:"version"`
+	Name        string       `yaml:"name"`
+	Connections Connections  `yaml:"connections"`
+	Extract     Extract      `yaml:"extract"`
+	Identity    Identity     `yaml:"identity"`
+	Sync        Sync         `yaml:"sync"`
+	Load        LoadSettings `yaml:"load"`
+
+	// Path is the file the pipeline was read from.
+	Path string `yaml:"-"`
+}
+
+// Connections holds both systems' settings.
+type Connections struct {
+	Intercom   Intercom   `yaml:"intercom"`
+	Salesforce Salesforce `yaml:"salesforce"`
+}
+
+// Intercom connection.
+type Intercom struct {
+	BaseURL     string `yaml:"base_url"`
+	Region      string `yaml:"region"`
+	AccessToken string `yaml:"access_token"`
+	APIVersion  string `yaml:"api_version"`
+}
+
+// Salesforce connection.
+type Salesforce struct {
+	LoginURL       string `yaml:"login_url"`
+	Auth           string `yaml:"auth"`
+	ClientID       string `yaml:"client_id"`
+	ClientSecret   string `yaml:"client_secret"`
+	Username       string `yaml:"username"`
+	PrivateKeyFile string `yaml:"private_key_file"`
+	Audience       string `yaml:"audience"`
+	AccessToken    string `yaml:"access_token"`
+	InstanceURL    string `yaml:"instance_url"`
+	APIVersion     string `yaml:"api_version"`
+	Budget         Budget `yaml:"budget"`
+}
+
+// Budget bounds Salesforce API use.
+type Budget struct {
+	MaxCallsPerRun    int `yaml:"max_calls_per_run"`
+	MinDailyRemaining int `yaml:"min_daily_remaining"`
+}
+
+// Extract settings.
+type Extract struct {
+	UpperBoundLag Duration                 `yaml:"upper_bound_lag"`
+	Intercom      map[string]ObjectExtract `yaml:"intercom"`
+	Salesforce    map[string]ObjectExtract `yaml:"salesforce"`
+}
+
+// ObjectExtract configures one source object.
+type ObjectExtract struct {
+	Lookback Duration `yaml:"lookback"`
+	Fields   []string `yaml:"fields"` // Salesforce: extra fields to select
+}
+
+// Identity settings.
+type Identity struct {
+	People    MatchKeys `yaml:"people"`
+	Companies MatchKeys `yaml:"companies"`
+}
+
+// MatchKeys lists match keys in priority order.
+type MatchKeys struct {
+	MatchKeys []string `yaml:"match_keys"`
+}
+
+// Sync describes what is kept in sync.
+type Sync struct {
+	People    Entity `yaml:"people"`
+	Companies Entity `yaml:"companies"`
+}
+
+// Entity is one synced entity (people or companies).
+type Entity struct {
+	SalesforceExternalID   string         `yaml:"salesforce_external_id"`
+	CreateSalesforceLeads  bool           `yaml:"create_salesforce_leads"`
+	CreateIntercomContacts bool           `yaml:"create_intercom_contacts"`
+	Fields                 []FieldMapping `yaml:"fields"`
+}
+
+// FieldMapping maps one Intercom field to one Salesforce field.
+type FieldMapping struct {
+	Intercom   string `yaml:"intercom"`
+	Salesforce string `yaml:"salesforce"`
+	Owner      string `yaml:"owner"`     // salesforce | intercom | newest
+	Direction  string `yaml:"direction"` // both | to_intercom | to_salesforce
+	Type       string `yaml:"type"`      // string | integer | number | boolean
+}
+
+// LoadSettings configures the load stage.
+type LoadSettings struct {
+	Salesforce struct {
+		CollectionsMax int      `yaml:"collections_max"`
+		PollInterval   Duration `yaml:"poll_interval"`
+	} `yaml:"salesforce"`
+	Intercom struct {
+		MaxConcurrency int `yaml:"max_concurrency"`
+	} `yaml:"intercom"`
+	MaxRejectRatio float64 `yaml:"max_reject_ratio"`
+}
+
+// Duration is a time.Duration written as "10m".
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML parses Go duration syntax.
+func (d *Duration) UnmarshalYAML(b []byte) error {
+	s := strings.Trim(strings.TrimSpace(string(b)), `"'`)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use e.g. 30s, 10m, 1h)", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// ErrInvalid wraps every validation failure.
+var ErrInvalid = errors.New("invalid pipeline file")
+
+// Problem is one thing wrong with a file.
+type Problem struct {
+	File string
+	Line int
+	Path string
+	Msg  string
+}
+
+func (p Problem) Error() string {
+	loc := p.File
+	if p.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", p.File, p.Line)
+	}
+	if p.Path != "" {
+		return fmt.Sprintf("%s: %s: %s", loc, p.Path, p.Msg)
+	}
+	return fmt.Sprintf("%s: %s", loc, p.Msg)
+}
+
+// Problems is the list of everything wrong with a file.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Unwrap lets errors.Is(err, ErrInvalid) match.
+func (ps Problems) Unwrap() error { return ErrInvalid }
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Load reads and validates the pipeline file at path. getenv resolves
+// ${VAR} references (os.Getenv when nil).
+func Load(path string, getenv func(string) string) (*Pipeline, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read pipeline file: %w", err)
+	}
+	return Parse(path, b, getenv)
+}
+
+// Parse decodes and validates a pipeline file's bytes; name labels errors.
+func Parse(name string, b []byte, getenv func(string) string) (*Pipeline, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var p Pipeline
+	dec := yaml.NewDecoder(bytes.NewReader(b), yaml.DisallowUnknownField())
+	if err := dec.Decode(&p); err != nil {
+		var ye yaml.Error
+		if errors.As(err, &ye) && ye.GetToken() != nil {
+			return nil, Problems{{File: name, Line: ye.GetToken().Position.Line, Msg: strings.TrimSpace(ye.GetMessage())}}
+		}
+		return nil, Problems{{File: name, Msg: err.Error()}}
+	}
+	p.Path = name
+	var probs []pathProblem
+	p.expandEnv(getenv, &probs)
+	p.applyDefaults()
+	p.validate(&probs)
+	if len(probs) == 0 {
+		return &p, nil
+	}
+	file, _ := parser.ParseBytes(b, 0)
+	out := make(Problems, 0, len(probs))
+	for _, pp := range probs {
+		out = append(out, Problem{File: name, Line: lineOf(file, pp.path), Path: displayPath(pp.path), Msg: pp.msg})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
+	return nil, out
+}
+
+type pathProblem struct {
+	path string // YAML path, $.a.b[0].c
+	msg  string
+}
+
+func displayPath(p string) string { return strings.TrimPrefix(strings.TrimPrefix(p, "$"), ".") }
+
+// lineOf finds the line of the node at path, or of its nearest ancestor.
+func lineOf(file *ast.File, path string) int {
+	if file == nil {
+		return 0
+	}
+	for path != "" && path != "$" {
+		if yp, err := yaml.PathString(path); err == nil {
+			if n, err := yp.FilterFile(file); err == nil && n != nil && n.GetToken() != nil {
+				return n.GetToken().Position.Line
+			}
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i <= 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+func (p *Pipeline) expandEnv(getenv func(string) string, probs *[]pathProblem) {
+	expand := func(path string, s *string) {
+		*s = envRef.ReplaceAllStringFunc(*s, func(m string) string {
+			name := envRef.FindStringSubmatch(m)[1]
+			v := getenv(name)
+			if v == "" {
+				*probs = append(*probs, pathProblem{path, fmt.Sprintf("environment variable %s is not set", name)})
+			}
+			return v
+		})
+	}
+	ic := &p.Connections.Intercom
+	expand("$.connections.intercom.base_url", &ic.BaseURL)
+	expand("$.connections.intercom.access_token", &ic.AccessToken)
+	sf := &p.Connections.Salesforce
+	for path, s := range map[string]*string{
+		"login_url": &sf.LoginURL, "client_id": &sf.ClientID, "client_secret": &sf.ClientSecret, "username": &sf.Username,
+		"private_key_file": &sf.PrivateKeyFile, "access_token": &sf.AccessToken, "instance_url": &sf.InstanceURL, "audience": &sf.Audience,
+	} {
+		expand("$.connections.salesforce."+path, s)
+	}
+}
+
+func (p *Pipeline) applyDefaults() {
+	if p.Connections.Intercom.APIVersion == "" {
+		p.Connections.Intercom.APIVersion = "2.14"
+	}
+	if p.Connections.Salesforce.APIVersion == "" {
+		p.Connections.Salesforce.APIVersion = "62.0"
+	}
+	if p.Extract.UpperBoundLag.Duration == 0 {
+		p.Extract.UpperBoundLag.Duration = 0
+	}
+	if len(p.Identity.People.MatchKeys) == 0 {
+		p.Identity.People.MatchKeys = []string{"external_id", "email"}
+	}
+	if len(p.Identity.Companies.MatchKeys) == 0 {
+		p.Identity.Companies.MatchKeys = []string{"company_id", "website_domain"}
+	}
+	for _, e := range []*Entity{&p.Sync.People, &p.Sync.Companies} {
+		for i := range e.Fields {
+			f := &e.Fields[i]
+			if f.Direction == "" {
+				f.Direction = "both"
+			}
+			if f.Type == "" {
+				f.Type = "string"
+			}
+		}
+	}
+	if p.Load.Salesforce.CollectionsMax == 0 {
+		p.Load.Salesforce.CollectionsMax = 200
+	}
+	if p.Load.Salesforce.PollInterval.Duration == 0 {
+		p.Load.Salesforce.PollInterval.Duration = 500 * time.Millisecond
+	}
+	if p.Load.Intercom.MaxConcurrency == 0 {
+		p.Load.Intercom.MaxConcurrency = 4
+	}
+	if p.Load.MaxRejectRatio == 0 {
+		p.Load.MaxRejectRatio = 1
+	}
+}
+
+var (
+	identRe    = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+	sfFieldRe  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$`)
+	icFieldRe  = regexp.MustCompile(`^([a-z_][a-z0-9_]*|custom_attributes\.[A-Za-z_][A-Za-z0-9_ ]*)$`)
+	sfObjectRe = regexp.MustCompile(`^[A-Z][A-Za-z0-9_]*$`)
+)
+
+// Source objects ferry knows how to extract.
+var (
+	IntercomObjects   = []string{"contacts", "companies"}
+	SalesforceObjects = []string{"Lead", "Contact", "Account", "User"}
+)
+
+func (p *Pipeline) validate(probs *[]pathProblem) {
+	add := func(path, format string, a ...any) {
+		*probs = append(*probs, pathProblem{path, fmt.Sprintf(format, a...)})
+	}
+	if p.Version != 1 {
+		add("$.version", "required and must be 1")
+	}
+	if p.Name == "" || !identRe.MatchString(p.Name) {
+		add("$.name", "required; lowercase letters, digits and underscores")
+	}
+	ic := p.Connections.Intercom
+	if ic.BaseURL == "" && ic.Region == "" {
+		add("$.connections.intercom", "base_url or region is required")
+	}
+	if ic.Region != "" && ic.Region != "us" && ic.Region != "eu" && ic.Region != "au" {
+		add("$.connections.intercom.region", "must be us, eu or au")
+	}
+	if ic.AccessToken == "" {
+		add("$.connections.intercom.access_token", "required (use ${INTERCOM_ACCESS_TOKEN})")
+	}
+	sf := p.Connections.Salesforce
+	switch sf.Auth {
+	case "client_credentials":
+		if sf.LoginURL == "" || sf.ClientID == "" || sf.ClientSecret == "" {
+			add("$.connections.salesforce", "client_credentials needs login_url, client_id and client_secret")
+		}
+	case "jwt":
+		if sf.LoginURL == "" || sf.ClientID == "" || sf.Username == "" || sf.PrivateKeyFile == "" {
+			add("$.connections.salesforce", "jwt needs login_url, client_id, username and private_key_file")
+		}
+	case "access_token":
+		if sf.AccessToken == "" || sf.InstanceURL == "" {
+			add("$.connections.salesforce", "access_token needs access_token and instance_url")
+		}
+	default:
+		add("$.connections.salesforce.auth", "must be client_credentials, jwt or access_token, got %q", sf.Auth)
+	}
+	if sf.Budget.MaxCallsPerRun < 0 || sf.Budget.MinDailyRemaining < 0 {
+		add("$.connections.salesforce.budget", "limits must not be negative")
+	}
+	for name := range p.Extract.Intercom {
+		if !contains(IntercomObjects, name) {
+			add("$.extract.intercom."+name, "unknown Intercom object (known: %s)", strings.Join(IntercomObjects, ", "))
+		}
+	}
+	for name, o := range p.Extract.Salesforce {
+		if !contains(SalesforceObjects, name) {
+			add("$.extract.salesforce."+name, "unknown Salesforce object (known: %s)", strings.Join(SalesforceObjects, ", "))
+		}
+		for i, f := range o.Fields {
+			if !sfFieldRe.MatchString(f) {
+				add(fmt.Sprintf("$.extract.salesforce.%s.fields[%d]", name, i), "not a Salesforce field name: %q", f)
+			}
+		}
+	}
+	for i, k := range p.Identity.People.MatchKeys {
+		if k != "external_id" && k != "email" {
+			add(fmt.Sprintf("$.identity.people.match_keys[%d]", i), "must be external_id or email")
+		}
+	}
+	for i, k := range p.Identity.Companies.MatchKeys {
+		if k != "company_id" && k != "website_domain" {
+			add(fmt.Sprintf("$.identity.companies.match_keys[%d]", i), "must be company_id or website_domain")
+		}
+	}
+	for _, ent := range []struct {
+		name string
+		e    Entity
+	}{{"people", p.Sync.People}, {"companies", p.Sync.Companies}} {
+		base := "$.sync." + ent.name
+		if !sfFieldRe.MatchString(ent.e.SalesforceExternalID) || strings.Contains(ent.e.SalesforceExternalID, ".") {
+			add(base+".salesforce_external_id", "required: the external-id field ferry keys %s on", ent.name)
+		}
+		if ent.name == "companies" && (ent.e.CreateSalesforceLeads || ent.e.CreateIntercomContacts) {
+			add(base, "create_salesforce_leads and create_intercom_contacts apply to people only")
+		}
+		seenIC, seenSF := map[string]bool{}, map[string]bool{}
+		for i, f := range ent.e.Fields {
+			fp := fmt.Sprintf("%s.fields[%d]", base, i)
+			if !icFieldRe.MatchString(f.Intercom) {
+				add(fp+".intercom", "not an Intercom attribute: %q", f.Intercom)
+			}
+			if !sfFieldRe.MatchString(f.Salesforce) {
+				add(fp+".salesforce", "not a Salesforce field: %q", f.Salesforce)
+			}
+			if seenIC[f.Intercom] {
+				add(fp+".intercom", "%s is mapped twice", f.Intercom)
+			}
+			if seenSF[f.Salesforce] {
+				add(fp+".salesforce", "%s is mapped twice", f.Salesforce)
+			}
+			seenIC[f.Intercom], seenSF[f.Salesforce] = true, true
+			switch f.Owner {
+			case "salesforce", "intercom", "newest":
+			default:
+				add(fp+".owner", "must be salesforce, intercom or newest, got %q", f.Owner)
+			}
+			switch f.Direction {
+			case "both", "to_intercom", "to_salesforce":
+			default:
+				add(fp+".direction", "must be both, to_intercom or to_salesforce, got %q", f.Direction)
+			}
+			switch f.Type {
+			case "string", "integer", "number", "boolean":
+			default:
+				add(fp+".type", "must be string, integer, number or boolean, got %q", f.Type)
+			}
+			if strings.Contains(f.Salesforce, ".") && f.Direction != "to_intercom" {
+				add(fp+".direction", "%s is a relationship field, read-only in Salesforce: set direction: to_intercom", f.Salesforce)
+			}
+			if f.Direction == "to_intercom" && f.Owner == "intercom" || f.Direction == "to_salesforce" && f.Owner == "salesforce" {
+				add(fp+".owner", "owner %s contradicts direction %s", f.Owner, f.Direction)
+			}
+		}
+	}
+	if p.Load.MaxRejectRatio < 0 || p.Load.MaxRejectRatio > 1 {
+		add("$.load.max_reject_ratio", "must be between 0 and 1")
+	}
+	if p.Load.Intercom.MaxConcurrency < 1 || p.Load.Intercom.MaxConcurrency > 16 {
+		add("$.load.intercom.max_concurrency", "must be between 1 and 16")
+	}
+	if p.Load.Salesforce.CollectionsMax < 0 || p.Load.Salesforce.CollectionsMax > 2000 {
+		add("$.load.salesforce.collections_max", "must be between 0 and 2000")
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Lookback returns the configured lookback of a source object.
+func (p *Pipeline) Lookback(system, object string) time.Duration {
+	m := p.Extract.Intercom
+	if system == "salesforce" {
+		m = p.Extract.Salesforce
+	}
+	return m[object].Lookback.Duration
+}

@@ -1,0 +1,36 @@
+// Package duck opens DuckDB databases (through cgo) with ferry's settings.
+package duck
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
+)
+
+// Querier is the part of *sql.DB and *sql.Tx that ferry's SQL code uses.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Open opens (creating) the DuckDB file at path; "" opens an in-memory database.
+func Open(path string) (*sql.DB, error) {
+	db, err := sql.Open("duckdb", path)
+	if err != nil {
+		return nil, fmt.Errorf("open duckdb %s: %w", path, err)
+	}
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open duckdb %s: %w", path, err)
+	}
+	for _, s := range []string{"SET TimeZone = 'UTC'", "SET preserve_insertion_order = false"} {
+		if _, err := db.Exec(s); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("configure duckdb: %w", err)
+		}
+	}
+	return db, nil
+}

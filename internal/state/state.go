@@ -1,0 +1,152 @@
+// Package state keeps a data dir's operational state in DuckDB: runs,
+// watermarks, the write ledger, the last-synced snapshot, Bulk jobs in
+// flight and rejects. DDL and statements live in sql/state/.
+package state
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	sqlfiles "github.com/ferry-sync/ferry/sql"
+
+	"github.com/ferry-sync/ferry/internal/duck"
+)
+
+// Store is an open state database.
+type Store struct {
+	DB    *sql.DB
+	stmts map[string]string
+}
+
+// Open opens dir/ferry.duckdb and applies pending migrations.
+func Open(ctx context.Context, dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	db, err := duck.Open(filepath.Join(dir, "ferry.duckdb"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{DB: db}
+	if s.stmts, err = sqlfiles.Statements(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.DB.Close() }
+
+// Stmt returns a named statement from sql/state/queries.sql.
+func (s *Store) Stmt(name string) string {
+	q, ok := s.stmts[name]
+	if !ok {
+		panic("state: unknown statement " + name) // programmer error
+	}
+	return q
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.DB.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS ferry; CREATE TABLE IF NOT EXISTS ferry.migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)`); err != nil {
+		return fmt.Errorf("state migrations table: %w", err)
+	}
+	ms, err := sqlfiles.Migrations()
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		var n int
+		if err := s.DB.QueryRowContext(ctx, `SELECT count(*) FROM ferry.migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		tx, err := s.DB.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("state migration %s: %w", m.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ferry.migrations VALUES ($1, $2, now())`, m.Version, m.Name); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("state migration %s: %w", m.Name, err)
+		}
+	}
+	return nil
+}
+
+// Watermark is how far a source object has been extracted: every row with
+// (ts, id) <= (TS, ID) is known to have landed.
+type Watermark struct {
+	TS time.Time
+	ID string
+}
+
+// Watermark returns the committed watermark (zero when none).
+func (s *Store) Watermark(ctx context.Context, q duck.Querier, system, object string) (Watermark, error) {
+	var w Watermark
+	err := q.QueryRowContext(ctx, s.Stmt("GetWatermark"), system, object).Scan(&w.TS, &w.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Watermark{}, nil
+	}
+	return w, err
+}
+
+// ErrLocked means another ferry process holds the data dir.
+var ErrLocked = errors.New("data dir is in use by another ferry process")
+
+// Lock is an exclusive advisory lock on a data dir.
+type Lock struct{ f *os.File }
+
+// Acquire takes dir/ferry.lock without waiting.
+func Acquire(dir string) (*Lock, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(dir, "ferry.lock")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b := make([]byte, 200)
+		n, _ := f.ReadAt(b, 0)
+		f.Close()
+		holder := strings.TrimSpace(string(b[:n]))
+		if holder == "" {
+			holder = "unknown process"
+		}
+		return nil, fmt.Errorf("%w: %s is held by %s", ErrLocked, p, holder)
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte("pid "+strconv.Itoa(os.Getpid())+" since "+time.Now().UTC().Format(time.RFC3339)+"\n"), 0)
+	return &Lock{f: f}, nil
+}
+
+// Release drops the lock.
+func (l *Lock) Release() error {
+	if l == nil {
+		return nil
+	}
+	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	return l.f.Close()
+}

@@ -1,0 +1,57 @@
+-- name: InsertRun
+INSERT INTO ferry.runs (run_id, command, pipeline, started_at, status)
+VALUES ($1, $2, $3, $4, 'running');
+
+-- name: FinishRun
+UPDATE ferry.runs
+SET finished_at = $2, status = $3, exit_code = $4, summary = $5, error = $6
+WHERE run_id = $1;
+
+-- name: GetWatermark
+SELECT ts, last_id FROM ferry.watermarks WHERE system = $1 AND object = $2;
+
+-- name: UpsertWatermark
+INSERT INTO ferry.watermarks (system, object, ts, last_id, run_id, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (system, object) DO UPDATE
+SET ts = excluded.ts, last_id = excluded.last_id, run_id = excluded.run_id, updated_at = excluded.updated_at;
+
+-- name: InsertExtract
+INSERT INTO ferry.extracts (run_id, system, object, mode, lower_ts, upper_ts, rows, files, requests)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
+
+-- name: ListWatermarks
+SELECT system, object, ts, last_id, run_id, updated_at FROM ferry.watermarks ORDER BY system, object;
+
+-- name: ListRuns
+SELECT run_id, command, started_at, finished_at, status, exit_code, coalesce(summary, ''), coalesce(error, '')
+FROM ferry.runs ORDER BY started_at DESC LIMIT $1;
+
+-- name: InsertLedger
+INSERT INTO ferry.ledger (run_id, target, object, record_key, op, payload_hash, status, result_id, error, at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+
+-- name: PendingCreates
+SELECT DISTINCT l.record_key
+FROM ferry.ledger AS l
+WHERE l.target = $1 AND l.object = $2 AND l.op = 'create' AND l.status = 'pending'
+  AND NOT EXISTS (
+      SELECT 1 FROM ferry.ledger AS d
+      WHERE d.target = l.target AND d.object = l.object AND d.record_key = l.record_key
+        AND d.op = 'create' AND d.status IN ('done', 'rejected') AND d.at >= l.at
+  );
+
+-- name: InsertBulkJob
+INSERT INTO ferry.bulk_jobs (job_id, run_id, object, operation, state, created_at)
+VALUES ($1, $2, $3, $4, $5, $6);
+
+-- name: UpdateBulkJob
+UPDATE ferry.bulk_jobs SET state = $2, finished_at = $3 WHERE job_id = $1;
+
+-- name: OpenBulkJobs
+SELECT job_id, object, operation, state FROM ferry.bulk_jobs
+WHERE state NOT IN ('JobComplete', 'Failed', 'Aborted');
+
+-- name: InsertReject
+INSERT INTO ferry.rejects (run_id, target, object, record_key, op, error, payload)
+VALUES ($1, $2, $3, $4, $5, $6, $7);
