@@ -11,8 +11,14 @@ import (
 	"strings"
 )
 
-//go:embed state/*.sql
+//go:embed state/*.sql transform/*.sql
 var files embed.FS
+
+// Macros returns the SQL macros created before models are built.
+func Macros() string {
+	b, _ := files.ReadFile("transform/macros.sql")
+	return string(b)
+}
 
 // Migration is one numbered schema step.
 type Migration struct {

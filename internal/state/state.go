@@ -26,12 +26,12 @@ type Store struct {
 	stmts map[string]string
 }
 
-// Open opens dir/ferry.duckdb and applies pending migrations.
+// Open opens dir/warehouse.duckdb and applies pending migrations.
 func Open(ctx context.Context, dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	db, err := duck.Open(filepath.Join(dir, "ferry.duckdb"))
+	db, err := duck.Open(filepath.Join(dir, "warehouse.duckdb"))
 	if err != nil {
 		return nil, err
 	}

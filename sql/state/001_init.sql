@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS ferry.ledger (
     status       VARCHAR NOT NULL,  -- pending | done | rejected
     result_id    VARCHAR,
     error        VARCHAR,
-    at           TIMESTAMPTZ NOT NULL
+    written_at   TIMESTAMPTZ NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS ferry.bulk_jobs (

@@ -28,7 +28,7 @@ SELECT run_id, command, started_at, finished_at, status, exit_code, coalesce(sum
 FROM ferry.runs ORDER BY started_at DESC LIMIT $1;
 
 -- name: InsertLedger
-INSERT INTO ferry.ledger (run_id, target, object, record_key, op, payload_hash, status, result_id, error, at)
+INSERT INTO ferry.ledger (run_id, target, object, record_key, op, payload_hash, status, result_id, error, written_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
 
 -- name: PendingCreates
@@ -38,7 +38,7 @@ WHERE l.target = $1 AND l.object = $2 AND l.op = 'create' AND l.status = 'pendin
   AND NOT EXISTS (
       SELECT 1 FROM ferry.ledger AS d
       WHERE d.target = l.target AND d.object = l.object AND d.record_key = l.record_key
-        AND d.op = 'create' AND d.status IN ('done', 'rejected') AND d.at >= l.at
+        AND d.op = 'create' AND d.status IN ('done', 'rejected') AND d.written_at >= l.written_at
   );
 
 -- name: InsertBulkJob

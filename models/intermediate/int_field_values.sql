@@ -1,0 +1,79 @@
+-- materialized: table
+-- description: For every matched pair and mapped field: the value each side holds now (canonicalised), when each record last changed, and the value both held after the last sync.
+WITH people_pairs AS (
+    SELECT
+        'people' AS entity,
+        identity.intercom_id,
+        identity.sf_object,
+        identity.sf_id,
+        contacts.record AS ic_record,
+        contacts.updated_at AS ic_updated_at,
+        coalesce(sf_contacts.record, sf_leads.record) AS sf_record,
+        coalesce(sf_contacts.updated_at, sf_leads.updated_at) AS sf_updated_at
+    FROM int_people_identity AS identity
+    INNER JOIN stg_intercom__contacts AS contacts
+        ON contacts.intercom_id = identity.intercom_id
+    LEFT JOIN stg_salesforce__contacts AS sf_contacts
+        ON identity.sf_object = 'Contact' AND sf_contacts.sf_id = identity.sf_id
+    LEFT JOIN stg_salesforce__leads AS sf_leads
+        ON identity.sf_object = 'Lead' AND sf_leads.sf_id = identity.sf_id
+),
+
+company_pairs AS (
+    SELECT
+        'companies' AS entity,
+        identity.intercom_id,
+        'Account' AS sf_object,
+        identity.sf_id,
+        companies.record AS ic_record,
+        companies.updated_at AS ic_updated_at,
+        accounts.record AS sf_record,
+        accounts.updated_at AS sf_updated_at
+    FROM int_company_identity AS identity
+    INNER JOIN stg_intercom__companies AS companies
+        ON companies.intercom_id = identity.intercom_id
+    INNER JOIN stg_salesforce__accounts AS accounts
+        ON accounts.sf_id = identity.sf_id
+),
+
+pairs AS (
+    SELECT * FROM people_pairs
+    UNION ALL
+    SELECT * FROM company_pairs
+),
+
+field_values AS (
+    SELECT
+        pairs.entity,
+        pairs.intercom_id,
+        pairs.sf_object,
+        pairs.sf_id,
+        pairs.ic_updated_at,
+        pairs.sf_updated_at,
+        field_map.position,
+        field_map.intercom_field,
+        field_map.salesforce_field,
+        field_map.owner,
+        field_map.direction,
+        field_map.value_type,
+        ferry_norm(json_extract_string(pairs.ic_record, field_map.intercom_path), field_map.value_type) AS ic_value,
+        ferry_norm(json_extract_string(pairs.sf_record, field_map.salesforce_path), field_map.value_type) AS sf_value
+    FROM pairs
+    INNER JOIN config.field_map AS field_map
+        ON field_map.entity = pairs.entity
+),
+
+final AS (
+    SELECT
+        field_values.*,
+        snapshot.value AS snapshot_value,
+        snapshot.field IS NOT NULL AS has_snapshot
+    FROM field_values
+    LEFT JOIN ferry.snapshot AS snapshot
+        ON snapshot.entity = field_values.entity
+        AND snapshot.intercom_id = field_values.intercom_id
+        AND snapshot.sf_id = field_values.sf_id
+        AND snapshot.field = field_values.intercom_field
+)
+
+SELECT * FROM final

@@ -1,0 +1,81 @@
+-- materialized: table
+-- description: One Salesforce Contact or Lead per Intercom contact. Rule: first the external id ferry wrote (Intercom_Id__c; a converted Lead's link is followed to its Contact), then the normalised email. Among several candidates: Contact before Lead, then oldest CreatedDate, then lowest Id; the others are listed in int_people_ambiguous, never merged.
+WITH keys AS (
+    SELECT value AS match_keys FROM config.settings WHERE key = 'people_match_keys'
+),
+
+intercom AS (
+    SELECT * FROM int_people_intercom
+),
+
+linked_candidates AS (
+    SELECT
+        candidates.intercom_link AS intercom_id,
+        candidates.sf_object,
+        candidates.sf_id,
+        candidates.type_rank,
+        candidates.created_date
+    FROM int_people_sf_candidates AS candidates
+    WHERE candidates.intercom_link IS NOT NULL
+    UNION ALL
+    SELECT
+        leads.intercom_link AS intercom_id,
+        'Contact' AS sf_object,
+        leads.converted_contact_id AS sf_id,
+        1 AS type_rank,
+        leads.created_date
+    FROM stg_salesforce__leads AS leads
+    WHERE leads.is_converted
+      AND NOT leads.is_deleted
+      AND leads.intercom_link IS NOT NULL
+      AND leads.converted_contact_id IS NOT NULL
+),
+
+linked_ranked AS (
+    SELECT
+        linked_candidates.*,
+        row_number() OVER (PARTITION BY linked_candidates.intercom_id ORDER BY linked_candidates.type_rank, linked_candidates.created_date, linked_candidates.sf_id) AS candidate_rank,
+        count(*) OVER (PARTITION BY linked_candidates.intercom_id) AS candidate_count,
+        string_agg(linked_candidates.sf_object || ':' || linked_candidates.sf_id, ', ') OVER (PARTITION BY linked_candidates.intercom_id) AS candidate_ids
+    FROM linked_candidates
+    WHERE linked_candidates.intercom_id IN (SELECT intercom_id FROM intercom)
+      AND (SELECT match_keys FROM keys) LIKE '%external_id%'
+),
+
+linked AS (
+    SELECT intercom_id, sf_object, sf_id, 'external_id' AS match_rule, candidate_count, candidate_ids
+    FROM linked_ranked
+    WHERE candidate_rank = 1
+),
+
+by_email_candidates AS (
+    SELECT
+        intercom.intercom_id,
+        candidates.sf_object,
+        candidates.sf_id,
+        row_number() OVER (PARTITION BY intercom.intercom_id ORDER BY candidates.type_rank, candidates.created_date, candidates.sf_id) AS candidate_rank,
+        count(*) OVER (PARTITION BY intercom.intercom_id) AS candidate_count,
+        string_agg(candidates.sf_object || ':' || candidates.sf_id, ', ') OVER (PARTITION BY intercom.intercom_id) AS candidate_ids
+    FROM intercom
+    INNER JOIN int_people_sf_candidates AS candidates
+        ON candidates.email_norm = intercom.email_norm
+    WHERE intercom.email_rank = 1
+      AND intercom.intercom_id NOT IN (SELECT intercom_id FROM linked)
+      AND candidates.sf_id NOT IN (SELECT sf_id FROM linked)
+      AND (candidates.intercom_link IS NULL OR candidates.intercom_link NOT IN (SELECT intercom_id FROM intercom))
+      AND (SELECT match_keys FROM keys) LIKE '%email%'
+),
+
+by_email AS (
+    SELECT intercom_id, sf_object, sf_id, 'email' AS match_rule, candidate_count, candidate_ids
+    FROM by_email_candidates
+    WHERE candidate_rank = 1
+),
+
+final AS (
+    SELECT * FROM linked
+    UNION ALL
+    SELECT * FROM by_email
+)
+
+SELECT * FROM final

@@ -1,0 +1,44 @@
+-- materialized: table
+-- description: Salesforce Contacts with an email that match no Intercom contact, to be created as Intercom users. One row per attribute; the new contact's id is written back to the Contact's external id.
+WITH enabled AS (
+    SELECT value = 'true' AS is_enabled FROM config.settings WHERE key = 'create_intercom_contacts'
+),
+
+intercom_emails AS (
+    SELECT email_norm FROM stg_intercom__contacts WHERE email_norm IS NOT NULL
+),
+
+candidates AS (
+    SELECT
+        contacts.sf_id,
+        json_extract_string(contacts.record, '$.Email') AS email,
+        contacts.name,
+        contacts.record
+    FROM stg_salesforce__contacts AS contacts
+    WHERE NOT contacts.is_deleted
+      AND contacts.email_norm IS NOT NULL
+      AND contacts.intercom_link IS NULL
+      AND contacts.sf_id NOT IN (SELECT sf_id FROM int_people_identity)
+      AND contacts.email_norm NOT IN (SELECT email_norm FROM intercom_emails)
+      AND (SELECT is_enabled FROM enabled)
+),
+
+final AS (
+    SELECT sf_id AS record_key, 'role' AS field, 'user' AS value, 'string' AS value_type FROM candidates
+    UNION ALL
+    SELECT sf_id, 'email', trim(email), 'string' FROM candidates
+    UNION ALL
+    SELECT sf_id, 'name', name, 'string' FROM candidates WHERE name IS NOT NULL
+    UNION ALL
+    SELECT
+        candidates.sf_id,
+        field_map.intercom_field,
+        ferry_norm(json_extract_string(candidates.record, field_map.salesforce_path), field_map.value_type),
+        field_map.value_type
+    FROM candidates
+    INNER JOIN config.field_map AS field_map
+        ON field_map.entity = 'people' AND field_map.direction <> 'to_salesforce'
+    WHERE ferry_norm(json_extract_string(candidates.record, field_map.salesforce_path), field_map.value_type) IS NOT NULL
+)
+
+SELECT * FROM final

@@ -1,0 +1,31 @@
+-- materialized: table
+-- description: Latest landed version of every Intercom contact (users and leads), one row per id.
+WITH landed AS (
+    SELECT * FROM raw.intercom__contacts
+),
+
+ranked AS (
+    SELECT
+        landed.*,
+        row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _extracted_at DESC) AS version_rank
+    FROM landed
+),
+
+final AS (
+    SELECT
+        id AS intercom_id,
+        json_extract_string(record, '$.role') AS role,
+        nullif(trim(json_extract_string(record, '$.email')), '') AS email,
+        ferry_email(json_extract_string(record, '$.email')) AS email_norm,
+        nullif(json_extract_string(record, '$.external_id'), '') AS external_id,
+        nullif(trim(json_extract_string(record, '$.name')), '') AS name,
+        CAST(json_extract(record, '$.created_at') AS BIGINT) AS created_at_unix,
+        json_extract_string(record, '$.companies.data[0].id') AS first_company_id,
+        updated_at,
+        is_deleted,
+        record
+    FROM ranked
+    WHERE version_rank = 1
+)
+
+SELECT * FROM final

@@ -1,0 +1,28 @@
+-- materialized: table
+-- description: Latest landed version of every Salesforce Account (deleted ones flagged), one row per Id.
+WITH landed AS (
+    SELECT * FROM raw.salesforce__account
+),
+
+ranked AS (
+    SELECT
+        landed.*,
+        row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _extracted_at DESC) AS version_rank
+    FROM landed
+),
+
+final AS (
+    SELECT
+        id AS sf_id,
+        json_extract_string(record, '$.Name') AS name,
+        ferry_domain(json_extract_string(record, '$.Website')) AS domain_norm,
+        nullif(json_extract_string(record, '$.Intercom_Company_Id__c'), '') AS intercom_company_link,
+        CAST(json_extract_string(record, '$.CreatedDate') AS TIMESTAMPTZ) AS created_date,
+        updated_at,
+        is_deleted,
+        record
+    FROM ranked
+    WHERE version_rank = 1
+)
+
+SELECT * FROM final

@@ -1,0 +1,108 @@
+package transform
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	sqlfiles "github.com/ferry-sync/ferry/sql"
+
+	"github.com/ferry-sync/ferry/internal/config"
+)
+
+// RawObjects are the raw.* views: name -> landing source/object.
+var RawObjects = []struct{ View, System, Object string }{
+	{"intercom__contacts", "intercom", "contacts"},
+	{"intercom__companies", "intercom", "companies"},
+	{"salesforce__lead", "salesforce", "Lead"},
+	{"salesforce__contact", "salesforce", "Contact"},
+	{"salesforce__account", "salesforce", "Account"},
+	{"salesforce__user", "salesforce", "User"},
+}
+
+const emptyRaw = `SELECT CAST(NULL AS VARCHAR) AS _run_id, CAST(NULL AS TIMESTAMPTZ) AS _extracted_at, CAST(NULL AS VARCHAR) AS id,
+CAST(NULL AS TIMESTAMPTZ) AS updated_at, CAST(NULL AS BOOLEAN) AS is_deleted, CAST(NULL AS VARCHAR) AS record WHERE false`
+
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Prepare creates the schemas, macros, raw.* views over the landing files
+// under landing, and config.* tables from the pipeline.
+func Prepare(ctx context.Context, db *sql.DB, landing string, p *config.Pipeline) error {
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS config; CREATE SCHEMA IF NOT EXISTS ferry"); err != nil {
+		return fmt.Errorf("transform: schemas: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, sqlfiles.Macros()); err != nil {
+		return fmt.Errorf("transform: macros (sql/transform/macros.sql): %w", err)
+	}
+	for _, r := range RawObjects {
+		dir := filepath.Join(landing, "source="+r.System, "object="+r.Object)
+		files, _ := filepath.Glob(filepath.Join(dir, "run=*", "*.parquet"))
+		body := emptyRaw
+		if len(files) > 0 {
+			// Paths come from the data dir, not from models; they are quoted.
+			body = "SELECT _run_id, _extracted_at, id, updated_at, is_deleted, record FROM read_parquet(" +
+				sqlString(filepath.Join(dir, "run=*", "*.parquet")) + ")"
+		}
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW raw.%q AS %s", r.View, body)); err != nil {
+			return fmt.Errorf("transform: raw view %s: %w", r.View, err)
+		}
+	}
+	return writeConfig(ctx, db, p)
+}
+
+// jsonPath renders a dotted attribute path as a DuckDB JSON path.
+func jsonPath(dotted string) string {
+	var b strings.Builder
+	b.WriteString("$")
+	first, rest, nested := strings.Cut(dotted, ".")
+	fmt.Fprintf(&b, ".%q", first)
+	if nested {
+		fmt.Fprintf(&b, ".%q", rest)
+	}
+	return b.String()
+}
+
+func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	stmts := []string{
+		`CREATE OR REPLACE TABLE config.field_map (entity VARCHAR, position INTEGER, intercom_field VARCHAR, salesforce_field VARCHAR,
+		 intercom_path VARCHAR, salesforce_path VARCHAR, owner VARCHAR, direction VARCHAR, value_type VARCHAR)`,
+		`CREATE OR REPLACE TABLE config.settings (key VARCHAR PRIMARY KEY, value VARCHAR)`,
+	}
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("transform: config tables: %w", err)
+		}
+	}
+	for _, ent := range []struct {
+		name string
+		e    config.Entity
+	}{{"people", p.Sync.People}, {"companies", p.Sync.Companies}} {
+		for i, f := range ent.e.Fields {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO config.field_map VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+				ent.name, i, f.Intercom, f.Salesforce, jsonPath(f.Intercom), jsonPath(f.Salesforce), f.Owner, f.Direction, f.Type); err != nil {
+				return fmt.Errorf("transform: config.field_map: %w", err)
+			}
+		}
+	}
+	settings := map[string]string{
+		"people_external_id":       p.Sync.People.SalesforceExternalID,
+		"companies_external_id":    p.Sync.Companies.SalesforceExternalID,
+		"create_salesforce_leads":  fmt.Sprint(p.Sync.People.CreateSalesforceLeads),
+		"create_intercom_contacts": fmt.Sprint(p.Sync.People.CreateIntercomContacts),
+		"people_match_keys":        strings.Join(p.Identity.People.MatchKeys, ","),
+		"companies_match_keys":     strings.Join(p.Identity.Companies.MatchKeys, ","),
+	}
+	for k, v := range settings {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO config.settings VALUES ($1, $2)`, k, v); err != nil {
+			return fmt.Errorf("transform: config.settings: %w", err)
+		}
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,113 @@
+package transform_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/ferry-sync/ferry/internal/duck"
+	"github.com/ferry-sync/ferry/internal/state"
+	"github.com/ferry-sync/ferry/internal/testenv"
+	"github.com/ferry-sync/ferry/models"
+	"github.com/ferry-sync/ferry/transform"
+)
+
+// TestModels_BuildOverEmptyRaw builds every shipped model in dependency
+// order over zero-row raw views, so syntax and binder errors fail fast.
+func TestModels_BuildOverEmptyRaw(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st, err := state.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p := testenv.Pipeline(t, testenv.Env(nil))
+	if err := transform.Prepare(t.Context(), st.DB, dir+"/landing", p); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := transform.Load(models.FS, "models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := transform.Build(t.Context(), st.DB, ms); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"sf_updates", "intercom_updates", "sf_lead_creates", "intercom_contact_creates", "identity_ambiguous"} {
+		var n int
+		if err := st.DB.QueryRow("SELECT count(*) FROM main." + want).Scan(&n); err != nil {
+			t.Errorf("model %s not built: %v", want, err)
+		}
+	}
+}
+
+func TestLoad_OrdersByReference(t *testing.T) {
+	t.Parallel()
+	fsys := fstest.MapFS{
+		"a/c.sql": {Data: []byte("SELECT * FROM b")},
+		"b.sql":   {Data: []byte("-- materialized: view\nSELECT * FROM a")},
+		"a.sql":   {Data: []byte("SELECT 1 AS x -- not c")},
+	}
+	ms, err := transform.Load(fsys, "models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range ms {
+		names = append(names, m.Name)
+	}
+	if got, want := strings.Join(names, ","), "a,b,c"; got != want {
+		t.Fatalf("order = %s, want %s", got, want)
+	}
+	if ms[1].Materialized != "view" {
+		t.Errorf("b materialized = %s, want view", ms[1].Materialized)
+	}
+}
+
+func TestLoad_Errors(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		fs   fstest.MapFS
+		want string
+	}{
+		"unknown header": {fstest.MapFS{"x.sql": {Data: []byte("-- owner: me\nSELECT 1")}}, `models/x.sql:1: unknown header key "owner"`},
+		"cycle":          {fstest.MapFS{"x.sql": {Data: []byte("SELECT * FROM y")}, "y.sql": {Data: []byte("SELECT * FROM x")}}, "dependency cycle"},
+		"two statements": {fstest.MapFS{"x.sql": {Data: []byte("SELECT 1; DROP TABLE y")}}, "single SELECT"},
+		"bad name":       {fstest.MapFS{"X-1.sql": {Data: []byte("SELECT 1")}}, "model names must match"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := transform.Load(tc.fs, "models")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestBuild_BrokenModelNamesFileAndRollsBack(t *testing.T) {
+	t.Parallel()
+	db, err := duck.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ms, err := transform.Load(fstest.MapFS{
+		"good.sql":      {Data: []byte("SELECT 1 AS x")},
+		"marts/bad.sql": {Data: []byte("SELECT no_such_column FROM good")},
+	}, "models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = transform.Build(t.Context(), db, ms)
+	var me *transform.ModelError
+	if !errors.As(err, &me) || me.Model.Path != "models/marts/bad.sql" || !strings.Contains(err.Error(), "no_such_column") {
+		t.Fatalf("err = %v, want a ModelError for models/marts/bad.sql naming the column", err)
+	}
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM information_schema.tables WHERE table_name = 'good'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("good was left built (n=%d, err=%v); the failed build must roll back", n, err)
+	}
+}
