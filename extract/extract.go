@@ -1,10 +1,9 @@
 // Package extract is the shared vocabulary of ferry's extractors and the
 // Parquet landing writer.
 //
-// Contract: a Source yields every row changed in a Window, page by page; it
-// may yield rows more than once and rows outside the window (they are
-// removed downstream), but it must never miss a row whose change time lies
-// inside [Lower, Upper]. Run writes the pages to one append-only landing file
+// Contract: a Source yields every row changed at or after Window.Lower,
+// page by page; it may yield rows more than once and rows before the window
+// (they are removed downstream), but it must never miss one. Run writes the pages to one append-only landing file
 // as they arrive (memory is bounded by a page, never by the delta) and
 // returns the new watermark: the largest (change time, id) seen at or below
 // Upper. The caller commits that watermark only after the run has succeeded.
@@ -26,7 +25,10 @@ type Row struct {
 	Record    []byte // JSON
 }
 
-// Window bounds one extraction. A zero Lower means everything.
+// Window bounds one extraction. A zero Lower means everything. Upper is the
+// furthest the watermark may advance: rows changed after it are landed but
+// read again next time, since rows stamped just before now may still be
+// committing.
 type Window struct {
 	Lower time.Time
 	Upper time.Time

@@ -78,7 +78,6 @@ func (s *Server) ingestRoute(w http.ResponseWriter, r *http.Request, version str
 		writeErr(w, 404, "NOT_FOUND", "The requested resource does not exist")
 		return
 	}
-	s.advance(j)
 	sub := ""
 	if len(p) > 1 {
 		sub = p[1]
@@ -251,7 +250,7 @@ func (s *Server) patchIngest(w http.ResponseWriter, r *http.Request, j *ingestJo
 	switch {
 	case req.State == "UploadComplete" && j.State == "Open":
 		j.State = "UploadComplete"
-		j.readyAt = s.opt.Now().Add(s.opt.BulkDelay)
+		go s.runJob(j)
 	case req.State == "Aborted" && (j.State == "Open" || j.State == "UploadComplete" || j.State == "InProgress"):
 		j.State = "Aborted"
 	default:
@@ -265,22 +264,21 @@ func (s *Server) patchIngest(w http.ResponseWriter, r *http.Request, j *ingestJo
 	writeJSON(w, 200, info)
 }
 
-// advance moves an UploadComplete job through InProgress to a terminal
-// state. Processing happens on the poll that first finds the job ready, so
-// clients observe the real state sequence without timers.
-func (s *Server) advance(j *ingestJob) {
+// runJob processes a closed job in the background, as Salesforce does:
+// the job moves to InProgress and, after BulkDelay, to a terminal state,
+// whether or not the client that created it is still polling.
+func (s *Server) runJob(j *ingestJob) {
 	s.mu.Lock()
-	if j.State == "UploadComplete" {
-		j.State = "InProgress"
+	if j.State != "UploadComplete" {
 		s.mu.Unlock()
 		return
 	}
-	if j.State != "InProgress" || s.opt.Now().Before(j.readyAt) {
-		s.mu.Unlock()
-		return
-	}
+	j.State = "InProgress"
 	data := j.data
 	s.mu.Unlock()
+	if s.opt.BulkDelay > 0 {
+		time.Sleep(s.opt.BulkDelay)
+	}
 	s.process(j, data)
 }
 

@@ -1,11 +1,12 @@
 // Package salesforce extracts Salesforce objects through REST queryAll, so
 // deleted rows (IsDeleted) arrive as tombstones.
 //
-// Boundary safety: the window is [watermark − lookback, now − lag] on
-// SystemModstamp, inclusive at both ends, ordered by (SystemModstamp, Id).
-// SystemModstamp has one-second resolution and many rows can share it, so
-// the lower bound is inclusive and re-read rows are removed downstream; the
-// lookback also covers transactions that commit with an older stamp.
+// Boundary safety: rows are read from watermark − lookback on (inclusive)
+// in (SystemModstamp, Id) order. SystemModstamp has one-second resolution
+// and many rows can share it, so the lower bound is inclusive and re-read
+// rows are removed downstream; the lookback also covers transactions that
+// commit with an older stamp. Rows newer than the window's upper bound
+// (now − lag) are landed too, but the watermark never moves past it.
 package salesforce
 
 import (
@@ -89,9 +90,9 @@ func (s *Source) Fields(ctx context.Context) ([]string, error) {
 // SOQL builds the window query.
 func SOQL(object string, fields []string, w extract.Window) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "SELECT %s FROM %s WHERE SystemModstamp <= %s", strings.Join(fields, ", "), object, salesforceapi.DateTime(w.Upper))
+	fmt.Fprintf(&b, "SELECT %s FROM %s", strings.Join(fields, ", "), object)
 	if !w.Lower.IsZero() {
-		fmt.Fprintf(&b, " AND SystemModstamp >= %s", salesforceapi.DateTime(w.Lower))
+		fmt.Fprintf(&b, " WHERE SystemModstamp >= %s", salesforceapi.DateTime(w.Lower))
 	}
 	b.WriteString(" ORDER BY SystemModstamp ASC, Id ASC")
 	return b.String()

@@ -11,6 +11,23 @@ WITH people_sf AS (
     WHERE candidate_count > 1
 ),
 
+people_linked_duplicates AS (
+    SELECT
+        'people' AS entity,
+        identity.intercom_id AS record_key,
+        identity.sf_object || ':' || identity.sf_id AS chosen,
+        string_agg(others.sf_object || ':' || others.sf_id, ', ') AS candidates,
+        'linked by external id; other Salesforce records share the email and are left alone' AS rule
+    FROM int_people_identity AS identity
+    INNER JOIN int_people_sf_candidates AS linked
+        ON linked.sf_id = identity.sf_id
+    INNER JOIN int_people_sf_candidates AS others
+        ON others.email_norm = linked.email_norm AND others.sf_id <> linked.sf_id
+    WHERE identity.match_rule = 'external_id'
+      AND others.intercom_link IS NULL
+    GROUP BY identity.intercom_id, identity.sf_object, identity.sf_id
+),
+
 people_intercom AS (
     SELECT
         'people' AS entity,
@@ -37,6 +54,8 @@ companies AS (
 
 final AS (
     SELECT * FROM people_sf
+    UNION ALL
+    SELECT * FROM people_linked_duplicates
     UNION ALL
     SELECT * FROM people_intercom
     UNION ALL

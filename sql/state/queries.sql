@@ -55,3 +55,14 @@ WHERE state NOT IN ('JobComplete', 'Failed', 'Aborted');
 -- name: InsertReject
 INSERT INTO ferry.rejects (run_id, target, object, record_key, op, error, payload)
 VALUES ($1, $2, $3, $4, $5, $6, $7);
+
+-- name: UpdateSnapshot
+-- What both systems hold after a load, per matched pair and mapped field;
+-- pairs with a rejected write keep their old snapshot and are retried.
+INSERT OR REPLACE INTO ferry.snapshot (entity, intercom_id, sf_id, field, value, run_id)
+SELECT m.entity, m.intercom_id, m.sf_id, m.intercom_field, m.merged_value, $1
+FROM main.int_merged_fields AS m
+WHERE NOT EXISTS (
+    SELECT 1 FROM ferry.rejects AS r
+    WHERE r.run_id = $1 AND r.record_key IN (m.intercom_id, m.sf_id)
+);

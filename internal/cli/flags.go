@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ferry-sync/ferry/internal/config"
+	"github.com/ferry-sync/ferry/internal/runner"
+	"github.com/ferry-sync/ferry/models"
+)
+
+// pipelineFlags are shared by the pipeline commands.
+type pipelineFlags struct {
+	pipeline  string
+	dataDir   string
+	logFormat string
+	logLevel  string
+	modelsDir string
+}
+
+func newFlagSet(name, summary string, out io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: ferry %s [flags]\n\n%s\n\nFlags:\n%s", name, summary, fs.FlagUsages())
+	}
+	return fs
+}
+
+func (p *pipelineFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&p.pipeline, "pipeline", "pipelines/intercom_salesforce.yaml", "pipeline file")
+	fs.StringVar(&p.dataDir, "data-dir", ".ferry", "data directory: landing Parquet, DuckDB warehouse and state")
+	fs.StringVar(&p.logFormat, "log-format", "text", "log format: text or json (logs go to stderr)")
+	fs.StringVar(&p.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&p.modelsDir, "models-dir", "", "directory of SQL models (default: the models built into ferry)")
+}
+
+func (p *pipelineFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(p.logLevel)); err != nil {
+		return nil, &usageError{msg: "invalid --log-level " + p.logLevel, hint: "use debug, info, warn or error"}
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch p.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, &usageError{msg: "invalid --log-format " + p.logFormat, hint: "use text or json"}
+}
+
+func (p *pipelineFlags) models() (fs.FS, string) {
+	if p.modelsDir != "" {
+		return os.DirFS(p.modelsDir), p.modelsDir
+	}
+	return models.FS, "models"
+}
+
+// options loads the pipeline and builds runner options.
+func (p *pipelineFlags) options(e *env, command string) (runner.Options, error) {
+	log, err := p.logger(e.stderr)
+	if err != nil {
+		return runner.Options{}, err
+	}
+	pl, err := config.Load(p.pipeline, e.getenv)
+	if err != nil {
+		return runner.Options{}, err
+	}
+	fsys, root := p.models()
+	return runner.Options{Command: command, Pipeline: pl, DataDir: p.dataDir, Models: fsys, ModelsRoot: root, Logger: log, Out: e.stdout, Now: time.Now}, nil
+}
+
+// extractFlags select what to extract and how far back.
+type extractFlags struct {
+	objects     []string
+	fullRefresh bool
+	since       string
+}
+
+func (x *extractFlags) register(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&x.objects, "object", nil, "extract only these objects, e.g. salesforce.Lead,intercom.contacts (others keep their watermarks)")
+	fs.BoolVar(&x.fullRefresh, "full-refresh", false, "ignore watermarks and extract everything (backfill)")
+	fs.StringVar(&x.since, "since", "", "extract changes since this RFC 3339 time instead of the watermark (backfill)")
+}
+
+func (x *extractFlags) apply(o *runner.Options) error {
+	o.Objects, o.FullRefresh = x.objects, x.fullRefresh
+	if x.since != "" {
+		if x.fullRefresh {
+			return &usageError{msg: "--since and --full-refresh exclude each other"}
+		}
+		t, err := time.Parse(time.RFC3339, x.since)
+		if err != nil {
+			if d, derr := time.Parse("2006-01-02", x.since); derr == nil {
+				t = d
+			} else {
+				return &usageError{msg: fmt.Sprintf("invalid --since %q", x.since), hint: "use RFC 3339 (2026-01-02T15:04:05Z) or a date (2026-01-02)"}
+			}
+		}
+		o.Since = t
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/ferry-sync/ferry/internal/runner"
+)
+
+func planCmd(ctx context.Context, e *env, args []string) error {
+	var p pipelineFlags
+	var x extractFlags
+	var output string
+	fs := newFlagSet("plan", "Extract and transform, then print what `ferry run` would write to each system, without writing anything.", e.stdout)
+	p.register(fs)
+	x.register(fs)
+	fs.StringVar(&output, "output", "text", "text or json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if output != "text" && output != "json" {
+		return &usageError{msg: "invalid --output " + output, hint: "use text or json"}
+	}
+	opt, err := p.options(e, "plan")
+	if err != nil {
+		return err
+	}
+	if err := x.apply(&opt); err != nil {
+		return err
+	}
+	sum, err := runner.Run(ctx, opt, runner.Extract|runner.Transform|runner.Plan)
+	if err != nil {
+		return err
+	}
+	if output == "json" {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(sum)
+	}
+	printSummary(e.stdout, sum, true)
+	return nil
+}
+
+// printSummary writes a run's outcome for people.
+func printSummary(w io.Writer, s *runner.Summary, plan bool) {
+	fmt.Fprintf(w, "run %s\n", s.RunID)
+	if len(s.Extracted) > 0 {
+		fmt.Fprintln(w, "extracted:")
+		for _, k := range keys(s.Extracted) {
+			fmt.Fprintf(w, "  %-22s %8d rows\n", k, s.Extracted[k])
+		}
+	}
+	if len(s.Identity) > 0 {
+		fmt.Fprintln(w, "identity:")
+		for _, k := range keys(s.Identity) {
+			fmt.Fprintf(w, "  %-48s %8d\n", k, s.Identity[k])
+		}
+	}
+	if plan {
+		fmt.Fprintln(w, "plan (nothing was written):")
+		if len(s.Planned) == 0 {
+			fmt.Fprintln(w, "  no changes: both systems agree")
+		}
+		for _, l := range s.Planned {
+			fields := make([]string, 0, len(l.Fields))
+			for _, f := range keys(l.Fields) {
+				fields = append(fields, fmt.Sprintf("%s=%d", f, l.Fields[f]))
+			}
+			fmt.Fprintf(w, "  %-10s %-9s %-7s %7d records  fields: %s\n", l.Target, l.Object, l.Op, l.Records, strings.Join(fields, " "))
+		}
+	} else {
+		fmt.Fprintln(w, "written:")
+		if len(s.Written) == 0 {
+			fmt.Fprintln(w, "  nothing: both systems agree")
+		}
+		for _, k := range keys(s.Written) {
+			fmt.Fprintf(w, "  %-32s %8d\n", k, s.Written[k])
+		}
+		if s.Rejects > 0 {
+			fmt.Fprintf(w, "rejected: %d (see %s)\n", s.Rejects, s.Files["rejects"])
+		}
+	}
+	if s.Ambiguous > 0 {
+		fmt.Fprintf(w, "ambiguous matches: %d, listed in table identity_ambiguous; none were merged\n", s.Ambiguous)
+	}
+	if len(s.Requests) > 0 {
+		fmt.Fprintf(w, "api requests: intercom %d, salesforce %d\n", s.Requests["intercom"], s.Requests["salesforce"])
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,665 @@
+// Package runner runs ferry's stages against one data dir: extract into
+// landing Parquet, build the models, plan and load, and commit state.
+//
+// State is committed once, at the end, in one transaction: the new
+// watermarks, the last-synced snapshot and the run's outcome. A run that is
+// killed at any point leaves the previous state in place; the next run
+// re-extracts the same window (and everything the killed run wrote, since
+// those writes changed the records), rebuilds the plan from what both
+// systems now hold, and so converges on the same end state.
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ferry-sync/ferry/extract"
+	intercomextract "github.com/ferry-sync/ferry/extract/intercom"
+	salesforceextract "github.com/ferry-sync/ferry/extract/salesforce"
+	"github.com/ferry-sync/ferry/internal/config"
+	"github.com/ferry-sync/ferry/internal/intercomapi"
+	"github.com/ferry-sync/ferry/internal/salesforceapi"
+	"github.com/ferry-sync/ferry/internal/state"
+	"github.com/ferry-sync/ferry/load"
+	intercomload "github.com/ferry-sync/ferry/load/intercom"
+	salesforceload "github.com/ferry-sync/ferry/load/salesforce"
+	"github.com/ferry-sync/ferry/transform"
+)
+
+// Stage selects what a command does.
+type Stage uint8
+
+// Stages.
+const (
+	Extract Stage = 1 << iota
+	Transform
+	Plan
+	Load
+)
+
+// Options configure one invocation.
+type Options struct {
+	Command     string
+	Pipeline    *config.Pipeline
+	DataDir     string
+	Models      fs.FS
+	ModelsRoot  string
+	Logger      *slog.Logger
+	Out         io.Writer
+	Now         func() time.Time
+	HTTP        *http.Client
+	Objects     []string // "system.object" to extract; empty = all configured
+	FullRefresh bool
+	Since       time.Time
+	// Hook, when set, is called between steps with the step's name; tests
+	// use it to simulate a crash at a precise point.
+	Hook func(step string) error
+}
+
+// Summary describes a finished run.
+type Summary struct {
+	RunID     string                     `json:"run_id"`
+	Extracted map[string]int64           `json:"extracted"`
+	Planned   []load.Line                `json:"planned"`
+	Written   map[string]int             `json:"written"`
+	Rejects   int                        `json:"rejects"`
+	Ambiguous int                        `json:"ambiguous"`
+	Requests  map[string]int             `json:"requests"`
+	Stages    map[string]time.Duration   `json:"stages"`
+	Identity  map[string]int64           `json:"identity"`
+	Files     map[string]string          `json:"files"`
+	Watermark map[string]state.Watermark `json:"-"`
+}
+
+// Sentinel errors the CLI maps to exit codes.
+var (
+	ErrRejects = errors.New("some records were rejected by a target")
+	ErrLocked  = state.ErrLocked
+)
+
+// RejectsError reports a finished run whose targets refused some records.
+type RejectsError struct {
+	Count int
+	Path  string
+}
+
+func (e *RejectsError) Error() string {
+	return fmt.Sprintf("%d records were rejected; they are listed in %s and will be retried next run", e.Count, e.Path)
+}
+
+// Unwrap lets errors.Is(err, ErrRejects) match.
+func (e *RejectsError) Unwrap() error { return ErrRejects }
+
+type run struct {
+	opt  Options
+	st   *state.Store
+	ic   *intercomapi.Client
+	sf   *salesforceapi.Client
+	id   string
+	log  *slog.Logger
+	sum  Summary
+	wm   map[[2]string]extract.Watermark
+	plan *load.Plan
+}
+
+func (r *run) hook(step string) error {
+	if r.opt.Hook != nil {
+		return r.opt.Hook(step)
+	}
+	return nil
+}
+
+// Run executes the stages and commits state.
+func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Out == nil {
+		opt.Out = io.Discard
+	}
+	lock, err := state.Acquire(opt.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("refusing to start: %w", err)
+	}
+	defer lock.Release()
+	st, err := state.Open(ctx, opt.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	r := &run{opt: opt, st: st, id: id.String(), log: opt.Logger.With("run_id", id.String()), wm: map[[2]string]extract.Watermark{}}
+	r.sum = Summary{RunID: r.id, Extracted: map[string]int64{}, Written: map[string]int{}, Requests: map[string]int{},
+		Stages: map[string]time.Duration{}, Identity: map[string]int64{}, Files: map[string]string{}}
+	if _, err := st.DB.ExecContext(ctx, st.Stmt("InsertRun"), r.id, opt.Command, opt.Pipeline.Path, opt.Now().UTC()); err != nil {
+		return nil, fmt.Errorf("record run: %w", err)
+	}
+	err = r.execute(ctx, stages)
+	r.finish(err)
+	if err != nil && !errors.Is(err, ErrRejects) {
+		return &r.sum, err
+	}
+	return &r.sum, err
+}
+
+func (r *run) finish(runErr error) {
+	status, code, msg := "succeeded", 0, ""
+	var rej *RejectsError
+	switch {
+	case errors.As(runErr, &rej):
+		status, code, msg = "rejects", 3, runErr.Error()
+	case runErr != nil:
+		status, code, msg = "failed", 1, runErr.Error()
+	}
+	b, _ := json.Marshal(r.sum)
+	// Record the outcome even when the run's context was cancelled.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := r.st.DB.ExecContext(ctx, r.st.Stmt("FinishRun"), r.id, r.opt.Now().UTC(), status, code, string(b), msg); err != nil {
+		r.log.Error("record run outcome", "err", err)
+	}
+}
+
+func (r *run) execute(ctx context.Context, stages Stage) error {
+	needAPIs := stages&(Extract|Load) != 0
+	if needAPIs {
+		if err := r.connect(ctx); err != nil {
+			return err
+		}
+		defer func() {
+			r.sum.Requests["intercom"] = r.ic.Calls()
+			r.sum.Requests["salesforce"] = r.sf.Calls()
+		}()
+	}
+	if stages&Load != 0 {
+		sink := r.sfSink()
+		if err := sink.Resume(ctx); err != nil {
+			return err
+		}
+	}
+	if stages&Extract != 0 {
+		if err := r.timed("extract", func() error { return r.extract(ctx) }); err != nil {
+			return err
+		}
+		if err := r.hook("after-extract"); err != nil {
+			return err
+		}
+	}
+	if stages&Transform != 0 {
+		if err := r.timed("transform", func() error { return r.transform(ctx) }); err != nil {
+			return err
+		}
+	}
+	if stages&(Plan|Load) != 0 {
+		p, err := load.ReadPlan(ctx, r.st.DB)
+		if err != nil {
+			return fmt.Errorf("%w (run `ferry transform` first)", err)
+		}
+		r.plan = p
+		r.sum.Planned = p.Summary()
+		r.sum.Ambiguous = p.Ambiguous
+		if err := r.identityCounts(ctx); err != nil {
+			return err
+		}
+	}
+	var loadErr error
+	if stages&Load != 0 {
+		loadErr = r.timed("load", func() error { return r.load(ctx) })
+		if loadErr != nil && !errors.Is(loadErr, ErrRejects) {
+			return loadErr
+		}
+		if err := r.hook("after-load"); err != nil {
+			return err
+		}
+	}
+	if err := r.commit(ctx, stages); err != nil {
+		return err
+	}
+	return loadErr
+}
+
+func (r *run) timed(stage string, fn func() error) error {
+	start := r.opt.Now()
+	err := fn()
+	r.sum.Stages[stage] = r.opt.Now().Sub(start)
+	return err
+}
+
+// connect builds both clients and proves both credentials work before
+// anything is read or written.
+func (r *run) connect(ctx context.Context) error {
+	p := r.opt.Pipeline
+	ic, err := intercomapi.New(intercomapi.Options{BaseURL: p.Connections.Intercom.BaseURL, Region: p.Connections.Intercom.Region,
+		Token: p.Connections.Intercom.AccessToken, Version: p.Connections.Intercom.APIVersion, HTTP: r.opt.HTTP, Logger: r.log, Now: r.opt.Now})
+	if err != nil {
+		return fmt.Errorf("intercom: %w", err)
+	}
+	if _, err := ic.Me(ctx); err != nil {
+		if errors.Is(err, intercomapi.ErrUnauthorized) {
+			return fmt.Errorf("intercom: the access token was refused (connections.intercom.access_token in %s): %w", p.Path, err)
+		}
+		return fmt.Errorf("intercom: cannot reach %s: %w", p.Connections.Intercom.BaseURL, err)
+	}
+	s := p.Connections.Salesforce
+	sf, err := salesforceapi.New(salesforceapi.Options{LoginURL: s.LoginURL, Flow: s.Auth, ClientID: s.ClientID, ClientSecret: s.ClientSecret,
+		Username: s.Username, PrivateKeyFile: s.PrivateKeyFile, Audience: s.Audience, AccessToken: s.AccessToken, InstanceURL: s.InstanceURL,
+		APIVersion: s.APIVersion, HTTP: r.opt.HTTP, Logger: r.log, Now: r.opt.Now,
+		Budget: salesforceapi.Budget{MaxCalls: s.Budget.MaxCallsPerRun, MinRemaining: s.Budget.MinDailyRemaining}})
+	if err != nil {
+		return fmt.Errorf("salesforce: %w", err)
+	}
+	if err := sf.Authenticate(ctx); err != nil {
+		if errors.Is(err, salesforceapi.ErrAuth) {
+			return fmt.Errorf("salesforce: authentication (%s flow) was refused (connections.salesforce in %s): %w", s.Auth, p.Path, err)
+		}
+		return fmt.Errorf("salesforce: %w", err)
+	}
+	r.ic, r.sf = ic, sf
+	return nil
+}
+
+func (r *run) selected(system, object string) bool {
+	if len(r.opt.Objects) == 0 {
+		return true
+	}
+	for _, o := range r.opt.Objects {
+		if strings.EqualFold(o, system+"."+object) {
+			return true
+		}
+	}
+	return false
+}
+
+// sources lists the configured sources in a fixed order.
+func (r *run) sources() []extract.Source {
+	p := r.opt.Pipeline
+	var out []extract.Source
+	for _, name := range config.IntercomObjects {
+		if _, ok := p.Extract.Intercom[name]; ok && r.selected("intercom", name) {
+			out = append(out, &intercomextract.Source{Client: r.ic, Name: name})
+		}
+	}
+	// Relationship paths the mappings read (Owner.Email) must be selected.
+	extra := map[string][]string{}
+	for _, f := range p.Sync.People.Fields {
+		if strings.Contains(f.Salesforce, ".") {
+			extra["Lead"] = append(extra["Lead"], f.Salesforce)
+			extra["Contact"] = append(extra["Contact"], f.Salesforce)
+		}
+	}
+	for _, f := range p.Sync.Companies.Fields {
+		if strings.Contains(f.Salesforce, ".") {
+			extra["Account"] = append(extra["Account"], f.Salesforce)
+		}
+	}
+	for _, name := range config.SalesforceObjects {
+		if o, ok := p.Extract.Salesforce[name]; ok && r.selected("salesforce", name) {
+			out = append(out, &salesforceextract.Source{Client: r.sf, Name: name, Extra: append(append([]string{}, o.Fields...), extra[name]...)})
+		}
+	}
+	return out
+}
+
+func (r *run) extract(ctx context.Context) error {
+	srcs := r.sources()
+	if len(srcs) == 0 {
+		return fmt.Errorf("nothing to extract: no configured object matches --object %s", strings.Join(r.opt.Objects, ","))
+	}
+	sfObjects := 0
+	for _, s := range srcs {
+		if s.System() == "salesforce" {
+			sfObjects++
+		}
+	}
+	if sfObjects > 0 {
+		// describe + at least one page per object (+1 for /limits).
+		if err := r.sf.Reserve(ctx, sfObjects*3); err != nil {
+			return fmt.Errorf("salesforce: %w", err)
+		}
+	}
+	landing := filepath.Join(r.opt.DataDir, "landing")
+	upper := r.opt.Now().UTC().Add(-r.opt.Pipeline.Extract.UpperBoundLag.Duration).Truncate(time.Second)
+	for _, src := range srcs {
+		old, err := r.st.Watermark(ctx, r.st.DB, src.System(), src.Object())
+		if err != nil {
+			return err
+		}
+		w := extract.Window{Upper: upper}
+		mode := "incremental"
+		switch {
+		case r.opt.FullRefresh:
+			mode = "full_refresh"
+		case !r.opt.Since.IsZero():
+			mode, w.Lower = "since", r.opt.Since.UTC()
+		case !old.TS.IsZero():
+			w.Lower = old.TS.Add(-r.opt.Pipeline.Lookback(src.System(), src.Object()))
+		}
+		res, err := extract.Run(ctx, src, w, landing, r.id, r.opt.Now, r.log)
+		if err != nil {
+			return err
+		}
+		key := src.System() + "." + src.Object()
+		r.sum.Extracted[key] = res.Rows
+		if res.File != "" {
+			r.sum.Files[key] = res.File
+		}
+		next := extract.Watermark{TS: old.TS, ID: old.ID}
+		if res.Max.After(next) {
+			next = res.Max
+		}
+		if !next.TS.IsZero() {
+			r.wm[[2]string{src.System(), src.Object()}] = next
+		}
+		files, _ := json.Marshal([]string{res.File})
+		var lower any
+		if !w.Lower.IsZero() {
+			lower = w.Lower
+		}
+		if _, err := r.st.DB.ExecContext(ctx, r.st.Stmt("InsertExtract"), r.id, src.System(), src.Object(), mode, lower, w.Upper, res.Rows, string(files), res.Requests); err != nil {
+			return fmt.Errorf("record extract: %w", err)
+		}
+	}
+	return nil
+}
+
+func (r *run) transform(ctx context.Context) error {
+	if err := transform.Prepare(ctx, r.st.DB, filepath.Join(r.opt.DataDir, "landing"), r.opt.Pipeline); err != nil {
+		return err
+	}
+	models, err := transform.Load(r.opt.Models, r.opt.ModelsRoot)
+	if err != nil {
+		return err
+	}
+	if err := transform.Build(ctx, r.st.DB, models); err != nil {
+		return err
+	}
+	r.log.Info("models built", "models", len(models))
+	return nil
+}
+
+func (r *run) identityCounts(ctx context.Context) error {
+	rows, err := r.st.DB.QueryContext(ctx, "SELECT metric, value FROM main.sync_summary")
+	if err != nil {
+		return fmt.Errorf("read sync_summary: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var v int64
+		if err := rows.Scan(&k, &v); err != nil {
+			return err
+		}
+		r.sum.Identity[k] = v
+	}
+	return rows.Err()
+}
+
+func (r *run) sfSink() *salesforceload.Sink {
+	p := r.opt.Pipeline
+	return &salesforceload.Sink{Client: r.sf, CollectionsMax: p.Load.Salesforce.CollectionsMax, Poll: p.Load.Salesforce.PollInterval.Duration,
+		Ledger: load.NewLedger(r.st, r.id, r.opt.Now), State: r.st, RunID: r.id, Now: r.opt.Now, Log: r.log}
+}
+
+// customAttributes lists the custom attributes the mappings write to model.
+func customAttributes(fields []config.FieldMapping) map[string]string {
+	out := map[string]string{}
+	for _, f := range fields {
+		if name, ok := strings.CutPrefix(f.Intercom, "custom_attributes."); ok && f.Direction != "to_salesforce" {
+			out[name] = f.Type
+		}
+	}
+	return out
+}
+
+func (r *run) load(ctx context.Context) error {
+	p := r.opt.Pipeline
+	plan := r.plan
+	out := load.NewOutcome()
+	ledger := load.NewLedger(r.st, r.id, r.opt.Now)
+	defer ledger.Flush(context.WithoutCancel(ctx))
+	ic := &intercomload.Sink{Client: r.ic, Concurrency: p.Load.Intercom.MaxConcurrency, Ledger: ledger, Log: r.log}
+	sf := r.sfSink()
+	sf.Ledger = ledger
+	if plan.Writes() == 0 {
+		r.log.Info("nothing to write: both systems agree")
+		return nil
+	}
+	calls := 0
+	for _, recs := range plan.SalesforceUpdates {
+		calls += min(len(recs)/200+1, 12)
+	}
+	for _, recs := range plan.SalesforceCreates {
+		calls += min(len(recs)/200+1, 12)
+	}
+	if err := r.sf.Reserve(ctx, calls+1); err != nil {
+		return fmt.Errorf("salesforce: %w", err)
+	}
+	if len(plan.IntercomContacts)+len(plan.IntercomCreates) > 0 {
+		if err := ic.EnsureAttributes(ctx, "contact", customAttributes(p.Sync.People.Fields)); err != nil {
+			return fmt.Errorf("intercom: %w", err)
+		}
+	}
+	if len(plan.IntercomCompanies) > 0 {
+		if err := ic.EnsureAttributes(ctx, "company", customAttributes(p.Sync.Companies.Fields)); err != nil {
+			return fmt.Errorf("intercom: %w", err)
+		}
+	}
+	// Intercom first: contacts created there get their id written back to
+	// the Salesforce Contact in the same run.
+	created, err := ic.CreateContacts(ctx, plan.IntercomCreates, out)
+	if err != nil {
+		return err
+	}
+	if err := ic.UpdateContacts(ctx, plan.IntercomContacts, out); err != nil {
+		return err
+	}
+	if err := ic.UpdateCompanies(ctx, plan.IntercomCompanies, out); err != nil {
+		return err
+	}
+	if err := r.hook("after-intercom-load"); err != nil {
+		return err
+	}
+	updates := plan.SalesforceUpdates
+	if len(created) > 0 {
+		updates = withLinks(updates, created, p.Sync.People.SalesforceExternalID)
+	}
+	for _, obj := range sortedObjects(updates) {
+		if err := sf.Update(ctx, obj, updates[obj], out); err != nil {
+			return err
+		}
+	}
+	for _, obj := range sortedObjects(plan.SalesforceCreates) {
+		if err := sf.Upsert(ctx, obj, p.Sync.People.SalesforceExternalID, plan.SalesforceCreates[obj], out); err != nil {
+			return err
+		}
+		if err := r.syncBack(ctx, obj, plan.SalesforceCreates[obj], out, ic); err != nil {
+			return err
+		}
+	}
+	r.sum.Written = out.Written
+	r.sum.Rejects = len(out.Rejects)
+	if len(out.Rejects) == 0 {
+		return nil
+	}
+	if err := load.SaveRejects(ctx, r.st, r.id, out.Rejects); err != nil {
+		return err
+	}
+	path, err := r.exportRejects(ctx)
+	if err != nil {
+		return err
+	}
+	r.sum.Files["rejects"] = path
+	if ratio := float64(len(out.Rejects)) / float64(plan.Writes()); ratio > p.Load.MaxRejectRatio {
+		return fmt.Errorf("%d of %d records rejected (%.0f%%), above load.max_reject_ratio %.0f%%; see %s", len(out.Rejects), plan.Writes(), ratio*100, p.Load.MaxRejectRatio*100, path)
+	}
+	return &RejectsError{Count: len(out.Rejects), Path: path}
+}
+
+// syncBack reads the Salesforce-owned one-way fields of records just created
+// (the owner Salesforce assigned, say) and writes them to the matching
+// Intercom contacts in the same run, so that the next run finds both systems
+// agreeing instead of echoing the create back.
+func (r *run) syncBack(ctx context.Context, object string, created []load.Record, out *load.Outcome, ic *intercomload.Sink) error {
+	var fields []config.FieldMapping
+	for _, f := range r.opt.Pipeline.Sync.People.Fields {
+		if f.Direction == "to_intercom" {
+			fields = append(fields, f)
+		}
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	icByID := map[string]string{}
+	var ids []string
+	for _, rec := range created {
+		if id := out.ID("salesforce", object, rec.Key); id != "" {
+			icByID[id] = rec.Key
+			ids = append(ids, salesforceapi.Quote(id))
+		}
+	}
+	sel := []string{"Id"}
+	for _, f := range fields {
+		sel = append(sel, f.Salesforce)
+	}
+	var updates []load.Record
+	for start := 0; start < len(ids); start += 200 {
+		soql := fmt.Sprintf("SELECT %s FROM %s WHERE Id IN (%s)", strings.Join(sel, ", "), object, strings.Join(ids[start:min(start+200, len(ids))], ", "))
+		for page, err := range r.sf.Query(ctx, soql, false, 0, nil) {
+			if err != nil {
+				return fmt.Errorf("salesforce: read back created %s: %w", object, err)
+			}
+			for _, rec := range page {
+				var m map[string]any
+				if err := json.Unmarshal(rec.Raw, &m); err != nil {
+					return err
+				}
+				u := load.Record{Object: "contacts", Key: icByID[rec.ID]}
+				for _, f := range fields {
+					u.Fields = append(u.Fields, load.Change{Field: f.Intercom, Value: textAt(m, f.Salesforce), Type: f.Type})
+				}
+				updates = append(updates, u)
+			}
+		}
+	}
+	return ic.UpdateContacts(ctx, updates, out)
+}
+
+// textAt reads a dotted path from a decoded record as text (nil if absent).
+func textAt(m map[string]any, path string) *string {
+	var cur any = m
+	for _, part := range strings.Split(path, ".") {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = mm[part]
+	}
+	if cur == nil {
+		return nil
+	}
+	var s string
+	switch v := cur.(type) {
+	case string:
+		s = v
+	case float64:
+		s = strconv.FormatFloat(v, 'f', -1, 64)
+	default:
+		s = fmt.Sprint(v)
+	}
+	return &s
+}
+
+// withLinks adds Contact external-id updates for contacts just created in
+// Intercom (Contact Id -> Intercom id).
+func withLinks(updates map[string][]load.Record, created map[string]string, extField string) map[string][]load.Record {
+	out := map[string][]load.Record{}
+	for k, v := range updates {
+		out[k] = append([]load.Record{}, v...)
+	}
+	ids := make([]string, 0, len(created))
+	for sfID := range created {
+		ids = append(ids, sfID)
+	}
+	sort.Strings(ids)
+	for _, sfID := range ids {
+		v := created[sfID]
+		out["Contact"] = append(out["Contact"], load.Record{Object: "Contact", Key: sfID, Fields: []load.Change{{Field: extField, Value: &v, Type: "string"}}})
+	}
+	return out
+}
+
+func sortedObjects(m map[string][]load.Record) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (r *run) exportRejects(ctx context.Context) (string, error) {
+	dir := filepath.Join(r.opt.DataDir, "runs", r.id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "rejects.parquet")
+	q := fmt.Sprintf("COPY (SELECT * FROM ferry.rejects WHERE run_id = '%s' ORDER BY target, object, record_key) TO '%s' (FORMAT parquet)",
+		r.id, strings.ReplaceAll(path, "'", "''"))
+	if _, err := r.st.DB.ExecContext(ctx, q); err != nil {
+		return "", fmt.Errorf("write rejects file: %w", err)
+	}
+	return path, nil
+}
+
+// commit records watermarks and the synced snapshot in one transaction.
+func (r *run) commit(ctx context.Context, stages Stage) error {
+	if err := r.hook("before-commit"); err != nil {
+		return err
+	}
+	tx, err := r.st.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := r.opt.Now().UTC()
+	keys := make([][2]string, 0, len(r.wm))
+	for k := range r.wm {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
+	for _, k := range keys {
+		w := r.wm[k]
+		if _, err := tx.ExecContext(ctx, r.st.Stmt("UpsertWatermark"), k[0], k[1], w.TS, w.ID, r.id, now); err != nil {
+			return fmt.Errorf("commit watermark %s.%s: %w", k[0], k[1], err)
+		}
+	}
+	if stages&Load != 0 {
+		if _, err := tx.ExecContext(ctx, r.st.Stmt("UpdateSnapshot"), r.id); err != nil {
+			return fmt.Errorf("commit snapshot: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit state: %w", err)
+	}
+	return nil
+}

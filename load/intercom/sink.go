@@ -1,0 +1,244 @@
+// Package intercom writes the load plan to Intercom through its REST API:
+// contacts are updated by id or created (409 means "update the existing
+// id"), companies are upserted by company_id (or updated by Intercom id when
+// they have none). Writes run with bounded concurrency, paced by the
+// client's reading of X-RateLimit headers.
+package intercom
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/ferry-sync/ferry/internal/intercomapi"
+	"github.com/ferry-sync/ferry/load"
+)
+
+// Sink writes to one Intercom workspace.
+type Sink struct {
+	Client      *intercomapi.Client
+	Concurrency int
+	Ledger      *load.Ledger
+	Log         *slog.Logger
+}
+
+const target = "intercom"
+
+// body turns changes into an Intercom request body: custom_attributes.X
+// nests under custom_attributes.
+func body(r load.Record) (map[string]any, error) {
+	out := map[string]any{}
+	custom := map[string]any{}
+	for _, c := range r.Fields {
+		v, err := load.Typed(c)
+		if err != nil {
+			return nil, err
+		}
+		if name, ok := strings.CutPrefix(c.Field, "custom_attributes."); ok {
+			custom[name] = v
+			continue
+		}
+		out[c.Field] = v
+	}
+	if len(custom) > 0 {
+		out["custom_attributes"] = custom
+	}
+	return out, nil
+}
+
+// EnsureAttributes creates the custom data attributes the mappings write,
+// with the mapping's type, when they do not exist yet.
+func (s *Sink) EnsureAttributes(ctx context.Context, model string, fields map[string]string) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	have, err := s.Client.DataAttributes(ctx, model)
+	if err != nil {
+		return fmt.Errorf("list %s data attributes: %w", model, err)
+	}
+	exists := map[string]bool{}
+	for _, a := range have {
+		exists[a.Name] = true
+	}
+	for name, typ := range fields {
+		if exists[name] {
+			continue
+		}
+		dt := map[string]string{"string": "string", "integer": "integer", "number": "float", "boolean": "boolean"}[typ]
+		if err := s.Client.CreateDataAttribute(ctx, model, name, dt); err != nil {
+			return fmt.Errorf("create %s data attribute %s: %w", model, name, err)
+		}
+		s.Log.Info("created intercom data attribute", "model", model, "name", name, "type", dt)
+	}
+	return nil
+}
+
+// parallel runs fn over recs with at most s.Concurrency in flight and stops
+// early when ctx is done.
+func (s *Sink) parallel(ctx context.Context, recs []load.Record, fn func(load.Record) error) error {
+	n := max(s.Concurrency, 1)
+	work := make(chan load.Record)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range work {
+				if err := fn(r); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, r := range recs {
+		mu.Lock()
+		stop := first != nil
+		mu.Unlock()
+		if stop || ctx.Err() != nil {
+			break
+		}
+		work <- r
+	}
+	close(work)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+// isReject reports whether err is Intercom refusing this record (4xx other
+// than auth and rate limiting), as opposed to a failure of the run.
+func isReject(err error) bool {
+	var e *intercomapi.Error
+	return errors.As(err, &e) && e.Status >= 400 && e.Status < 500 && e.Status != 401 && e.Status != 403 && e.Status != 429
+}
+
+// UpdateContacts applies attribute changes to existing contacts.
+func (s *Sink) UpdateContacts(ctx context.Context, recs []load.Record, out *load.Outcome) error {
+	return s.parallel(ctx, recs, func(r load.Record) error {
+		b, err := body(r)
+		if err == nil {
+			_, err = s.Client.UpdateContact(ctx, r.Key, b)
+		}
+		return s.settle(r, "update", "", err, out)
+	})
+}
+
+// settle records a write's outcome; it returns err only when the run must stop.
+func (s *Sink) settle(r load.Record, op, resultID string, err error, out *load.Outcome) error {
+	if err == nil {
+		s.Ledger.Record(target, r, op, "done", resultID, "")
+		out.Wrote(target, r.Object, op, 1)
+		return nil
+	}
+	if isReject(err) || strings.Contains(err.Error(), "is not a") {
+		s.Ledger.Record(target, r, op, "rejected", "", err.Error())
+		out.Reject(load.Reject{Target: target, Object: r.Object, Key: r.Key, Op: op, Error: err.Error(), Payload: r.Payload()})
+		return nil
+	}
+	return fmt.Errorf("intercom %s %s %s: %w", op, r.Object, r.Key, err)
+}
+
+// UpdateCompanies upserts companies by company_id, or updates by Intercom id
+// when the company has none.
+func (s *Sink) UpdateCompanies(ctx context.Context, recs []load.Record, out *load.Outcome) error {
+	return s.parallel(ctx, recs, func(r load.Record) error {
+		b, err := body(r)
+		if err == nil {
+			if r.Alt != "" {
+				b["company_id"] = r.Alt
+				_, err = s.Client.UpsertCompany(ctx, b)
+			} else {
+				_, err = s.Client.UpdateCompany(ctx, r.Key, b)
+			}
+		}
+		return s.settle(r, "upsert", "", err, out)
+	})
+}
+
+// CreateContacts creates contacts for Salesforce Contacts (r.Key is the
+// Contact's Id) and returns Contact Id -> new Intercom id. A create that an
+// earlier run sent without learning the answer is looked up by email first;
+// a 409 conflict updates the existing contact instead.
+func (s *Sink) CreateContacts(ctx context.Context, recs []load.Record, out *load.Outcome) (map[string]string, error) {
+	pending, err := s.Ledger.PendingCreates(ctx, target, "contacts")
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	created := map[string]string{}
+	err = s.parallel(ctx, recs, func(r load.Record) error {
+		b, err := body(r)
+		if err != nil {
+			return s.settle(r, "create", "", err, out)
+		}
+		email, _ := b["email"].(string)
+		if pending[r.Key] && email != "" {
+			if id, ok, err := s.findByEmail(ctx, email); err != nil {
+				return s.settle(r, "create", "", err, out)
+			} else if ok {
+				s.Log.Info("intercom create from an interrupted run found", "contact", id)
+				_, err := s.Client.UpdateContact(ctx, id, without(b, "role"))
+				if err == nil {
+					mu.Lock()
+					created[r.Key] = id
+					mu.Unlock()
+				}
+				return s.settle(r, "create", id, err, out)
+			}
+		}
+		if err := s.Ledger.Pending(ctx, target, r, "create"); err != nil {
+			return err
+		}
+		c, err := s.Client.CreateContact(ctx, b)
+		id := c.ID
+		var conflict *intercomapi.ConflictError
+		if errors.As(err, &conflict) {
+			id = conflict.ExistingID
+			s.Log.Info("intercom contact exists; updating it", "contact", id)
+			_, err = s.Client.UpdateContact(ctx, id, without(b, "role"))
+		}
+		if err == nil {
+			mu.Lock()
+			created[r.Key] = id
+			mu.Unlock()
+		}
+		return s.settle(r, "create", id, err, out)
+	})
+	return created, err
+}
+
+func without(m map[string]any, key string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if k != key {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func (s *Sink) findByEmail(ctx context.Context, email string) (string, bool, error) {
+	for page, err := range s.Client.SearchContacts(ctx, intercomapi.Search{Query: intercomapi.Cmp("email", "=", email), PerPage: 5}, nil) {
+		if err != nil {
+			return "", false, err
+		}
+		for _, c := range page {
+			if strings.EqualFold(strings.TrimSpace(c.Email), strings.TrimSpace(email)) {
+				return c.ID, true, nil
+			}
+		}
+		break
+	}
+	return "", false, nil
+}
