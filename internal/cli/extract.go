@@ -15,13 +15,14 @@ func extractCmd(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := x.check(); err != nil {
+		return err
+	}
 	opt, err := p.options(e, "extract")
 	if err != nil {
 		return err
 	}
-	if err := x.apply(&opt); err != nil {
-		return err
-	}
+	x.apply(&opt)
 	sum, err := runner.Run(ctx, opt, runner.Extract)
 	if sum != nil && err == nil {
 		printSummary(e.stdout, sum, false)

@@ -82,6 +82,7 @@ type extractFlags struct {
 	objects     []string
 	fullRefresh bool
 	since       string
+	sinceT      time.Time
 }
 
 func (x *extractFlags) register(fs *pflag.FlagSet) {
@@ -90,21 +91,26 @@ func (x *extractFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&x.since, "since", "", "extract changes since this RFC 3339 time instead of the watermark (backfill)")
 }
 
-func (x *extractFlags) apply(o *runner.Options) error {
-	o.Objects, o.FullRefresh = x.objects, x.fullRefresh
-	if x.since != "" {
-		if x.fullRefresh {
-			return &usageError{msg: "--since and --full-refresh exclude each other"}
-		}
-		t, err := time.Parse(time.RFC3339, x.since)
-		if err != nil {
-			if d, derr := time.Parse("2006-01-02", x.since); derr == nil {
-				t = d
-			} else {
-				return &usageError{msg: fmt.Sprintf("invalid --since %q", x.since), hint: "use RFC 3339 (2026-01-02T15:04:05Z) or a date (2026-01-02)"}
-			}
-		}
-		o.Since = t
+// check validates the flags before anything else is read.
+func (x *extractFlags) check() error {
+	if x.since == "" {
+		return nil
 	}
+	if x.fullRefresh {
+		return &usageError{msg: "--since and --full-refresh exclude each other"}
+	}
+	t, err := time.Parse(time.RFC3339, x.since)
+	if err != nil {
+		d, derr := time.Parse("2006-01-02", x.since)
+		if derr != nil {
+			return &usageError{msg: fmt.Sprintf("invalid --since %q", x.since), hint: "use RFC 3339 (2026-01-02T15:04:05Z) or a date (2026-01-02)"}
+		}
+		t = d
+	}
+	x.sinceT = t
 	return nil
+}
+
+func (x *extractFlags) apply(o *runner.Options) {
+	o.Objects, o.FullRefresh, o.Since = x.objects, x.fullRefresh, x.sinceT
 }

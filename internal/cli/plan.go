@@ -25,13 +25,14 @@ func planCmd(ctx context.Context, e *env, args []string) error {
 	if output != "text" && output != "json" {
 		return &usageError{msg: "invalid --output " + output, hint: "use text or json"}
 	}
+	if err := x.check(); err != nil {
+		return err
+	}
 	opt, err := p.options(e, "plan")
 	if err != nil {
 		return err
 	}
-	if err := x.apply(&opt); err != nil {
-		return err
-	}
+	x.apply(&opt)
 	sum, err := runner.Run(ctx, opt, runner.Extract|runner.Transform|runner.Plan)
 	if err != nil {
 		return err
