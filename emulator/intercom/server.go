@@ -160,15 +160,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	limit := s.opt.RateLimit
 	remaining := limit - s.count
 	fail := s.opt.FailRate > 0 && s.rnd.Float64() < s.opt.FailRate
+	throttle := fail && s.rnd.IntN(2) == 0
 	s.mu.Unlock()
 	w.Header().Set("X-RateLimit-Limit", strconv.Itoa(limit))
 	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(max(remaining, 0)))
 	w.Header().Set("X-RateLimit-Reset", strconv.FormatInt((win+1)*10, 10))
-	if remaining < 0 {
+	if remaining < 0 || throttle {
+		s.stats.fault("429")
+		w.Header().Set("X-RateLimit-Remaining", "0")
 		writeError(w, 429, "rate_limit_exceeded", fmt.Sprintf("Exceeded rate limit of %d in 10_seconds", limit))
 		return
 	}
 	if fail {
+		s.stats.fault("503")
 		writeError(w, 503, "service_unavailable", "Sorry, the API service is temporarily unavailable")
 		return
 	}
@@ -344,11 +348,14 @@ type stats struct {
 	total    int
 	writes   int
 	records  map[string]map[string]int
+	faults   map[string]int
 }
 
 func newStats() *stats {
-	return &stats{requests: map[string]int{}, records: map[string]map[string]int{}}
+	return &stats{requests: map[string]int{}, records: map[string]map[string]int{}, faults: map[string]int{}}
 }
+
+func (s *stats) fault(kind string) { s.mu.Lock(); s.faults[kind]++; s.mu.Unlock() }
 
 func (s *stats) request(route string, write bool) {
 	s.mu.Lock()
@@ -386,5 +393,9 @@ func (s *stats) snapshot() map[string]any {
 		}
 		rec[k] = m
 	}
-	return map[string]any{"requests": req, "total_requests": s.total, "write_requests": s.writes, "records": rec}
+	faults := map[string]int{}
+	for k, v := range s.faults {
+		faults[k] = v
+	}
+	return map[string]any{"requests": req, "total_requests": s.total, "write_requests": s.writes, "records": rec, "faults": faults}
 }

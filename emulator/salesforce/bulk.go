@@ -383,6 +383,7 @@ func (s *Server) ingestRow(j *ingestJob, obj *objectMeta, header []string, cols,
 		return "", false, &recErr{StatusCode: "INVALID_FIELD", Message: fmt.Sprintf("Row has %d columns, header has %d", len(row), len(header)), Fields: []string{}}
 	}
 	if s.fail() {
+		s.stats.fault("UNABLE_TO_LOCK_ROW")
 		id := ""
 		if idCol >= 0 {
 			id = row[idCol]

@@ -383,6 +383,7 @@ func (s *Server) collectionRecord(method string, rec map[string]any, upsertObj *
 		return fail("INVALID_TYPE", "sObject type '"+typ+"' is not supported.")
 	}
 	if s.fail() {
+		s.stats.fault("UNABLE_TO_LOCK_ROW")
 		return fail("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record")
 	}
 	t, f := true, false

@@ -182,6 +182,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.fail() {
+		s.stats.fault("503")
 		writeErr(w, 503, "SERVER_UNAVAILABLE", "Server is temporarily unavailable; please retry your request.")
 		return
 	}
@@ -300,11 +301,14 @@ type stats struct {
 	writes   int
 	total    int
 	records  map[string]map[string]int
+	faults   map[string]int
 }
 
 func newStats() *stats {
-	return &stats{requests: map[string]int{}, records: map[string]map[string]int{}}
+	return &stats{requests: map[string]int{}, records: map[string]map[string]int{}, faults: map[string]int{}}
 }
+
+func (s *stats) fault(kind string) { s.mu.Lock(); s.faults[kind]++; s.mu.Unlock() }
 
 func (s *stats) request(route string, write bool) {
 	if strings.HasSuffix(route, "/_emulator/stats") {
@@ -350,5 +354,9 @@ func (s *stats) snapshot() map[string]any {
 		}
 		rec[k] = m
 	}
-	return map[string]any{"requests": req, "total_requests": s.total, "write_requests": s.writes, "records": rec}
+	faults := map[string]int{}
+	for k, v := range s.faults {
+		faults[k] = v
+	}
+	return map[string]any{"requests": req, "total_requests": s.total, "write_requests": s.writes, "records": rec, "faults": faults}
 }

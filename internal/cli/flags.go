@@ -74,7 +74,8 @@ func (p *pipelineFlags) options(e *env, command string) (runner.Options, error) 
 		return runner.Options{}, err
 	}
 	fsys, root := p.models()
-	return runner.Options{Command: command, Pipeline: pl, DataDir: p.dataDir, Models: fsys, ModelsRoot: root, Logger: log, Out: e.stdout, Now: time.Now}, nil
+	return runner.Options{Command: command, Pipeline: pl, DataDir: p.dataDir, Models: fsys, ModelsRoot: root, Logger: log, Out: e.stdout, Now: time.Now,
+		Hook: pauseAt(e.getenv("FERRY_TEST_PAUSE_AT"), log)}, nil
 }
 
 // extractFlags select what to extract and how far back.
@@ -113,4 +114,21 @@ func (x *extractFlags) check() error {
 
 func (x *extractFlags) apply(o *runner.Options) {
 	o.Objects, o.FullRefresh, o.Since = x.objects, x.fullRefresh, x.sinceT
+}
+
+// pauseAt is a failpoint for crash tests: when FERRY_TEST_PAUSE_AT names a
+// step (after-extract, bulk-job-closed, after-intercom-load, after-load,
+// before-commit), the run logs "paused" there and blocks so that a test can
+// kill the process at exactly that point.
+func pauseAt(step string, log *slog.Logger) func(string) error {
+	if step == "" {
+		return nil
+	}
+	return func(s string) error {
+		if s == step {
+			log.Warn("paused", "step", s)
+			time.Sleep(24 * time.Hour)
+		}
+		return nil
+	}
 }

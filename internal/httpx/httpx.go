@@ -97,13 +97,18 @@ func ShouldRetry(ctx context.Context, resp *http.Response, err error) (bool, err
 	return false, nil
 }
 
-// Backoff waits before attempt n (0-based): until X-RateLimit-Reset on a 429
-// that carries it, else Retry-After (seconds or HTTP date), else exponential
-// from min with ±25% jitter; never more than max.
+// Backoff waits before attempt n (0-based): on a 429, as long as the server
+// asks (Retry-After, else X-RateLimit-Reset); on a 503 with Retry-After, that
+// long; otherwise exponentially from min with ±25% jitter; never more than max.
 func Backoff(now func() time.Time) retryablehttp.Backoff {
 	return func(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
-		if resp != nil {
-			if d, ok := WaitFromHeaders(resp.Header, now()); ok && (resp.StatusCode == 429 || resp.StatusCode == 503) {
+		if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
+			if d, ok := WaitFromHeaders(resp.Header, now()); ok {
+				return clamp(d, 0, max)
+			}
+		}
+		if resp != nil && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" {
+			if d, ok := WaitFromHeaders(http.Header{"Retry-After": resp.Header.Values("Retry-After")}, now()); ok {
 				return clamp(d, 0, max)
 			}
 		}

@@ -417,7 +417,7 @@ func (r *run) identityCounts(ctx context.Context) error {
 func (r *run) sfSink() *salesforceload.Sink {
 	p := r.opt.Pipeline
 	return &salesforceload.Sink{Client: r.sf, CollectionsMax: p.Load.Salesforce.CollectionsMax, Poll: p.Load.Salesforce.PollInterval.Duration,
-		Ledger: load.NewLedger(r.st, r.id, r.opt.Now), State: r.st, RunID: r.id, Now: r.opt.Now, Log: r.log}
+		Ledger: load.NewLedger(r.st, r.id, r.opt.Now), State: r.st, RunID: r.id, Now: r.opt.Now, Log: r.log, Hook: r.opt.Hook}
 }
 
 // customAttributes lists the custom attributes the mappings write to model.

@@ -57,15 +57,16 @@ func EncodeCSV(header []string, rows [][]*string) []byte {
 	return b.Bytes()
 }
 
-// CreateIngestJob opens a job. It is not retried on ambiguous failures: a
-// second job would be harmless but would cost a Bulk batch allocation.
+// CreateIngestJob opens a job. A retry after a lost answer can leave an
+// empty Open job behind; Salesforce discards such jobs, and nothing is
+// written through them, so the request is retried like a read.
 func (c *Client) CreateIngestJob(ctx context.Context, object, operation, extField string) (JobInfo, error) {
 	body := map[string]any{"object": object, "operation": operation, "contentType": "CSV", "lineEnding": "LF", "columnDelimiter": "COMMA"}
 	if extField != "" {
 		body["externalIdFieldName"] = extField
 	}
 	var j JobInfo
-	_, err := c.doJSON(ctx, http.MethodPost, "jobs/ingest", nil, body, &j, true)
+	_, err := c.doJSON(ctx, http.MethodPost, "jobs/ingest", nil, body, &j, false)
 	if err != nil {
 		return j, fmt.Errorf("create %s %s job: %w", operation, object, err)
 	}

@@ -141,6 +141,7 @@ type Stats struct {
 	TotalRequests int                       `json:"total_requests"`
 	WriteRequests int                       `json:"write_requests"`
 	Records       map[string]map[string]int `json:"records"`
+	Faults        map[string]int            `json:"faults"`
 }
 
 func getStats(t testing.TB, base string) Stats {

@@ -116,11 +116,13 @@ func (s *Sink) parallel(ctx context.Context, recs []load.Record, fn func(load.Re
 	return ctx.Err()
 }
 
-// isReject reports whether err is Intercom refusing this record (4xx other
-// than auth and rate limiting), as opposed to a failure of the run.
-func isReject(err error) bool {
+// isFatal reports whether err must stop the run (bad credentials, lost
+// context) rather than reject one record. Everything else — a 4xx refusal,
+// or a 5xx or network failure that outlived the retries — rejects the record,
+// which is listed and retried next run.
+func isFatal(ctx context.Context, err error) bool {
 	var e *intercomapi.Error
-	return errors.As(err, &e) && e.Status >= 400 && e.Status < 500 && e.Status != 401 && e.Status != 403 && e.Status != 429
+	return ctx.Err() != nil || errors.Is(err, intercomapi.ErrUnauthorized) || (errors.As(err, &e) && e.Status == 403)
 }
 
 // UpdateContacts applies attribute changes to existing contacts.
@@ -130,18 +132,18 @@ func (s *Sink) UpdateContacts(ctx context.Context, recs []load.Record, out *load
 		if err == nil {
 			_, err = s.Client.UpdateContact(ctx, r.Key, b)
 		}
-		return s.settle(r, "update", "", err, out)
+		return s.settle(ctx, r, "update", "", err, out)
 	})
 }
 
 // settle records a write's outcome; it returns err only when the run must stop.
-func (s *Sink) settle(r load.Record, op, resultID string, err error, out *load.Outcome) error {
+func (s *Sink) settle(ctx context.Context, r load.Record, op, resultID string, err error, out *load.Outcome) error {
 	if err == nil {
 		s.Ledger.Record(target, r, op, "done", resultID, "")
 		out.Wrote(target, r.Object, op, 1)
 		return nil
 	}
-	if isReject(err) || strings.Contains(err.Error(), "is not a") {
+	if !isFatal(ctx, err) {
 		s.Ledger.Record(target, r, op, "rejected", "", err.Error())
 		out.Reject(load.Reject{Target: target, Object: r.Object, Key: r.Key, Op: op, Error: err.Error(), Payload: r.Payload()})
 		return nil
@@ -162,7 +164,7 @@ func (s *Sink) UpdateCompanies(ctx context.Context, recs []load.Record, out *loa
 				_, err = s.Client.UpdateCompany(ctx, r.Key, b)
 			}
 		}
-		return s.settle(r, "upsert", "", err, out)
+		return s.settle(ctx, r, "upsert", "", err, out)
 	})
 }
 
@@ -180,12 +182,12 @@ func (s *Sink) CreateContacts(ctx context.Context, recs []load.Record, out *load
 	err = s.parallel(ctx, recs, func(r load.Record) error {
 		b, err := body(r)
 		if err != nil {
-			return s.settle(r, "create", "", err, out)
+			return s.settle(ctx, r, "create", "", err, out)
 		}
 		email, _ := b["email"].(string)
 		if pending[r.Key] && email != "" {
 			if id, ok, err := s.findByEmail(ctx, email); err != nil {
-				return s.settle(r, "create", "", err, out)
+				return s.settle(ctx, r, "create", "", err, out)
 			} else if ok {
 				s.Log.Info("intercom create from an interrupted run found", "contact", id)
 				_, err := s.Client.UpdateContact(ctx, id, without(b, "role"))
@@ -194,7 +196,7 @@ func (s *Sink) CreateContacts(ctx context.Context, recs []load.Record, out *load
 					created[r.Key] = id
 					mu.Unlock()
 				}
-				return s.settle(r, "create", id, err, out)
+				return s.settle(ctx, r, "create", id, err, out)
 			}
 		}
 		if err := s.Ledger.Pending(ctx, target, r, "create"); err != nil {
@@ -213,7 +215,7 @@ func (s *Sink) CreateContacts(ctx context.Context, recs []load.Record, out *load
 			created[r.Key] = id
 			mu.Unlock()
 		}
-		return s.settle(r, "create", id, err, out)
+		return s.settle(ctx, r, "create", id, err, out)
 	})
 	return created, err
 }

@@ -31,6 +31,8 @@ type Sink struct {
 	RunID          string
 	Now            func() time.Time
 	Log            *slog.Logger
+	// Hook, when set, is called at named points (tests crash there).
+	Hook func(step string) error
 }
 
 const target = "salesforce"
@@ -237,6 +239,11 @@ func (s *Sink) bulk(ctx context.Context, object, op, key string, recs []load.Rec
 		return nil, fmt.Errorf("close bulk job %s: %w", job.ID, err)
 	}
 	s.setJob(ctx, job.ID, "UploadComplete")
+	if s.Hook != nil {
+		if err := s.Hook("bulk-job-closed"); err != nil {
+			return nil, err
+		}
+	}
 	start := s.Now()
 	last := start
 	info, err := s.Client.WaitIngestJob(ctx, job.ID, s.Poll, func(j salesforceapi.JobInfo) {

@@ -1,0 +1,206 @@
+package cli_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-sync/ferry/internal/testenv"
+)
+
+var ferryBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ferry-bin")
+	if err != nil {
+		panic(err)
+	}
+	ferryBin = filepath.Join(dir, "ferry")
+	out, err := exec.Command("go", "build", "-o", ferryBin, "../../cmd/ferry").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build ferry: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// smallBatchPipeline is the example pipeline with Bulk API used from 11
+// rows on, so small datasets exercise Bulk jobs.
+func smallBatchPipeline(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(pipelinePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), "collections_max: 200", "collections_max: 10", 1)
+	if s == string(b) {
+		t.Fatal("pipeline has no collections_max: 200 to lower")
+	}
+	return testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", s)
+}
+
+// endState renders both systems' synced data in a form independent of the
+// ids minted during the run: people keyed by email, companies by
+// company_id or name, links rendered as the linked record's email.
+func endState(t *testing.T, emu *testenv.Emulators) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	put := func(key string, v any) {
+		b, _ := json.Marshal(v)
+		k := key
+		for i := 2; ; i++ {
+			if _, dup := out[k]; !dup {
+				break
+			}
+			k = fmt.Sprintf("%s#%d", key, i) // a duplicate record shows up as an extra key
+		}
+		out[k] = string(b)
+	}
+	emails := map[string]string{}
+	for _, c := range emu.ICContacts() {
+		emails[testenv.Str(c, "id")] = lower(testenv.Str(c, "email"))
+	}
+	for _, c := range emu.ICContacts() {
+		key := "intercom contact " + testenv.Str(c, "role") + " " + lower(testenv.Str(c, "email"))
+		if testenv.Str(c, "email") == "" {
+			key += testenv.Str(c, "id")
+		}
+		put(key, []string{testenv.Str(c, "phone"), testenv.Str(c, "custom_attributes.job_title"), testenv.Str(c, "custom_attributes.account_owner"), testenv.Str(c, "unsubscribed_from_emails"), testenv.Str(c, "name")})
+	}
+	_, b := emu.ICDo("GET", "/companies/list?per_page=150", nil)
+	var companies struct {
+		Data []map[string]any `json:"data"`
+	}
+	json.Unmarshal(b, &companies)
+	for _, c := range companies.Data {
+		put("intercom company "+testenv.Str(c, "company_id")+" "+testenv.Str(c, "id"), []string{testenv.Str(c, "name"), testenv.Str(c, "website"), testenv.Str(c, "size"), testenv.Str(c, "industry"), testenv.Str(c, "custom_attributes.annual_revenue")})
+	}
+	for _, obj := range []string{"Lead", "Contact"} {
+		for _, r := range emu.SOQL("SELECT Id, Email, Title, Phone, HasOptedOutOfEmail, LeadSource, Intercom_Id__c, Owner.Email FROM " + obj) {
+			put("salesforce "+obj+" "+lower(testenv.Str(r, "Email")), []string{testenv.Str(r, "Title"), testenv.Str(r, "Phone"), testenv.Str(r, "HasOptedOutOfEmail"), testenv.Str(r, "LeadSource"), "link:" + emails[testenv.Str(r, "Intercom_Id__c")], testenv.Str(r, "Owner.Email")})
+		}
+	}
+	for _, r := range emu.SOQL("SELECT Id, Name, Website, NumberOfEmployees, Industry, AnnualRevenue, Intercom_Company_Id__c FROM Account") {
+		put("salesforce Account "+testenv.Str(r, "Id"), []string{testenv.Str(r, "Name"), testenv.Str(r, "Website"), testenv.Str(r, "NumberOfEmployees"), testenv.Str(r, "Industry"), testenv.Str(r, "AnnualRevenue"), testenv.Str(r, "Intercom_Company_Id__c")})
+	}
+	return out
+}
+
+func envList(getenv func(string) string, extra ...string) []string {
+	out := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for _, k := range []string{"INTERCOM_BASE_URL", "INTERCOM_ACCESS_TOKEN", "SALESFORCE_LOGIN_URL", "SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET", "SALESFORCE_USERNAME", "SALESFORCE_PRIVATE_KEY_FILE"} {
+		out = append(out, k+"="+getenv(k))
+	}
+	return append(out, extra...)
+}
+
+// killAt runs `ferry run` as a separate process, waits until it pauses at
+// step, and kills it with SIGKILL: no deferred code, no flushing.
+func killAt(t *testing.T, emu *testenv.Emulators, pipeline, dataDir, step string) {
+	t.Helper()
+	cmd := exec.Command(ferryBin, "run", "--pipeline", pipeline, "--data-dir", dataDir)
+	cmd.Env = envList(emu.Env(nil), "FERRY_TEST_PAUSE_AT="+step)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	paused := make(chan bool, 1)
+	var log strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "msg=paused") {
+				paused <- true
+			}
+		}
+		close(paused)
+	}()
+	select {
+	case ok := <-paused:
+		if !ok {
+			cmd.Wait()
+			t.Fatalf("ferry exited before reaching %s:\n%s", step, log.String())
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("ferry did not reach %s", step)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+}
+
+// TestRun_KilledAnywhereConverges kills ferry at several points and checks
+// that a rerun reaches the same end state as an uninterrupted run, with no
+// duplicates and nothing lost, and that a further run writes nothing.
+func TestRun_KilledAnywhereConverges(t *testing.T) {
+	t.Parallel()
+	const scale = 250
+	pipeline := smallBatchPipeline(t)
+	clean := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: scale})
+	if r := ferry(t, clean.Env(nil), "run", "--pipeline", pipeline, "--data-dir", t.TempDir(), "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("uninterrupted run: exit %d\n%s", r.code, r.stderr)
+	}
+	state := endState(t, clean)
+	if len(state) < scale {
+		t.Fatalf("end state has only %d records; the comparison would prove little", len(state))
+	}
+	want := sortedLines(state)
+	for _, step := range []string{"after-extract", "bulk-job-closed", "after-intercom-load", "after-load", "before-commit"} {
+		t.Run(step, func(t *testing.T) {
+			t.Parallel()
+			emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: scale})
+			dir := t.TempDir()
+			killAt(t, emu, pipeline, dir, step)
+			if r := ferry(t, emu.Env(nil), "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn"); r.code != 0 {
+				t.Fatalf("rerun after kill at %s: exit %d\n%s", step, r.code, r.stderr)
+			}
+			if got := sortedLines(endState(t, emu)); got != want {
+				t.Fatalf("end state after kill at %s differs from an uninterrupted run:\n%s", step, lineDiff(want, got))
+			}
+			ic0, sf0 := emu.ICStats().WriteRequests, emu.SFStats().WriteRequests
+			if r := ferry(t, emu.Env(nil), "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn"); r.code != 0 {
+				t.Fatalf("third run: exit %d\n%s", r.code, r.stderr)
+			}
+			if ic, sf := emu.ICStats().WriteRequests-ic0, emu.SFStats().WriteRequests-sf0; ic+sf != 0 {
+				t.Fatalf("run after convergence wrote %d intercom and %d salesforce requests", ic, sf)
+			}
+		})
+	}
+}
+
+func lineDiff(want, got string) string {
+	w := map[string]bool{}
+	for _, l := range strings.Split(want, "\n") {
+		w[l] = true
+	}
+	g := map[string]bool{}
+	for _, l := range strings.Split(got, "\n") {
+		g[l] = true
+	}
+	var b strings.Builder
+	n := 0
+	for _, l := range strings.Split(want, "\n") {
+		if !g[l] && n < 20 {
+			b.WriteString("- " + l + "\n")
+			n++
+		}
+	}
+	for _, l := range strings.Split(got, "\n") {
+		if !w[l] && n < 40 {
+			b.WriteString("+ " + l + "\n")
+			n++
+		}
+	}
+	return b.String()
+}
