@@ -133,7 +133,11 @@ func Serve(ctx context.Context, cfg Config, out io.Writer) error {
 	errc := make(chan error, 2)
 	go func() { errc <- isrv.Serve(il) }()
 	go func() { errc <- ssrv.Serve(sl) }()
-	fmt.Fprint(out, Env("http://"+il.Addr().String(), "http://"+sl.Addr().String(), pair.KeyFile))
+	env := Env("http://"+il.Addr().String(), "http://"+sl.Addr().String(), pair.KeyFile)
+	if err := os.WriteFile(filepath.Join(cfg.Dir, "env"), []byte(env), 0o600); err != nil {
+		return fmt.Errorf("write settings file: %w", err)
+	}
+	fmt.Fprint(out, env)
 	select {
 	case <-ctx.Done():
 	case err = <-errc:

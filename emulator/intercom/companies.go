@@ -33,16 +33,23 @@ func (s *Server) companyJSON(c *company, counts map[string]int) map[string]any {
 	if counts != nil {
 		users = counts[c.ID]
 	}
-	return map[string]any{
-		"type": "company", "id": c.ID, "company_id": c.CompanyID, "app_id": "ferryemu", "name": strOrNil(c.Name),
-		"remote_created_at": intOrNil(c.RemoteAt), "created_at": c.CreatedAt, "updated_at": c.UpdatedAt,
-		"last_request_at": c.LastRequest, "size": intOrNil(c.Size), "website": strOrNil(c.Website),
-		"industry": strOrNil(c.Industry), "monthly_spend": c.MonthlySpend, "session_count": 0, "user_count": users,
+	out := map[string]any{
+		"type": "company", "id": c.ID, "company_id": c.CompanyID, "app_id": "ferryemu",
+		"created_at": c.CreatedAt, "updated_at": c.UpdatedAt,
+		"last_request_at": c.LastRequest, "monthly_spend": c.MonthlySpend, "session_count": 0, "user_count": users,
 		"plan": plan, "custom_attributes": custom,
 		"tags":     map[string]any{"type": "tag.list", "tags": []any{}},
 		"segments": map[string]any{"type": "segment.list", "segments": []any{}},
 		"notes":    map[string]any{"type": "note.list", "notes": []any{}},
 	}
+	// Optional fields the description declares non-nullable are omitted when unset.
+	for k, v := range map[string]any{"name": strOrNil(c.Name), "remote_created_at": intOrNil(c.RemoteAt), "size": intOrNil(c.Size),
+		"website": strOrNil(c.Website), "industry": strOrNil(c.Industry)} {
+		if v != nil {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func (s *Server) companiesRoute(w http.ResponseWriter, r *http.Request, p []string, version string) {
@@ -285,9 +292,6 @@ func (s *Server) writeCompanyPage(w http.ResponseWriter, r *http.Request, counts
 		}
 	}
 	pg := map[string]any{"type": "pages", "page": page, "per_page": perPage, "total_pages": (len(visible) + perPage - 1) / perPage}
-	if end < len(visible) {
-		pg["next"] = fmt.Sprintf("/companies/list?page=%d&per_page=%d", page+1, perPage)
-	}
 	writeJSON(w, 200, map[string]any{"type": "list", "data": data, "total_count": len(visible), "pages": pg})
 }
 

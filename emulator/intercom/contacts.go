@@ -37,39 +37,34 @@ func (s *Server) contactJSON(c *contact, version string) map[string]any {
 			domain = strings.TrimSpace((*c.Email)[at+1:])
 		}
 	}
-	list := func(kind string, ids []string) map[string]any {
+	list := func(kind, itemType string, ids []string) map[string]any {
 		data := []map[string]any{}
 		for i, id := range ids {
 			if i == 10 {
 				break
 			}
-			data = append(data, map[string]any{"type": strings.TrimSuffix(kind, "s"), "id": id, "url": "/" + kind + "/" + id})
+			data = append(data, map[string]any{"type": itemType, "id": id, "url": "/" + kind + "/" + id})
 		}
-		return map[string]any{"type": "list", "data": data, "url": "/contacts/" + c.ID + "/" + kind, "total_count": len(ids), "has_more": len(ids) > 10}
-	}
-	empty := func(kind string) map[string]any {
-		return map[string]any{"type": "list", "data": []any{}, "url": "/contacts/" + c.ID + "/" + kind, "total_count": 0, "has_more": false}
+		return map[string]any{"data": data, "url": "/contacts/" + c.ID + "/" + kind, "total_count": len(ids), "has_more": len(ids) > 10}
 	}
 	custom := c.Custom
 	if custom == nil {
 		custom = map[string]any{}
 	}
+	// The field set follows the contact schema of the official description.
 	return map[string]any{
 		"type": "contact", "id": c.ID, "workspace_id": "ferryemu", "external_id": strOrNil(c.ExternalID), "role": c.Role,
-		"email": strOrNil(c.Email), "email_domain": domain, "phone": strOrNil(c.Phone), "formatted_phone": strOrNil(c.Phone),
+		"email": strOrNil(c.Email), "email_domain": domain, "phone": strOrNil(c.Phone),
 		"name": strOrNil(c.Name), "avatar": nil, "owner_id": owner,
-		"social_profiles":  map[string]any{"type": "list", "data": []any{}},
+		"social_profiles":  map[string]any{"data": []any{}},
 		"has_hard_bounced": false, "marked_email_as_spam": false, "unsubscribed_from_emails": c.Unsubscribed,
 		"created_at": c.CreatedAt, "updated_at": c.UpdatedAt, "signed_up_at": intOrNil(c.SignedUpAt), "last_seen_at": intOrNil(c.LastSeenAt),
 		"last_replied_at": nil, "last_contacted_at": nil, "last_email_opened_at": nil, "last_email_clicked_at": nil,
 		"language_override": nil, "browser": nil, "browser_version": nil, "browser_language": nil, "os": nil,
-		"location":         map[string]any{"type": "location", "country": nil, "region": nil, "city": nil, "country_code": nil, "continent_code": nil},
+		"location":         map[string]any{"type": "location", "country": nil, "region": nil, "city": nil},
 		"android_app_name": nil, "android_app_version": nil, "android_device": nil, "android_os_version": nil, "android_sdk_version": nil, "android_last_seen_at": nil,
 		"ios_app_name": nil, "ios_app_version": nil, "ios_device": nil, "ios_os_version": nil, "ios_sdk_version": nil, "ios_last_seen_at": nil,
-		"custom_attributes": custom, "tags": list("tags", c.Tags), "notes": empty("notes"), "companies": list("companies", c.Companies),
-		"opted_out_subscription_types": empty("subscriptions"), "opted_in_subscription_types": empty("subscriptions"),
-		"utm_campaign": nil, "utm_content": nil, "utm_medium": nil, "utm_source": nil, "utm_term": nil, "referrer": nil,
-		"enabled_push_messaging": nil,
+		"custom_attributes": custom, "tags": list("tags", "tag", c.Tags), "notes": list("notes", "note", nil), "companies": list("companies", "company", c.Companies),
 	}
 }
 
@@ -139,7 +134,7 @@ func (s *Server) listContacts(w http.ResponseWriter, r *http.Request, version st
 	}
 	var next any
 	if end < len(visible) {
-		next = map[string]any{"page": start/perPage + 2, "starting_after": encodeCursor(cursorKey{ID: visible[end-1].ID})}
+		next = map[string]any{"per_page": perPage, "starting_after": encodeCursor(cursorKey{ID: visible[end-1].ID})}
 	}
 	writeJSON(w, 200, map[string]any{"type": "list", "data": data, "total_count": len(visible),
 		"pages": pages(start, perPage, len(visible), next)})
@@ -484,7 +479,7 @@ func (s *Server) contactCompanies(w http.ResponseWriter, r *http.Request, id str
 				data = append(data, s.companyJSON(co, nil))
 			}
 		}
-		writeJSON(w, 200, map[string]any{"type": "list", "data": data, "total_count": len(data),
+		writeJSON(w, 200, map[string]any{"type": "list", "companies": data, "total_count": len(data),
 			"pages": map[string]any{"type": "pages", "page": 1, "per_page": 50, "total_pages": 1}})
 	case http.MethodPost:
 		body, err := decode(r)

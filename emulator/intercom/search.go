@@ -504,7 +504,7 @@ func (s *Server) searchContacts(w http.ResponseWriter, r *http.Request, version 
 	}
 	var next any
 	if end < len(items) {
-		next = map[string]any{"page": start/perPage + 2, "starting_after": encodeCursor(keyOf(items[end-1]))}
+		next = map[string]any{"per_page": perPage, "starting_after": encodeCursor(keyOf(items[end-1]))}
 	}
 	s.ws.mu.RUnlock()
 	writeJSON(w, 200, map[string]any{"type": "list", "data": data, "total_count": len(items), "pages": pages(start, perPage, len(items), next)})

@@ -207,7 +207,7 @@ func (s *Server) me(w http.ResponseWriter) {
 	writeJSON(w, 200, map[string]any{
 		"type": "admin", "id": a.ID, "email": a.Email, "name": a.Name, "email_verified": true,
 		"app": map[string]any{"type": "app", "id_code": "ferryemu", "name": "ferry emulator", "created_at": seed.Base.Unix(),
-			"secure": true, "identity_verification": false, "timezone": s.opt.Timezone, "region": "US"},
+			"identity_verification": false, "timezone": s.opt.Timezone, "region": "US"},
 		"avatar": map[string]any{"type": "avatar", "image_url": nil}, "has_inbox_seat": true,
 	})
 }
@@ -216,7 +216,7 @@ func (s *Server) listAdmins(w http.ResponseWriter) {
 	s.ws.mu.RLock()
 	out := []map[string]any{}
 	for _, a := range s.ws.admins {
-		out = append(out, map[string]any{"type": "admin", "id": a.ID, "name": a.Name, "email": a.Email, "job_title": nil,
+		out = append(out, map[string]any{"type": "admin", "id": a.ID, "name": a.Name, "email": a.Email, "job_title": "Account Executive",
 			"away_mode_enabled": false, "away_mode_reassign": false, "has_inbox_seat": true, "team_ids": []any{}, "avatar": nil})
 	}
 	s.ws.mu.RUnlock()
@@ -319,17 +319,17 @@ func attrJSON(a *dataAttribute) map[string]any {
 	if a.Custom {
 		full = "custom_attributes." + a.Name
 	}
-	var id any
-	if a.Custom {
-		id = a.ID
-	}
 	opts := a.Options
 	if opts == nil {
 		opts = []string{}
 	}
-	return map[string]any{"type": "data_attribute", "id": id, "model": a.Model, "name": a.Name, "full_name": full, "label": a.Name,
+	out := map[string]any{"type": "data_attribute", "model": a.Model, "name": a.Name, "full_name": full, "label": a.Name,
 		"description": "", "data_type": a.DataType, "options": opts, "api_writable": true, "messenger_writable": false,
-		"ui_writable": true, "custom": a.Custom, "archived": false, "created_at": a.CreatedAt, "updated_at": a.CreatedAt}
+		"ui_writable": true, "custom": a.Custom, "archived": false, "created_at": a.CreatedAt}
+	if a.Custom {
+		out["id"] = a.ID // standard attributes have no id
+	}
+	return out
 }
 
 func routeOf(method, path string) string {

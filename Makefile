@@ -1,0 +1,53 @@
+# ferry — keep Intercom and Salesforce in sync.
+.DEFAULT_GOAL := help
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GO      ?= go
+export CGO_ENABLED := 1
+
+SCALE     ?= 100000
+FUZZTIME  ?= 30s
+DEMO_DIR  ?= .demo
+
+.PHONY: help build test test-race bench bench-parquet demo emulator fmt lint fuzz tidy clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## build bin/ferry (cgo: DuckDB)
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/ferry ./cmd/ferry
+
+test: ## run the whole test suite (hermetic: emulators in-process)
+	$(GO) test -count=1 ./...
+
+test-race: ## run the suite under the race detector
+	$(GO) test -race -count=1 ./...
+
+demo: build ## run the main job end to end against local emulators
+	@sh scripts/demo.sh $(DEMO_DIR)
+
+emulator: build ## serve the emulators on :4010 (Intercom) and :4020 (Salesforce)
+	./bin/ferry emulator --dir .ferry-emulator --scale 1000
+
+bench: build ## whole pipeline at SCALE contacts (default 100000): time, rates, requests, memory
+	$(GO) run ./internal/bench --scale $(SCALE) --ferry ./bin/ferry
+
+bench-parquet: ## compare the Parquet landing writers on 1,000,000 contacts
+	cd internal/parquetbench && $(GO) test -run '^$$' -bench . -benchtime 1x -count 1
+
+fuzz: ## fuzz the parsers of outside input (FUZZTIME each)
+	$(GO) test ./internal/config -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./emulator/salesforce -run '^$$' -fuzz FuzzSOQL -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/httpx -run '^$$' -fuzz FuzzWaitFromHeaders -fuzztime $(FUZZTIME)
+
+fmt: ## gofmt the tree
+	gofmt -w $$(git ls-files '*.go')
+
+lint: ## go vet
+	$(GO) vet ./...
+
+tidy: ## go mod tidy
+	$(GO) mod tidy
+
+clean: ## remove build and demo output
+	rm -rf bin $(DEMO_DIR) .ferry .ferry-emulator

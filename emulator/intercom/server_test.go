@@ -1,0 +1,170 @@
+package intercom
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-sync/ferry/emulator/seed"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+func setup(t *testing.T, opt Options) (*Server, func(method, path string, body any) (int, http.Header, map[string]any)) {
+	t.Helper()
+	srv, err := New(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	return srv, func(method, path string, body any) (int, http.Header, map[string]any) {
+		t.Helper()
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, ts.URL+path, rd)
+		req.Header.Set("Authorization", "Bearer "+Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, resp.Header, m
+	}
+}
+
+func errCode(m map[string]any) string {
+	errs, _ := m["errors"].([]any)
+	if len(errs) == 0 {
+		return ""
+	}
+	return errs[0].(map[string]any)["code"].(string)
+}
+
+// TestSearch_ContactDatesAreDayGranular: in the workspace's timezone, ">"
+// starts at the next day's midnight and "=" matches the whole day.
+func TestSearch_ContactDatesAreDayGranular(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{}
+	la, _ := time.LoadLocation("America/Los_Angeles")
+	_, call := setup(t, Options{Now: clock.Now, Timezone: "America/Los_Angeles"})
+	stamps := map[string]time.Time{
+		"morning": time.Date(2026, 3, 10, 8, 0, 0, 0, la),
+		"night":   time.Date(2026, 3, 10, 23, 59, 59, 0, la),
+		"next":    time.Date(2026, 3, 11, 0, 0, 1, 0, la),
+	}
+	ids := map[string]string{}
+	for name, ts := range stamps {
+		clock.Set(ts)
+		code, _, c := call("POST", "/contacts", map[string]any{"email": name + "@example.com"})
+		if code != 200 {
+			t.Fatalf("create %s: %d %v", name, code, c)
+		}
+		ids[c["id"].(string)] = name
+	}
+	search := func(op string, at time.Time) []string {
+		code, _, res := call("POST", "/contacts/search", map[string]any{"query": map[string]any{"field": "updated_at", "operator": op, "value": at.Unix()}})
+		if code != 200 {
+			t.Fatalf("search: %d %v", code, res)
+		}
+		var out []string
+		for _, d := range res["data"].([]any) {
+			out = append(out, ids[d.(map[string]any)["id"].(string)])
+		}
+		return out
+	}
+	if got := search(">", stamps["morning"]); strings.Join(got, ",") != "next" {
+		t.Errorf("updated_at > morning = %v, want only the next day's contact", got)
+	}
+	if got := search("=", stamps["night"]); len(got) != 2 {
+		t.Errorf("updated_at = night = %v, want both contacts of that day", got)
+	}
+	if code, _, res := call("POST", "/contacts/search", map[string]any{"query": map[string]any{"field": "updated_at", "operator": ">=", "value": 1}}); code != 400 || errCode(res) != "parameter_invalid" {
+		t.Errorf(">= on a date field: %d %v, want 400 parameter_invalid", code, res)
+	}
+}
+
+func TestContacts_DuplicateCreateIs409WithExistingID(t *testing.T) {
+	t.Parallel()
+	_, call := setup(t, Options{})
+	_, _, first := call("POST", "/contacts", map[string]any{"email": "Ada@Example.com", "role": "user"})
+	code, _, res := call("POST", "/contacts", map[string]any{"email": "ada@example.com", "role": "user"})
+	if code != 409 || errCode(res) != "conflict" || !strings.Contains(res["errors"].([]any)[0].(map[string]any)["message"].(string), "id="+first["id"].(string)) {
+		t.Fatalf("duplicate create: %d %v", code, res)
+	}
+	code, _, res = call("POST", "/contacts", map[string]any{"email": "x@example.com", "custom_attributes": map[string]any{"nope": 1}})
+	if code != 400 || errCode(res) != "parameter_not_found" {
+		t.Fatalf("unknown custom attribute: %d %v", code, res)
+	}
+}
+
+func TestScroll_OneAtATime(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Now()}
+	_, call := setup(t, Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 400}), Now: clock.Now})
+	code, _, first := call("GET", "/companies/scroll", nil)
+	if code != 200 || len(first["data"].([]any)) == 0 || first["scroll_param"] == "" {
+		t.Fatalf("first scroll page: %d %v", code, first)
+	}
+	if code, _, res := call("GET", "/companies/scroll", nil); code != 400 || errCode(res) != "scroll_exists" {
+		t.Fatalf("second scroll: %d %v", code, res)
+	}
+	clock.Set(clock.Now().Add(61 * time.Second))
+	if code, _, res := call("GET", "/companies/scroll?scroll_param="+first["scroll_param"].(string), nil); code != 404 || errCode(res) != "not_found" {
+		t.Fatalf("expired scroll: %d %v", code, res)
+	}
+	n := 0
+	param := ""
+	for {
+		path := "/companies/scroll"
+		if param != "" {
+			path += "?scroll_param=" + param
+		}
+		_, _, page := call("GET", path, nil)
+		data := page["data"].([]any)
+		if len(data) == 0 {
+			break
+		}
+		n += len(data)
+		param = page["scroll_param"].(string)
+	}
+	if n != 100 {
+		t.Fatalf("scrolled %d companies, want 100", n)
+	}
+}
+
+func TestRateLimit_HeadersAnd429(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Unix(1767225605, 0)}
+	_, call := setup(t, Options{RateLimit: 3, Now: clock.Now})
+	for i := 1; i <= 4; i++ {
+		code, h, res := call("GET", "/me", nil)
+		if h.Get("X-RateLimit-Limit") != "3" || h.Get("X-RateLimit-Reset") != "1767225610" {
+			t.Fatalf("request %d headers: %v", i, h)
+		}
+		if i == 4 && (code != 429 || errCode(res) != "rate_limit_exceeded" || h.Get("X-RateLimit-Remaining") != "0") {
+			t.Fatalf("request past the window budget: %d %v", code, res)
+		}
+	}
+	clock.Set(time.Unix(1767225610, 0))
+	if code, _, _ := call("GET", "/me", nil); code != 200 {
+		t.Fatalf("after the reset: %d", code)
+	}
+}
