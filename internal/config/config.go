@@ -126,18 +126,29 @@ type LoadSettings struct {
 	MaxRejectRatio float64 `yaml:"max_reject_ratio"`
 }
 
-// Duration is a time.Duration written as "10m".
-type Duration struct{ time.Duration }
+// Duration is a time.Duration written as "10m". It is parsed during
+// validation, so a bad value is reported with its line like any other.
+type Duration struct {
+	time.Duration
+	raw string
+}
 
-// UnmarshalYAML parses Go duration syntax.
+// UnmarshalYAML keeps the text for validation.
 func (d *Duration) UnmarshalYAML(b []byte) error {
-	s := strings.Trim(strings.TrimSpace(string(b)), `"'`)
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("invalid duration %q (use e.g. 30s, 10m, 1h)", s)
+	d.raw = strings.Trim(strings.TrimSpace(string(b)), `"'`)
+	return nil
+}
+
+func (d *Duration) parse(path string, add func(path, format string, a ...any)) {
+	if d.raw == "" {
+		return
+	}
+	v, err := time.ParseDuration(d.raw)
+	if err != nil || v < 0 {
+		add(path, "invalid duration %q (use e.g. 30s, 10m, 1h)", d.raw)
+		return
 	}
 	d.Duration = v
-	return nil
 }
 
 // ErrInvalid wraps every validation failure.
@@ -205,6 +216,7 @@ func Parse(name string, b []byte, getenv func(string) string) (*Pipeline, error)
 	p.Path = name
 	var probs []pathProblem
 	p.expandEnv(getenv, &probs)
+	p.parseDurations(&probs)
 	p.applyDefaults()
 	p.validate(&probs)
 	if len(probs) == 0 {
@@ -269,15 +281,29 @@ func (p *Pipeline) expandEnv(getenv func(string) string, probs *[]pathProblem) {
 	}
 }
 
+func (p *Pipeline) parseDurations(probs *[]pathProblem) {
+	add := func(path, format string, a ...any) {
+		*probs = append(*probs, pathProblem{path, fmt.Sprintf(format, a...)})
+	}
+	p.Extract.UpperBoundLag.parse("$.extract.upper_bound_lag", add)
+	p.Load.Salesforce.PollInterval.parse("$.load.salesforce.poll_interval", add)
+	for _, sys := range []struct {
+		name string
+		m    map[string]ObjectExtract
+	}{{"intercom", p.Extract.Intercom}, {"salesforce", p.Extract.Salesforce}} {
+		for name, o := range sys.m {
+			o.Lookback.parse("$.extract."+sys.name+"."+name+".lookback", add)
+			sys.m[name] = o
+		}
+	}
+}
+
 func (p *Pipeline) applyDefaults() {
 	if p.Connections.Intercom.APIVersion == "" {
 		p.Connections.Intercom.APIVersion = "2.14"
 	}
 	if p.Connections.Salesforce.APIVersion == "" {
 		p.Connections.Salesforce.APIVersion = "62.0"
-	}
-	if p.Extract.UpperBoundLag.Duration == 0 {
-		p.Extract.UpperBoundLag.Duration = 0
 	}
 	if len(p.Identity.People.MatchKeys) == 0 {
 		p.Identity.People.MatchKeys = []string{"external_id", "email"}
