@@ -77,9 +77,12 @@ type workspace struct {
 	mu        sync.RWMutex
 	contacts  map[string]*contact
 	corder    []*contact
+	cpos      map[string]int // contact id -> index in corder
 	companies map[string]*company
 	byCID     map[string]*company // company_id -> company
 	korder    []*company
+	kpos      map[string]int            // company id -> index in korder
+	attached  map[string]int            // company id -> live contacts attached
 	attrs     map[string]*dataAttribute // model/name
 	admins    []admin
 	seq       int64
@@ -100,6 +103,7 @@ func nonEmpty(s string) *string {
 
 func newWorkspace(ds *seed.Dataset, j *store.Journal, tz *time.Location, st *stats) (*workspace, error) {
 	w := &workspace{contacts: map[string]*contact{}, companies: map[string]*company{}, byCID: map[string]*company{},
+		cpos: map[string]int{}, kpos: map[string]int{}, attached: map[string]int{},
 		attrs: map[string]*dataAttribute{}, journal: j, tz: tz, stats: st, seq: 1}
 	for _, a := range []struct{ model, name, typ string }{
 		{"contact", "job_title", "string"}, {"contact", "lead_score", "integer"}, {"contact", "ltv", "float"},
@@ -157,14 +161,20 @@ func newWorkspace(ds *seed.Dataset, j *store.Journal, tz *time.Location, st *sta
 }
 
 func (w *workspace) putContact(c *contact) {
-	if _, ok := w.contacts[c.ID]; !ok {
-		w.corder = append(w.corder, c)
-	} else {
-		for i, old := range w.corder {
-			if old.ID == c.ID {
-				w.corder[i] = c
-				break
+	if old, ok := w.contacts[c.ID]; ok {
+		w.corder[w.cpos[c.ID]] = c
+		if !old.Deleted {
+			for _, id := range old.Companies {
+				w.attached[id]--
 			}
+		}
+	} else {
+		w.cpos[c.ID] = len(w.corder)
+		w.corder = append(w.corder, c)
+	}
+	if !c.Deleted {
+		for _, id := range c.Companies {
+			w.attached[id]++
 		}
 	}
 	w.contacts[c.ID] = c
@@ -172,14 +182,10 @@ func (w *workspace) putContact(c *contact) {
 }
 
 func (w *workspace) putCompany(c *company) {
-	if old, ok := w.companies[c.ID]; ok {
-		for i := range w.korder {
-			if w.korder[i] == old {
-				w.korder[i] = c
-				break
-			}
-		}
+	if _, ok := w.companies[c.ID]; ok {
+		w.korder[w.kpos[c.ID]] = c
 	} else {
+		w.kpos[c.ID] = len(w.korder)
 		w.korder = append(w.korder, c)
 	}
 	w.companies[c.ID] = c
@@ -232,20 +238,10 @@ func (w *workspace) duplicateOf(role string, email, externalID *string, except s
 	return nil
 }
 
-// companyVisible reports whether a company has at least one attached contact,
-// which the list and scroll endpoints require.
-func (w *workspace) attachedCounts() map[string]int {
-	n := map[string]int{}
-	for _, c := range w.corder {
-		if c.Deleted {
-			continue
-		}
-		for _, id := range c.Companies {
-			n[id]++
-		}
-	}
-	return n
-}
+// attachedCounts returns live contacts per company; list and scroll show
+// only companies with at least one. The map is maintained on every write
+// and must only be read under the workspace lock.
+func (w *workspace) attachedCounts() map[string]int { return w.attached }
 
 func sortedKeys(m map[string]any) []string {
 	out := make([]string, 0, len(m))

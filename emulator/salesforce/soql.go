@@ -158,8 +158,9 @@ type cmpCond struct {
 	path string
 	f    *fieldMeta
 	op   string
-	vals []any // one for comparisons, several for IN
-	not  bool  // NOT IN
+	vals []any           // one for comparisons, several for IN
+	not  bool            // NOT IN
+	set  map[string]bool // IN over text fields: lower-cased values
 }
 
 func (c andCond) eval(o *org, r *record) bool { return c.a.eval(o, r) && c.b.eval(o, r) }
@@ -431,7 +432,23 @@ func (p *parser) parseUnary() (cond, error) {
 		t := p.peek()
 		return nil, malformed("unexpected token: '%s' at position %d, expected an operator", t.text, t.pos)
 	}
+	if c.op == "IN" && isText(f.Type) {
+		c.set = map[string]bool{}
+		for _, v := range c.vals {
+			if s, ok := v.(string); ok {
+				c.set[strings.ToLower(s)] = true
+			}
+		}
+	}
 	return c, nil
+}
+
+func isText(t string) bool {
+	switch t {
+	case "id", "reference", "string", "email", "phone", "url", "textarea", "picklist":
+		return true
+	}
+	return false
 }
 
 func (p *parser) list(f *fieldMeta) ([]any, error) {
@@ -565,6 +582,9 @@ func compare(f *fieldMeta, a, b any) int {
 
 func (c cmpCond) eval(o *org, r *record) bool {
 	v := o.resolve(r, c.path)
+	if c.set != nil && v != nil {
+		return c.set[strings.ToLower(fmt.Sprint(v))] != c.not
+	}
 	if c.op == "IN" {
 		hit := false
 		for _, want := range c.vals {

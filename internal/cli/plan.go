@@ -38,12 +38,16 @@ func planCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if output == "json" {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sum)
+		return writeJSON(e.stdout, sum)
 	}
 	printSummary(e.stdout, sum, true)
 	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // printSummary writes a run's outcome for people.

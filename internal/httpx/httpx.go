@@ -149,7 +149,10 @@ func WaitFromHeaders(h http.Header, now time.Time) (time.Duration, bool) {
 // Logs go to logger at debug level, one line per attempt.
 func NewClient(base *http.Client, logger *slog.Logger, attempts int, minWait, maxWait time.Duration, now func() time.Time) *http.Client {
 	if base == nil {
-		base = &http.Client{Timeout: 60 * time.Second}
+		// Keep enough idle connections for concurrent writers to reuse them.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 32
+		base = &http.Client{Timeout: 60 * time.Second, Transport: t}
 	}
 	rc := retryablehttp.NewClient()
 	rc.HTTPClient = base
