@@ -72,7 +72,12 @@ type Plan struct {
 	IntercomContacts  []Record            // updates keyed by Intercom id
 	IntercomCompanies []Record            // updates keyed by Intercom id (Alt = company_id)
 	IntercomCreates   []Record            // creates keyed by Salesforce Contact Id
-	Ambiguous         int
+	// IntercomAttachments attach contacts to companies: Object is
+	// "intercom" (Key is a contact id) or "salesforce_contact" (Key is the
+	// Contact Id of a contact created in this run); each field's value is
+	// an Intercom company id.
+	IntercomAttachments []Record
+	Ambiguous           int
 }
 
 func ptr(s sql.NullString) *string {
@@ -155,6 +160,9 @@ func ReadPlan(ctx context.Context, db *sql.DB) (*Plan, error) {
 	if p.IntercomCreates, err = q(`SELECT 'contacts', record_key, NULL, field, value, value_type FROM main.intercom_contact_creates`); err != nil {
 		return nil, err
 	}
+	if p.IntercomAttachments, err = q(`SELECT contact_kind, contact_key, NULL, 'company', company_intercom_id, 'string' FROM main.intercom_company_attachments`); err != nil {
+		return nil, err
+	}
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM main.identity_ambiguous`).Scan(&p.Ambiguous); err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
@@ -186,6 +194,7 @@ func (p *Plan) Summary() []Line {
 	add("intercom", "create", p.IntercomCreates)
 	add("intercom", "update", p.IntercomContacts)
 	add("intercom", "upsert", p.IntercomCompanies)
+	add("intercom", "attach", p.IntercomAttachments)
 	for _, obj := range sortedKeys(p.SalesforceCreates) {
 		add("salesforce", "upsert", p.SalesforceCreates[obj])
 	}
@@ -197,7 +206,7 @@ func (p *Plan) Summary() []Line {
 
 // Writes is the total number of records the plan writes.
 func (p *Plan) Writes() int {
-	n := len(p.IntercomContacts) + len(p.IntercomCompanies) + len(p.IntercomCreates)
+	n := len(p.IntercomContacts) + len(p.IntercomCompanies) + len(p.IntercomCreates) + len(p.IntercomAttachments)
 	for _, v := range p.SalesforceUpdates {
 		n += len(v)
 	}

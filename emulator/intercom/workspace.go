@@ -83,6 +83,8 @@ type workspace struct {
 	korder    []*company
 	kpos      map[string]int            // company id -> index in korder
 	attached  map[string]int            // company id -> live contacts attached
+	userEmail map[string]string         // normalised email of a live user -> id
+	extID     map[string]string         // external_id of a live contact -> id
 	attrs     map[string]*dataAttribute // model/name
 	admins    []admin
 	seq       int64
@@ -103,7 +105,7 @@ func nonEmpty(s string) *string {
 
 func newWorkspace(ds *seed.Dataset, j *store.Journal, tz *time.Location, st *stats) (*workspace, error) {
 	w := &workspace{contacts: map[string]*contact{}, companies: map[string]*company{}, byCID: map[string]*company{},
-		cpos: map[string]int{}, kpos: map[string]int{}, attached: map[string]int{},
+		cpos: map[string]int{}, kpos: map[string]int{}, attached: map[string]int{}, userEmail: map[string]string{}, extID: map[string]string{},
 		attrs: map[string]*dataAttribute{}, journal: j, tz: tz, stats: st, seq: 1}
 	for _, a := range []struct{ model, name, typ string }{
 		{"contact", "job_title", "string"}, {"contact", "lead_score", "integer"}, {"contact", "ltv", "float"},
@@ -160,12 +162,25 @@ func newWorkspace(ds *seed.Dataset, j *store.Journal, tz *time.Location, st *sta
 	return w, err
 }
 
+func normEmail(e *string) string {
+	if e == nil {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSpace(*e))
+}
+
 func (w *workspace) putContact(c *contact) {
 	if old, ok := w.contacts[c.ID]; ok {
 		w.corder[w.cpos[c.ID]] = c
 		if !old.Deleted {
 			for _, id := range old.Companies {
 				w.attached[id]--
+			}
+			if e := normEmail(old.Email); e != "" && old.Role == "user" && w.userEmail[e] == old.ID {
+				delete(w.userEmail, e)
+			}
+			if old.ExternalID != nil && w.extID[*old.ExternalID] == old.ID {
+				delete(w.extID, *old.ExternalID)
 			}
 		}
 	} else {
@@ -175,6 +190,16 @@ func (w *workspace) putContact(c *contact) {
 	if !c.Deleted {
 		for _, id := range c.Companies {
 			w.attached[id]++
+		}
+		if e := normEmail(c.Email); e != "" && c.Role == "user" {
+			if _, taken := w.userEmail[e]; !taken {
+				w.userEmail[e] = c.ID
+			}
+		}
+		if c.ExternalID != nil && *c.ExternalID != "" {
+			if _, taken := w.extID[*c.ExternalID]; !taken {
+				w.extID[*c.ExternalID] = c.ID
+			}
 		}
 	}
 	w.contacts[c.ID] = c
@@ -221,18 +246,17 @@ func (w *workspace) findContact(id string) *contact {
 	return c
 }
 
-// duplicateOf returns an existing user with the same email or external id.
+// duplicateOf returns an existing contact with the same external id, or a
+// user with the same email (leads may share emails).
 func (w *workspace) duplicateOf(role string, email, externalID *string, except string) *contact {
-	for _, c := range w.corder {
-		if c.Deleted || c.ID == except {
-			continue
+	if externalID != nil && *externalID != "" {
+		if id, ok := w.extID[*externalID]; ok && id != except {
+			return w.contacts[id]
 		}
-		if externalID != nil && *externalID != "" && c.ExternalID != nil && *c.ExternalID == *externalID {
-			return c
-		}
-		if role == "user" && c.Role == "user" && email != nil && *email != "" && c.Email != nil &&
-			strings.EqualFold(strings.TrimSpace(*c.Email), strings.TrimSpace(*email)) {
-			return c
+	}
+	if role == "user" {
+		if id, ok := w.userEmail[normEmail(email)]; ok && id != except && normEmail(email) != "" {
+			return w.contacts[id]
 		}
 	}
 	return nil

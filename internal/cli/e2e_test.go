@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -144,6 +145,31 @@ func TestRun_IdentityAndOwnership(t *testing.T) {
 	}
 	if checked < 100 {
 		t.Fatalf("checked only %d linked Contacts", checked)
+	}
+
+	// Contacts created in Intercom from Salesforce Contacts are attached to
+	// the company matching the Contact's Account.
+	companyOf := map[string]string{} // Account Id -> Intercom company id
+	for _, a := range emu.SOQL("SELECT Id, Intercom_Company_Id__c FROM Account WHERE Intercom_Company_Id__c != null") {
+		_, b := emu.ICDo(http.MethodGet, "/companies?company_id="+testenv.Str(a, "Intercom_Company_Id__c"), nil)
+		var co map[string]any
+		json.Unmarshal(b, &co)
+		companyOf[testenv.Str(a, "Id")] = testenv.Str(co, "id")
+	}
+	attached := 0
+	for _, r := range emu.SOQL("SELECT Id, AccountId, Intercom_Id__c FROM Contact WHERE LeadSource = 'Partner' AND AccountId != null AND Intercom_Id__c != null") {
+		want := companyOf[testenv.Str(r, "AccountId")]
+		if want == "" {
+			continue
+		}
+		_, b := emu.ICDo(http.MethodGet, "/contacts/"+testenv.Str(r, "Intercom_Id__c")+"/companies", nil)
+		if !strings.Contains(string(b), want) {
+			t.Errorf("intercom contact %s (from Contact %s) is not attached to company %s: %s", testenv.Str(r, "Intercom_Id__c"), testenv.Str(r, "Id"), want, b)
+		}
+		attached++
+	}
+	if attached == 0 {
+		t.Fatal("no Salesforce-only Contacts with a matched Account were created in Intercom")
 	}
 
 	// A second run with no source changes writes nothing to either system.

@@ -13,7 +13,7 @@ func statusCmd(ctx context.Context, e *env, args []string) error {
 	var p pipelineFlags
 	var n int
 	fs := newFlagSet("status", "Show each object's watermark and the most recent runs with their outcome.", e.stdout)
-	fs.StringVar(&p.dataDir, "data-dir", ".ferry", "data directory")
+	p.register(fs)
 	fs.IntVar(&n, "runs", 10, "how many recent runs to show")
 	if err := parse(fs, args); err != nil {
 		return err

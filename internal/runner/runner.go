@@ -476,6 +476,9 @@ func (r *run) load(ctx context.Context) error {
 	if err := ic.UpdateCompanies(ctx, plan.IntercomCompanies, out); err != nil {
 		return err
 	}
+	if err := ic.Attach(ctx, plan.IntercomAttachments, created, out); err != nil {
+		return err
+	}
 	if err := r.hook("after-intercom-load"); err != nil {
 		return err
 	}

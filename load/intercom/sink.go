@@ -244,3 +244,30 @@ func (s *Sink) findByEmail(ctx context.Context, email string) (string, bool, err
 	}
 	return "", false, nil
 }
+
+// Attach attaches contacts to companies. Records keyed by a Salesforce
+// Contact Id refer to contacts created in this run (created maps Contact Id
+// to the new Intercom id); ones whose create failed are skipped, since the
+// create itself was rejected and will be retried.
+func (s *Sink) Attach(ctx context.Context, recs []load.Record, created map[string]string, out *load.Outcome) error {
+	return s.parallel(ctx, recs, func(r load.Record) error {
+		contact := r.Key
+		if r.Object == "salesforce_contact" {
+			if contact = created[r.Key]; contact == "" {
+				return nil
+			}
+		}
+		var err error
+		for _, c := range r.Fields {
+			if c.Value == nil {
+				continue
+			}
+			if err = s.Client.AttachCompany(ctx, contact, *c.Value); err != nil {
+				break
+			}
+		}
+		rec := r
+		rec.Object, rec.Key = "contacts", contact
+		return s.settle(ctx, rec, "attach", "", err, out)
+	})
+}
