@@ -23,6 +23,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Model is one SQL model.
@@ -242,26 +243,111 @@ func referencesName(sqlText, n string) bool {
 	return re.MatchString(b.String())
 }
 
-// Build materialises models in order inside one transaction.
-func Build(ctx context.Context, db *sql.DB, models []Model) error {
-	tx, err := db.BeginTx(ctx, nil)
+// Build materialises models in dependency order into a fresh schema
+// (one generation), then publishes the generation: in one transaction every
+// model becomes a view main.<model> over it, and older generations are
+// dropped. Readers of main.* therefore always see one complete generation;
+// a model that fails drops the new schema and leaves the published one in
+// place. (Building every model inside one transaction instead was three
+// times slower in DuckDB 1.4; docs/decisions.md.) took, when non-nil, is
+// told how long each model took.
+func Build(ctx context.Context, db *sql.DB, models []Model, took func(Model, time.Duration)) error {
+	conn, err := db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("transform: begin: %w", err)
+		return fmt.Errorf("transform: %w", err)
 	}
-	defer tx.Rollback()
+	defer conn.Close()
+	gen := fmt.Sprintf("build_%d", time.Now().UnixNano())
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE SCHEMA %s", gen)); err != nil {
+		return fmt.Errorf("transform: create schema %s: %w", gen, err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SET search_path = 'main'")
+	// Unqualified model names resolve to this generation first, then main
+	// (macros); the generation name is generated, not user input.
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET search_path = '%s,main'", gen)); err != nil {
+		return fmt.Errorf("transform: %w", err)
+	}
+	drop := func() {
+		conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("DROP SCHEMA IF EXISTS %s CASCADE", gen))
+	}
 	for _, m := range models {
 		kind := "TABLE"
 		if m.Materialized == "view" {
 			kind = "VIEW"
 		}
 		// The model name is validated against nameRe, so quoting is enough.
-		ddl := fmt.Sprintf("CREATE OR REPLACE %s main.%q AS\n%s", kind, m.Name, m.SQL)
-		if _, err := tx.ExecContext(ctx, ddl); err != nil {
+		ddl := fmt.Sprintf("CREATE %s %s.%q AS\n%s", kind, gen, m.Name, m.SQL)
+		start := time.Now()
+		if _, err := conn.ExecContext(ctx, ddl); err != nil {
+			drop()
 			return &ModelError{Model: m, Err: err}
+		}
+		if took != nil {
+			took(m, time.Since(start))
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "SET search_path = 'main'"); err != nil {
+		drop()
+		return fmt.Errorf("transform: %w", err)
+	}
+	if err := publish(ctx, conn, gen, models); err != nil {
+		drop()
+		return err
+	}
+	return nil
+}
+
+func publish(ctx context.Context, conn *sql.Conn, gen string, models []Model) error {
+	rows, err := conn.QueryContext(ctx, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'build\\_%' ESCAPE '\\' AND schema_name <> $1", gen)
+	if err != nil {
+		return fmt.Errorf("transform: list generations: %w", err)
+	}
+	var old []string
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		old = append(old, s)
+	}
+	rows.Close()
+	current := map[string]bool{}
+	for _, m := range models {
+		current[m.Name] = true
+	}
+	var stale []string // views of models that no longer exist
+	vrows, err := conn.QueryContext(ctx, "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND sql LIKE '%FROM build\\_%' ESCAPE '\\'")
+	if err != nil {
+		return fmt.Errorf("transform: list published views: %w", err)
+	}
+	for vrows.Next() {
+		var v string
+		vrows.Scan(&v)
+		if !current[v] {
+			stale = append(stale, v)
+		}
+	}
+	vrows.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("transform: publish: %w", err)
+	}
+	defer tx.Rollback()
+	for _, v := range stale {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("DROP VIEW IF EXISTS main.%q", v)); err != nil {
+			return fmt.Errorf("transform: drop view of removed model %s: %w", v, err)
+		}
+	}
+	for _, m := range models {
+		// A table of that name left by an older ferry is replaced by the view.
+		tx.ExecContext(ctx, fmt.Sprintf("DROP TABLE IF EXISTS main.%q", m.Name))
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW main.%q AS SELECT * FROM %s.%q", m.Name, gen, m.Name)); err != nil {
+			return fmt.Errorf("transform: publish %s: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("transform: commit: %w", err)
+		return fmt.Errorf("transform: publish: %w", err)
+	}
+	for _, s := range old {
+		conn.ExecContext(ctx, fmt.Sprintf("DROP SCHEMA IF EXISTS %s CASCADE", s))
 	}
 	return nil
 }

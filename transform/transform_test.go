@@ -31,7 +31,7 @@ func TestModels_BuildOverEmptyRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := transform.Build(t.Context(), st.DB, ms); err != nil {
+	if err := transform.Build(t.Context(), st.DB, ms, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"sf_updates", "intercom_updates", "sf_lead_creates", "intercom_contact_creates", "identity_ambiguous"} {
@@ -101,7 +101,7 @@ func TestBuild_BrokenModelNamesFileAndRollsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = transform.Build(t.Context(), db, ms)
+	err = transform.Build(t.Context(), db, ms, nil)
 	var me *transform.ModelError
 	if !errors.As(err, &me) || me.Model.Path != "models/marts/bad.sql" || !strings.Contains(err.Error(), "no_such_column") {
 		t.Fatalf("err = %v, want a ModelError for models/marts/bad.sql naming the column", err)
@@ -109,5 +109,48 @@ func TestBuild_BrokenModelNamesFileAndRollsBack(t *testing.T) {
 	var n int
 	if err := db.QueryRow("SELECT count(*) FROM information_schema.tables WHERE table_name = 'good'").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("good was left built (n=%d, err=%v); the failed build must roll back", n, err)
+	}
+}
+
+// TestBuild_PublishesGenerations: models are published as views of one
+// generation; a later build without a model removes its view, and a failed
+// build leaves the published generation readable.
+func TestBuild_PublishesGenerations(t *testing.T) {
+	t.Parallel()
+	db, err := duck.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	build := func(fs fstest.MapFS) error {
+		ms, err := transform.Load(fs, "models")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return transform.Build(t.Context(), db, ms, nil)
+	}
+	if err := build(fstest.MapFS{"a.sql": {Data: []byte("SELECT 1 AS x")}, "b.sql": {Data: []byte("SELECT x + 1 AS y FROM a")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := build(fstest.MapFS{"a.sql": {Data: []byte("SELECT 2 AS x")}}); err != nil {
+		t.Fatal(err)
+	}
+	var x int
+	if err := db.QueryRow("SELECT x FROM main.a").Scan(&x); err != nil || x != 2 {
+		t.Fatalf("main.a = %d, %v; want the new generation's 2", x, err)
+	}
+	if err := db.QueryRow("SELECT y FROM main.b").Scan(&x); err == nil {
+		t.Fatal("main.b still exists after its model was removed")
+	}
+	if err := build(fstest.MapFS{"a.sql": {Data: []byte("SELECT nope")}}); err == nil {
+		t.Fatal("broken model built")
+	}
+	if err := db.QueryRow("SELECT x FROM main.a").Scan(&x); err != nil || x != 2 {
+		t.Fatalf("after a failed build main.a = %d, %v; want the published 2", x, err)
+	}
+	var schemas int
+	db.QueryRow("SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'build%'").Scan(&schemas)
+	if schemas != 1 {
+		t.Fatalf("%d generation schemas left, want 1", schemas)
 	}
 }

@@ -390,7 +390,9 @@ func (r *run) transform(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := transform.Build(ctx, r.st.DB, models); err != nil {
+	if err := transform.Build(ctx, r.st.DB, models, func(m transform.Model, d time.Duration) {
+		r.log.Debug("model built", "model", m.Name, "elapsed", d.Round(time.Millisecond))
+	}); err != nil {
 		return err
 	}
 	r.log.Info("models built", "models", len(models))

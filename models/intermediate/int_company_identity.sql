@@ -25,8 +25,6 @@ linked AS (
         companies.intercom_id,
         accounts.sf_id,
         'company_id' AS match_rule,
-        count(*) OVER (PARTITION BY companies.intercom_id) AS candidate_count,
-        string_agg(accounts.sf_id, ', ') OVER (PARTITION BY companies.intercom_id) AS candidate_ids,
         row_number() OVER (PARTITION BY companies.intercom_id ORDER BY accounts.created_date, accounts.sf_id) AS candidate_rank
     FROM companies
     INNER JOIN accounts
@@ -39,8 +37,6 @@ by_domain_candidates AS (
         companies.intercom_id,
         accounts.sf_id,
         'website_domain' AS match_rule,
-        count(*) OVER (PARTITION BY companies.intercom_id) AS candidate_count,
-        string_agg(accounts.sf_id, ', ') OVER (PARTITION BY companies.intercom_id) AS candidate_ids,
         row_number() OVER (PARTITION BY companies.intercom_id ORDER BY accounts.created_date, accounts.sf_id) AS candidate_rank
     FROM companies
     INNER JOIN accounts
@@ -53,10 +49,35 @@ by_domain_candidates AS (
       AND (SELECT match_keys FROM keys) LIKE '%website_domain%'
 ),
 
-final AS (
-    SELECT intercom_id, sf_id, match_rule, candidate_count, candidate_ids FROM linked WHERE candidate_rank = 1
+-- Candidate lists use GROUP BY: string_agg as a window function crashes
+-- DuckDB 1.4 on large inputs (docs/decisions.md).
+ranked AS (
+    SELECT * FROM linked
     UNION ALL
-    SELECT intercom_id, sf_id, match_rule, candidate_count, candidate_ids FROM by_domain_candidates WHERE candidate_rank = 1
+    SELECT * FROM by_domain_candidates
+),
+
+lists AS (
+    SELECT
+        intercom_id,
+        match_rule,
+        count(*) AS candidate_count,
+        string_agg(sf_id, ', ' ORDER BY candidate_rank) AS candidate_ids
+    FROM ranked
+    GROUP BY intercom_id, match_rule
+),
+
+final AS (
+    SELECT
+        ranked.intercom_id,
+        ranked.sf_id,
+        ranked.match_rule,
+        lists.candidate_count,
+        lists.candidate_ids
+    FROM ranked
+    INNER JOIN lists
+        ON lists.intercom_id = ranked.intercom_id AND lists.match_rule = ranked.match_rule
+    WHERE ranked.candidate_rank = 1
 )
 
 SELECT * FROM final

@@ -13,10 +13,13 @@ WITH people_pairs AS (
     FROM int_people_identity AS identity
     INNER JOIN stg_intercom__contacts AS contacts
         ON contacts.intercom_id = identity.intercom_id
+    -- Ids are unique across objects (key prefixes), so equality on the id
+    -- alone finds the record; a constant in the join condition would make
+    -- DuckDB fall back to a nested-loop join.
     LEFT JOIN stg_salesforce__contacts AS sf_contacts
-        ON identity.sf_object = 'Contact' AND sf_contacts.sf_id = identity.sf_id
+        ON sf_contacts.sf_id = identity.sf_id
     LEFT JOIN stg_salesforce__leads AS sf_leads
-        ON identity.sf_object = 'Lead' AND sf_leads.sf_id = identity.sf_id
+        ON sf_leads.sf_id = identity.sf_id
 ),
 
 company_pairs AS (

@@ -31,21 +31,38 @@ linked_candidates AS (
       AND leads.converted_contact_id IS NOT NULL
 ),
 
+-- Candidate lists are aggregated with GROUP BY: string_agg as a window
+-- function crashes DuckDB 1.4 on large inputs (docs/decisions.md).
 linked_ranked AS (
     SELECT
         linked_candidates.*,
-        row_number() OVER (PARTITION BY linked_candidates.intercom_id ORDER BY linked_candidates.type_rank, linked_candidates.created_date, linked_candidates.sf_id) AS candidate_rank,
-        count(*) OVER (PARTITION BY linked_candidates.intercom_id) AS candidate_count,
-        string_agg(linked_candidates.sf_object || ':' || linked_candidates.sf_id, ', ') OVER (PARTITION BY linked_candidates.intercom_id) AS candidate_ids
+        row_number() OVER (PARTITION BY linked_candidates.intercom_id ORDER BY linked_candidates.type_rank, linked_candidates.created_date, linked_candidates.sf_id) AS candidate_rank
     FROM linked_candidates
     WHERE linked_candidates.intercom_id IN (SELECT intercom_id FROM intercom)
       AND (SELECT match_keys FROM keys) LIKE '%external_id%'
 ),
 
-linked AS (
-    SELECT intercom_id, sf_object, sf_id, 'external_id' AS match_rule, candidate_count, candidate_ids
+linked_lists AS (
+    SELECT
+        intercom_id,
+        count(*) AS candidate_count,
+        string_agg(sf_object || ':' || sf_id, ', ' ORDER BY candidate_rank) AS candidate_ids
     FROM linked_ranked
-    WHERE candidate_rank = 1
+    GROUP BY intercom_id
+),
+
+linked AS (
+    SELECT
+        linked_ranked.intercom_id,
+        linked_ranked.sf_object,
+        linked_ranked.sf_id,
+        'external_id' AS match_rule,
+        linked_lists.candidate_count,
+        linked_lists.candidate_ids
+    FROM linked_ranked
+    INNER JOIN linked_lists
+        ON linked_lists.intercom_id = linked_ranked.intercom_id
+    WHERE linked_ranked.candidate_rank = 1
 ),
 
 by_email_candidates AS (
@@ -53,9 +70,7 @@ by_email_candidates AS (
         intercom.intercom_id,
         candidates.sf_object,
         candidates.sf_id,
-        row_number() OVER (PARTITION BY intercom.intercom_id ORDER BY candidates.type_rank, candidates.created_date, candidates.sf_id) AS candidate_rank,
-        count(*) OVER (PARTITION BY intercom.intercom_id) AS candidate_count,
-        string_agg(candidates.sf_object || ':' || candidates.sf_id, ', ') OVER (PARTITION BY intercom.intercom_id) AS candidate_ids
+        row_number() OVER (PARTITION BY intercom.intercom_id ORDER BY candidates.type_rank, candidates.created_date, candidates.sf_id) AS candidate_rank
     FROM intercom
     INNER JOIN int_people_sf_candidates AS candidates
         ON candidates.email_norm = intercom.email_norm
@@ -66,10 +81,27 @@ by_email_candidates AS (
       AND (SELECT match_keys FROM keys) LIKE '%email%'
 ),
 
-by_email AS (
-    SELECT intercom_id, sf_object, sf_id, 'email' AS match_rule, candidate_count, candidate_ids
+by_email_lists AS (
+    SELECT
+        intercom_id,
+        count(*) AS candidate_count,
+        string_agg(sf_object || ':' || sf_id, ', ' ORDER BY candidate_rank) AS candidate_ids
     FROM by_email_candidates
-    WHERE candidate_rank = 1
+    GROUP BY intercom_id
+),
+
+by_email AS (
+    SELECT
+        by_email_candidates.intercom_id,
+        by_email_candidates.sf_object,
+        by_email_candidates.sf_id,
+        'email' AS match_rule,
+        by_email_lists.candidate_count,
+        by_email_lists.candidate_ids
+    FROM by_email_candidates
+    INNER JOIN by_email_lists
+        ON by_email_lists.intercom_id = by_email_candidates.intercom_id
+    WHERE by_email_candidates.candidate_rank = 1
 ),
 
 final AS (

@@ -15,7 +15,7 @@ matched AS (
         intercom.record
     FROM int_people_identity AS people
     INNER JOIN stg_salesforce__contacts AS contacts
-        ON people.sf_object = 'Contact' AND contacts.sf_id = people.sf_id
+        ON contacts.sf_id = people.sf_id
     INNER JOIN stg_intercom__contacts AS intercom
         ON intercom.intercom_id = people.intercom_id
     WHERE contacts.account_id IS NOT NULL

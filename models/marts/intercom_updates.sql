@@ -16,13 +16,13 @@ final AS (
     SELECT
         changes.entity,
         changes.intercom_id,
-        companies.company_id,
+        CASE WHEN changes.entity = 'companies' THEN companies.company_id END AS company_id,
         changes.field,
         changes.value,
         changes.value_type
     FROM changes
     LEFT JOIN stg_intercom__companies AS companies
-        ON changes.entity = 'companies' AND companies.intercom_id = changes.intercom_id
+        ON companies.intercom_id = changes.intercom_id
 )
 
 SELECT * FROM final
