@@ -67,18 +67,23 @@ func (s *Source) contacts(ctx context.Context, w extract.Window, total *int) ite
 				yield(nil, err)
 				return
 			}
-			rows := make([]extract.Row, 0, len(page))
-			for _, c := range page {
-				if !inWindow(c.UpdatedAt, w) {
-					continue
-				}
-				rows = append(rows, extract.Row{ID: c.ID, UpdatedAt: time.Unix(c.UpdatedAt, 0).UTC(), Record: c.Raw})
-			}
-			if !yield(rows, nil) {
+			if !yield(keep(page, w, func(c intercomapi.Contact) (string, int64, []byte) { return c.ID, c.UpdatedAt, c.Raw }), nil) {
 				return
 			}
 		}
 	}
+}
+
+// keep turns the page's objects changed within w into rows.
+func keep[T any](page []T, w extract.Window, fields func(T) (id string, updatedAt int64, raw []byte)) []extract.Row {
+	rows := make([]extract.Row, 0, len(page))
+	for _, o := range page {
+		id, ts, raw := fields(o)
+		if inWindow(ts, w) {
+			rows = append(rows, extract.Row{ID: id, UpdatedAt: time.Unix(ts, 0).UTC(), Record: raw})
+		}
+	}
+	return rows
 }
 
 func (s *Source) companies(ctx context.Context, w extract.Window) iter.Seq2[[]extract.Row, error] {
@@ -88,14 +93,7 @@ func (s *Source) companies(ctx context.Context, w extract.Window) iter.Seq2[[]ex
 				yield(nil, err)
 				return
 			}
-			rows := make([]extract.Row, 0, len(page))
-			for _, c := range page {
-				if !inWindow(c.UpdatedAt, w) {
-					continue
-				}
-				rows = append(rows, extract.Row{ID: c.ID, UpdatedAt: time.Unix(c.UpdatedAt, 0).UTC(), Record: c.Raw})
-			}
-			if !yield(rows, nil) {
+			if !yield(keep(page, w, func(c intercomapi.Company) (string, int64, []byte) { return c.ID, c.UpdatedAt, c.Raw }), nil) {
 				return
 			}
 		}

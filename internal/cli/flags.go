@@ -132,3 +132,36 @@ func pauseAt(step string, log *slog.Logger) func(string) error {
 		return nil
 	}
 }
+
+// extractingCommand parses the flags of a command that extracts (run, plan,
+// extract) and returns its runner options. more registers the command's
+// own flags.
+func extractingCommand(e *env, name, summary string, args []string, more func(*pflag.FlagSet)) (runner.Options, error) {
+	var p pipelineFlags
+	var x extractFlags
+	fs := newFlagSet(name, summary, e.stdout)
+	p.register(fs)
+	x.register(fs)
+	if more != nil {
+		more(fs)
+	}
+	if err := parse(fs, args); err != nil {
+		return runner.Options{}, err
+	}
+	if err := x.check(); err != nil {
+		return runner.Options{}, err
+	}
+	opt, err := p.options(e, name)
+	if err != nil {
+		return runner.Options{}, err
+	}
+	x.apply(&opt)
+	return opt, nil
+}
+
+func checkOutput(output string) error {
+	if output != "text" && output != "json" {
+		return &usageError{msg: "invalid --output " + output, hint: "use text or json"}
+	}
+	return nil
+}

@@ -8,31 +8,21 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/ferry-sync/ferry/internal/runner"
 )
 
 func planCmd(ctx context.Context, e *env, args []string) error {
-	var p pipelineFlags
-	var x extractFlags
 	var output string
-	fs := newFlagSet("plan", "Extract and transform, then print what `ferry run` would write to each system, without writing anything.", e.stdout)
-	p.register(fs)
-	x.register(fs)
-	fs.StringVar(&output, "output", "text", "text or json")
-	if err := parse(fs, args); err != nil {
-		return err
+	opt, err := extractingCommand(e, "plan", "Extract and transform, then print what `ferry run` would write to each system, without writing anything.", args,
+		func(fs *pflag.FlagSet) { fs.StringVar(&output, "output", "text", "text or json") })
+	if err == nil {
+		err = checkOutput(output)
 	}
-	if output != "text" && output != "json" {
-		return &usageError{msg: "invalid --output " + output, hint: "use text or json"}
-	}
-	if err := x.check(); err != nil {
-		return err
-	}
-	opt, err := p.options(e, "plan")
 	if err != nil {
 		return err
 	}
-	x.apply(&opt)
 	sum, err := runner.Run(ctx, opt, runner.Extract|runner.Transform|runner.Plan)
 	if err != nil {
 		return err

@@ -104,16 +104,22 @@ func (c *Client) IngestJob(ctx context.Context, jobID string) (JobInfo, error) {
 // WaitIngestJob polls until the job is terminal, backing off from poll up to
 // 5 s. progress, when non-nil, is called after each poll.
 func (c *Client) WaitIngestJob(ctx context.Context, jobID string, poll time.Duration, progress func(JobInfo)) (JobInfo, error) {
-	for {
+	return waitJob(ctx, poll, func() (JobInfo, error) {
 		j, err := c.IngestJob(ctx, jobID)
-		if err != nil {
-			return j, err
-		}
-		if progress != nil {
+		if err == nil && progress != nil {
 			progress(j)
 		}
-		if j.Terminal() {
-			return j, nil
+		return j, err
+	})
+}
+
+// waitJob calls get until the job is terminal, waiting poll between calls
+// and doubling the wait up to 5 s.
+func waitJob(ctx context.Context, poll time.Duration, get func() (JobInfo, error)) (JobInfo, error) {
+	for {
+		j, err := get()
+		if err != nil || j.Terminal() {
+			return j, err
 		}
 		t := time.NewTimer(poll)
 		select {
@@ -169,26 +175,15 @@ func (c *Client) CreateQueryJob(ctx context.Context, soql string, all bool) (Job
 
 // WaitQueryJob polls a query job until it is terminal.
 func (c *Client) WaitQueryJob(ctx context.Context, jobID string, poll time.Duration) (JobInfo, error) {
-	for {
+	j, err := waitJob(ctx, poll, func() (JobInfo, error) {
 		var j JobInfo
-		if _, err := c.doJSON(ctx, http.MethodGet, "jobs/query/"+jobID, nil, nil, &j, false); err != nil {
-			return j, err
-		}
-		if j.Terminal() {
-			if j.State != "JobComplete" {
-				return j, fmt.Errorf("salesforceapi: query job %s ended %s: %s", jobID, j.State, j.ErrorMessage)
-			}
-			return j, nil
-		}
-		t := time.NewTimer(poll)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return j, ctx.Err()
-		case <-t.C:
-		}
-		poll = min(poll*2, 5*time.Second)
+		_, err := c.doJSON(ctx, http.MethodGet, "jobs/query/"+jobID, nil, nil, &j, false)
+		return j, err
+	})
+	if err == nil && j.State != "JobComplete" {
+		return j, fmt.Errorf("salesforceapi: query job %s ended %s: %s", jobID, j.State, j.ErrorMessage)
 	}
+	return j, err
 }
 
 // QueryResults pages through a completed query job's CSV results by

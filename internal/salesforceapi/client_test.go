@@ -125,3 +125,33 @@ func TestQuote(t *testing.T) {
 		t.Errorf("Quote = %s", got)
 	}
 }
+
+func TestClient_BulkQueryPagesByLocator(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t, salesforceapi.Budget{}, 0)
+	job, err := c.CreateQueryJob(t.Context(), "SELECT Id, Email FROM Contact", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitQueryJob(t.Context(), job.ID, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	pages, rows := 0, 0
+	for page, err := range c.QueryResults(t.Context(), job.ID, 25) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 || page[0][0] != "Id" || page[0][1] != "Email" {
+			t.Fatalf("page without the header: %v", page)
+		}
+		pages++
+		rows += len(page) - 1
+	}
+	n, err := c.Count(t.Context(), "SELECT COUNT() FROM Contact")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != n || pages != (n+24)/25 {
+		t.Fatalf("%d rows in %d pages, want %d rows in %d pages", rows, pages, n, (n+24)/25)
+	}
+}

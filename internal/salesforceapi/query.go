@@ -161,25 +161,29 @@ type SaveResult struct {
 // UpsertCollection upserts up to 200 records of one object keyed by
 // extField; results are in request order.
 func (c *Client) UpsertCollection(ctx context.Context, object, extField string, records []map[string]any) ([]SaveResult, error) {
-	if len(records) > 200 {
-		return nil, fmt.Errorf("salesforceapi: at most 200 records per collection call, got %d", len(records))
-	}
-	recs := make([]map[string]any, len(records))
-	for i, r := range records {
-		m := map[string]any{"attributes": map[string]string{"type": object}}
-		for k, v := range r {
-			m[k] = v
-		}
-		recs[i] = m
+	recs, err := collection(object, records)
+	if err != nil {
+		return nil, err
 	}
 	var out []SaveResult
-	_, err := c.doJSON(ctx, http.MethodPatch, "composite/sobjects/"+url.PathEscape(object)+"/"+url.PathEscape(extField), nil,
+	_, err = c.doJSON(ctx, http.MethodPatch, "composite/sobjects/"+url.PathEscape(object)+"/"+url.PathEscape(extField), nil,
 		map[string]any{"allOrNone": false, "records": recs}, &out, false)
 	return out, err
 }
 
 // UpdateCollection updates up to 200 records by Id.
 func (c *Client) UpdateCollection(ctx context.Context, object string, records []map[string]any) ([]SaveResult, error) {
+	recs, err := collection(object, records)
+	if err != nil {
+		return nil, err
+	}
+	var out []SaveResult
+	_, err = c.doJSON(ctx, http.MethodPatch, "composite/sobjects", nil, map[string]any{"allOrNone": false, "records": recs}, &out, false)
+	return out, err
+}
+
+// collection gives each record the attributes.type Collections require.
+func collection(object string, records []map[string]any) ([]map[string]any, error) {
 	if len(records) > 200 {
 		return nil, fmt.Errorf("salesforceapi: at most 200 records per collection call, got %d", len(records))
 	}
@@ -191,7 +195,5 @@ func (c *Client) UpdateCollection(ctx context.Context, object string, records []
 		}
 		recs[i] = m
 	}
-	var out []SaveResult
-	_, err := c.doJSON(ctx, http.MethodPatch, "composite/sobjects", nil, map[string]any{"allOrNone": false, "records": recs}, &out, false)
-	return out, err
+	return recs, nil
 }

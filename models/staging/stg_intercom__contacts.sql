@@ -1,14 +1,7 @@
 -- materialized: table
 -- description: Latest landed version of every Intercom contact (users and leads), one row per id.
-WITH landed AS (
-    SELECT * FROM raw.intercom__contacts
-),
-
-ranked AS (
-    SELECT
-        landed.*,
-        row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _extracted_at DESC) AS version_rank
-    FROM landed
+WITH latest AS (
+    SELECT * FROM ferry_latest('raw.intercom__contacts')
 ),
 
 final AS (
@@ -24,8 +17,7 @@ final AS (
         updated_at,
         is_deleted,
         record
-    FROM ranked
-    WHERE version_rank = 1
+    FROM latest
 )
 
 SELECT * FROM final

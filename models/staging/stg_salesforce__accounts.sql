@@ -1,14 +1,7 @@
 -- materialized: table
 -- description: Latest landed version of every Salesforce Account (deleted ones flagged), one row per Id.
-WITH landed AS (
-    SELECT * FROM raw.salesforce__account
-),
-
-ranked AS (
-    SELECT
-        landed.*,
-        row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _extracted_at DESC) AS version_rank
-    FROM landed
+WITH latest AS (
+    SELECT * FROM ferry_latest('raw.salesforce__account')
 ),
 
 final AS (
@@ -21,8 +14,7 @@ final AS (
         updated_at,
         is_deleted,
         record
-    FROM ranked
-    WHERE version_rank = 1
+    FROM latest
 )
 
 SELECT * FROM final

@@ -1,14 +1,7 @@
 -- materialized: table
 -- description: Latest landed version of every Salesforce User, one row per Id.
-WITH landed AS (
-    SELECT * FROM raw.salesforce__user
-),
-
-ranked AS (
-    SELECT
-        landed.*,
-        row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _extracted_at DESC) AS version_rank
-    FROM landed
+WITH latest AS (
+    SELECT * FROM ferry_latest('raw.salesforce__user')
 ),
 
 final AS (
@@ -18,8 +11,7 @@ final AS (
         coalesce(CAST(json_extract(record, '$.IsActive') AS BOOLEAN), false) AS is_active,
         updated_at,
         record
-    FROM ranked
-    WHERE version_rank = 1
+    FROM latest
 )
 
 SELECT * FROM final

@@ -25,3 +25,11 @@ CREATE OR REPLACE MACRO ferry_domain(u) AS
                 '/', 1),
             ':', 1),
         '');
+
+-- ferry_latest returns the latest landed version of each record of a raw
+-- relation: landing files are append-only, so a record extracted by several
+-- runs (or re-read inside a lookback window) appears more than once.
+CREATE OR REPLACE MACRO ferry_latest(relation) AS TABLE
+    SELECT *
+    FROM query_table(relation)
+    QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _extracted_at DESC) = 1;
