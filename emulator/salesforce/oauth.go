@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -128,10 +127,4 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 		"signature":    base64.StdEncoding.EncodeToString(mac.Sum(nil)),
 		"scope":        "api",
 	})
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -298,9 +297,6 @@ func TestRun_SecondRunOnSameDataDirRefuses(t *testing.T) {
 	if r.code != cli.ExitFailure || !strings.Contains(r.stderr, "refusing to start") || !strings.Contains(r.stderr, "ferry.lock") {
 		t.Fatalf("exit %d, want a clear refusal naming the lock:\n%s", r.code, r.stderr)
 	}
-	if !errors.Is(state.ErrLocked, state.ErrLocked) {
-		t.Fatal("unreachable")
-	}
 }
 
 func TestRun_UsageErrors(t *testing.T) {
@@ -329,4 +325,39 @@ func sortedLines(m map[string]string) string {
 		b.WriteString(k + " => " + m[k] + "\n")
 	}
 	return b.String()
+}
+
+// TestRun_DeletedInSalesforceIsNotResurrected: a Contact sales deleted is
+// not re-created as a Lead from its Intercom twin.
+func TestRun_DeletedInSalesforceIsNotResurrected(t *testing.T) {
+	t.Parallel()
+	emu, _, run := setup(t, 150)
+	mustRun(t, run)
+	c := emu.SOQL("SELECT Id, Email FROM Contact WHERE Intercom_Id__c != null ORDER BY Id LIMIT 1")[0]
+	if code, b := emu.SFDo(http.MethodDelete, "/services/data/v62.0/sobjects/Contact/"+testenv.Str(c, "Id"), nil); code != 204 {
+		t.Fatalf("delete: %d %s", code, b)
+	}
+	mustRun(t, run)
+	if got := emu.SOQL("SELECT Id FROM Lead WHERE Email = '" + testenv.Str(c, "Email") + "'"); len(got) != 0 {
+		t.Fatalf("the deleted Contact %s came back as Lead(s) %v", testenv.Str(c, "Id"), got)
+	}
+}
+
+// TestRun_BudgetRefusesWork: a run that would exceed the Salesforce call
+// budget stops with a clear message before writing.
+func TestRun_BudgetRefusesWork(t *testing.T) {
+	t.Parallel()
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 100})
+	b, err := os.ReadFile(pipelinePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testenv.WriteFile(t, t.TempDir(), "p.yaml", strings.Replace(string(b), "max_calls_per_run: 20000", "max_calls_per_run: 9", 1))
+	r := ferry(t, emu.Env(nil), "run", "--pipeline", p, "--data-dir", t.TempDir())
+	if r.code != cli.ExitFailure || !strings.Contains(r.stderr, "API budget exhausted") {
+		t.Fatalf("exit %d, want 1 naming the budget:\n%s", r.code, r.stderr)
+	}
+	if ic, sf := emu.ICStats().WriteRequests, emu.SFStats().WriteRequests; ic+sf != 0 {
+		t.Fatalf("wrote despite the budget: intercom %d, salesforce %d", ic, sf)
+	}
 }

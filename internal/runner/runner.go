@@ -85,11 +85,8 @@ type Summary struct {
 	Watermark map[string]state.Watermark `json:"-"`
 }
 
-// Sentinel errors the CLI maps to exit codes.
-var (
-	ErrRejects = errors.New("some records were rejected by a target")
-	ErrLocked  = state.ErrLocked
-)
+// ErrRejects matches a RejectsError.
+var ErrRejects = errors.New("some records were rejected by a target")
 
 // RejectsError reports a finished run whose targets refused some records.
 type RejectsError struct {

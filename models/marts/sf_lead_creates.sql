@@ -1,5 +1,5 @@
 -- materialized: table
--- description: Intercom users with an email that match no Salesforce person, to be created as Leads keyed on the people external id (an upsert, so a retry can never duplicate). One row per field. Never created when the email exists in Salesforce in any form.
+-- description: Intercom users with an email that match no Salesforce person, to be created as Leads keyed on the people external id (an upsert, so a retry can never duplicate). One row per field. Never created when the email exists in Salesforce in any form, deleted records included: a person sales deleted is not resurrected.
 WITH enabled AS (
     SELECT value = 'true' AS is_enabled FROM config.settings WHERE key = 'create_salesforce_leads'
 ),
@@ -9,9 +9,15 @@ external_id AS (
 ),
 
 sf_emails AS (
-    SELECT email_norm FROM stg_salesforce__leads WHERE NOT is_deleted AND email_norm IS NOT NULL
+    SELECT email_norm FROM stg_salesforce__leads WHERE email_norm IS NOT NULL
     UNION
-    SELECT email_norm FROM stg_salesforce__contacts WHERE NOT is_deleted AND email_norm IS NOT NULL
+    SELECT email_norm FROM stg_salesforce__contacts WHERE email_norm IS NOT NULL
+),
+
+sf_links AS (
+    SELECT intercom_link FROM stg_salesforce__leads WHERE intercom_link IS NOT NULL
+    UNION
+    SELECT intercom_link FROM stg_salesforce__contacts WHERE intercom_link IS NOT NULL
 ),
 
 candidates AS (
@@ -30,6 +36,7 @@ candidates AS (
       AND people.email_rank = 1
       AND people.intercom_id NOT IN (SELECT intercom_id FROM int_people_identity)
       AND people.email_norm NOT IN (SELECT email_norm FROM sf_emails)
+      AND people.intercom_id NOT IN (SELECT intercom_link FROM sf_links)
       AND (SELECT is_enabled FROM enabled)
 ),
 
