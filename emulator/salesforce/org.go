@@ -89,6 +89,7 @@ func newOrg(ds *seed.Dataset, j *store.Journal, now func() time.Time, st *stats)
 			f["SystemModstamp"] = r.SystemModstamp.Format(sfTimeLayout)
 			f["CreatedById"] = ds.UserID(0)
 			f["LastModifiedById"] = ds.UserID(0)
+			derive(r.Object, f)
 			o.put(r.Object, r.ID, f)
 		}
 	}
@@ -425,11 +426,26 @@ func (o *org) apply(obj *objectMeta, existing *record, w write) (string, []recEr
 			f[k] = v
 		}
 	}
+	derive(obj.Name, f)
 	f["LastModifiedDate"] = now
 	f["SystemModstamp"] = now
 	f["LastModifiedById"] = o.userID
 	o.commit(obj, id, f)
 	return id, nil
+}
+
+// derive maintains read-only fields Salesforce computes from others.
+func derive(object string, f map[string]any) {
+	switch object {
+	case "Opportunity":
+		stage, _ := f["StageName"].(string)
+		f["IsClosed"] = strings.HasPrefix(stage, "Closed")
+		f["IsWon"] = stage == "Closed Won"
+	case "Task":
+		f["IsClosed"] = f["Status"] == "Completed"
+	case "Case":
+		f["IsClosed"] = f["Status"] == "Closed"
+	}
 }
 
 // commit journals and stores a record's new state.

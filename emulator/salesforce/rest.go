@@ -35,7 +35,7 @@ func (s *Server) sobjects(w http.ResponseWriter, r *http.Request, version string
 	if len(p) == 0 || p[0] == "" {
 		s.org.mu.RLock()
 		var list []map[string]any
-		for _, name := range []string{"account", "contact", "lead", "user"} {
+		for _, name := range []string{"account", "case", "contact", "lead", "opportunity", "opportunitycontactrole", "task", "user"} {
 			o := s.org.schema[name]
 			list = append(list, map[string]any{"name": o.Name, "label": o.Label, "labelPlural": o.LabelPlural, "keyPrefix": o.KeyPrefix, "custom": false, "queryable": true, "createable": true, "updateable": true,
 				"urls": map[string]string{"sobject": "/services/data/v" + version + "/sobjects/" + o.Name, "describe": "/services/data/v" + version + "/sobjects/" + o.Name + "/describe"}})

@@ -105,6 +105,8 @@ func systemFields() []*fieldMeta {
 
 var leadSources = []string{"Web", "Phone Inquiry", "Partner Referral", "Partner", "Purchased List", "Intercom", "Other"}
 
+var opportunityStages = []string{"Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost"}
+
 var industriesPicklist = []string{"Agriculture", "Banking", "Technology", "Manufacturing", "Retail", "Finance", "Healthcare", "Education", "Media", "Other"}
 
 func personFields() []*fieldMeta {
@@ -149,6 +151,60 @@ func buildSchema() map[string]*objectMeta {
 			str("BillingCountry", 80),
 			typed("Description", "textarea"),
 			extID("Intercom_Company_Id__c"),
+			typed("Health_Score__c", "double"),
+			pick("Health_Band__c", "green", "yellow", "red"),
+			pick("Tier__c", "Strategic", "Enterprise", "Mid-Market", "SMB"),
+		}},
+		{Name: "Opportunity", Label: "Opportunity", LabelPlural: "Opportunities", KeyPrefix: "006", Fields: []*fieldMeta{
+			func() *fieldMeta { f := required(str("Name", 120)); f.NameField = true; return f }(),
+			required(pick("StageName", opportunityStages...)),
+			required(typed("CloseDate", "date")),
+			typed("Amount", "currency"),
+			ref("AccountId", "Account", "Account"),
+			defaulted(ref("OwnerId", "Owner", "User")),
+			pick("Type", "New Business", "Existing Business"),
+			pick("LeadSource", leadSources...),
+			readOnly(defaulted(typed("IsClosed", "boolean"))),
+			readOnly(defaulted(typed("IsWon", "boolean"))),
+			func() *fieldMeta {
+				f := defaulted(typed("Active_Support_Issue__c", "boolean"))
+				f.Custom = true
+				return f
+			}(),
+		}},
+		{Name: "OpportunityContactRole", Label: "Opportunity Contact Role", LabelPlural: "Opportunity Contact Roles", KeyPrefix: "00K", Fields: []*fieldMeta{
+			func() *fieldMeta {
+				f := required(ref("OpportunityId", "Opportunity", "Opportunity"))
+				f.Updateable = false
+				return f
+			}(),
+			required(ref("ContactId", "Contact", "Contact")),
+			pick("Role", "Business User", "Decision Maker", "Economic Buyer", "Technical Buyer", "Other"),
+			defaulted(typed("IsPrimary", "boolean")),
+		}},
+		{Name: "Case", Label: "Case", LabelPlural: "Cases", KeyPrefix: "500", Fields: []*fieldMeta{
+			ref("ContactId", "Contact", "Contact"),
+			ref("AccountId", "Account", "Account"),
+			str("Subject", 255),
+			typed("Description", "textarea"),
+			defaulted(pick("Status", "New", "Working", "Escalated", "Closed")),
+			defaulted(pick("Priority", "Medium", "High", "Low")),
+			pick("Origin", "Phone", "Email", "Web", "Intercom"),
+			defaulted(ref("OwnerId", "Owner", "User")),
+			readOnly(defaulted(typed("IsClosed", "boolean"))),
+			extID("Intercom_Conversation_Id__c"),
+		}},
+		{Name: "Task", Label: "Task", LabelPlural: "Tasks", KeyPrefix: "00T", Fields: []*fieldMeta{
+			ref("WhoId", "Who", "Contact", "Lead"),
+			ref("WhatId", "What", "Account", "Opportunity", "Case"),
+			str("Subject", 255),
+			typed("Description", "textarea"),
+			defaulted(pick("Status", "Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")),
+			defaulted(pick("Priority", "Normal", "High", "Low")),
+			typed("ActivityDate", "date"),
+			defaulted(ref("OwnerId", "Owner", "User")),
+			readOnly(defaulted(typed("IsClosed", "boolean"))),
+			extID("Intercom_Conversation_Id__c"),
 		}},
 		{Name: "Contact", Label: "Contact", LabelPlural: "Contacts", KeyPrefix: "003", Fields: append(personFields(),
 			ref("AccountId", "Account", "Account"),

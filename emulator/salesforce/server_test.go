@@ -371,3 +371,35 @@ func TestBulkQuery_LocatorPaging(t *testing.T) {
 		t.Fatalf("results with another API version: %d, want 409", code)
 	}
 }
+
+func TestActivityObjects_DerivedFieldsAndPolymorphicLookups(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 300})})
+	opp := findID(t, b, "SELECT Id FROM Opportunity WHERE IsClosed = false LIMIT 1")
+	if code, out := b.json(t, "PATCH", v+"sobjects/Opportunity/"+opp, map[string]any{"StageName": "Closed Won"}); code != 204 {
+		t.Fatalf("close opportunity: %d %s", code, out)
+	}
+	_, out := b.json(t, "GET", v+"query?q="+url.QueryEscape("SELECT IsClosed, IsWon FROM Opportunity WHERE Id = '"+opp+"'"), nil)
+	if !strings.Contains(string(out), `"IsClosed":true`) || !strings.Contains(string(out), `"IsWon":true`) {
+		t.Fatalf("IsClosed/IsWon not derived from the stage: %s", out)
+	}
+	if code, out := b.json(t, "PATCH", v+"sobjects/Opportunity/"+opp, map[string]any{"IsWon": false}); code != 400 || !strings.Contains(string(out), "INVALID_FIELD_FOR_INSERT_UPDATE") {
+		t.Fatalf("IsWon written: %d %s", code, out)
+	}
+	lead := findID(t, b, "SELECT Id FROM Lead WHERE IsConverted = false AND Email != null LIMIT 1")
+	code, out := b.json(t, "PATCH", v+"sobjects/Task/Intercom_Conversation_Id__c/conv-1", map[string]any{"WhoId": lead, "WhatId": opp, "Subject": "Chat", "Status": "Completed"})
+	if code != 201 {
+		t.Fatalf("task upsert: %d %s", code, out)
+	}
+	_, out = b.json(t, "GET", v+"query?q="+url.QueryEscape("SELECT Id, Who.Email, What.Name, IsClosed, Priority FROM Task WHERE Intercom_Conversation_Id__c = 'conv-1'"), nil)
+	if !strings.Contains(string(out), `"Who":{"Email"`) && !strings.Contains(string(out), `"type":"Lead"`) {
+		t.Fatalf("polymorphic Who did not resolve to the Lead: %s", out)
+	}
+	if !strings.Contains(string(out), `"IsClosed":true`) || !strings.Contains(string(out), `"Priority":"Normal"`) {
+		t.Fatalf("task defaults/derived fields: %s", out)
+	}
+	acct := findID(t, b, "SELECT Id FROM Account LIMIT 1")
+	if code, out := b.json(t, "PATCH", v+"sobjects/Task/Intercom_Conversation_Id__c/conv-2", map[string]any{"WhoId": acct}); code != 400 || !strings.Contains(string(out), "INVALID_CROSS_REFERENCE_KEY") {
+		t.Fatalf("WhoId pointing at an Account: %d %s", code, out)
+	}
+}

@@ -537,7 +537,7 @@ func (o *org) resolve(r *record, path string) any {
 		if id == "" {
 			return nil
 		}
-		cur = o.get(o.object(rf.ReferenceTo[0]), id)
+		cur = o.get(o.refTarget(rf, id), id)
 		if cur == nil {
 			return nil
 		}
@@ -720,7 +720,7 @@ func (o *org) jsonRecord(r *record, fields []string, version string) map[string]
 			id, _ := cur.f[rf.Name].(string)
 			var parent *record
 			if id != "" {
-				parent = o.get(o.object(rf.ReferenceTo[0]), id)
+				parent = o.get(o.refTarget(rf, id), id)
 			}
 			if parent == nil {
 				if _, exists := target[part]; !exists {
@@ -744,4 +744,15 @@ func (o *org) jsonRecord(r *record, fields []string, version string) map[string]
 
 func attrs(r *record, version string) map[string]any {
 	return map[string]any{"type": r.obj.Name, "url": "/services/data/v" + version + "/sobjects/" + r.obj.Name + "/" + r.id}
+}
+
+// refTarget is the object a reference value points to: for polymorphic
+// lookups (Task.WhoId, Task.WhatId) the one whose key prefix the id carries.
+func (o *org) refTarget(rf *fieldMeta, id string) *objectMeta {
+	for _, to := range rf.ReferenceTo {
+		if meta := o.object(to); meta != nil && strings.HasPrefix(id, meta.KeyPrefix) {
+			return meta
+		}
+	}
+	return o.object(rf.ReferenceTo[0])
 }

@@ -321,6 +321,9 @@ const (
 	PrefixAccount = "001"
 	PrefixContact = "003"
 	PrefixLead    = "00Q"
+	PrefixOpp     = "006"
+	PrefixOCR     = "00K"
+	PrefixCase    = "500"
 )
 
 // Salesforce id counters are partitioned so seeded ids never collide with
@@ -373,6 +376,18 @@ func (d *Dataset) SalesforceRecords() iter.Seq[Record] {
 				return
 			}
 		}
+		// Opportunities (with contact roles) and Cases reference Accounts
+		// and Contacts, so they come last.
+		for k := range d.companies {
+			if !d.hasAccount(k) {
+				continue
+			}
+			for _, rec := range d.deals(k) {
+				if !yield(rec) {
+					return
+				}
+			}
+		}
 	}
 }
 
@@ -380,7 +395,15 @@ func (d *Dataset) accounts(k int) []Record {
 	c := d.Company(k)
 	r := d.rng("account", k)
 	mod := sfTime(c.UpdatedAt.Add(time.Duration(r.IntN(40*86400)-20*86400) * time.Second))
+	tier := "SMB"
+	switch {
+	case c.MonthlySpend*12 > 200000:
+		tier = "Enterprise"
+	case c.MonthlySpend*12 > 100000:
+		tier = "Mid-Market"
+	}
 	f := map[string]any{
+		"Tier__c":           tier,
 		"Name":              c.Name,
 		"Website":           "https://www." + c.Website,
 		"Industry":          c.Industry,
@@ -482,6 +505,58 @@ func (d *Dataset) people(p Person) []Record {
 		return []Record{l, c}
 	}
 	return nil
+}
+
+// accountContact returns the Id of a Contact of account k, if it has one:
+// the first person of company k whose Salesforce twin is a Contact.
+func (d *Dataset) accountContact(k int) (string, bool) {
+	for i := k; i < d.p.Scale && i < k+20*d.companies; i += d.companies {
+		p := d.Person(i)
+		if kind := d.kindOf(p); kind == sfContact || kind == sfConvertedLead {
+			return seedID(PrefixContact, 1, i), true
+		}
+	}
+	return "", false
+}
+
+var stages = []string{"Prospecting", "Qualification", "Needs Analysis", "Proposal/Price Quote", "Negotiation/Review"}
+
+// deals returns account k's Opportunities, their contact roles, and Cases:
+// some accounts have one open opportunity, some two, some a Closed Won one.
+func (d *Dataset) deals(k int) []Record {
+	r := d.rng("deals", k)
+	c := d.Company(k)
+	owner := d.UserID(r.IntN(d.users))
+	created := sfTime(c.CreatedAt.Add(30 * 24 * time.Hour))
+	contact, hasContact := d.accountContact(k)
+	var out []Record
+	n := 0
+	opp := func(stage string, amount float64, closeIn int) {
+		id := seedID(PrefixOpp, 1+n, k)
+		n++
+		out = append(out, Record{Object: "Opportunity", ID: id, CreatedDate: created, SystemModstamp: created.Add(time.Duration(r.IntN(86400*60)) * time.Second),
+			Fields: map[string]any{"Name": fmt.Sprintf("%s - %s", c.Name, []string{"Expansion", "Renewal", "New Seats"}[n%3]), "StageName": stage,
+				"CloseDate": Base.AddDate(0, 0, closeIn).Format("2006-01-02"), "Amount": amount, "AccountId": d.accountID(k), "OwnerId": owner}})
+		if hasContact {
+			out = append(out, Record{Object: "OpportunityContactRole", ID: seedID(PrefixOCR, n, k), CreatedDate: created, SystemModstamp: created,
+				Fields: map[string]any{"OpportunityId": id, "ContactId": contact, "Role": "Decision Maker", "IsPrimary": true}})
+		}
+	}
+	if k%3 == 0 {
+		opp(stages[r.IntN(len(stages))], float64(5000+r.IntN(200000)), 400+r.IntN(200))
+	}
+	if k%7 == 2 {
+		opp(stages[r.IntN(len(stages))], float64(5000+r.IntN(50000)), 450)
+		opp(stages[r.IntN(len(stages))], float64(5000+r.IntN(50000)), 500)
+	}
+	if k%5 == 1 {
+		opp("Closed Won", float64(10000+r.IntN(300000)), 200)
+	}
+	if k%10 == 0 && hasContact {
+		out = append(out, Record{Object: "Case", ID: seedID(PrefixCase, 1, k), CreatedDate: created, SystemModstamp: created,
+			Fields: map[string]any{"ContactId": contact, "AccountId": d.accountID(k), "Subject": "Onboarding question", "Status": "Closed", "Priority": "Medium", "Origin": "Email", "OwnerId": owner}})
+	}
+	return out
 }
 
 // sfOnlyContact is a Salesforce Contact with no Intercom counterpart.
