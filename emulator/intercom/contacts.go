@@ -93,6 +93,10 @@ func (s *Server) contactsRoute(w http.ResponseWriter, r *http.Request, p []strin
 		s.updateContact(w, r, p[0], version)
 	case len(p) == 2 && p[1] == "companies":
 		s.contactCompanies(w, r, p[0])
+	case len(p) == 2 && p[1] == "tags":
+		s.contactTags(w, r, p[0], "")
+	case len(p) == 3 && p[1] == "tags":
+		s.contactTags(w, r, p[0], p[2])
 	default:
 		writeError(w, 404, "not_found", "Resource Not Found")
 	}

@@ -88,9 +88,24 @@ func (s *spec) check(schema any, v any, at string, problems *[]string) {
 		return
 	}
 	if all, ok := sc["allOf"].([]any); ok {
+		// One object made of all the parts: properties and required lists
+		// are merged before unknown properties are looked for.
+		merged := map[string]any{"type": "object", "properties": map[string]any{}}
+		var req []any
 		for _, sub := range all {
-			s.check(sub, v, at, problems)
+			part := s.resolve(sub)
+			for k, p := range part["properties"].(map[string]any) {
+				merged["properties"].(map[string]any)[k] = p
+			}
+			if r, ok := part["required"].([]any); ok {
+				req = append(req, r...)
+			}
+			if part["nullable"] == true {
+				merged["nullable"] = true
+			}
 		}
+		merged["required"] = req
+		s.check(merged, v, at, problems)
 	}
 	for _, key := range []string{"oneOf", "anyOf"} {
 		if alts, ok := sc[key].([]any); ok {
@@ -236,6 +251,11 @@ func TestOpenAPI_Conformance(t *testing.T) {
 		{"GET", "/companies/" + companyID, "/companies/{company_id}", nil, 200},
 		{"POST", "/companies/list?per_page=2", "/companies/list", nil, 200},
 		{"GET", "/data_attributes?model=contact", "/data_attributes", nil, 200},
+		{"POST", "/conversations/search", "/conversations/search", map[string]any{"query": map[string]any{"field": "updated_at", "operator": ">", "value": 0}, "pagination": map[string]any{"per_page": 3}}, 200},
+		{"GET", "/conversations/100000", "/conversations/{conversation_id}", nil, 200},
+		{"GET", "/tags", "/tags", nil, 200},
+		{"POST", "/tags", "/tags", map[string]any{"name": "vip", "users": []any{map[string]any{"id": contactID}}}, 200},
+		{"POST", "/messages", "/messages", map[string]any{"message_type": "in_app", "body": "Welcome aboard", "from": map[string]any{"type": "admin", "id": 991200000}, "to": map[string]any{"type": "user", "id": contactID}}, 200},
 		{"GET", "/contacts/ffffffffffffffffffffffff", "", nil, 404},
 		{"POST", "/contacts", "", map[string]any{"email": "new.person@example.com", "role": "user"}, 409},
 	}

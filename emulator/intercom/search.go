@@ -65,27 +65,40 @@ type node struct {
 	null     bool
 }
 
-var searchable = map[string]string{
+var contactFields = map[string]string{
 	"id": "string", "role": "string", "name": "string", "email": "string", "email_domain": "string", "phone": "string",
 	"external_id": "string", "owner_id": "integer", "unsubscribed_from_emails": "boolean",
 	"created_at": "date", "updated_at": "date", "signed_up_at": "date", "last_seen_at": "date",
 }
 
+// operatorsFor lists the operators each field type accepts. "date" is the
+// contact-search kind, compared by calendar day; "timestamp" (conversation
+// search) compares exact seconds.
 var operatorsFor = map[string][]string{
-	"string":  {"=", "!=", "IN", "NIN", "~", "!~", "^", "$"},
-	"boolean": {"=", "!=", "IN", "NIN"},
-	"integer": {"=", "!=", "IN", "NIN", "<", ">", "<=", ">="},
-	"float":   {"=", "!=", "IN", "NIN", "<", ">", "<=", ">="},
-	"date":    {"=", "<", ">"},
+	"string":    {"=", "!=", "IN", "NIN", "~", "!~", "^", "$"},
+	"boolean":   {"=", "!=", "IN", "NIN"},
+	"integer":   {"=", "!=", "IN", "NIN", "<", ">", "<=", ">="},
+	"float":     {"=", "!=", "IN", "NIN", "<", ">", "<=", ">="},
+	"date":      {"=", "<", ">"},
+	"timestamp": {"=", "!=", "IN", "NIN", "<", ">", "<=", ">="},
 }
+
+// searchable objects expose their fields by name.
+type searchable interface{ fieldValue(field string) any }
 
 type badQuery struct{ msg string }
 
 func (e badQuery) Error() string { return e.msg }
 
-// parseNode validates a query object: groups nest at most two levels deep and
-// hold at most 15 items; operators must suit the field's type.
+// parseNode validates a contact search query.
 func (s *Server) parseNode(raw json.RawMessage, depth int) (*node, error) {
+	return s.parseQuery(raw, depth, contactFields, "contact")
+}
+
+// parseQuery validates a query object: groups nest at most two levels deep
+// and hold at most 15 items; operators must suit the field's type. model
+// names the data-attribute model custom_attributes.* fields come from.
+func (s *Server) parseQuery(raw json.RawMessage, depth int, fields map[string]string, model string) (*node, error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &probe); err != nil {
 		return nil, badQuery{"query must be an object"}
@@ -105,7 +118,7 @@ func (s *Server) parseNode(raw json.RawMessage, depth int) (*node, error) {
 		}
 		n := &node{group: true, op: op}
 		for _, it := range items {
-			c, err := s.parseNode(it, depth+1)
+			c, err := s.parseQuery(it, depth+1, fields, model)
 			if err != nil {
 				return nil, err
 			}
@@ -117,10 +130,10 @@ func (s *Server) parseNode(raw json.RawMessage, depth int) (*node, error) {
 	if err := json.Unmarshal(raw, &f); err != nil || f.Field == "" || f.Operator == "" {
 		return nil, badQuery{"A filter needs field, operator and value"}
 	}
-	typ, ok := searchable[f.Field]
-	if !ok && strings.HasPrefix(f.Field, "custom_attributes.") {
+	typ, ok := fields[f.Field]
+	if !ok && model != "" && strings.HasPrefix(f.Field, "custom_attributes.") {
 		s.ws.mu.RLock()
-		a := s.ws.attrs["contact/"+strings.TrimPrefix(f.Field, "custom_attributes.")]
+		a := s.ws.attrs[model+"/"+strings.TrimPrefix(f.Field, "custom_attributes.")]
 		s.ws.mu.RUnlock()
 		if a != nil {
 			typ, ok = a.DataType, true
@@ -173,7 +186,7 @@ func convertValue(typ string, v any) (any, error) {
 		return nil, nil
 	}
 	switch typ {
-	case "integer", "date":
+	case "integer", "date", "timestamp":
 		switch x := v.(type) {
 		case json.Number:
 			return x.Int64()
@@ -265,7 +278,7 @@ func (s *Server) day(ts int64) int64 {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, s.ws.tz).Unix()
 }
 
-func (s *Server) match(n *node, c *contact) bool {
+func (s *Server) match(n *node, c searchable) bool {
 	if n.group {
 		for _, ch := range n.children {
 			m := s.match(ch, c)
@@ -279,6 +292,21 @@ func (s *Server) match(n *node, c *contact) bool {
 		return n.op == "AND"
 	}
 	v := c.fieldValue(n.field)
+	if list, ok := v.([]string); ok {
+		// List fields (tag_ids, contact_ids): "=" and IN mean "contains".
+		hit := false
+		for _, want := range n.values {
+			for _, have := range list {
+				if s.equal(n.typ, have, want) {
+					hit = true
+				}
+			}
+		}
+		if n.op == "=" || n.op == "IN" {
+			return hit
+		}
+		return !hit
+	}
 	if n.op == "IN" || n.op == "NIN" {
 		hit := false
 		for _, want := range n.values {
@@ -323,6 +351,7 @@ func (s *Server) match(n *node, c *contact) bool {
 		}
 		return false
 	}
+	// integer, float and timestamp compare numerically.
 	a, b := asFloat(v), asFloat(want)
 	switch n.op {
 	case "<":
@@ -458,7 +487,7 @@ func (s *Server) searchContacts(w http.ResponseWriter, r *http.Request, version 
 			writeError(w, 400, "invalid_sort_order", "Sort order must be 'ascending' or 'descending'")
 			return
 		}
-		if _, ok := searchable[sortField]; !ok && !strings.HasPrefix(sortField, "custom_attributes.") {
+		if _, ok := contactFields[sortField]; !ok && !strings.HasPrefix(sortField, "custom_attributes.") {
 			writeError(w, 400, "parameter_invalid", sortField+" is not a sortable field")
 			return
 		}

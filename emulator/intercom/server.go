@@ -188,6 +188,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, path, version str
 		s.listAdmins(w)
 	case parts[0] == "contacts":
 		s.contactsRoute(w, r, parts[1:], version)
+	case parts[0] == "conversations":
+		s.conversationsRoute(w, r, parts[1:], version)
+	case path == "/tags":
+		s.tagsRoute(w, r)
+	case path == "/messages":
+		s.messages(w, r)
 	case parts[0] == "companies":
 		s.companiesRoute(w, r, parts[1:], version)
 	case path == "/data_attributes":

@@ -3,6 +3,7 @@ package intercom
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -166,5 +167,50 @@ func TestRateLimit_HeadersAnd429(t *testing.T) {
 	clock.Set(time.Unix(1767225610, 0))
 	if code, _, _ := call("GET", "/me", nil); code != 200 {
 		t.Fatalf("after the reset: %d", code)
+	}
+}
+
+// TestConversations_ExactSecondsAndTags: conversation search compares
+// dates to the second (unlike contacts) and tag_ids "=" means "carries".
+func TestConversations_ExactSecondsAndTags(t *testing.T) {
+	t.Parallel()
+	_, call := setup(t, Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 300})})
+	code, _, res := call("POST", "/conversations/search", map[string]any{"query": map[string]any{"field": "updated_at", "operator": ">", "value": 0}, "pagination": map[string]any{"per_page": 150}})
+	if code != 200 || res["type"] != "conversation.list" {
+		t.Fatalf("search: %d %v", code, res)
+	}
+	convs := res["conversations"].([]any)
+	first := convs[0].(map[string]any)
+	if _, hasParts := first["conversation_parts"]; hasParts {
+		t.Error("search results must not embed conversation parts")
+	}
+	ts := int64(first["updated_at"].(float64))
+	_, _, res = call("POST", "/conversations/search", map[string]any{"query": map[string]any{"operator": "AND", "value": []any{
+		map[string]any{"field": "updated_at", "operator": ">=", "value": ts},
+		map[string]any{"field": "updated_at", "operator": "<=", "value": ts},
+	}}})
+	for _, c := range res["conversations"].([]any) {
+		if int64(c.(map[string]any)["updated_at"].(float64)) != ts {
+			t.Fatalf("updated_at between %d and %d returned %v", ts, ts, c.(map[string]any)["updated_at"])
+		}
+	}
+	_, _, res = call("POST", "/conversations/search", map[string]any{"query": map[string]any{"field": "tag_ids", "operator": "=", "value": "7001"}})
+	if res["total_count"].(float64) == 0 {
+		t.Fatal("no conversation tagged pricing")
+	}
+	for _, c := range res["conversations"].([]any) {
+		if !strings.Contains(fmt.Sprint(c.(map[string]any)["tags"]), "pricing") {
+			t.Fatalf("tag_ids = 7001 returned an untagged conversation: %v", c)
+		}
+	}
+	code, _, conv := call("GET", "/conversations/"+first["id"].(string), nil)
+	parts := conv["conversation_parts"].(map[string]any)
+	if code != 200 || parts["total_count"].(float64) < 3 {
+		t.Fatalf("get conversation: %d %v", code, conv)
+	}
+	contact := first["contacts"].(map[string]any)["contacts"].([]any)[0].(map[string]any)["id"].(string)
+	code, _, msg := call("POST", "/messages", map[string]any{"message_type": "email", "body": "hi", "from": map[string]any{"type": "admin", "id": 991200000}, "to": map[string]any{"type": "user", "id": contact}})
+	if code != 400 {
+		t.Fatalf("email without subject: %d %v", code, msg)
 	}
 }

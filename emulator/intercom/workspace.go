@@ -66,32 +66,39 @@ type admin struct {
 
 // journal entries: the full new state of one object.
 type entry struct {
-	Contact *contact       `json:"contact,omitempty"`
-	Company *company       `json:"company,omitempty"`
-	Attr    *dataAttribute `json:"attr,omitempty"`
-	Seq     int64          `json:"seq"`
+	Contact      *contact       `json:"contact,omitempty"`
+	Company      *company       `json:"company,omitempty"`
+	Attr         *dataAttribute `json:"attr,omitempty"`
+	Conversation *conversation  `json:"conversation,omitempty"`
+	Tag          *tag           `json:"tag,omitempty"`
+	Message      *message       `json:"message,omitempty"`
+	Seq          int64          `json:"seq"`
 }
 
 // workspace holds one emulated Intercom workspace.
 type workspace struct {
-	mu        sync.RWMutex
-	contacts  map[string]*contact
-	corder    []*contact
-	cpos      map[string]int // contact id -> index in corder
-	companies map[string]*company
-	byCID     map[string]*company // company_id -> company
-	korder    []*company
-	kpos      map[string]int            // company id -> index in korder
-	attached  map[string]int            // company id -> live contacts attached
-	userEmail map[string]string         // normalised email of a live user -> id
-	extID     map[string]string         // external_id of a live contact -> id
-	attrs     map[string]*dataAttribute // model/name
-	admins    []admin
-	seq       int64
-	version   int64 // bumps on every write; search caches key on it
-	journal   *store.Journal
-	tz        *time.Location
-	stats     *stats
+	mu            sync.RWMutex
+	contacts      map[string]*contact
+	corder        []*contact
+	cpos          map[string]int // contact id -> index in corder
+	companies     map[string]*company
+	byCID         map[string]*company // company_id -> company
+	korder        []*company
+	kpos          map[string]int            // company id -> index in korder
+	attached      map[string]int            // company id -> live contacts attached
+	userEmail     map[string]string         // normalised email of a live user -> id
+	extID         map[string]string         // external_id of a live contact -> id
+	attrs         map[string]*dataAttribute // model/name
+	admins        []admin
+	conversations map[string]*conversation
+	corders       []*conversation
+	tags          map[string]*tag
+	messages      []*message
+	seq           int64
+	version       int64 // bumps on every write; search caches key on it
+	journal       *store.Journal
+	tz            *time.Location
+	stats         *stats
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -105,6 +112,7 @@ func nonEmpty(s string) *string {
 
 func newWorkspace(ds *seed.Dataset, j *store.Journal, tz *time.Location, st *stats) (*workspace, error) {
 	w := &workspace{contacts: map[string]*contact{}, companies: map[string]*company{}, byCID: map[string]*company{},
+		conversations: map[string]*conversation{}, tags: map[string]*tag{},
 		cpos: map[string]int{}, kpos: map[string]int{}, attached: map[string]int{}, userEmail: map[string]string{}, extID: map[string]string{},
 		attrs: map[string]*dataAttribute{}, journal: j, tz: tz, stats: st, seq: 1}
 	for _, a := range []struct{ model, name, typ string }{
@@ -140,6 +148,17 @@ func newWorkspace(ds *seed.Dataset, j *store.Journal, tz *time.Location, st *sta
 			}
 			w.putContact(c)
 		}
+		for _, t := range seed.Tags {
+			w.tags[t.ID] = &tag{ID: t.ID, Name: t.Name}
+		}
+		for c := range ds.Conversations() {
+			w.putConversation(fromSeed(c))
+		}
+		for id, tagged := range seedContactTags(w) {
+			c := *w.contacts[id]
+			c.Tags = tagged
+			w.putContact(&c)
+		}
 	}
 	err := j.Replay(func(b json.RawMessage) error {
 		var e entry
@@ -153,6 +172,12 @@ func newWorkspace(ds *seed.Dataset, j *store.Journal, tz *time.Location, st *sta
 			w.putCompany(e.Company)
 		case e.Attr != nil:
 			w.putAttr(e.Attr)
+		case e.Conversation != nil:
+			w.putConversation(e.Conversation)
+		case e.Tag != nil:
+			w.tags[e.Tag.ID] = e.Tag
+		case e.Message != nil:
+			w.messages = append(w.messages, e.Message)
 		}
 		if e.Seq > w.seq {
 			w.seq = e.Seq
@@ -221,6 +246,44 @@ func (w *workspace) putCompany(c *company) {
 }
 
 func (w *workspace) putAttr(a *dataAttribute) { w.attrs[a.Model+"/"+a.Name] = a }
+
+func (w *workspace) putConversation(c *conversation) {
+	if _, ok := w.conversations[c.ID]; !ok {
+		w.corders = append(w.corders, c)
+	} else {
+		for i := range w.corders {
+			if w.corders[i].ID == c.ID {
+				w.corders[i] = c
+			}
+		}
+	}
+	w.conversations[c.ID] = c
+}
+
+// seedContactTags tags contacts with the tags of their conversations, as
+// teammates tagging conversations often do.
+func seedContactTags(w *workspace) map[string][]string {
+	out := map[string][]string{}
+	for _, c := range w.corders {
+		for _, id := range c.ContactIDs {
+			for _, t := range c.TagIDs {
+				if !containsString(out[id], t) {
+					out[id] = append(out[id], t)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
 
 func (w *workspace) newID() string {
 	w.seq++
