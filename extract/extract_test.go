@@ -8,12 +8,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ferry-sync/ferry/emulator/intercom"
 	"github.com/ferry-sync/ferry/emulator/salesforce"
+	"github.com/ferry-sync/ferry/emulator/seed"
 	"github.com/ferry-sync/ferry/extract"
 	intercomextract "github.com/ferry-sync/ferry/extract/intercom"
 	salesforceextract "github.com/ferry-sync/ferry/extract/salesforce"
@@ -163,4 +165,51 @@ func token(t *testing.T, base string) string {
 	var m map[string]string
 	json.NewDecoder(resp.Body).Decode(&m)
 	return m["access_token"]
+}
+
+// TestIntercomConversations_ExactSecondsWithParts: conversation search
+// filters to the second, and each landed conversation carries its parts.
+func TestIntercomConversations_ExactSecondsWithParts(t *testing.T) {
+	t.Parallel()
+	srv, err := intercom.New(intercom.Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 120})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c, _ := intercomapi.New(intercomapi.Options{BaseURL: ts.URL, Token: intercom.Token})
+	var stamps []int64
+	for page, err := range c.SearchConversations(t.Context(), intercomapi.Cmp("updated_at", ">", 0), 150, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cv := range page {
+			stamps = append(stamps, cv.UpdatedAt)
+		}
+	}
+	if len(stamps) < 40 {
+		t.Fatalf("only %d seeded conversations", len(stamps))
+	}
+	sort.Slice(stamps, func(i, j int) bool { return stamps[i] < stamps[j] })
+	lower := stamps[len(stamps)/2]
+	want := 0
+	for _, s := range stamps {
+		if s >= lower {
+			want++
+		}
+	}
+	src := &intercomextract.Source{Client: c, Name: "conversations"}
+	res, err := extract.Run(t.Context(), src, extract.Window{Lower: time.Unix(lower, 0), Upper: time.Now()}, t.TempDir(), "r", time.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(res.Rows) != want {
+		t.Fatalf("landed %d conversations changed at or after %d, want %d", res.Rows, lower, want)
+	}
+	db, _ := duck.Open("")
+	defer db.Close()
+	var withParts int
+	if err := db.QueryRow("SELECT count(*) FROM read_parquet($1) WHERE json_extract(record, '$.conversation_parts.total_count')::INT >= 3", res.File).Scan(&withParts); err != nil || withParts != want {
+		t.Fatalf("%d of %d landed conversations carry their parts (%v)", withParts, want, err)
+	}
 }

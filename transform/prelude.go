@@ -20,6 +20,13 @@ var RawObjects = []struct{ View, System, Object string }{
 	{"salesforce__contact", "salesforce", "Contact"},
 	{"salesforce__account", "salesforce", "Account"},
 	{"salesforce__user", "salesforce", "User"},
+	{"intercom__conversations", "intercom", "conversations"},
+	{"intercom__admins", "intercom", "admins"},
+	{"intercom__tags", "intercom", "tags"},
+	{"salesforce__opportunity", "salesforce", "Opportunity"},
+	{"salesforce__opportunity_contact_role", "salesforce", "OpportunityContactRole"},
+	{"salesforce__case", "salesforce", "Case"},
+	{"salesforce__task", "salesforce", "Task"},
 }
 
 const emptyRaw = `SELECT CAST(NULL AS VARCHAR) AS _run_id, CAST(NULL AS TIMESTAMPTZ) AS _extracted_at, CAST(NULL AS VARCHAR) AS id,

@@ -48,7 +48,7 @@ func (d *Dataset) Conversations() iter.Seq[Conversation] {
 	return func(yield func(Conversation) bool) {
 		for i := 0; i < d.p.Scale; i += 3 {
 			p := d.Person(i)
-			for j := range 1 + i%3 {
+			for j := range 1 + (i/3)%3 {
 				if !yield(d.conversation(p, j)) {
 					return
 				}

@@ -23,8 +23,8 @@ func TestRun_UnderFaults(t *testing.T) {
 	}
 	want := sortedLines(endState(t, clean))
 
-	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: scale, RateLimit: 60})
-	emu.Intercom.SetFailRate(0.04)
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: scale})
+	emu.Intercom.SetFailRate(0.02)
 	emu.Salesforce.SetFailRate(0.25)
 	dir := t.TempDir()
 	r := ferry(t, emu.Env(nil), "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn")

@@ -46,7 +46,7 @@ func printSummary(w io.Writer, s *runner.Summary, plan bool) {
 	if len(s.Extracted) > 0 {
 		fmt.Fprintln(w, "extracted:")
 		for _, k := range keys(s.Extracted) {
-			fmt.Fprintf(w, "  %-22s %8d rows\n", k, s.Extracted[k])
+			fmt.Fprintf(w, "  %-34s %8d rows\n", k, s.Extracted[k])
 		}
 	}
 	if len(s.Identity) > 0 {

@@ -345,8 +345,8 @@ var (
 
 // Source objects ferry knows how to extract.
 var (
-	IntercomObjects   = []string{"contacts", "companies"}
-	SalesforceObjects = []string{"Lead", "Contact", "Account", "User"}
+	IntercomObjects   = []string{"contacts", "companies", "conversations", "admins", "tags"}
+	SalesforceObjects = []string{"Lead", "Contact", "Account", "User", "Opportunity", "OpportunityContactRole", "Case", "Task"}
 )
 
 func (p *Pipeline) validate(probs *[]pathProblem) {

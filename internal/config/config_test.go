@@ -56,7 +56,7 @@ func TestParse_Errors(t *testing.T) {
 		}, "Owner.Email is a relationship field"},
 		"bad duration": {func(s string) string { return strings.Replace(s, "lookback: 10m", "lookback: soon", 1) }, "invalid duration"},
 		"unknown object": {func(s string) string {
-			return strings.Replace(s, "    User:    { lookback: 10m }", "    Opportunityy: { lookback: 10m }", 1)
+			return strings.Replace(s, "    User:                   { lookback: 10m }", "    Opportunityy: { lookback: 10m }", 1)
 		}, "extract.salesforce.Opportunityy: unknown Salesforce object"},
 		"secret missing": {func(s string) string { return s }, "environment variable SALESFORCE_USERNAME is not set"},
 		"mapped twice": {func(s string) string {
