@@ -81,6 +81,7 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		`CREATE OR REPLACE TABLE config.field_map (entity VARCHAR, position INTEGER, intercom_field VARCHAR, salesforce_field VARCHAR,
 		 intercom_path VARCHAR, salesforce_path VARCHAR, owner VARCHAR, direction VARCHAR, value_type VARCHAR)`,
 		`CREATE OR REPLACE TABLE config.settings (key VARCHAR PRIMARY KEY, value VARCHAR)`,
+		`CREATE OR REPLACE TABLE config.health_components (component VARCHAR PRIMARY KEY, weight DOUBLE, bad DOUBLE, good DOUBLE)`,
 	}
 	for _, s := range stmts {
 		if _, err := tx.ExecContext(ctx, s); err != nil {
@@ -98,7 +99,24 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 			}
 		}
 	}
+	for name, c := range p.Health.Components {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO config.health_components VALUES ($1, $2, $3, $4)`, name, c.Weight, *c.Bad, *c.Good); err != nil {
+			return fmt.Errorf("transform: config.health_components: %w", err)
+		}
+	}
+	h := p.Health
 	settings := map[string]string{
+		"health_enabled":           fmt.Sprint(h.Enabled),
+		"health_green":             fmt.Sprint(h.Bands.Green),
+		"health_yellow":            fmt.Sprint(h.Bands.Yellow),
+		"health_sf_score_field":    h.Salesforce.ScoreField,
+		"health_sf_score_path":     jsonPath(h.Salesforce.ScoreField),
+		"health_sf_band_field":     h.Salesforce.BandField,
+		"health_sf_band_path":      jsonPath(h.Salesforce.BandField),
+		"health_ic_score_field":    "custom_attributes." + h.Intercom.ScoreAttribute,
+		"health_ic_score_path":     jsonPath("custom_attributes." + h.Intercom.ScoreAttribute),
+		"health_ic_band_field":     "custom_attributes." + h.Intercom.BandAttribute,
+		"health_ic_band_path":      jsonPath("custom_attributes." + h.Intercom.BandAttribute),
 		"people_external_id":       p.Sync.People.SalesforceExternalID,
 		"companies_external_id":    p.Sync.Companies.SalesforceExternalID,
 		"create_salesforce_leads":  fmt.Sprint(p.Sync.People.CreateSalesforceLeads),

@@ -26,6 +26,7 @@ type Pipeline struct {
 	Extract     Extract      `yaml:"extract"`
 	Identity    Identity     `yaml:"identity"`
 	Sync        Sync         `yaml:"sync"`
+	Health      Health       `yaml:"health"`
 	Load        LoadSettings `yaml:"load"`
 
 	// Path is the file the pipeline was read from.
@@ -113,6 +114,37 @@ type FieldMapping struct {
 	Direction  string `yaml:"direction"` // both | to_intercom | to_salesforce
 	Type       string `yaml:"type"`      // string | integer | number | boolean
 }
+
+// Health configures the customer health score.
+type Health struct {
+	Enabled bool `yaml:"enabled"`
+	// Components: name -> weight and the values scoring 0 (bad) and 100
+	// (good); a component scores linearly in between, either direction.
+	Components map[string]HealthComponent `yaml:"components"`
+	Bands      struct {
+		Green  float64 `yaml:"green"`  // score at or above: green
+		Yellow float64 `yaml:"yellow"` // at or above: yellow; below: red
+	} `yaml:"bands"`
+	Salesforce struct {
+		ScoreField string `yaml:"score_field"`
+		BandField  string `yaml:"band_field"`
+	} `yaml:"salesforce"`
+	Intercom struct {
+		ScoreAttribute string `yaml:"score_attribute"`
+		BandAttribute  string `yaml:"band_attribute"`
+	} `yaml:"intercom"`
+}
+
+// HealthComponent weighs one column of account_health.
+type HealthComponent struct {
+	Weight float64  `yaml:"weight"`
+	Bad    *float64 `yaml:"bad"`
+	Good   *float64 `yaml:"good"`
+}
+
+// HealthComponents are the component columns the health model computes.
+var HealthComponents = []string{"conversations_30d", "conversations_90d", "open_conversations", "median_first_response_minutes",
+	"avg_csat", "days_since_last_seen", "contract_value", "days_to_renewal"}
 
 // LoadSettings configures the load stage.
 type LoadSettings struct {
@@ -461,6 +493,38 @@ func (p *Pipeline) validate(probs *[]pathProblem) {
 			}
 			if f.Direction == "to_intercom" && f.Owner == "intercom" || f.Direction == "to_salesforce" && f.Owner == "salesforce" {
 				add(fp+".owner", "owner %s contradicts direction %s", f.Owner, f.Direction)
+			}
+		}
+	}
+	if h := p.Health; h.Enabled {
+		if len(h.Components) == 0 {
+			add("$.health.components", "at least one component is required")
+		}
+		for name, c := range h.Components {
+			path := "$.health.components." + name
+			switch {
+			case !contains(HealthComponents, name):
+				add(path, "unknown component (known: %s)", strings.Join(HealthComponents, ", "))
+			case c.Weight < 0:
+				add(path+".weight", "must not be negative")
+			case c.Bad == nil || c.Good == nil:
+				add(path, "bad and good are required")
+			case *c.Bad == *c.Good:
+				add(path, "bad and good must differ")
+			}
+		}
+		if h.Bands.Green <= h.Bands.Yellow || h.Bands.Yellow < 0 || h.Bands.Green > 100 {
+			add("$.health.bands", "need 0 <= yellow < green <= 100")
+		}
+		if h.Salesforce.ScoreField != "" && !sfFieldRe.MatchString(h.Salesforce.ScoreField) {
+			add("$.health.salesforce.score_field", "not a Salesforce field: %q", h.Salesforce.ScoreField)
+		}
+		if h.Salesforce.BandField != "" && !sfFieldRe.MatchString(h.Salesforce.BandField) {
+			add("$.health.salesforce.band_field", "not a Salesforce field: %q", h.Salesforce.BandField)
+		}
+		for _, a := range []string{h.Intercom.ScoreAttribute, h.Intercom.BandAttribute} {
+			if a != "" && !identRe.MatchString(a) {
+				add("$.health.intercom", "attribute names must match %s: %q", identRe, a)
 			}
 		}
 	}

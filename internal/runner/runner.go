@@ -459,7 +459,16 @@ func (r *run) load(ctx context.Context) error {
 		}
 	}
 	if len(plan.IntercomCompanies) > 0 {
-		if err := ic.EnsureAttributes(ctx, "company", customAttributes(p.Sync.Companies.Fields)); err != nil {
+		attrs := customAttributes(p.Sync.Companies.Fields)
+		if p.Health.Enabled {
+			if a := p.Health.Intercom.ScoreAttribute; a != "" {
+				attrs[a] = "number"
+			}
+			if a := p.Health.Intercom.BandAttribute; a != "" {
+				attrs[a] = "string"
+			}
+		}
+		if err := ic.EnsureAttributes(ctx, "company", attrs); err != nil {
 			return fmt.Errorf("intercom: %w", err)
 		}
 	}
@@ -660,8 +669,52 @@ func (r *run) commit(ctx context.Context, stages Stage) error {
 			return fmt.Errorf("commit snapshot: %w", err)
 		}
 	}
+	health := stages&Transform != 0 && r.hasModel(ctx, "account_health")
+	if health {
+		if _, err := tx.ExecContext(ctx, r.st.Stmt("CreateHealthHistory")); err != nil {
+			return fmt.Errorf("account_health_history: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, r.st.Stmt("AppendHealthHistory"), r.id, now); err != nil {
+			return fmt.Errorf("append account_health_history (did account_health change columns? rename the old history table): %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit state: %w", err)
 	}
+	if health {
+		for _, table := range []string{"account_health", "account_health_history"} {
+			path, err := r.export(ctx, table)
+			if err != nil {
+				return err
+			}
+			r.sum.Files[table] = path
+		}
+	}
 	return nil
+}
+
+func (r *run) hasModel(ctx context.Context, name string) bool {
+	var n int
+	r.st.DB.QueryRowContext(ctx, "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'main' AND view_name = $1", name).Scan(&n)
+	return n > 0
+}
+
+// export writes main.<table> to <data-dir>/exports/<table>.parquet,
+// replacing the previous file atomically.
+func (r *run) export(ctx context.Context, table string) (string, error) {
+	dir := filepath.Join(r.opt.DataDir, "exports")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, table+".parquet")
+	tmp := path + ".tmp"
+	// table is one of ferry's own names; the path is quoted.
+	q := fmt.Sprintf("COPY (SELECT * FROM main.%q) TO '%s' (FORMAT parquet)", table, strings.ReplaceAll(tmp, "'", "''"))
+	if _, err := r.st.DB.ExecContext(ctx, q); err != nil {
+		return "", fmt.Errorf("export %s: %w", table, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("export %s: %w", table, err)
+	}
+	return path, nil
 }

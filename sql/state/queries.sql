@@ -66,3 +66,15 @@ WHERE NOT EXISTS (
     SELECT 1 FROM ferry.rejects AS r
     WHERE r.run_id = $1 AND r.record_key IN (m.intercom_id, m.sf_id)
 );
+
+-- name: CreateHealthHistory
+-- account_health_history: one row per account per run, append-only.
+CREATE TABLE IF NOT EXISTS main.account_health_history AS
+SELECT CAST(NULL AS VARCHAR) AS run_id, CAST(NULL AS TIMESTAMPTZ) AS recorded_at, *
+FROM main.account_health
+WHERE false;
+
+-- name: AppendHealthHistory
+INSERT INTO main.account_health_history BY NAME
+SELECT $1 AS run_id, $2 AS recorded_at, *
+FROM main.account_health;

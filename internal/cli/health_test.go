@@ -1,0 +1,79 @@
+package cli_test
+
+import (
+	"database/sql"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferry-sync/ferry/internal/duck"
+	"github.com/ferry-sync/ferry/internal/testenv"
+)
+
+// TestRun_HealthScores: each Account gets the score and band of
+// account_health in Salesforce and on its Intercom company; history grows by
+// one row per account per run; both tables are exported as Parquet.
+func TestRun_HealthScores(t *testing.T) {
+	t.Parallel()
+	emu, dir, run := setup(t, 300)
+	mustRun(t, run)
+	res := mustRun(t, run)
+	db, err := duck.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	scores := map[string]string{}
+	rows, err := db.Query(fmt.Sprintf("SELECT account_id, health_score, health_band, company_intercom_id FROM read_parquet('%s')", filepath.Join(dir, "exports", "account_health.parquet")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	companies := map[string]string{}
+	bands := map[string]int{}
+	for rows.Next() {
+		var id, band string
+		var score float64
+		var company sql.NullString
+		rows.Scan(&id, &score, &band, &company)
+		scores[id] = fmt.Sprintf("%g/%s", score, band)
+		bands[band]++
+		if company.Valid {
+			companies[company.String] = fmt.Sprintf("%g/%s", score, band)
+		}
+	}
+	rows.Close()
+	if len(scores) < 50 || len(bands) < 2 {
+		t.Fatalf("%d accounts scored, bands %v: want a spread", len(scores), bands)
+	}
+	for _, a := range emu.SOQL("SELECT Id, Health_Score__c, Health_Band__c FROM Account") {
+		want, ok := scores[testenv.Str(a, "Id")]
+		if !ok {
+			continue
+		}
+		if got := testenv.Str(a, "Health_Score__c") + "/" + testenv.Str(a, "Health_Band__c"); got != want {
+			t.Errorf("Account %s health %s, account_health says %s", testenv.Str(a, "Id"), got, want)
+		}
+	}
+	checked := 0
+	for id, want := range companies {
+		if checked == 20 {
+			break
+		}
+		_, b := emu.ICDo(http.MethodGet, "/companies/"+id, nil)
+		score, band := strings.Split(want, "/")[0], strings.Split(want, "/")[1]
+		if !strings.Contains(string(b), `"health_score":`+score) || !strings.Contains(string(b), `"health_band":"`+band+`"`) {
+			t.Errorf("intercom company %s lacks health %s: %s", id, want, b)
+		}
+		checked++
+	}
+	var runs, perRun int
+	q := fmt.Sprintf("SELECT count(DISTINCT run_id), count(*) / count(DISTINCT run_id) FROM read_parquet('%s')", filepath.Join(dir, "exports", "account_health_history.parquet"))
+	if err := db.QueryRow(q).Scan(&runs, &perRun); err != nil || runs != 2 || perRun != len(scores) {
+		t.Fatalf("history: %d runs of %d rows (%v), want 2 of %d", runs, perRun, err, len(scores))
+	}
+	if !strings.Contains(res.stdout, "nothing: both systems agree") {
+		t.Fatalf("second run wrote health again:\n%s", res.stdout)
+	}
+}
