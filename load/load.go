@@ -68,10 +68,12 @@ func (r Record) Hash(target string) string {
 // Plan is everything the load stage would write.
 type Plan struct {
 	SalesforceUpdates map[string][]Record // object -> records keyed by Id
-	SalesforceCreates map[string][]Record // object -> records keyed by external id
-	IntercomContacts  []Record            // updates keyed by Intercom id
-	IntercomCompanies []Record            // updates keyed by Intercom id (Alt = company_id)
-	IntercomCreates   []Record            // creates keyed by Salesforce Contact Id
+	// SalesforceUpserts: object -> records keyed by an external id; each
+	// record's Alt names the external-id field.
+	SalesforceUpserts map[string][]Record
+	IntercomContacts  []Record // updates keyed by Intercom id
+	IntercomCompanies []Record // updates keyed by Intercom id (Alt = company_id)
+	IntercomCreates   []Record // creates keyed by Salesforce Contact Id
 	// IntercomAttachments attach contacts to companies: Object is
 	// "intercom" (Key is a contact id) or "salesforce_contact" (Key is the
 	// Contact Id of a contact created in this run); each field's value is
@@ -147,10 +149,10 @@ func ReadPlan(ctx context.Context, db *sql.DB) (*Plan, error) {
 		return nil, err
 	}
 	p.SalesforceUpdates = byObject(recs)
-	if recs, err = q(`SELECT sf_object, record_key, NULL, field, value, value_type FROM main.sf_lead_creates`); err != nil {
+	if recs, err = q(`SELECT sf_object, record_key, external_id_field, field, value, value_type FROM main.sf_upserts`); err != nil {
 		return nil, err
 	}
-	p.SalesforceCreates = byObject(recs)
+	p.SalesforceUpserts = byObject(recs)
 	if p.IntercomContacts, err = q(`SELECT 'contacts', intercom_id, NULL, field, value, value_type FROM main.intercom_updates WHERE entity = 'people'`); err != nil {
 		return nil, err
 	}
@@ -195,8 +197,8 @@ func (p *Plan) Summary() []Line {
 	add("intercom", "update", p.IntercomContacts)
 	add("intercom", "upsert", p.IntercomCompanies)
 	add("intercom", "attach", p.IntercomAttachments)
-	for _, obj := range sortedKeys(p.SalesforceCreates) {
-		add("salesforce", "upsert", p.SalesforceCreates[obj])
+	for _, obj := range sortedKeys(p.SalesforceUpserts) {
+		add("salesforce", "upsert", p.SalesforceUpserts[obj])
 	}
 	for _, obj := range sortedKeys(p.SalesforceUpdates) {
 		add("salesforce", "update", p.SalesforceUpdates[obj])
@@ -210,7 +212,7 @@ func (p *Plan) Writes() int {
 	for _, v := range p.SalesforceUpdates {
 		n += len(v)
 	}
-	for _, v := range p.SalesforceCreates {
+	for _, v := range p.SalesforceUpserts {
 		n += len(v)
 	}
 	return n

@@ -105,7 +105,12 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		}
 	}
 	h := p.Health
+	ct := p.Workflows.ConversationTasks
 	settings := map[string]string{
+		"tasks_enabled":            fmt.Sprint(ct.Enabled),
+		"tasks_tags":               strings.Join(ct.Tags, ","),
+		"tasks_external_id":        ct.ExternalIDField,
+		"tasks_link_template":      ct.LinkTemplate,
 		"health_enabled":           fmt.Sprint(h.Enabled),
 		"health_green":             fmt.Sprint(h.Bands.Green),
 		"health_yellow":            fmt.Sprint(h.Bands.Yellow),

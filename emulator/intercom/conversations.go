@@ -251,6 +251,8 @@ func (s *Server) conversationsRoute(w http.ResponseWriter, r *http.Request, p []
 	switch {
 	case len(p) == 1 && p[0] == "search" && r.Method == http.MethodPost:
 		s.searchConversations(w, r, version)
+	case len(p) == 2 && p[1] == "parts" && r.Method == http.MethodPost:
+		s.managePart(w, r, p[0], version)
 	case len(p) == 1 && r.Method == http.MethodGet:
 		s.ws.mu.RLock()
 		defer s.ws.mu.RUnlock()
@@ -263,6 +265,49 @@ func (s *Server) conversationsRoute(w http.ResponseWriter, r *http.Request, p []
 	default:
 		writeError(w, 404, "not_found", "Resource Not Found")
 	}
+}
+
+// managePart implements POST /conversations/{id}/parts for admins:
+// message_type close, open or comment (a reply).
+func (s *Server) managePart(w http.ResponseWriter, r *http.Request, id, version string) {
+	body, err := decode(r)
+	if err != nil {
+		writeError(w, 400, "parameter_invalid", err.Error())
+		return
+	}
+	kind, _ := body["message_type"].(string)
+	adminID := fmt.Sprint(body["admin_id"])
+	text, _ := body["body"].(string)
+	if body["type"] != "admin" || (kind != "close" && kind != "open" && kind != "comment") {
+		writeError(w, 400, "parameter_invalid", "type must be admin and message_type close, open or comment")
+		return
+	}
+	s.ws.mu.Lock()
+	defer s.ws.mu.Unlock()
+	old := s.ws.conversations[id]
+	if old == nil {
+		writeError(w, 404, "not_found", "Resource Not Found")
+		return
+	}
+	n, _ := strconv.ParseInt(adminID, 10, 64)
+	if !s.ws.adminExists(n) {
+		writeError(w, 404, "admin_not_found", "Admin not found")
+		return
+	}
+	c := *old
+	now := s.opt.Now().Unix()
+	c.Parts = append(append([]part{}, old.Parts...), part{ID: fmt.Sprintf("%s%02d", c.ID, len(old.Parts)+1), Type: kind, Body: text, AuthorType: "admin", AuthorID: adminID, CreatedAt: now})
+	switch kind {
+	case "close":
+		c.State = "closed"
+	case "open":
+		c.State = "open"
+	}
+	c.UpdatedAt = now
+	s.ws.journal.Append(entry{Conversation: &c, Seq: s.ws.seq})
+	s.ws.putConversation(&c)
+	s.stats.record("conversations", kind)
+	writeJSON(w, 200, s.conversationJSON(&c, version, true))
 }
 
 // searchConversations implements POST /conversations/search. Unlike contact

@@ -27,6 +27,7 @@ type Pipeline struct {
 	Identity    Identity     `yaml:"identity"`
 	Sync        Sync         `yaml:"sync"`
 	Health      Health       `yaml:"health"`
+	Workflows   Workflows    `yaml:"workflows"`
 	Load        LoadSettings `yaml:"load"`
 
 	// Path is the file the pipeline was read from.
@@ -133,6 +134,19 @@ type Health struct {
 		ScoreAttribute string `yaml:"score_attribute"`
 		BandAttribute  string `yaml:"band_attribute"`
 	} `yaml:"intercom"`
+}
+
+// Workflows are the optional sync workflows.
+type Workflows struct {
+	ConversationTasks ConversationTasks `yaml:"conversation_tasks"`
+}
+
+// ConversationTasks logs Intercom conversations as Salesforce Tasks.
+type ConversationTasks struct {
+	Enabled         bool     `yaml:"enabled"`
+	Tags            []string `yaml:"tags"`              // only conversations carrying one of these; empty = all
+	ExternalIDField string   `yaml:"external_id_field"` // Task field keyed on the conversation id
+	LinkTemplate    string   `yaml:"link_template"`     // {id} is replaced by the conversation id
 }
 
 // HealthComponent weighs one column of account_health.
@@ -526,6 +540,14 @@ func (p *Pipeline) validate(probs *[]pathProblem) {
 			if a != "" && !identRe.MatchString(a) {
 				add("$.health.intercom", "attribute names must match %s: %q", identRe, a)
 			}
+		}
+	}
+	if ct := p.Workflows.ConversationTasks; ct.Enabled {
+		if !sfFieldRe.MatchString(ct.ExternalIDField) || strings.Contains(ct.ExternalIDField, ".") {
+			add("$.workflows.conversation_tasks.external_id_field", "required: the Task external-id field keyed on the conversation id")
+		}
+		if !strings.Contains(ct.LinkTemplate, "{id}") {
+			add("$.workflows.conversation_tasks.link_template", "must contain {id}")
 		}
 	}
 	if p.Load.MaxRejectRatio < 0 || p.Load.MaxRejectRatio > 1 {

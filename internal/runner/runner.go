@@ -447,7 +447,7 @@ func (r *run) load(ctx context.Context) error {
 	for _, recs := range plan.SalesforceUpdates {
 		calls += min(len(recs)/200+1, 12)
 	}
-	for _, recs := range plan.SalesforceCreates {
+	for _, recs := range plan.SalesforceUpserts {
 		calls += min(len(recs)/200+1, 12)
 	}
 	if err := r.sf.Reserve(ctx, calls+1); err != nil {
@@ -499,12 +499,15 @@ func (r *run) load(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, obj := range sortedObjects(plan.SalesforceCreates) {
-		if err := sf.Upsert(ctx, obj, p.Sync.People.SalesforceExternalID, plan.SalesforceCreates[obj], out); err != nil {
+	for _, obj := range sortedObjects(plan.SalesforceUpserts) {
+		recs := plan.SalesforceUpserts[obj]
+		if err := sf.Upsert(ctx, obj, recs[0].Alt, recs, out); err != nil {
 			return err
 		}
-		if err := r.syncBack(ctx, obj, plan.SalesforceCreates[obj], out, ic); err != nil {
-			return err
+		if obj == "Lead" {
+			if err := r.syncBack(ctx, obj, recs, out, ic); err != nil {
+				return err
+			}
 		}
 	}
 	r.sum.Written = out.Written

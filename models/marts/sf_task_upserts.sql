@@ -1,0 +1,94 @@
+-- materialized: table
+-- description: Conversations logged as Salesforce Tasks, keyed on the conversation id (an upsert: a retry or rerun never makes a second Task). One row per field, and only fields that differ from the Task Salesforce holds (all of them for a new Task). WhoId is the matched Lead or Contact; WhatId the contact's single open opportunity where it has a role, none when there are several; OwnerId the assignee's Salesforce user, matched by email.
+WITH settings AS (
+    SELECT
+        max(CASE WHEN key = 'tasks_enabled' THEN value = 'true' END) AS enabled,
+        max(CASE WHEN key = 'tasks_tags' THEN value END) AS tags,
+        max(CASE WHEN key = 'tasks_link_template' THEN value END) AS link_template
+    FROM config.settings
+),
+
+in_scope AS (
+    SELECT conversations.*
+    FROM stg_intercom__conversations AS conversations
+    CROSS JOIN settings
+    WHERE settings.enabled
+      AND (settings.tags = '' OR list_has_any(conversations.tag_names, string_split(settings.tags, ',')))
+),
+
+open_roles AS (
+    SELECT
+        roles.contact_id,
+        count(DISTINCT opportunities.sf_id) AS open_opportunities,
+        min(opportunities.sf_id) AS opportunity_id
+    FROM stg_salesforce__opportunity_contact_roles AS roles
+    INNER JOIN stg_salesforce__opportunities AS opportunities
+        ON opportunities.sf_id = roles.opportunity_id
+    WHERE NOT roles.is_deleted
+      AND NOT opportunities.is_deleted
+      AND NOT opportunities.is_closed
+    GROUP BY roles.contact_id
+),
+
+owners AS (
+    SELECT
+        admins.admin_id,
+        min(users.sf_id) AS user_id
+    FROM stg_intercom__admins AS admins
+    INNER JOIN stg_salesforce__users AS users
+        ON users.email_norm = admins.email_norm AND users.is_active
+    GROUP BY admins.admin_id
+),
+
+desired AS (
+    SELECT
+        in_scope.conversation_id,
+        left('Intercom: ' || coalesce(nullif(in_scope.subject, ''), 'conversation ' || in_scope.conversation_id), 255) AS subject,
+        concat_ws(chr(10) || chr(10), nullif(in_scope.snippet, ''), replace((SELECT link_template FROM settings), '{id}', in_scope.conversation_id)) AS description,
+        CASE WHEN in_scope.state = 'closed' THEN 'Completed' ELSE 'In Progress' END AS status,
+        identity.sf_id AS who_id,
+        CASE WHEN open_roles.open_opportunities = 1 THEN open_roles.opportunity_id END AS what_id,
+        owners.user_id AS owner_id,
+        strftime(in_scope.created_at, '%Y-%m-%d') AS activity_date
+    FROM in_scope
+    INNER JOIN int_people_identity AS identity
+        ON identity.intercom_id = in_scope.contact_id
+    LEFT JOIN open_roles
+        ON identity.sf_object = 'Contact' AND open_roles.contact_id = identity.sf_id
+    LEFT JOIN owners
+        ON owners.admin_id = in_scope.admin_assignee_id
+),
+
+fields AS (
+    UNPIVOT (
+        SELECT conversation_id, subject AS "Subject", description AS "Description", status AS "Status",
+               who_id AS "WhoId", what_id AS "WhatId", owner_id AS "OwnerId", activity_date AS "ActivityDate"
+        FROM desired
+    )
+    ON "Subject", "Description", "Status", "WhoId", "WhatId", "OwnerId", "ActivityDate"
+    INTO NAME field VALUE value
+),
+
+current_tasks AS (
+    SELECT
+        tasks.conversation_link,
+        tasks.record
+    FROM stg_salesforce__tasks AS tasks
+    WHERE NOT tasks.is_deleted AND tasks.conversation_link IS NOT NULL
+),
+
+final AS (
+    SELECT
+        'Task' AS sf_object,
+        fields.conversation_id AS record_key,
+        fields.field,
+        fields.value,
+        'string' AS value_type
+    FROM fields
+    LEFT JOIN current_tasks
+        ON current_tasks.conversation_link = fields.conversation_id
+    WHERE current_tasks.record IS NULL
+       OR fields.value IS DISTINCT FROM nullif(json_extract_string(current_tasks.record, '$."' || fields.field || '"'), '')
+)
+
+SELECT * FROM final
