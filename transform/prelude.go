@@ -107,6 +107,12 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 	h := p.Health
 	ct := p.Workflows.ConversationTasks
 	settings := map[string]string{
+		"stage_enabled":            fmt.Sprint(p.Workflows.OpportunityStage.Enabled),
+		"stage_attribute":          "custom_attributes." + p.Workflows.OpportunityStage.Attribute,
+		"stage_path":               jsonPath("custom_attributes." + p.Workflows.OpportunityStage.Attribute),
+		"support_flag_enabled":     fmt.Sprint(p.Workflows.SupportIssueFlag.Enabled),
+		"support_flag_field":       p.Workflows.SupportIssueFlag.Field,
+		"support_flag_path":        jsonPath(p.Workflows.SupportIssueFlag.Field),
 		"tasks_enabled":            fmt.Sprint(ct.Enabled),
 		"tasks_tags":               strings.Join(ct.Tags, ","),
 		"tasks_external_id":        ct.ExternalIDField,

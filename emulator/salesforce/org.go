@@ -89,6 +89,11 @@ func newOrg(ds *seed.Dataset, j *store.Journal, now func() time.Time, st *stats)
 			f["SystemModstamp"] = r.SystemModstamp.Format(sfTimeLayout)
 			f["CreatedById"] = ds.UserID(0)
 			f["LastModifiedById"] = ds.UserID(0)
+			for _, fm := range o.object(r.Object).Fields {
+				if _, set := f[fm.Name]; !set && fm.Type == "boolean" {
+					f[fm.Name] = fm.Name == "IsActive" // checkboxes are never null
+				}
+			}
 			derive(r.Object, f)
 			o.put(r.Object, r.ID, f)
 		}

@@ -139,6 +139,14 @@ type Health struct {
 // Workflows are the optional sync workflows.
 type Workflows struct {
 	ConversationTasks ConversationTasks `yaml:"conversation_tasks"`
+	OpportunityStage  struct {
+		Enabled   bool   `yaml:"enabled"`
+		Attribute string `yaml:"attribute"`
+	} `yaml:"opportunity_stage"`
+	SupportIssueFlag struct {
+		Enabled bool   `yaml:"enabled"`
+		Field   string `yaml:"field"`
+	} `yaml:"support_issue_flag"`
 }
 
 // ConversationTasks logs Intercom conversations as Salesforce Tasks.
@@ -549,6 +557,12 @@ func (p *Pipeline) validate(probs *[]pathProblem) {
 		if !strings.Contains(ct.LinkTemplate, "{id}") {
 			add("$.workflows.conversation_tasks.link_template", "must contain {id}")
 		}
+	}
+	if w := p.Workflows.OpportunityStage; w.Enabled && !identRe.MatchString(w.Attribute) {
+		add("$.workflows.opportunity_stage.attribute", "required: an Intercom contact attribute name matching %s", identRe)
+	}
+	if w := p.Workflows.SupportIssueFlag; w.Enabled && (!sfFieldRe.MatchString(w.Field) || strings.Contains(w.Field, ".")) {
+		add("$.workflows.support_issue_flag.field", "required: a checkbox field on Opportunity")
 	}
 	if p.Load.MaxRejectRatio < 0 || p.Load.MaxRejectRatio > 1 {
 		add("$.load.max_reject_ratio", "must be between 0 and 1")

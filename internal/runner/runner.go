@@ -454,7 +454,11 @@ func (r *run) load(ctx context.Context) error {
 		return fmt.Errorf("salesforce: %w", err)
 	}
 	if len(plan.IntercomContacts)+len(plan.IntercomCreates) > 0 {
-		if err := ic.EnsureAttributes(ctx, "contact", customAttributes(p.Sync.People.Fields)); err != nil {
+		attrs := customAttributes(p.Sync.People.Fields)
+		if w := p.Workflows.OpportunityStage; w.Enabled {
+			attrs[w.Attribute] = "string"
+		}
+		if err := ic.EnsureAttributes(ctx, "contact", attrs); err != nil {
 			return fmt.Errorf("intercom: %w", err)
 		}
 	}

@@ -46,8 +46,59 @@ health_changes AS (
       AND outbound.value IS DISTINCT FROM outbound.current
 ),
 
+stage_settings AS (
+    SELECT
+        max(CASE WHEN key = 'stage_enabled' THEN value = 'true' END) AS enabled,
+        max(CASE WHEN key = 'stage_attribute' THEN value END) AS field,
+        max(CASE WHEN key = 'stage_path' THEN value END) AS path
+    FROM config.settings
+),
+
+ranked_stages AS (
+    -- One opportunity per contact, chosen by business order only (never by
+    -- modification stamps, which ferry's own writes move): open before
+    -- closed, the open one closing soonest, else the latest closed, then Id.
+    SELECT
+        roles.contact_id,
+        opportunities.stage,
+        row_number() OVER (
+            PARTITION BY roles.contact_id
+            ORDER BY opportunities.is_closed,
+                     CASE WHEN NOT opportunities.is_closed THEN opportunities.close_date END ASC NULLS LAST,
+                     opportunities.close_date DESC,
+                     opportunities.sf_id
+        ) AS stage_rank
+    FROM stg_salesforce__opportunity_contact_roles AS roles
+    INNER JOIN stg_salesforce__opportunities AS opportunities
+        ON opportunities.sf_id = roles.opportunity_id
+    WHERE NOT roles.is_deleted AND NOT opportunities.is_deleted
+),
+
+contact_stages AS (
+    SELECT contact_id, stage FROM ranked_stages WHERE stage_rank = 1
+),
+
+stage_changes AS (
+    SELECT
+        'people' AS entity,
+        people.intercom_id,
+        settings.field,
+        contact_stages.stage AS value,
+        'string' AS value_type
+    FROM contact_stages
+    INNER JOIN int_people_identity AS people
+        ON people.sf_id = contact_stages.contact_id
+    INNER JOIN stg_intercom__contacts AS contacts
+        ON contacts.intercom_id = people.intercom_id
+    CROSS JOIN stage_settings AS settings
+    WHERE settings.enabled
+      AND contact_stages.stage IS DISTINCT FROM json_extract_string(contacts.record, settings.path)
+),
+
 all_changes AS (
     SELECT * FROM changes
+    UNION ALL
+    SELECT * FROM stage_changes
     UNION ALL
     SELECT * FROM health_changes
 ),

@@ -82,8 +82,48 @@ health_changes AS (
       AND outbound.value IS DISTINCT FROM outbound.current
 ),
 
+support_settings AS (
+    SELECT
+        max(CASE WHEN key = 'support_flag_enabled' THEN value = 'true' END) AS enabled,
+        max(CASE WHEN key = 'support_flag_field' THEN value END) AS field,
+        max(CASE WHEN key = 'support_flag_path' THEN value END) AS path
+    FROM config.settings
+),
+
+accounts_with_open_conversations AS (
+    SELECT DISTINCT contacts.account_id
+    FROM stg_intercom__conversations AS conversations
+    INNER JOIN int_people_identity AS people
+        ON people.intercom_id = conversations.contact_id
+    INNER JOIN stg_salesforce__contacts AS contacts
+        ON contacts.sf_id = people.sf_id
+    WHERE conversations.is_open AND contacts.account_id IS NOT NULL
+),
+
+support_flags AS (
+    -- Open opportunities flag an active support issue while their account
+    -- has open conversations.
+    SELECT
+        'Opportunity' AS sf_object,
+        opportunities.sf_id,
+        settings.field,
+        CAST(active.account_id IS NOT NULL AS VARCHAR) AS value,
+        'boolean' AS value_type
+    FROM stg_salesforce__opportunities AS opportunities
+    CROSS JOIN support_settings AS settings
+    LEFT JOIN accounts_with_open_conversations AS active
+        ON active.account_id = opportunities.account_id
+    WHERE settings.enabled
+      AND NOT opportunities.is_deleted
+      AND NOT opportunities.is_closed
+      AND CAST(active.account_id IS NOT NULL AS VARCHAR)
+          IS DISTINCT FROM coalesce(ferry_norm(json_extract_string(opportunities.record, settings.path), 'boolean'), 'false')
+),
+
 final AS (
     SELECT * FROM field_changes
+    UNION ALL
+    SELECT * FROM support_flags
     UNION ALL
     SELECT * FROM health_changes
     UNION ALL

@@ -1,0 +1,64 @@
+package cli_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ferry-sync/ferry/internal/testenv"
+)
+
+// TestRun_SalesforceSignals: the active-support-issue checkbox follows the
+// account's open conversations, and an opportunity's stage reaches the
+// contact's Intercom attribute, including after a change in Salesforce.
+func TestRun_SalesforceSignals(t *testing.T) {
+	t.Parallel()
+	emu, _, run := setup(t, 400)
+	mustRun(t, run)
+	flagged := emu.SOQL("SELECT Id, AccountId FROM Opportunity WHERE IsClosed = false AND Active_Support_Issue__c = true")
+	clear := emu.SOQL("SELECT Id FROM Opportunity WHERE IsClosed = false AND Active_Support_Issue__c = false")
+	if len(flagged) == 0 || len(clear) == 0 {
+		t.Fatalf("%d flagged and %d clear open opportunities: want both", len(flagged), len(clear))
+	}
+	// Close every open conversation of the first flagged account's people.
+	account := testenv.Str(flagged[0], "AccountId")
+	people := map[string]bool{}
+	for _, c := range emu.SOQL("SELECT Intercom_Id__c FROM Contact WHERE AccountId = '" + account + "' AND Intercom_Id__c != null") {
+		people[testenv.Str(c, "Intercom_Id__c")] = true
+	}
+	_, b := emu.ICDo(http.MethodPost, "/conversations/search", map[string]any{"query": map[string]any{"field": "open", "operator": "=", "value": true}, "pagination": map[string]any{"per_page": 150}})
+	closed := 0
+	for _, c := range decodeConversations(t, b) {
+		if people[c.contact] {
+			if code, b := emu.ICDo(http.MethodPost, "/conversations/"+c.id+"/parts", map[string]any{"message_type": "close", "type": "admin", "admin_id": "991200001"}); code != 200 {
+				t.Fatalf("close %s: %d %s", c.id, code, b)
+			}
+			closed++
+		}
+	}
+	if closed == 0 {
+		t.Fatalf("no open conversation found for account %s", account)
+	}
+	// Move a stage in Salesforce.
+	role := emu.SOQL("SELECT ContactId, OpportunityId FROM OpportunityContactRole WHERE Opportunity.IsClosed = false LIMIT 1")
+	if len(role) == 0 {
+		t.Fatal("no contact role on an open opportunity")
+	}
+	opp, contact := testenv.Str(role[0], "OpportunityId"), testenv.Str(role[0], "ContactId")
+	if code, b := emu.SFDo(http.MethodPatch, "/services/data/v62.0/sobjects/Opportunity/"+opp, map[string]any{"StageName": "Negotiation/Review"}); code != 204 {
+		t.Fatalf("stage: %d %s", code, b)
+	}
+	mustRun(t, run)
+	if got := emu.SOQL("SELECT Active_Support_Issue__c FROM Opportunity WHERE Id = '" + testenv.Str(flagged[0], "Id") + "'"); testenv.Str(got[0], "Active_Support_Issue__c") != "false" {
+		t.Errorf("opportunity %s still flagged after its account's conversations closed", testenv.Str(flagged[0], "Id"))
+	}
+	link := emu.SOQL("SELECT Intercom_Id__c FROM Contact WHERE Id = '" + contact + "'")
+	_, b = emu.ICDo(http.MethodGet, "/contacts/"+testenv.Str(link[0], "Intercom_Id__c"), nil)
+	others := emu.SOQL("SELECT OpportunityId FROM OpportunityContactRole WHERE ContactId = '" + contact + "'")
+	if len(others) == 1 && !strings.Contains(string(b), `"sf_opportunity_stage":"Negotiation/Review"`) {
+		t.Errorf("stage change did not reach the contact: %s", b)
+	}
+	if !strings.Contains(string(b), `"sf_opportunity_stage":"`) {
+		t.Errorf("contact with an opportunity role has no stage attribute: %s", b)
+	}
+}
