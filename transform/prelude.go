@@ -107,33 +107,37 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 	h := p.Health
 	ct := p.Workflows.ConversationTasks
 	settings := map[string]string{
-		"stage_enabled":            fmt.Sprint(p.Workflows.OpportunityStage.Enabled),
-		"stage_attribute":          "custom_attributes." + p.Workflows.OpportunityStage.Attribute,
-		"stage_path":               jsonPath("custom_attributes." + p.Workflows.OpportunityStage.Attribute),
-		"support_flag_enabled":     fmt.Sprint(p.Workflows.SupportIssueFlag.Enabled),
-		"support_flag_field":       p.Workflows.SupportIssueFlag.Field,
-		"support_flag_path":        jsonPath(p.Workflows.SupportIssueFlag.Field),
-		"tasks_enabled":            fmt.Sprint(ct.Enabled),
-		"tasks_tags":               strings.Join(ct.Tags, ","),
-		"tasks_external_id":        ct.ExternalIDField,
-		"tasks_link_template":      ct.LinkTemplate,
-		"health_enabled":           fmt.Sprint(h.Enabled),
-		"health_green":             fmt.Sprint(h.Bands.Green),
-		"health_yellow":            fmt.Sprint(h.Bands.Yellow),
-		"health_sf_score_field":    h.Salesforce.ScoreField,
-		"health_sf_score_path":     jsonPath(h.Salesforce.ScoreField),
-		"health_sf_band_field":     h.Salesforce.BandField,
-		"health_sf_band_path":      jsonPath(h.Salesforce.BandField),
-		"health_ic_score_field":    "custom_attributes." + h.Intercom.ScoreAttribute,
-		"health_ic_score_path":     jsonPath("custom_attributes." + h.Intercom.ScoreAttribute),
-		"health_ic_band_field":     "custom_attributes." + h.Intercom.BandAttribute,
-		"health_ic_band_path":      jsonPath("custom_attributes." + h.Intercom.BandAttribute),
-		"people_external_id":       p.Sync.People.SalesforceExternalID,
-		"companies_external_id":    p.Sync.Companies.SalesforceExternalID,
-		"create_salesforce_leads":  fmt.Sprint(p.Sync.People.CreateSalesforceLeads),
-		"create_intercom_contacts": fmt.Sprint(p.Sync.People.CreateIntercomContacts),
-		"people_match_keys":        strings.Join(p.Identity.People.MatchKeys, ","),
-		"companies_match_keys":     strings.Join(p.Identity.Companies.MatchKeys, ","),
+		"capture_enabled":             fmt.Sprint(p.Workflows.LeadCapture.Enabled),
+		"capture_lead_source":         p.Workflows.LeadCapture.LeadSource,
+		"capture_owner_from_intercom": fmt.Sprint(p.Workflows.LeadCapture.OwnerFromIntercom),
+		"capture_placeholder":         p.Workflows.LeadCapture.Placeholder,
+		"stage_enabled":               fmt.Sprint(p.Workflows.OpportunityStage.Enabled),
+		"stage_attribute":             "custom_attributes." + p.Workflows.OpportunityStage.Attribute,
+		"stage_path":                  jsonPath("custom_attributes." + p.Workflows.OpportunityStage.Attribute),
+		"support_flag_enabled":        fmt.Sprint(p.Workflows.SupportIssueFlag.Enabled),
+		"support_flag_field":          p.Workflows.SupportIssueFlag.Field,
+		"support_flag_path":           jsonPath(p.Workflows.SupportIssueFlag.Field),
+		"tasks_enabled":               fmt.Sprint(ct.Enabled),
+		"tasks_tags":                  strings.Join(ct.Tags, ","),
+		"tasks_external_id":           ct.ExternalIDField,
+		"tasks_link_template":         ct.LinkTemplate,
+		"health_enabled":              fmt.Sprint(h.Enabled),
+		"health_green":                fmt.Sprint(h.Bands.Green),
+		"health_yellow":               fmt.Sprint(h.Bands.Yellow),
+		"health_sf_score_field":       h.Salesforce.ScoreField,
+		"health_sf_score_path":        jsonPath(h.Salesforce.ScoreField),
+		"health_sf_band_field":        h.Salesforce.BandField,
+		"health_sf_band_path":         jsonPath(h.Salesforce.BandField),
+		"health_ic_score_field":       "custom_attributes." + h.Intercom.ScoreAttribute,
+		"health_ic_score_path":        jsonPath("custom_attributes." + h.Intercom.ScoreAttribute),
+		"health_ic_band_field":        "custom_attributes." + h.Intercom.BandAttribute,
+		"health_ic_band_path":         jsonPath("custom_attributes." + h.Intercom.BandAttribute),
+		"people_external_id":          p.Sync.People.SalesforceExternalID,
+		"companies_external_id":       p.Sync.Companies.SalesforceExternalID,
+		"create_salesforce_leads":     fmt.Sprint(p.Sync.People.CreateSalesforceLeads),
+		"create_intercom_contacts":    fmt.Sprint(p.Sync.People.CreateIntercomContacts),
+		"people_match_keys":           strings.Join(p.Identity.People.MatchKeys, ","),
+		"companies_match_keys":        strings.Join(p.Identity.Companies.MatchKeys, ","),
 	}
 	for k, v := range settings {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO config.settings VALUES ($1, $2)`, k, v); err != nil {
@@ -141,4 +145,21 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// RuleModels returns the models generated from predicates in the pipeline
+// file (the lead-capture rule), labelled with the file and key so that a
+// broken rule is reported where the analyst wrote it.
+func RuleModels(p *config.Pipeline) []Model {
+	rule := "false"
+	if lc := p.Workflows.LeadCapture; lc.Enabled {
+		rule = lc.Rule
+	}
+	return []Model{{
+		Name:         "int_lead_capture_qualified",
+		Path:         p.Path + ": workflows.lead_capture.rule",
+		Materialized: "table",
+		DependsOn:    []string{"lead_capture_input"},
+		SQL:          "SELECT intercom_id FROM lead_capture_input WHERE (" + rule + ")",
+	}}
 }

@@ -27,7 +27,7 @@ func TestModels_BuildOverEmptyRaw(t *testing.T) {
 	if err := transform.Prepare(t.Context(), st.DB, dir+"/landing", p); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := transform.Load(models.FS, "models")
+	ms, err := transform.Load(models.FS, "models", transform.RuleModels(p)...)
 	if err != nil {
 		t.Fatal(err)
 	}

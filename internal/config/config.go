@@ -139,6 +139,7 @@ type Health struct {
 // Workflows are the optional sync workflows.
 type Workflows struct {
 	ConversationTasks ConversationTasks `yaml:"conversation_tasks"`
+	LeadCapture       LeadCapture       `yaml:"lead_capture"`
 	OpportunityStage  struct {
 		Enabled   bool   `yaml:"enabled"`
 		Attribute string `yaml:"attribute"`
@@ -147,6 +148,17 @@ type Workflows struct {
 		Enabled bool   `yaml:"enabled"`
 		Field   string `yaml:"field"`
 	} `yaml:"support_issue_flag"`
+}
+
+// LeadCapture creates Salesforce Leads for qualifying Intercom contacts.
+type LeadCapture struct {
+	Enabled bool `yaml:"enabled"`
+	// Rule is a SQL predicate over the columns of the lead_capture_input
+	// model, e.g. list_contains(tag_names, 'pricing') OR company_size >= 200.
+	Rule              string `yaml:"rule"`
+	LeadSource        string `yaml:"lead_source"`
+	OwnerFromIntercom bool   `yaml:"owner_from_intercom"`
+	Placeholder       string `yaml:"placeholder"` // for required fields with no value
 }
 
 // ConversationTasks logs Intercom conversations as Salesforce Tasks.
@@ -388,6 +400,12 @@ func (p *Pipeline) applyDefaults() {
 	if p.Load.MaxRejectRatio == 0 {
 		p.Load.MaxRejectRatio = 1
 	}
+	if p.Workflows.LeadCapture.LeadSource == "" {
+		p.Workflows.LeadCapture.LeadSource = "Intercom"
+	}
+	if p.Workflows.LeadCapture.Placeholder == "" {
+		p.Workflows.LeadCapture.Placeholder = "[not provided]"
+	}
 }
 
 var (
@@ -556,6 +574,13 @@ func (p *Pipeline) validate(probs *[]pathProblem) {
 		}
 		if !strings.Contains(ct.LinkTemplate, "{id}") {
 			add("$.workflows.conversation_tasks.link_template", "must contain {id}")
+		}
+	}
+	if lc := p.Workflows.LeadCapture; lc.Enabled {
+		if strings.TrimSpace(lc.Rule) == "" {
+			add("$.workflows.lead_capture.rule", "required: a SQL predicate over lead_capture_input")
+		} else if strings.Contains(lc.Rule, ";") || strings.Contains(lc.Rule, "--") {
+			add("$.workflows.lead_capture.rule", "must be one SQL expression (no ';' or comments)")
 		}
 	}
 	if w := p.Workflows.OpportunityStage; w.Enabled && !identRe.MatchString(w.Attribute) {

@@ -383,7 +383,7 @@ func (r *run) transform(ctx context.Context) error {
 	if err := transform.Prepare(ctx, r.st.DB, filepath.Join(r.opt.DataDir, "landing"), r.opt.Pipeline); err != nil {
 		return err
 	}
-	models, err := transform.Load(r.opt.Models, r.opt.ModelsRoot)
+	models, err := transform.Load(r.opt.Models, r.opt.ModelsRoot, transform.RuleModels(r.opt.Pipeline)...)
 	if err != nil {
 		return err
 	}
@@ -504,7 +504,10 @@ func (r *run) load(ctx context.Context) error {
 		}
 	}
 	for _, obj := range sortedObjects(plan.SalesforceUpserts) {
-		recs := plan.SalesforceUpserts[obj]
+		recs := resolvePendingLeads(plan.SalesforceUpserts[obj], out)
+		if len(recs) == 0 {
+			continue
+		}
 		if err := sf.Upsert(ctx, obj, recs[0].Alt, recs, out); err != nil {
 			return err
 		}
@@ -531,6 +534,33 @@ func (r *run) load(ctx context.Context) error {
 		return fmt.Errorf("%d of %d records rejected (%.0f%%), above load.max_reject_ratio %.0f%%; see %s", len(out.Rejects), plan.Writes(), ratio*100, p.Load.MaxRejectRatio*100, path)
 	}
 	return &RejectsError{Count: len(out.Rejects), Path: path}
+}
+
+// resolvePendingLeads replaces 'lead:<intercom id>' references (to Leads
+// created earlier in this run; Leads load before Tasks) with the Lead's Id.
+// Records whose Lead was not created are left for the next run.
+func resolvePendingLeads(recs []load.Record, out *load.Outcome) []load.Record {
+	kept := recs[:0:0]
+	for _, r := range recs {
+		ok := true
+		fields := make([]load.Change, len(r.Fields))
+		for i, c := range r.Fields {
+			fields[i] = c
+			if c.Value != nil && strings.HasPrefix(*c.Value, "lead:") {
+				id := out.ID("salesforce", "Lead", strings.TrimPrefix(*c.Value, "lead:"))
+				if id == "" {
+					ok = false
+					break
+				}
+				fields[i].Value = &id
+			}
+		}
+		if ok {
+			r.Fields = fields
+			kept = append(kept, r)
+		}
+	}
+	return kept
 }
 
 // syncBack reads the Salesforce-owned one-way fields of records just created

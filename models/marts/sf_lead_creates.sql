@@ -1,7 +1,13 @@
 -- materialized: table
--- description: Intercom users with an email that match no Salesforce person, to be created as Leads keyed on the people external id (an upsert, so a retry can never duplicate). One row per field. Never created when the email exists in Salesforce in any form, deleted records included: a person sales deleted is not resurrected.
-WITH enabled AS (
-    SELECT value = 'true' AS is_enabled FROM config.settings WHERE key = 'create_salesforce_leads'
+-- description: Leads to create, keyed on the people external id (an upsert, so a retry can never duplicate), one row per field: Intercom users with an email that match no Salesforce person (sync.people.create_salesforce_leads), and contacts of any role that meet the lead-capture rule (workflows.lead_capture). Never created when the email exists in Salesforce in any form, deleted records included: a person sales deleted is not resurrected.
+WITH settings AS (
+    SELECT
+        max(CASE WHEN key = 'create_salesforce_leads' THEN value = 'true' END) AS create_for_users,
+        max(CASE WHEN key = 'capture_enabled' THEN value = 'true' END) AS capture,
+        max(CASE WHEN key = 'capture_lead_source' THEN value END) AS lead_source,
+        max(CASE WHEN key = 'capture_owner_from_intercom' THEN value = 'true' END) AS owner_from_intercom,
+        max(CASE WHEN key = 'capture_placeholder' THEN value END) AS placeholder
+    FROM config.settings
 ),
 
 external_id AS (
@@ -20,24 +26,44 @@ sf_links AS (
     SELECT intercom_link FROM stg_salesforce__contacts WHERE intercom_link IS NOT NULL
 ),
 
+owners AS (
+    SELECT
+        admins.admin_id,
+        min(users.sf_id) AS user_id
+    FROM stg_intercom__admins AS admins
+    INNER JOIN stg_salesforce__users AS users
+        ON users.email_norm = admins.email_norm AND users.is_active
+    GROUP BY admins.admin_id
+),
+
 candidates AS (
     SELECT
         people.intercom_id,
         people.email,
         people.name,
         contacts.record,
-        companies.name AS company_name
+        companies.name AS company_name,
+        input.last_conversation_subject,
+        input.last_conversation_snippet,
+        owners.user_id AS owner_id,
+        qualified.intercom_id IS NOT NULL AS captured
     FROM int_people_intercom AS people
     INNER JOIN stg_intercom__contacts AS contacts
         ON contacts.intercom_id = people.intercom_id
+    INNER JOIN lead_capture_input AS input
+        ON input.intercom_id = people.intercom_id
+    LEFT JOIN int_lead_capture_qualified AS qualified
+        ON qualified.intercom_id = people.intercom_id
     LEFT JOIN stg_intercom__companies AS companies
         ON companies.intercom_id = people.first_company_id
-    WHERE people.role = 'user'
-      AND people.email_rank = 1
+    LEFT JOIN owners
+        ON owners.admin_id = input.owner_admin_id
+    CROSS JOIN settings
+    WHERE people.email_rank = 1
       AND people.intercom_id NOT IN (SELECT intercom_id FROM int_people_identity)
       AND people.email_norm NOT IN (SELECT email_norm FROM sf_emails)
       AND people.intercom_id NOT IN (SELECT intercom_link FROM sf_links)
-      AND (SELECT is_enabled FROM enabled)
+      AND ((settings.create_for_users AND people.role = 'user') OR (settings.capture AND qualified.intercom_id IS NOT NULL))
 ),
 
 base_fields AS (
@@ -46,7 +72,7 @@ base_fields AS (
     SELECT intercom_id, 'Email', email, 'string' FROM candidates
     UNION ALL
     SELECT intercom_id, 'LastName',
-        CASE WHEN name IS NULL THEN '[not provided]'
+        CASE WHEN name IS NULL THEN (SELECT placeholder FROM settings)
              WHEN strpos(name, ' ') > 0 THEN substr(name, strpos(name, ' ') + 1)
              ELSE name END,
         'string'
@@ -55,9 +81,15 @@ base_fields AS (
     SELECT intercom_id, 'FirstName', CASE WHEN strpos(name, ' ') > 0 THEN split_part(name, ' ', 1) END, 'string'
     FROM candidates WHERE strpos(coalesce(name, ''), ' ') > 0
     UNION ALL
-    SELECT intercom_id, 'Company', coalesce(company_name, '[not provided]'), 'string' FROM candidates
+    SELECT intercom_id, 'Company', coalesce(company_name, (SELECT placeholder FROM settings)), 'string' FROM candidates
     UNION ALL
-    SELECT intercom_id, 'LeadSource', 'Intercom', 'string' FROM candidates
+    SELECT intercom_id, 'LeadSource', (SELECT lead_source FROM settings), 'string' FROM candidates
+    UNION ALL
+    SELECT intercom_id, 'Description', left(concat_ws(chr(10), last_conversation_subject, last_conversation_snippet), 32000), 'string'
+    FROM candidates WHERE captured AND last_conversation_subject IS NOT NULL
+    UNION ALL
+    SELECT intercom_id, 'OwnerId', owner_id, 'string'
+    FROM candidates WHERE owner_id IS NOT NULL AND (SELECT owner_from_intercom FROM settings)
 ),
 
 mapped_fields AS (

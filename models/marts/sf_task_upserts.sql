@@ -40,6 +40,14 @@ owners AS (
     GROUP BY admins.admin_id
 ),
 
+people AS (
+    -- Matched people, and people whose Lead this run creates: their WhoId
+    -- is 'lead:<intercom id>', resolved by the loader from the Lead upsert.
+    SELECT intercom_id, sf_object, sf_id FROM int_people_identity
+    UNION ALL
+    SELECT DISTINCT record_key, 'Lead', 'lead:' || record_key FROM sf_lead_creates
+),
+
 desired AS (
     SELECT
         in_scope.conversation_id,
@@ -51,7 +59,7 @@ desired AS (
         owners.user_id AS owner_id,
         strftime(in_scope.created_at, '%Y-%m-%d') AS activity_date
     FROM in_scope
-    INNER JOIN int_people_identity AS identity
+    INNER JOIN people AS identity
         ON identity.intercom_id = in_scope.contact_id
     LEFT JOIN open_roles
         ON identity.sf_object = 'Contact' AND open_roles.contact_id = identity.sf_id

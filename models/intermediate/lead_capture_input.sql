@@ -1,0 +1,52 @@
+-- materialized: table
+-- description: One row per live Intercom contact with the columns a lead-capture rule (workflows.lead_capture.rule) may test: tags of the contact and its conversations, company size and name, conversation counts, custom attributes (as JSON in record), and the latest conversation's subject and snippet for the Lead description.
+WITH contacts AS (
+    SELECT * FROM stg_intercom__contacts
+    WHERE NOT coalesce(is_deleted, false)
+),
+
+tag_names AS (
+    SELECT contacts.intercom_id, tags.name
+    FROM contacts
+    CROSS JOIN unnest(json_extract_string(contacts.record, '$.tags.data[*].id')) AS contact_tags(tag_id)
+    INNER JOIN ferry_latest('raw.intercom__tags') AS landed_tags
+        ON landed_tags.id = contact_tags.tag_id
+    CROSS JOIN LATERAL (SELECT json_extract_string(landed_tags.record, '$.name') AS name) AS tags
+    UNION
+    SELECT conversations.contact_id, unnest(conversations.tag_names)
+    FROM stg_intercom__conversations AS conversations
+),
+
+conversation_stats AS (
+    SELECT
+        contact_id,
+        count(*) AS conversation_count,
+        arg_max(subject, created_at) AS last_conversation_subject,
+        arg_max(snippet, created_at) AS last_conversation_snippet
+    FROM stg_intercom__conversations
+    GROUP BY contact_id
+),
+
+final AS (
+    SELECT
+        contacts.intercom_id,
+        contacts.role,
+        contacts.email,
+        contacts.email_norm,
+        contacts.name,
+        nullif(json_extract_string(contacts.record, '$.owner_id'), '') AS owner_admin_id,
+        coalesce((SELECT list(DISTINCT tag_names.name) FROM tag_names WHERE tag_names.intercom_id = contacts.intercom_id), []) AS tag_names,
+        companies.name AS company_name,
+        TRY_CAST(json_extract(companies.record, '$.size') AS INTEGER) AS company_size,
+        coalesce(conversation_stats.conversation_count, 0) AS conversation_count,
+        conversation_stats.last_conversation_subject,
+        conversation_stats.last_conversation_snippet,
+        contacts.record
+    FROM contacts
+    LEFT JOIN stg_intercom__companies AS companies
+        ON companies.intercom_id = contacts.first_company_id
+    LEFT JOIN conversation_stats
+        ON conversation_stats.contact_id = contacts.intercom_id
+)
+
+SELECT * FROM final
