@@ -82,6 +82,7 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		 intercom_path VARCHAR, salesforce_path VARCHAR, owner VARCHAR, direction VARCHAR, value_type VARCHAR)`,
 		`CREATE OR REPLACE TABLE config.settings (key VARCHAR PRIMARY KEY, value VARCHAR)`,
 		`CREATE OR REPLACE TABLE config.health_components (component VARCHAR PRIMARY KEY, weight DOUBLE, bad DOUBLE, good DOUBLE)`,
+		`CREATE OR REPLACE TABLE config.case_fields (field VARCHAR PRIMARY KEY, value VARCHAR)`,
 	}
 	for _, s := range stmts {
 		if _, err := tx.ExecContext(ctx, s); err != nil {
@@ -104,6 +105,11 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 			return fmt.Errorf("transform: config.health_components: %w", err)
 		}
 	}
+	for field, value := range p.Workflows.Escalation.Fields {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO config.case_fields VALUES ($1, $2)`, field, value); err != nil {
+			return fmt.Errorf("transform: config.case_fields: %w", err)
+		}
+	}
 	h := p.Health
 	ct := p.Workflows.ConversationTasks
 	settings := map[string]string{
@@ -111,33 +117,45 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		"capture_lead_source":         p.Workflows.LeadCapture.LeadSource,
 		"capture_owner_from_intercom": fmt.Sprint(p.Workflows.LeadCapture.OwnerFromIntercom),
 		"capture_placeholder":         p.Workflows.LeadCapture.Placeholder,
-		"stage_enabled":               fmt.Sprint(p.Workflows.OpportunityStage.Enabled),
-		"stage_attribute":             "custom_attributes." + p.Workflows.OpportunityStage.Attribute,
-		"stage_path":                  jsonPath("custom_attributes." + p.Workflows.OpportunityStage.Attribute),
-		"support_flag_enabled":        fmt.Sprint(p.Workflows.SupportIssueFlag.Enabled),
-		"support_flag_field":          p.Workflows.SupportIssueFlag.Field,
-		"support_flag_path":           jsonPath(p.Workflows.SupportIssueFlag.Field),
-		"tasks_enabled":               fmt.Sprint(ct.Enabled),
-		"tasks_tags":                  strings.Join(ct.Tags, ","),
-		"tasks_external_id":           ct.ExternalIDField,
-		"tasks_link_template":         ct.LinkTemplate,
-		"health_enabled":              fmt.Sprint(h.Enabled),
-		"health_green":                fmt.Sprint(h.Bands.Green),
-		"health_yellow":               fmt.Sprint(h.Bands.Yellow),
-		"health_sf_score_field":       h.Salesforce.ScoreField,
-		"health_sf_score_path":        jsonPath(h.Salesforce.ScoreField),
-		"health_sf_band_field":        h.Salesforce.BandField,
-		"health_sf_band_path":         jsonPath(h.Salesforce.BandField),
-		"health_ic_score_field":       "custom_attributes." + h.Intercom.ScoreAttribute,
-		"health_ic_score_path":        jsonPath("custom_attributes." + h.Intercom.ScoreAttribute),
-		"health_ic_band_field":        "custom_attributes." + h.Intercom.BandAttribute,
-		"health_ic_band_path":         jsonPath("custom_attributes." + h.Intercom.BandAttribute),
-		"people_external_id":          p.Sync.People.SalesforceExternalID,
-		"companies_external_id":       p.Sync.Companies.SalesforceExternalID,
-		"create_salesforce_leads":     fmt.Sprint(p.Sync.People.CreateSalesforceLeads),
-		"create_intercom_contacts":    fmt.Sprint(p.Sync.People.CreateIntercomContacts),
-		"people_match_keys":           strings.Join(p.Identity.People.MatchKeys, ","),
-		"companies_match_keys":        strings.Join(p.Identity.Companies.MatchKeys, ","),
+		"escalation_enabled":          fmt.Sprint(p.Workflows.Escalation.Enabled),
+		"escalation_account_path":     jsonPath(p.Workflows.Escalation.AccountField),
+		"escalation_min_value": func() string {
+			if v := p.Workflows.Escalation.MinValue; v != nil {
+				return fmt.Sprint(*v)
+			}
+			return ""
+		}(),
+		"escalation_values":        strings.Join(p.Workflows.Escalation.Values, ","),
+		"escalation_priorities":    strings.Join(p.Workflows.Escalation.Priorities, ","),
+		"escalation_tags":          strings.Join(p.Workflows.Escalation.Tags, ","),
+		"escalation_external_id":   p.Workflows.Escalation.ExternalIDField,
+		"stage_enabled":            fmt.Sprint(p.Workflows.OpportunityStage.Enabled),
+		"stage_attribute":          "custom_attributes." + p.Workflows.OpportunityStage.Attribute,
+		"stage_path":               jsonPath("custom_attributes." + p.Workflows.OpportunityStage.Attribute),
+		"support_flag_enabled":     fmt.Sprint(p.Workflows.SupportIssueFlag.Enabled),
+		"support_flag_field":       p.Workflows.SupportIssueFlag.Field,
+		"support_flag_path":        jsonPath(p.Workflows.SupportIssueFlag.Field),
+		"tasks_enabled":            fmt.Sprint(ct.Enabled),
+		"tasks_tags":               strings.Join(ct.Tags, ","),
+		"tasks_external_id":        ct.ExternalIDField,
+		"tasks_link_template":      ct.LinkTemplate,
+		"health_enabled":           fmt.Sprint(h.Enabled),
+		"health_green":             fmt.Sprint(h.Bands.Green),
+		"health_yellow":            fmt.Sprint(h.Bands.Yellow),
+		"health_sf_score_field":    h.Salesforce.ScoreField,
+		"health_sf_score_path":     jsonPath(h.Salesforce.ScoreField),
+		"health_sf_band_field":     h.Salesforce.BandField,
+		"health_sf_band_path":      jsonPath(h.Salesforce.BandField),
+		"health_ic_score_field":    "custom_attributes." + h.Intercom.ScoreAttribute,
+		"health_ic_score_path":     jsonPath("custom_attributes." + h.Intercom.ScoreAttribute),
+		"health_ic_band_field":     "custom_attributes." + h.Intercom.BandAttribute,
+		"health_ic_band_path":      jsonPath("custom_attributes." + h.Intercom.BandAttribute),
+		"people_external_id":       p.Sync.People.SalesforceExternalID,
+		"companies_external_id":    p.Sync.Companies.SalesforceExternalID,
+		"create_salesforce_leads":  fmt.Sprint(p.Sync.People.CreateSalesforceLeads),
+		"create_intercom_contacts": fmt.Sprint(p.Sync.People.CreateIntercomContacts),
+		"people_match_keys":        strings.Join(p.Identity.People.MatchKeys, ","),
+		"companies_match_keys":     strings.Join(p.Identity.Companies.MatchKeys, ","),
 	}
 	for k, v := range settings {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO config.settings VALUES ($1, $2)`, k, v); err != nil {

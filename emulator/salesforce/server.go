@@ -46,6 +46,9 @@ type Options struct {
 	PublicKey  *rsa.PublicKey // verifies JWT bearer assertions; nil disables that flow
 	// BulkDelay keeps ingest jobs InProgress at least this long.
 	BulkDelay time.Duration
+	// Required marks fields required on create beyond the standard ones,
+	// as an org's validation rules do: object -> field names.
+	Required map[string][]string
 }
 
 // Server is the emulator; it implements http.Handler.
@@ -78,6 +81,19 @@ func New(opt Options) (*Server, error) {
 	o, err := newOrg(opt.Dataset, opt.Journal, opt.Now, st)
 	if err != nil {
 		return nil, fmt.Errorf("salesforce emulator: replay journal: %w", err)
+	}
+	for obj, fields := range opt.Required {
+		meta := o.object(obj)
+		if meta == nil {
+			return nil, fmt.Errorf("salesforce emulator: unknown object %s", obj)
+		}
+		for _, name := range fields {
+			f := meta.field(name)
+			if f == nil {
+				return nil, fmt.Errorf("salesforce emulator: unknown field %s.%s", obj, name)
+			}
+			f.Nillable, f.DefaultedOnCreate = false, false
+		}
 	}
 	return &Server{opt: opt, org: o, stats: st, tokens: map[string]time.Time{}, rnd: rand.New(rand.NewPCG(opt.FaultSeed, 7)),
 		qcur: map[string]*cursor{}, ingest: map[string]*ingestJob{}, qjobs: map[string]*queryJob{}}, nil

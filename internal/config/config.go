@@ -140,6 +140,7 @@ type Health struct {
 type Workflows struct {
 	ConversationTasks ConversationTasks `yaml:"conversation_tasks"`
 	LeadCapture       LeadCapture       `yaml:"lead_capture"`
+	Escalation        Escalation        `yaml:"escalation"`
 	OpportunityStage  struct {
 		Enabled   bool   `yaml:"enabled"`
 		Attribute string `yaml:"attribute"`
@@ -159,6 +160,19 @@ type LeadCapture struct {
 	LeadSource        string `yaml:"lead_source"`
 	OwnerFromIntercom bool   `yaml:"owner_from_intercom"`
 	Placeholder       string `yaml:"placeholder"` // for required fields with no value
+}
+
+// Escalation opens Salesforce Cases for urgent conversations of
+// high-value accounts.
+type Escalation struct {
+	Enabled         bool              `yaml:"enabled"`
+	AccountField    string            `yaml:"account_field"` // e.g. AnnualRevenue or Tier__c
+	MinValue        *float64          `yaml:"min_value"`     // numeric fields: at least this
+	Values          []string          `yaml:"values"`        // text fields: one of these
+	Priorities      []string          `yaml:"priorities"`    // conversation priorities that escalate
+	Tags            []string          `yaml:"tags"`          // conversation tags that escalate
+	ExternalIDField string            `yaml:"external_id_field"`
+	Fields          map[string]string `yaml:"fields"` // constant Case fields, e.g. Origin: Intercom
 }
 
 // ConversationTasks logs Intercom conversations as Salesforce Tasks.
@@ -581,6 +595,26 @@ func (p *Pipeline) validate(probs *[]pathProblem) {
 			add("$.workflows.lead_capture.rule", "required: a SQL predicate over lead_capture_input")
 		} else if strings.Contains(lc.Rule, ";") || strings.Contains(lc.Rule, "--") {
 			add("$.workflows.lead_capture.rule", "must be one SQL expression (no ';' or comments)")
+		}
+	}
+	if e := p.Workflows.Escalation; e.Enabled {
+		base := "$.workflows.escalation"
+		if !sfFieldRe.MatchString(e.AccountField) || strings.Contains(e.AccountField, ".") {
+			add(base+".account_field", "required: the Account field that marks high-value accounts")
+		}
+		if (e.MinValue == nil) == (len(e.Values) == 0) {
+			add(base, "give exactly one of min_value (numeric field) or values (text field)")
+		}
+		if len(e.Priorities) == 0 && len(e.Tags) == 0 {
+			add(base, "give priorities or tags that escalate a conversation")
+		}
+		if !sfFieldRe.MatchString(e.ExternalIDField) || strings.Contains(e.ExternalIDField, ".") {
+			add(base+".external_id_field", "required: the Case external-id field keyed on the conversation id")
+		}
+		for k := range e.Fields {
+			if !sfFieldRe.MatchString(k) || strings.Contains(k, ".") {
+				add(base+".fields", "not a Case field: %q", k)
+			}
 		}
 	}
 	if w := p.Workflows.OpportunityStage; w.Enabled && !identRe.MatchString(w.Attribute) {

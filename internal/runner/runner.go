@@ -213,6 +213,11 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 			return fmt.Errorf("%w (run `ferry transform` first)", err)
 		}
 		r.plan = p
+		if r.sf != nil {
+			if err := r.checkRequired(ctx); err != nil {
+				return err
+			}
+		}
 		r.sum.Planned = p.Summary()
 		r.sum.Ambiguous = p.Ambiguous
 		if err := r.identityCounts(ctx); err != nil {
@@ -534,6 +539,37 @@ func (r *run) load(ctx context.Context) error {
 		return fmt.Errorf("%d of %d records rejected (%.0f%%), above load.max_reject_ratio %.0f%%; see %s", len(out.Rejects), plan.Writes(), ratio*100, p.Load.MaxRejectRatio*100, path)
 	}
 	return &RejectsError{Count: len(out.Rejects), Path: path}
+}
+
+// checkRequired fails the run before any write when the org requires a
+// field on create that the plan never fills for an object it creates
+// (Cases, Tasks, Leads): describe says createable, not nillable, not
+// defaulted.
+func (r *run) checkRequired(ctx context.Context) error {
+	var problems []string
+	for _, obj := range sortedObjects(r.plan.SalesforceUpserts) {
+		filled := map[string]bool{}
+		for _, rec := range r.plan.SalesforceUpserts[obj] {
+			filled[strings.ToLower(rec.Alt)] = true
+			for _, c := range rec.Fields {
+				filled[strings.ToLower(c.Field)] = true
+			}
+		}
+		d, err := r.sf.Describe(ctx, obj)
+		if err != nil {
+			return fmt.Errorf("salesforce: %w", err)
+		}
+		for _, f := range d.Fields {
+			if f.Createable && !f.Nillable && !f.DefaultedOnCreate && !filled[strings.ToLower(f.Name)] {
+				problems = append(problems, obj+"."+f.Name)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("salesforce requires %s on create, which this pipeline does not fill; map them (for Cases: workflows.escalation.fields in %s) — nothing was written",
+			strings.Join(problems, ", "), r.opt.Pipeline.Path)
+	}
+	return nil
 }
 
 // resolvePendingLeads replaces 'lead:<intercom id>' references (to Leads

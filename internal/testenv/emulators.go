@@ -76,6 +76,8 @@ type EmulatorOptions struct {
 	Seed      int64
 	Dir       string // journal dir; "" keeps state in memory
 	RateLimit int
+	// Required marks extra Salesforce fields required on create.
+	Required map[string][]string
 }
 
 // StartEmulators serves both emulators over httptest for the test's life.
@@ -102,7 +104,7 @@ func StartEmulators(t testing.TB, o EmulatorOptions) *Emulators {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sf, err := salesforce.New(salesforce.Options{Dataset: ds, Journal: sj, PublicKey: &k.PublicKey, Now: clock.Now})
+	sf, err := salesforce.New(salesforce.Options{Dataset: ds, Journal: sj, PublicKey: &k.PublicKey, Now: clock.Now, Required: o.Required})
 	if err != nil {
 		t.Fatal(err)
 	}

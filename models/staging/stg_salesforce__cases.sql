@@ -13,7 +13,8 @@ final AS (
         coalesce(CAST(json_extract(record, '$.IsClosed') AS BOOLEAN), false) AS is_closed,
         nullif(json_extract_string(record, '$.Intercom_Conversation_Id__c'), '') AS conversation_link,
         updated_at,
-        is_deleted
+        is_deleted,
+        record
     FROM latest
 )
 

@@ -1,0 +1,95 @@
+-- materialized: table
+-- description: Cases for urgent conversations (an escalating priority or tag) of Contacts whose Account is high-value (workflows.escalation), keyed on the conversation id. Linked to the Contact and Account, owned by the Account owner, New while the conversation is open and Closed once it closes. One row per field, only fields that differ from the Case Salesforce holds.
+WITH settings AS (
+    SELECT
+        max(CASE WHEN key = 'escalation_enabled' THEN value = 'true' END) AS enabled,
+        max(CASE WHEN key = 'escalation_account_path' THEN value END) AS account_path,
+        max(CASE WHEN key = 'escalation_min_value' THEN TRY_CAST(value AS DOUBLE) END) AS min_value,
+        max(CASE WHEN key = 'escalation_values' THEN value END) AS account_values,
+        max(CASE WHEN key = 'escalation_priorities' THEN value END) AS priorities,
+        max(CASE WHEN key = 'escalation_tags' THEN value END) AS tags,
+        max(CASE WHEN key = 'tasks_link_template' THEN value END) AS link_template
+    FROM config.settings
+),
+
+high_value_accounts AS (
+    SELECT
+        accounts.sf_id AS account_id,
+        json_extract_string(accounts.record, '$.OwnerId') AS owner_id
+    FROM stg_salesforce__accounts AS accounts
+    CROSS JOIN settings
+    WHERE NOT accounts.is_deleted
+      AND (
+          (settings.min_value IS NOT NULL AND TRY_CAST(json_extract_string(accounts.record, settings.account_path) AS DOUBLE) >= settings.min_value)
+          OR (settings.account_values <> '' AND list_contains(string_split(settings.account_values, ','), json_extract_string(accounts.record, settings.account_path)))
+      )
+),
+
+escalated AS (
+    SELECT
+        conversations.*,
+        contacts.sf_id AS sf_contact_id,
+        high_value_accounts.account_id,
+        high_value_accounts.owner_id
+    FROM stg_intercom__conversations AS conversations
+    CROSS JOIN settings
+    INNER JOIN int_people_identity AS people
+        ON people.intercom_id = conversations.contact_id AND people.sf_object = 'Contact'
+    INNER JOIN stg_salesforce__contacts AS contacts
+        ON contacts.sf_id = people.sf_id
+    INNER JOIN high_value_accounts
+        ON high_value_accounts.account_id = contacts.account_id
+    WHERE settings.enabled
+      AND (list_contains(string_split(settings.priorities, ','), conversations.priority)
+           OR list_has_any(conversations.tag_names, string_split(settings.tags, ',')))
+),
+
+fields AS (
+    UNPIVOT (
+        SELECT
+            conversation_id,
+            sf_contact_id AS "ContactId",
+            account_id AS "AccountId",
+            owner_id AS "OwnerId",
+            left('Intercom: ' || coalesce(nullif(subject, ''), 'conversation ' || conversation_id), 255) AS "Subject",
+            concat_ws(chr(10) || chr(10), nullif(snippet, ''), replace((SELECT link_template FROM settings), '{id}', conversation_id)) AS "Description",
+            CASE WHEN state = 'closed' THEN 'Closed' ELSE 'New' END AS "Status"
+        FROM escalated
+    )
+    ON "ContactId", "AccountId", "OwnerId", "Subject", "Description", "Status"
+    INTO NAME field VALUE value
+),
+
+constant_fields AS (
+    SELECT escalated.conversation_id, case_fields.field, case_fields.value
+    FROM escalated
+    CROSS JOIN config.case_fields AS case_fields
+),
+
+all_fields AS (
+    SELECT conversation_id, field, value FROM fields
+    UNION ALL
+    SELECT conversation_id, field, value FROM constant_fields
+),
+
+current_cases AS (
+    SELECT conversation_link, record
+    FROM stg_salesforce__cases
+    WHERE NOT is_deleted AND conversation_link IS NOT NULL
+),
+
+final AS (
+    SELECT
+        'Case' AS sf_object,
+        all_fields.conversation_id AS record_key,
+        all_fields.field,
+        all_fields.value,
+        'string' AS value_type
+    FROM all_fields
+    LEFT JOIN current_cases
+        ON current_cases.conversation_link = all_fields.conversation_id
+    WHERE current_cases.record IS NULL
+       OR all_fields.value IS DISTINCT FROM nullif(json_extract_string(current_cases.record, '$."' || all_fields.field || '"'), '')
+)
+
+SELECT * FROM final
