@@ -79,7 +79,9 @@ type Plan struct {
 	// Contact Id of a contact created in this run); each field's value is
 	// an Intercom company id.
 	IntercomAttachments []Record
-	Ambiguous           int
+	// IntercomMessages are onboarding messages keyed by opportunity Id.
+	IntercomMessages []Record
+	Ambiguous        int
 }
 
 func ptr(s sql.NullString) *string {
@@ -165,6 +167,9 @@ func ReadPlan(ctx context.Context, db *sql.DB) (*Plan, error) {
 	if p.IntercomAttachments, err = q(`SELECT contact_kind, contact_key, NULL, 'company', company_intercom_id, 'string' FROM main.intercom_company_attachments`); err != nil {
 		return nil, err
 	}
+	if p.IntercomMessages, err = q(`SELECT object, record_key, NULL, field, value, value_type FROM main.intercom_messages`); err != nil {
+		return nil, err
+	}
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM main.identity_ambiguous`).Scan(&p.Ambiguous); err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
@@ -197,6 +202,7 @@ func (p *Plan) Summary() []Line {
 	add("intercom", "update", p.IntercomContacts)
 	add("intercom", "upsert", p.IntercomCompanies)
 	add("intercom", "attach", p.IntercomAttachments)
+	add("intercom", "send", p.IntercomMessages)
 	for _, obj := range sortedKeys(p.SalesforceUpserts) {
 		add("salesforce", "upsert", p.SalesforceUpserts[obj])
 	}
@@ -208,7 +214,7 @@ func (p *Plan) Summary() []Line {
 
 // Writes is the total number of records the plan writes.
 func (p *Plan) Writes() int {
-	n := len(p.IntercomContacts) + len(p.IntercomCompanies) + len(p.IntercomCreates) + len(p.IntercomAttachments)
+	n := len(p.IntercomContacts) + len(p.IntercomCompanies) + len(p.IntercomCreates) + len(p.IntercomAttachments) + len(p.IntercomMessages)
 	for _, v := range p.SalesforceUpdates {
 		n += len(v)
 	}

@@ -33,6 +33,7 @@ type conversation struct {
 	Rating     int      `json:"rating"`
 	Remark     string   `json:"remark"`
 	Parts      []part   `json:"parts"`
+	Initiator  string   `json:"initiator,omitempty"` // "admin" for admin-initiated
 }
 
 type message struct {
@@ -201,20 +202,25 @@ func (s *Server) conversationJSON(c *conversation, version string, withParts boo
 		rating = map[string]any{"rating": c.Rating, "remark": c.Remark, "created_at": closedAt, "updated_at": closedAt,
 			"contact": contacts[0], "teammate": map[string]any{"type": "admin", "id": fmt.Sprint(intOrNil(c.AdminID))}}
 	}
-	firstBody := ""
+	firstBody, deliveredAs := "", "customer_initiated"
+	author := map[string]any{"type": "user", "id": contacts[0]["id"]}
 	for _, p := range c.Parts {
-		if p.Type == "comment" && p.AuthorType != "admin" {
+		if p.Type == "comment" && (p.AuthorType != "admin" || c.Initiator == "admin") {
 			firstBody = p.Body
 			break
 		}
+	}
+	if c.Initiator == "admin" {
+		deliveredAs = "admin_initiated"
+		author = map[string]any{"type": "admin", "id": fmt.Sprint(intOrNil(c.AdminID))}
 	}
 	out := map[string]any{
 		"type": "conversation", "id": c.ID, "title": nil, "created_at": c.CreatedAt, "updated_at": c.UpdatedAt,
 		"waiting_since": nil, "snoozed_until": nil, "open": c.State == "open", "state": c.State, "read": c.State == "closed",
 		"priority": priorityFor(c.Priority, version), "admin_assignee_id": admin, "team_assignee_id": unassigned(version),
 		"tags": map[string]any{"type": "tag.list", "tags": tags}, "conversation_rating": rating,
-		"source": map[string]any{"type": "conversation", "id": c.ID + "0", "delivered_as": "customer_initiated", "subject": c.Subject,
-			"body": firstBody, "author": map[string]any{"type": "user", "id": contacts[0]["id"]}, "attachments": []any{}, "url": nil, "redacted": false},
+		"source": map[string]any{"type": "conversation", "id": c.ID + "0", "delivered_as": deliveredAs, "subject": c.Subject,
+			"body": firstBody, "author": author, "attachments": []any{}, "url": nil, "redacted": false},
 		"contacts":   map[string]any{"type": "contact.list", "contacts": contacts},
 		"teammates":  map[string]any{"type": "admin.list", "teammates": []any{}},
 		"statistics": c.stats(), "custom_attributes": map[string]any{}, "ai_agent_participated": false,
@@ -561,15 +567,22 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 404, "not_found", "User Not Found")
 		return
 	}
-	m := &message{ID: fmt.Sprint(403900000 + len(s.ws.messages)), Type: typ, Subject: subject, Body: text, From: fromID, To: toID, CreatedAt: s.opt.Now().Unix()}
+	now := s.opt.Now().Unix()
+	m := &message{ID: fmt.Sprint(403900000 + len(s.ws.messages)), Type: typ, Subject: subject, Body: text, From: fromID, To: toID, CreatedAt: now}
 	s.ws.journal.Append(entry{Message: m, Seq: s.ws.seq})
 	s.ws.messages = append(s.ws.messages, m)
+	// An admin-initiated message opens a conversation with the contact.
+	conv := &conversation{ID: fmt.Sprint(900000 + len(s.ws.messages)), ContactIDs: []string{toID}, AdminID: &n, State: "open", Priority: "none",
+		Subject: subject, CreatedAt: now, UpdatedAt: now, Initiator: "admin",
+		Parts: []part{{ID: fmt.Sprint(900000+len(s.ws.messages)) + "01", Type: "comment", Body: text, AuthorType: "admin", AuthorID: fromID, CreatedAt: now}}}
+	s.ws.journal.Append(entry{Conversation: conv, Seq: s.ws.seq})
+	s.ws.putConversation(conv)
 	s.stats.record("messages", "sent")
 	rendered := typ
 	if typ == "in_app" {
 		rendered = "inapp"
 	}
-	out := map[string]any{"type": "admin_message", "id": m.ID, "created_at": m.CreatedAt, "body": m.Body, "message_type": rendered}
+	out := map[string]any{"type": "admin_message", "id": m.ID, "created_at": m.CreatedAt, "body": m.Body, "message_type": rendered, "conversation_id": conv.ID}
 	if subject != "" {
 		out["subject"] = subject
 	}

@@ -141,6 +141,7 @@ type Workflows struct {
 	ConversationTasks ConversationTasks `yaml:"conversation_tasks"`
 	LeadCapture       LeadCapture       `yaml:"lead_capture"`
 	Escalation        Escalation        `yaml:"escalation"`
+	OnboardingMessage OnboardingMessage `yaml:"onboarding_message"`
 	OpportunityStage  struct {
 		Enabled   bool   `yaml:"enabled"`
 		Attribute string `yaml:"attribute"`
@@ -160,6 +161,20 @@ type LeadCapture struct {
 	LeadSource        string `yaml:"lead_source"`
 	OwnerFromIntercom bool   `yaml:"owner_from_intercom"`
 	Placeholder       string `yaml:"placeholder"` // for required fields with no value
+}
+
+// OnboardingMessage welcomes the primary contact of every Closed Won
+// opportunity through Intercom, exactly once per opportunity.
+type OnboardingMessage struct {
+	Enabled bool `yaml:"enabled"`
+	// FromAdminID sends when the opportunity owner has no Intercom admin.
+	FromAdminID string `yaml:"from_admin_id"`
+	MessageType string `yaml:"message_type"` // email | in_app
+	Subject     string `yaml:"subject"`
+	Body        string `yaml:"body"` // {first_name}, {opportunity}, {account} are replaced
+	// ClosedOnOrAfter limits the workflow to deals closing from this date
+	// (YYYY-MM-DD), so enabling it does not greet every historical customer.
+	ClosedOnOrAfter string `yaml:"closed_on_or_after"`
 }
 
 // Escalation opens Salesforce Cases for urgent conversations of
@@ -614,6 +629,29 @@ func (p *Pipeline) validate(probs *[]pathProblem) {
 		for k := range e.Fields {
 			if !sfFieldRe.MatchString(k) || strings.Contains(k, ".") {
 				add(base+".fields", "not a Case field: %q", k)
+			}
+		}
+	}
+	if m := p.Workflows.OnboardingMessage; m.Enabled {
+		base := "$.workflows.onboarding_message"
+		if m.FromAdminID == "" {
+			add(base+".from_admin_id", "required: the Intercom admin id that sends when the owner has none")
+		}
+		switch m.MessageType {
+		case "email":
+			if m.Subject == "" {
+				add(base+".subject", "required for email messages")
+			}
+		case "in_app":
+		default:
+			add(base+".message_type", "must be email or in_app")
+		}
+		if strings.TrimSpace(m.Body) == "" {
+			add(base+".body", "required")
+		}
+		if m.ClosedOnOrAfter != "" {
+			if _, err := time.Parse("2006-01-02", m.ClosedOnOrAfter); err != nil {
+				add(base+".closed_on_or_after", "must be a date, YYYY-MM-DD")
 			}
 		}
 	}

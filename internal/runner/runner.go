@@ -496,6 +496,9 @@ func (r *run) load(ctx context.Context) error {
 	if err := ic.Attach(ctx, plan.IntercomAttachments, created, out); err != nil {
 		return err
 	}
+	if err := ic.SendMessages(ctx, plan.IntercomMessages, out); err != nil {
+		return err
+	}
 	if err := r.hook("after-intercom-load"); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ package intercom
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -270,4 +271,59 @@ func (s *Sink) Attach(ctx context.Context, recs []load.Record, created map[strin
 		rec.Object, rec.Key = "contacts", contact
 		return s.settle(ctx, rec, "attach", "", err, out)
 	})
+}
+
+// SendMessages sends each message once. A message an earlier run marked
+// pending but never confirmed (the process died around the call) is looked
+// up first: if the conversation it opened exists, it counts as sent.
+func (s *Sink) SendMessages(ctx context.Context, recs []load.Record, out *load.Outcome) error {
+	pending, err := s.Ledger.PendingCreates(ctx, target, "messages")
+	if err != nil {
+		return err
+	}
+	return s.parallel(ctx, recs, func(r load.Record) error {
+		m := map[string]string{}
+		for _, c := range r.Fields {
+			if c.Value != nil {
+				m[c.Field] = *c.Value
+			}
+		}
+		if pending[r.Key] {
+			found, err := s.messageSent(ctx, m["contact"], m["body"])
+			if err != nil {
+				return s.settle(ctx, r, "create", "", err, out)
+			}
+			if found != "" {
+				s.Log.Info("message of an interrupted run was sent; not sending again", "key", r.Key, "conversation", found)
+				return s.settle(ctx, r, "create", found, nil, out)
+			}
+		}
+		if err := s.Ledger.Pending(ctx, target, r, "create"); err != nil {
+			return err
+		}
+		id, err := s.Client.SendMessage(ctx, m["admin"], m["contact"], m["message_type"], m["subject"], m["body"])
+		return s.settle(ctx, r, "create", id, err, out)
+	})
+}
+
+// messageSent finds an admin-initiated conversation with contact whose
+// opening message has this body.
+func (s *Sink) messageSent(ctx context.Context, contact, body string) (string, error) {
+	for page, err := range s.Client.SearchConversations(ctx, intercomapi.Cmp("contact_ids", "=", contact), 150, nil) {
+		if err != nil {
+			return "", err
+		}
+		for _, c := range page {
+			var v struct {
+				Source struct {
+					DeliveredAs string `json:"delivered_as"`
+					Body        string `json:"body"`
+				} `json:"source"`
+			}
+			if json.Unmarshal(c.Raw, &v) == nil && v.Source.DeliveredAs == "admin_initiated" && v.Source.Body == body {
+				return c.ID, nil
+			}
+		}
+	}
+	return "", nil
 }

@@ -24,6 +24,7 @@ conversation_stats AS (
         arg_max(subject, created_at) AS last_conversation_subject,
         arg_max(snippet, created_at) AS last_conversation_snippet
     FROM stg_intercom__conversations
+    WHERE customer_initiated
     GROUP BY contact_id
 ),
 

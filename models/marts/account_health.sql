@@ -9,7 +9,7 @@ WITH settings AS (
 
 as_of AS (
     SELECT coalesce(greatest(
-        (SELECT max(updated_at) FROM stg_intercom__conversations),
+        (SELECT max(updated_at) FROM stg_intercom__conversations WHERE customer_initiated),
         (SELECT max(to_timestamp(TRY_CAST(json_extract(record, '$.last_seen_at') AS BIGINT))) FROM stg_intercom__contacts)
     ), now()) AS as_of
 ),
@@ -45,6 +45,7 @@ conversation_stats AS (
     FROM stg_intercom__conversations AS conversations
     INNER JOIN account_people
         ON account_people.intercom_id = conversations.contact_id
+    WHERE conversations.customer_initiated
     GROUP BY account_people.account_id
 ),
 

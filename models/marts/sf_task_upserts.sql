@@ -13,6 +13,7 @@ in_scope AS (
     FROM stg_intercom__conversations AS conversations
     CROSS JOIN settings
     WHERE settings.enabled
+      AND conversations.customer_initiated -- not the conversations ferry's own messages open
       AND (settings.tags = '' OR list_has_any(conversations.tag_names, string_split(settings.tags, ',')))
 ),
 

@@ -97,7 +97,7 @@ accounts_with_open_conversations AS (
         ON people.intercom_id = conversations.contact_id
     INNER JOIN stg_salesforce__contacts AS contacts
         ON contacts.sf_id = people.sf_id
-    WHERE conversations.is_open AND contacts.account_id IS NOT NULL
+    WHERE conversations.is_open AND conversations.customer_initiated AND contacts.account_id IS NOT NULL
 ),
 
 support_flags AS (

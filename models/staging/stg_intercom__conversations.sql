@@ -10,6 +10,7 @@ final AS (
         json_extract_string(record, '$.contacts.contacts[0].id') AS contact_id,
         json_extract_string(record, '$.state') AS state,
         json_extract_string(record, '$.state') = 'open' AS is_open,
+        coalesce(json_extract_string(record, '$.source.delivered_as'), '') <> 'admin_initiated' AS customer_initiated,
         json_extract_string(record, '$.priority') AS priority,
         nullif(nullif(json_extract_string(record, '$.admin_assignee_id'), '0'), '') AS admin_assignee_id,
         json_extract_string(record, '$.tags.tags[*].name') AS tag_names,
