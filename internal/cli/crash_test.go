@@ -89,6 +89,11 @@ func endState(t *testing.T, emu *testenv.Emulators) map[string]string {
 			put("salesforce "+obj+" "+lower(testenv.Str(r, "Email")), []string{testenv.Str(r, "Title"), testenv.Str(r, "Phone"), testenv.Str(r, "HasOptedOutOfEmail"), testenv.Str(r, "LeadSource"), "link:" + emails[testenv.Str(r, "Intercom_Id__c")], testenv.Str(r, "Owner.Email")})
 		}
 	}
+	for _, obj := range []string{"Task", "Case"} {
+		for _, r := range emu.SOQL("SELECT Intercom_Conversation_Id__c, Status, Subject FROM " + obj + " WHERE Intercom_Conversation_Id__c != null") {
+			put("salesforce "+obj+" "+testenv.Str(r, "Intercom_Conversation_Id__c"), []string{testenv.Str(r, "Status"), testenv.Str(r, "Subject")})
+		}
+	}
 	for _, r := range emu.SOQL("SELECT Id, Name, Website, NumberOfEmployees, Industry, AnnualRevenue, Intercom_Company_Id__c FROM Account") {
 		put("salesforce Account "+testenv.Str(r, "Id"), []string{testenv.Str(r, "Name"), testenv.Str(r, "Website"), testenv.Str(r, "NumberOfEmployees"), testenv.Str(r, "Industry"), testenv.Str(r, "AnnualRevenue"), testenv.Str(r, "Intercom_Company_Id__c")})
 	}
