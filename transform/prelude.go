@@ -135,6 +135,7 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		"onboarding_subject":       p.Workflows.OnboardingMessage.Subject,
 		"onboarding_body":          p.Workflows.OnboardingMessage.Body,
 		"onboarding_since":         p.Workflows.OnboardingMessage.ClosedOnOrAfter,
+		"owner_routing_enabled":    fmt.Sprint(p.Workflows.OwnerRouting.Enabled),
 		"stage_enabled":            fmt.Sprint(p.Workflows.OpportunityStage.Enabled),
 		"stage_attribute":          "custom_attributes." + p.Workflows.OpportunityStage.Attribute,
 		"stage_path":               jsonPath("custom_attributes." + p.Workflows.OpportunityStage.Attribute),

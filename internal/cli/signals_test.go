@@ -15,6 +15,27 @@ func TestRun_SalesforceSignals(t *testing.T) {
 	t.Parallel()
 	emu, _, run := setup(t, 400)
 	mustRun(t, run)
+	// Owner routing: the Intercom owner is the admin with the Salesforce owner's email.
+	adminByEmail := map[string]string{}
+	_, ab := emu.ICDo(http.MethodGet, "/admins", nil)
+	for _, part := range strings.Split(string(ab), `"type":"admin"`)[1:] {
+		id := strings.Split(strings.Split(part, `"id":"`)[1], `"`)[0]
+		email := strings.Split(strings.Split(part, `"email":"`)[1], `"`)[0]
+		adminByEmail[email] = id
+	}
+	routed := 0
+	for _, c := range emu.SOQL("SELECT Intercom_Id__c, Owner.Email FROM Contact WHERE Intercom_Id__c != null LIMIT 40") {
+		_, cb := emu.ICDo(http.MethodGet, "/contacts/"+testenv.Str(c, "Intercom_Id__c"), nil)
+		if want := adminByEmail[testenv.Str(c, "Owner.Email")]; want != "" {
+			routed++
+			if !strings.Contains(string(cb), `"owner_id":`+want) {
+				t.Errorf("contact %s not routed to admin %s: %s", testenv.Str(c, "Intercom_Id__c"), want, cb)
+			}
+		}
+	}
+	if routed == 0 {
+		t.Fatal("no Salesforce owner is an Intercom admin; routing untested")
+	}
 	flagged := emu.SOQL("SELECT Id, AccountId FROM Opportunity WHERE IsClosed = false AND Active_Support_Issue__c = true")
 	clear := emu.SOQL("SELECT Id FROM Opportunity WHERE IsClosed = false AND Active_Support_Issue__c = false")
 	if len(flagged) == 0 || len(clear) == 0 {

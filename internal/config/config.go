@@ -142,7 +142,10 @@ type Workflows struct {
 	LeadCapture       LeadCapture       `yaml:"lead_capture"`
 	Escalation        Escalation        `yaml:"escalation"`
 	OnboardingMessage OnboardingMessage `yaml:"onboarding_message"`
-	OpportunityStage  struct {
+	OwnerRouting      struct {
+		Enabled bool `yaml:"enabled"`
+	} `yaml:"owner_routing"`
+	OpportunityStage struct {
 		Enabled   bool   `yaml:"enabled"`
 		Attribute string `yaml:"attribute"`
 	} `yaml:"opportunity_stage"`

@@ -613,7 +613,7 @@ func (r *run) syncBack(ctx context.Context, object string, created []load.Record
 			fields = append(fields, f)
 		}
 	}
-	if len(fields) == 0 {
+	if len(fields) == 0 && !r.opt.Pipeline.Workflows.OwnerRouting.Enabled {
 		return nil
 	}
 	icByID := map[string]string{}
@@ -624,9 +624,22 @@ func (r *run) syncBack(ctx context.Context, object string, created []load.Record
 			ids = append(ids, salesforceapi.Quote(id))
 		}
 	}
-	sel := []string{"Id"}
+	routing := r.opt.Pipeline.Workflows.OwnerRouting.Enabled
+	admins := map[string]string{} // lower-case email -> Intercom admin id
+	if routing {
+		list, err := r.ic.Admins(ctx)
+		if err != nil {
+			return fmt.Errorf("intercom: list admins: %w", err)
+		}
+		for _, a := range list {
+			admins[strings.ToLower(a.Email)] = a.ID
+		}
+	}
+	sel := []string{"Id", "Owner.Email"}
 	for _, f := range fields {
-		sel = append(sel, f.Salesforce)
+		if f.Salesforce != "Owner.Email" {
+			sel = append(sel, f.Salesforce)
+		}
 	}
 	var updates []load.Record
 	for start := 0; start < len(ids); start += 200 {
@@ -643,6 +656,11 @@ func (r *run) syncBack(ctx context.Context, object string, created []load.Record
 				u := load.Record{Object: "contacts", Key: icByID[rec.ID]}
 				for _, f := range fields {
 					u.Fields = append(u.Fields, load.Change{Field: f.Intercom, Value: textAt(m, f.Salesforce), Type: f.Type})
+				}
+				if email := textAt(m, "Owner.Email"); routing && email != nil {
+					if id, ok := admins[strings.ToLower(*email)]; ok {
+						u.Fields = append(u.Fields, load.Change{Field: "owner_id", Value: &id, Type: "integer"})
+					}
 				}
 				updates = append(updates, u)
 			}

@@ -23,7 +23,19 @@ candidates AS (
       AND (SELECT is_enabled FROM enabled)
 ),
 
+routed_owners AS (
+    SELECT candidates.sf_id, admins.admin_id
+    FROM candidates
+    INNER JOIN stg_salesforce__users AS users
+        ON users.sf_id = json_extract_string(candidates.record, '$.OwnerId')
+    INNER JOIN stg_intercom__admins AS admins
+        ON admins.email_norm = users.email_norm
+    WHERE (SELECT value = 'true' FROM config.settings WHERE key = 'owner_routing_enabled')
+),
+
 final AS (
+    SELECT sf_id AS record_key, 'owner_id' AS field, admin_id AS value, 'integer' AS value_type FROM routed_owners
+    UNION ALL
     SELECT sf_id AS record_key, 'role' AS field, 'user' AS value, 'string' AS value_type FROM candidates
     UNION ALL
     SELECT sf_id, 'email', trim(email), 'string' FROM candidates

@@ -95,8 +95,34 @@ stage_changes AS (
       AND contact_stages.stage IS DISTINCT FROM json_extract_string(contacts.record, settings.path)
 ),
 
+owner_changes AS (
+    -- Route each matched contact to the Intercom admin who owns it in
+    -- Salesforce (matched by email).
+    SELECT
+        'people' AS entity,
+        people.intercom_id,
+        'owner_id' AS field,
+        admins.admin_id AS value,
+        'integer' AS value_type
+    FROM int_people_identity AS people
+    INNER JOIN stg_intercom__contacts AS contacts
+        ON contacts.intercom_id = people.intercom_id
+    LEFT JOIN stg_salesforce__contacts AS sf_contacts
+        ON sf_contacts.sf_id = people.sf_id
+    LEFT JOIN stg_salesforce__leads AS sf_leads
+        ON sf_leads.sf_id = people.sf_id
+    INNER JOIN stg_salesforce__users AS users
+        ON users.sf_id = json_extract_string(coalesce(sf_contacts.record, sf_leads.record), '$.OwnerId')
+    INNER JOIN stg_intercom__admins AS admins
+        ON admins.email_norm = users.email_norm
+    WHERE (SELECT value = 'true' FROM config.settings WHERE key = 'owner_routing_enabled')
+      AND admins.admin_id IS DISTINCT FROM nullif(json_extract_string(contacts.record, '$.owner_id'), '')
+),
+
 all_changes AS (
     SELECT * FROM changes
+    UNION ALL
+    SELECT * FROM owner_changes
     UNION ALL
     SELECT * FROM stage_changes
     UNION ALL
