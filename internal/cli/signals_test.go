@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,10 +19,14 @@ func TestRun_SalesforceSignals(t *testing.T) {
 	// Owner routing: the Intercom owner is the admin with the Salesforce owner's email.
 	adminByEmail := map[string]string{}
 	_, ab := emu.ICDo(http.MethodGet, "/admins", nil)
-	for _, part := range strings.Split(string(ab), `"type":"admin"`)[1:] {
-		id := strings.Split(strings.Split(part, `"id":"`)[1], `"`)[0]
-		email := strings.Split(strings.Split(part, `"email":"`)[1], `"`)[0]
-		adminByEmail[email] = id
+	var admins struct {
+		Admins []struct{ ID, Email string } `json:"admins"`
+	}
+	if err := json.Unmarshal(ab, &admins); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range admins.Admins {
+		adminByEmail[a.Email] = a.ID
 	}
 	routed := 0
 	for _, c := range emu.SOQL("SELECT Intercom_Id__c, Owner.Email FROM Contact WHERE Intercom_Id__c != null LIMIT 40") {
