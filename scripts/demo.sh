@@ -46,6 +46,21 @@ echo "  Salesforce: Account $acct renamed (Salesforce owns company names)"
 "$ferry" run --pipeline "$pipeline" --data-dir "$dir/data" --log-level warn
 
 echo
+echo "== workflows in Salesforce and Intercom after the sync"
+"$ferry" query --data-dir "$dir/data" "SELECT metric, value FROM sync_summary ORDER BY metric"
+echo
+echo "== customer health (finance): the five least healthy accounts"
+"$ferry" query --data-dir "$dir/data" "SELECT account_name, health_score, health_band, conversations_90d, open_conversations, round(avg_csat, 1) AS avg_csat, contract_value FROM account_health ORDER BY health_score, account_name LIMIT 5"
+echo
+cat <<EOT
+   tables: account_health (current) and account_health_history (one row per account per run)
+   in $dir/data/warehouse.duckdb, and as Parquet in $dir/data/exports/.
+   Query them with ferry query, or with the DuckDB CLI:
+     duckdb $dir/data/warehouse.duckdb "SELECT health_band, count(*) FROM account_health GROUP BY ALL"
+     duckdb -c "SELECT * FROM '$dir/data/exports/account_health_history.parquet' LIMIT 5"
+EOT
+
+echo
 echo "== ferry status"
 "$ferry" status --data-dir "$dir/data"
 echo

@@ -34,7 +34,7 @@ func TestExtract_BackfillOneObject(t *testing.T) {
 		t.Fatalf("full refresh extracted %d Leads of %d", n, leads)
 	}
 	after := mustRun(t, run, "status").stdout
-	for _, obj := range []string{"intercom   contacts", "salesforce Contact", "salesforce Account"} {
+	for _, obj := range []string{"intercom   contacts ", "salesforce Contact ", "salesforce Account "} {
 		if line(before, obj) != line(after, obj) {
 			t.Errorf("watermark of %s moved:\nbefore %s\nafter  %s", obj, line(before, obj), line(after, obj))
 		}

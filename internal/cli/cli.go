@@ -48,6 +48,7 @@ func commands() []command {
 		{"transform", "build the SQL models from the landed data", transformCmd},
 		{"load", "write the last built plan to both systems", loadCmd},
 		{"status", "show watermarks and recent runs", statusCmd},
+		{"query", "run a read-only SQL query against the warehouse", queryCmd},
 		{"emulator", "serve local Intercom and Salesforce emulators", emulatorCmd},
 		{"version", "print the version", versionCmd},
 	}

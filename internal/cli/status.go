@@ -42,7 +42,7 @@ func statusCmd(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		count++
-		fmt.Fprintf(e.stdout, "  %-10s %-10s %s  last id %-18s (run %s)\n", sys, obj, ts.UTC().Format(time.RFC3339), id, run)
+		fmt.Fprintf(e.stdout, "  %-10s %-22s %s  last id %-24s (run %s)\n", sys, obj, ts.UTC().Format(time.RFC3339), id, run)
 	}
 	rows.Close()
 	if count == 0 {
