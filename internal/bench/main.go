@@ -125,7 +125,7 @@ func report(n int, label string, wall time.Duration, s *runner.Summary, rssKiB i
 	// (create, upload, close, at least one poll, three result files).
 	minIC := int(s.Extracted["intercom.contacts"]/150) + 1 + int(s.Extracted["intercom.companies"]/50) + 2 + 1
 	minSF := 1
-	for _, o := range []string{"Lead", "Contact", "Account", "User"} {
+	for _, o := range []string{"Lead", "Contact", "Account", "User", "Opportunity", "OpportunityContactRole", "Case", "Task"} {
 		minSF += int(s.Extracted["salesforce."+o]/2000) + 2
 	}
 	for k, v := range s.Written {

@@ -37,13 +37,7 @@ primary_contacts AS (
 ),
 
 senders AS (
-    SELECT
-        users.sf_id AS user_id,
-        min(admins.admin_id) AS admin_id
-    FROM stg_salesforce__users AS users
-    INNER JOIN stg_intercom__admins AS admins
-        ON admins.email_norm = users.email_norm
-    GROUP BY users.sf_id
+    SELECT user_id, min(admin_id) AS admin_id FROM int_admin_users GROUP BY user_id
 ),
 
 already_sent AS (

@@ -12,40 +12,6 @@ WITH changes AS (
       AND merged.direction <> 'to_salesforce'
 ),
 
-health_settings AS (
-    SELECT
-        max(CASE WHEN key = 'health_enabled' THEN value = 'true' END) AS enabled,
-        max(CASE WHEN key = 'health_ic_score_field' THEN value END) AS score_field,
-        max(CASE WHEN key = 'health_ic_score_path' THEN value END) AS score_path,
-        max(CASE WHEN key = 'health_ic_band_field' THEN value END) AS band_field,
-        max(CASE WHEN key = 'health_ic_band_path' THEN value END) AS band_path
-    FROM config.settings
-),
-
-health_changes AS (
-    -- The health score and band of each matched company, written only when changed.
-    SELECT
-        'companies' AS entity,
-        health.company_intercom_id AS intercom_id,
-        outbound.field,
-        outbound.value,
-        outbound.value_type
-    FROM account_health AS health
-    INNER JOIN stg_intercom__companies AS companies
-        ON companies.intercom_id = health.company_intercom_id
-    CROSS JOIN health_settings AS settings
-    CROSS JOIN LATERAL (
-        SELECT settings.score_field AS field, ferry_norm(health.health_score, 'number') AS value, 'number' AS value_type,
-               ferry_norm(json_extract_string(companies.record, settings.score_path), 'number') AS current
-        UNION ALL
-        SELECT settings.band_field, health.health_band, 'string',
-               json_extract_string(companies.record, settings.band_path)
-    ) AS outbound
-    WHERE settings.enabled
-      AND outbound.field <> 'custom_attributes.'
-      AND outbound.value IS DISTINCT FROM outbound.current
-),
-
 stage_settings AS (
     SELECT
         max(CASE WHEN key = 'stage_enabled' THEN value = 'true' END) AS enabled,
@@ -126,7 +92,7 @@ all_changes AS (
     UNION ALL
     SELECT * FROM stage_changes
     UNION ALL
-    SELECT * FROM health_changes
+    SELECT 'companies', record_id, field, value, value_type FROM health_outbound WHERE target = 'intercom'
 ),
 
 final AS (

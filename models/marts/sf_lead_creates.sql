@@ -27,13 +27,7 @@ sf_links AS (
 ),
 
 owners AS (
-    SELECT
-        admins.admin_id,
-        min(users.sf_id) AS user_id
-    FROM stg_intercom__admins AS admins
-    INNER JOIN stg_salesforce__users AS users
-        ON users.email_norm = admins.email_norm AND users.is_active
-    GROUP BY admins.admin_id
+    SELECT admin_id, user_id FROM int_admin_users
 ),
 
 candidates AS (

@@ -48,40 +48,6 @@ company_links AS (
       AND accounts.intercom_company_link IS DISTINCT FROM companies.company_id
 ),
 
-health_settings AS (
-    SELECT
-        max(CASE WHEN key = 'health_enabled' THEN value = 'true' END) AS enabled,
-        max(CASE WHEN key = 'health_sf_score_field' THEN value END) AS score_field,
-        max(CASE WHEN key = 'health_sf_score_path' THEN value END) AS score_path,
-        max(CASE WHEN key = 'health_sf_band_field' THEN value END) AS band_field,
-        max(CASE WHEN key = 'health_sf_band_path' THEN value END) AS band_path
-    FROM config.settings
-),
-
-health_changes AS (
-    -- The health score and band of each Account, written only when changed.
-    SELECT
-        'Account' AS sf_object,
-        health.account_id AS sf_id,
-        outbound.field,
-        outbound.value,
-        outbound.value_type
-    FROM account_health AS health
-    INNER JOIN stg_salesforce__accounts AS accounts
-        ON accounts.sf_id = health.account_id
-    CROSS JOIN health_settings AS settings
-    CROSS JOIN LATERAL (
-        SELECT settings.score_field AS field, ferry_norm(health.health_score, 'number') AS value, 'number' AS value_type,
-               ferry_norm(json_extract_string(accounts.record, settings.score_path), 'number') AS current
-        UNION ALL
-        SELECT settings.band_field, health.health_band, 'string',
-               json_extract_string(accounts.record, settings.band_path)
-    ) AS outbound
-    WHERE settings.enabled
-      AND outbound.field <> ''
-      AND outbound.value IS DISTINCT FROM outbound.current
-),
-
 support_settings AS (
     SELECT
         max(CASE WHEN key = 'support_flag_enabled' THEN value = 'true' END) AS enabled,
@@ -125,7 +91,7 @@ final AS (
     UNION ALL
     SELECT * FROM support_flags
     UNION ALL
-    SELECT * FROM health_changes
+    SELECT 'Account', record_id, field, value, value_type FROM health_outbound WHERE target = 'salesforce'
     UNION ALL
     SELECT * FROM people_links
     UNION ALL
