@@ -123,7 +123,10 @@ func report(n int, label string, wall time.Duration, s *runner.Summary, rssKiB i
 	// The minimum a protocol needs: read pages, one request per changed
 	// Intercom record, and per Salesforce object written one Bulk job
 	// (create, upload, close, at least one poll, three result files).
-	minIC := int(s.Extracted["intercom.contacts"]/150) + 1 + int(s.Extracted["intercom.companies"]/50) + 2 + 1
+	// Parts come only with the whole conversation: one GET per changed
+	// conversation, plus the search pages and the two reference lists.
+	conv := int(s.Extracted["intercom.conversations"])
+	minIC := int(s.Extracted["intercom.contacts"]/150) + 1 + int(s.Extracted["intercom.companies"]/50) + 2 + 1 + conv/150 + 1 + conv + 2
 	minSF := 1
 	for _, o := range []string{"Lead", "Contact", "Account", "User", "Opportunity", "OpportunityContactRole", "Case", "Task"} {
 		minSF += int(s.Extracted["salesforce."+o]/2000) + 2
