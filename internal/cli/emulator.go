@@ -15,7 +15,7 @@ func emulatorCmd(ctx context.Context, e *env, args []string) error {
 	fs.Int64Var(&c.Seed, "seed", 0, "dataset seed (default: the one --dir was created with, else 1)")
 	fs.IntVar(&c.Scale, "scale", 0, "about this many Intercom contacts (default: as recorded in --dir, else 1000)")
 	fs.DurationVar(&c.Latency, "latency", 0, "added latency per request")
-	fs.Float64Var(&c.FailRate, "fail-rate", 0, "share of requests answered 5xx, and of Salesforce rows failing UNABLE_TO_LOCK_ROW")
+	fs.Float64Var(&c.FailRate, "fail-rate", 0, "share of requests that fail: Intercom answers half of them 429, half 503; Salesforce answers 503, and fails that share of Bulk and Collections rows with UNABLE_TO_LOCK_ROW")
 	fs.IntVar(&c.RateLimit, "rate-limit", 0, "Intercom requests per 10-second window (default 1666)")
 	fs.IntVar(&c.DailyLimit, "daily-limit", 0, "Salesforce DailyApiRequests (default 1,000,000)")
 	if err := parse(fs, args); err != nil {
