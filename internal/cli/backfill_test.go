@@ -88,3 +88,18 @@ func TestRun_BrokenModelStopsBeforeWriting(t *testing.T) {
 		t.Fatal("emulator down")
 	}
 }
+
+// TestTransform_NeedsNoSecrets: an analyst rebuilds models from landed data
+// without API credentials in the environment.
+func TestTransform_NeedsNoSecrets(t *testing.T) {
+	t.Parallel()
+	_, dir, run := setup(t, 100)
+	mustRun(t, run, "extract")
+	r := ferry(t, func(string) string { return "" }, "transform", "--pipeline", pipelinePath(), "--data-dir", dir)
+	if r.code != 0 {
+		t.Fatalf("transform without secrets: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := ferry(t, func(string) string { return "" }, "run", "--pipeline", pipelinePath(), "--data-dir", dir); r.code != cli.ExitUsage {
+		t.Fatalf("run without secrets: exit %d, want %d", r.code, cli.ExitUsage)
+	}
+}

@@ -69,7 +69,17 @@ func (p *pipelineFlags) options(e *env, command string) (runner.Options, error) 
 	if err != nil {
 		return runner.Options{}, err
 	}
-	pl, err := config.Load(p.pipeline, e.getenv)
+	getenv := e.getenv
+	if command == "transform" {
+		// Building models needs no API access: secrets may be unset.
+		getenv = func(k string) string {
+			if v := e.getenv(k); v != "" {
+				return v
+			}
+			return "unset-" + k
+		}
+	}
+	pl, err := config.Load(p.pipeline, getenv)
 	if err != nil {
 		return runner.Options{}, err
 	}
