@@ -33,7 +33,7 @@ echo "== ferry run again: nothing changed, so nothing is written"
 "$ferry" run --pipeline "$pipeline" --data-dir "$dir/data" --log-level warn
 
 echo
-echo "== edit both systems, then sync"
+echo "== edit a record in Salesforce, then sync: the change reaches Intercom"
 tok=$(curl -s -X POST "$SALESFORCE_LOGIN_URL/services/oauth2/token" \
   -d grant_type=client_credentials -d client_id="$SALESFORCE_CLIENT_ID" -d client_secret="$SALESFORCE_CLIENT_SECRET" |
   sed 's/.*"access_token":"\([^"]*\)".*/\1/')
