@@ -28,7 +28,6 @@ type ingestJob struct {
 	header                          []string
 	success, failed, unprocessed    [][]string
 	processed, nfailed              int
-	readyAt                         time.Time
 }
 
 var delimiters = map[string]rune{"COMMA": ',', "BACKQUOTE": '`', "CARET": '^', "PIPE": '|', "SEMICOLON": ';', "TAB": '\t'}
@@ -450,7 +449,6 @@ type queryJob struct {
 	Created                      time.Time
 	header                       []string
 	rows                         [][]string
-	polled                       bool
 	delim                        rune
 	eol                          string
 	colDelim, lineEnding         string

@@ -203,17 +203,15 @@ func TestQuery_PagingAndQueryAll(t *testing.T) {
 		t.Fatalf("saw %d of totalSize %d", seen, total)
 	}
 	// Deleting moves the record to the recycle bin: gone from query, present with IsDeleted in queryAll.
-	code, out := b.json(t, "GET", v+"query?q="+url.QueryEscape("SELECT Id FROM Contact ORDER BY Id LIMIT 1"), nil)
-	id := string(out[strings.Index(string(out), `"Id":"`)+6:])
-	id = id[:18]
-	if code, out = b.json(t, "DELETE", v+"sobjects/Contact/"+id, nil); code != 204 {
+	id := findID(t, b, "SELECT Id FROM Contact ORDER BY Id LIMIT 1")
+	if code, out := b.json(t, "DELETE", v+"sobjects/Contact/"+id, nil); code != 204 {
 		t.Fatalf("delete: %d %s", code, out)
 	}
 	q := url.QueryEscape("SELECT Id, IsDeleted FROM Contact WHERE Id = '" + id + "'")
-	if _, out = b.json(t, "GET", v+"query?q="+q, nil); !strings.Contains(string(out), `"totalSize":0`) {
+	if _, out := b.json(t, "GET", v+"query?q="+q, nil); !strings.Contains(string(out), `"totalSize":0`) {
 		t.Errorf("deleted record still in query: %s", out)
 	}
-	if _, out = b.json(t, "GET", v+"queryAll?q="+q, nil); !strings.Contains(string(out), `"IsDeleted":true`) {
+	if _, out := b.json(t, "GET", v+"queryAll?q="+q, nil); !strings.Contains(string(out), `"IsDeleted":true`) {
 		t.Errorf("deleted record not in queryAll with IsDeleted: %s", out)
 	}
 }

@@ -441,10 +441,9 @@ func (p *Pipeline) applyDefaults() {
 }
 
 var (
-	identRe    = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
-	sfFieldRe  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$`)
-	icFieldRe  = regexp.MustCompile(`^([a-z_][a-z0-9_]*|custom_attributes\.[A-Za-z_][A-Za-z0-9_ ]*)$`)
-	sfObjectRe = regexp.MustCompile(`^[A-Z][A-Za-z0-9_]*$`)
+	identRe   = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+	sfFieldRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$`)
+	icFieldRe = regexp.MustCompile(`^([a-z_][a-z0-9_]*|custom_attributes\.[A-Za-z_][A-Za-z0-9_ ]*)$`)
 )
 
 // Source objects ferry knows how to extract.
