@@ -65,7 +65,7 @@ func (s *Server) companiesRoute(w http.ResponseWriter, r *http.Request, p []stri
 	case len(p) == 1 && r.Method == http.MethodGet:
 		s.ws.mu.RLock()
 		defer s.ws.mu.RUnlock()
-		c := s.ws.companies[p[0]]
+		c := s.ws.companies.get(p[0])
 		if c == nil || c.Deleted {
 			writeError(w, 404, "company_not_found", "Company Not Found")
 			return
@@ -98,7 +98,7 @@ func (s *Server) upsertCompany(w http.ResponseWriter, r *http.Request, id string
 	defer s.ws.mu.Unlock()
 	var existing *company
 	if id != "" {
-		existing = s.ws.companies[id]
+		existing = s.ws.companies.get(id)
 		if existing == nil || existing.Deleted {
 			writeError(w, 404, "company_not_found", "Company Not Found")
 			return
@@ -234,7 +234,7 @@ func (s *Server) findCompany(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if name := q.Get("name"); name != "" {
-		for _, c := range s.ws.korder {
+		for _, c := range s.ws.companies.list {
 			if !c.Deleted && c.Name != nil && strings.EqualFold(*c.Name, name) {
 				writeJSON(w, 200, s.companyJSON(c, counts))
 				return
@@ -268,7 +268,7 @@ func (s *Server) writeCompanyPage(w http.ResponseWriter, r *http.Request, counts
 		}
 	}
 	var visible []*company
-	for _, c := range s.ws.korder {
+	for _, c := range s.ws.companies.list {
 		if !c.Deleted && counts[c.ID] > 0 {
 			visible = append(visible, c)
 		}
@@ -317,7 +317,7 @@ func (s *Server) scrollCompanies(w http.ResponseWriter, r *http.Request) {
 		s.ws.mu.RLock()
 		counts := s.ws.attachedCounts()
 		var ids []string
-		for _, c := range s.ws.korder {
+		for _, c := range s.ws.companies.list {
 			if !c.Deleted && counts[c.ID] > 0 {
 				ids = append(ids, c.ID)
 			}
@@ -338,7 +338,7 @@ func (s *Server) scrollCompanies(w http.ResponseWriter, r *http.Request) {
 	counts := s.ws.attachedCounts()
 	data := []map[string]any{}
 	for _, id := range page {
-		if c := s.ws.companies[id]; c != nil && !c.Deleted {
+		if c := s.ws.companies.get(id); c != nil && !c.Deleted {
 			data = append(data, s.companyJSON(c, counts))
 		}
 	}

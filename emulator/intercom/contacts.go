@@ -111,7 +111,7 @@ func (s *Server) listContacts(w http.ResponseWriter, r *http.Request, version st
 	s.ws.mu.RLock()
 	defer s.ws.mu.RUnlock()
 	var visible []*contact
-	for _, c := range s.ws.corder {
+	for _, c := range s.ws.contacts.list {
 		if !c.Deleted && !c.Archived {
 			visible = append(visible, c)
 		}
@@ -479,7 +479,7 @@ func (s *Server) contactCompanies(w http.ResponseWriter, r *http.Request, id str
 		}
 		data := []map[string]any{}
 		for _, cid := range c.Companies {
-			if co := s.ws.companies[cid]; co != nil && !co.Deleted {
+			if co := s.ws.companies.get(cid); co != nil && !co.Deleted {
 				data = append(data, s.companyJSON(co, nil))
 			}
 		}
@@ -503,7 +503,7 @@ func (s *Server) contactCompanies(w http.ResponseWriter, r *http.Request, id str
 			writeError(w, 404, "not_found", "User Not Found")
 			return
 		}
-		co := s.ws.companies[cid]
+		co := s.ws.companies.get(cid)
 		if co == nil || co.Deleted {
 			writeError(w, 404, "company_not_found", "Company Not Found")
 			return

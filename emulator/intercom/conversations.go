@@ -191,7 +191,7 @@ func (s *Server) conversationJSON(c *conversation, version string, withParts boo
 	contacts := []map[string]any{}
 	for _, id := range c.ContactIDs {
 		ref := map[string]any{"type": "contact", "id": id}
-		if ct := s.ws.contacts[id]; ct != nil && ct.ExternalID != nil {
+		if ct := s.ws.contacts.get(id); ct != nil && ct.ExternalID != nil {
 			ref["external_id"] = *ct.ExternalID
 		}
 		contacts = append(contacts, ref)
@@ -262,7 +262,7 @@ func (s *Server) conversationsRoute(w http.ResponseWriter, r *http.Request, p []
 	case len(p) == 1 && r.Method == http.MethodGet:
 		s.ws.mu.RLock()
 		defer s.ws.mu.RUnlock()
-		c := s.ws.conversations[p[0]]
+		c := s.ws.conversations.get(p[0])
 		if c == nil {
 			writeError(w, 404, "not_found", "Resource Not Found")
 			return
@@ -290,7 +290,7 @@ func (s *Server) managePart(w http.ResponseWriter, r *http.Request, id, version 
 	}
 	s.ws.mu.Lock()
 	defer s.ws.mu.Unlock()
-	old := s.ws.conversations[id]
+	old := s.ws.conversations.get(id)
 	if old == nil {
 		writeError(w, 404, "not_found", "Resource Not Found")
 		return
@@ -342,7 +342,7 @@ func (s *Server) searchConversations(w http.ResponseWriter, r *http.Request, ver
 	s.ws.mu.RLock()
 	defer s.ws.mu.RUnlock()
 	var items []*conversation
-	for _, c := range s.ws.corders {
+	for _, c := range s.ws.conversations.list {
 		if s.match(q, c) {
 			items = append(items, c)
 		}

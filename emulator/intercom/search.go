@@ -512,7 +512,7 @@ func (s *Server) searchContacts(w http.ResponseWriter, r *http.Request, version 
 	s.cache.mu.Lock()
 	if s.cache.key != cacheKey || s.cache.version != s.ws.version {
 		var items []*contact
-		for _, c := range s.ws.corder {
+		for _, c := range s.ws.contacts.list {
 			if !c.Deleted && !c.Archived && s.match(q, c) {
 				items = append(items, c)
 			}

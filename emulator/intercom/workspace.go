@@ -78,20 +78,15 @@ type entry struct {
 // workspace holds one emulated Intercom workspace.
 type workspace struct {
 	mu            sync.RWMutex
-	contacts      map[string]*contact
-	corder        []*contact
-	cpos          map[string]int // contact id -> index in corder
-	companies     map[string]*company
-	byCID         map[string]*company // company_id -> company
-	korder        []*company
-	kpos          map[string]int            // company id -> index in korder
+	contacts      ordered[*contact]
+	companies     ordered[*company]
+	byCID         map[string]*company       // company_id -> company
 	attached      map[string]int            // company id -> live contacts attached
 	userEmail     map[string]string         // normalised email of a live user -> id
 	extID         map[string]string         // external_id of a live contact -> id
 	attrs         map[string]*dataAttribute // model/name
 	admins        []admin
-	conversations map[string]*conversation
-	corders       []*conversation
+	conversations ordered[*conversation]
 	tags          map[string]*tag
 	messages      []*message
 	seq           int64
@@ -111,9 +106,9 @@ func nonEmpty(s string) *string {
 }
 
 func newWorkspace(ds *seed.Dataset, j *store.Journal, tz *time.Location, st *stats) (*workspace, error) {
-	w := &workspace{contacts: map[string]*contact{}, companies: map[string]*company{}, byCID: map[string]*company{},
-		conversations: map[string]*conversation{}, tags: map[string]*tag{},
-		cpos: map[string]int{}, kpos: map[string]int{}, attached: map[string]int{}, userEmail: map[string]string{}, extID: map[string]string{},
+	w := &workspace{contacts: newOrdered[*contact](), companies: newOrdered[*company](), byCID: map[string]*company{},
+		conversations: newOrdered[*conversation](), tags: map[string]*tag{},
+		attached: map[string]int{}, userEmail: map[string]string{}, extID: map[string]string{},
 		attrs: map[string]*dataAttribute{}, journal: j, tz: tz, stats: st, seq: 1}
 	for _, a := range []struct{ model, name, typ string }{
 		{"contact", "job_title", "string"}, {"contact", "lead_score", "integer"}, {"contact", "ltv", "float"},
@@ -155,7 +150,7 @@ func newWorkspace(ds *seed.Dataset, j *store.Journal, tz *time.Location, st *sta
 			w.putConversation(fromSeed(c))
 		}
 		for id, tagged := range seedContactTags(w) {
-			c := *w.contacts[id]
+			c := *w.contacts.get(id)
 			c.Tags = tagged
 			w.putContact(&c)
 		}
@@ -195,8 +190,7 @@ func normEmail(e *string) string {
 }
 
 func (w *workspace) putContact(c *contact) {
-	if old, ok := w.contacts[c.ID]; ok {
-		w.corder[w.cpos[c.ID]] = c
+	if old, ok := w.contacts.put(c.ID, c); ok {
 		if !old.Deleted {
 			for _, id := range old.Companies {
 				w.attached[id]--
@@ -208,9 +202,6 @@ func (w *workspace) putContact(c *contact) {
 				delete(w.extID, *old.ExternalID)
 			}
 		}
-	} else {
-		w.cpos[c.ID] = len(w.corder)
-		w.corder = append(w.corder, c)
 	}
 	if !c.Deleted {
 		for _, id := range c.Companies {
@@ -227,18 +218,11 @@ func (w *workspace) putContact(c *contact) {
 			}
 		}
 	}
-	w.contacts[c.ID] = c
 	w.version++
 }
 
 func (w *workspace) putCompany(c *company) {
-	if _, ok := w.companies[c.ID]; ok {
-		w.korder[w.kpos[c.ID]] = c
-	} else {
-		w.kpos[c.ID] = len(w.korder)
-		w.korder = append(w.korder, c)
-	}
-	w.companies[c.ID] = c
+	w.companies.put(c.ID, c)
 	if c.CompanyID != "" {
 		w.byCID[strings.ToLower(c.CompanyID)] = c
 	}
@@ -247,24 +231,13 @@ func (w *workspace) putCompany(c *company) {
 
 func (w *workspace) putAttr(a *dataAttribute) { w.attrs[a.Model+"/"+a.Name] = a }
 
-func (w *workspace) putConversation(c *conversation) {
-	if _, ok := w.conversations[c.ID]; !ok {
-		w.corders = append(w.corders, c)
-	} else {
-		for i := range w.corders {
-			if w.corders[i].ID == c.ID {
-				w.corders[i] = c
-			}
-		}
-	}
-	w.conversations[c.ID] = c
-}
+func (w *workspace) putConversation(c *conversation) { w.conversations.put(c.ID, c) }
 
 // seedContactTags tags contacts with the tags of their conversations, as
 // teammates tagging conversations often do.
 func seedContactTags(w *workspace) map[string][]string {
 	out := map[string][]string{}
-	for _, c := range w.corders {
+	for _, c := range w.conversations.list {
 		for _, id := range c.ContactIDs {
 			for _, t := range c.TagIDs {
 				if !containsString(out[id], t) {
@@ -302,7 +275,7 @@ func (w *workspace) saveCompany(c *company) {
 
 // findContact returns a visible contact by id.
 func (w *workspace) findContact(id string) *contact {
-	c := w.contacts[id]
+	c := w.contacts.get(id)
 	if c == nil || c.Deleted || c.Archived {
 		return nil
 	}
@@ -314,12 +287,12 @@ func (w *workspace) findContact(id string) *contact {
 func (w *workspace) duplicateOf(role string, email, externalID *string, except string) *contact {
 	if externalID != nil && *externalID != "" {
 		if id, ok := w.extID[*externalID]; ok && id != except {
-			return w.contacts[id]
+			return w.contacts.get(id)
 		}
 	}
 	if role == "user" {
 		if id, ok := w.userEmail[normEmail(email)]; ok && id != except && normEmail(email) != "" {
-			return w.contacts[id]
+			return w.contacts.get(id)
 		}
 	}
 	return nil
