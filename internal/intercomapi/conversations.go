@@ -25,13 +25,11 @@ func (c *Conversation) UnmarshalJSON(b []byte) error {
 		ID        string `json:"id"`
 		UpdatedAt int64  `json:"updated_at"`
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
+	raw, err := keepRaw(b, "conversation", &v, &v.ID)
+	if err != nil {
 		return err
 	}
-	if v.ID == "" {
-		return fmt.Errorf("conversation without id")
-	}
-	*c = Conversation{ID: v.ID, UpdatedAt: v.UpdatedAt, Raw: append(json.RawMessage(nil), b...)}
+	*c = Conversation{ID: v.ID, UpdatedAt: v.UpdatedAt, Raw: raw}
 	return nil
 }
 

@@ -31,13 +31,11 @@ func (c *Contact) UnmarshalJSON(b []byte) error {
 		ExternalID *string `json:"external_id"`
 		UpdatedAt  int64   `json:"updated_at"`
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
+	raw, err := keepRaw(b, "contact", &v, &v.ID)
+	if err != nil {
 		return err
 	}
-	if v.ID == "" {
-		return fmt.Errorf("contact without id")
-	}
-	*c = Contact{ID: v.ID, Role: v.Role, UpdatedAt: v.UpdatedAt, Raw: append(json.RawMessage(nil), b...)}
+	*c = Contact{ID: v.ID, Role: v.Role, UpdatedAt: v.UpdatedAt, Raw: raw}
 	if v.Email != nil {
 		c.Email = *v.Email
 	}
@@ -45,6 +43,18 @@ func (c *Contact) UnmarshalJSON(b []byte) error {
 		c.ExternalID = *v.ExternalID
 	}
 	return nil
+}
+
+// keepRaw decodes the fields ferry reads from b into fields, refuses an
+// object without an id, and returns a copy of b for landing.
+func keepRaw(b []byte, kind string, fields any, id *string) (json.RawMessage, error) {
+	if err := json.Unmarshal(b, fields); err != nil {
+		return nil, err
+	}
+	if *id == "" {
+		return nil, fmt.Errorf("%s without id", kind)
+	}
+	return append(json.RawMessage(nil), b...), nil
 }
 
 // Company is an Intercom company with its raw JSON.
@@ -62,13 +72,11 @@ func (c *Company) UnmarshalJSON(b []byte) error {
 		CompanyID string `json:"company_id"`
 		UpdatedAt int64  `json:"updated_at"`
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
+	raw, err := keepRaw(b, "company", &v, &v.ID)
+	if err != nil {
 		return err
 	}
-	if v.ID == "" {
-		return fmt.Errorf("company without id")
-	}
-	*c = Company{ID: v.ID, CompanyID: v.CompanyID, UpdatedAt: v.UpdatedAt, Raw: append(json.RawMessage(nil), b...)}
+	*c = Company{ID: v.ID, CompanyID: v.CompanyID, UpdatedAt: v.UpdatedAt, Raw: raw}
 	return nil
 }
 
