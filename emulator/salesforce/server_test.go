@@ -237,7 +237,7 @@ func TestUpsert_StatusCodesAndValidation(t *testing.T) {
 		t.Fatalf("too long: %d %s", code, out)
 	}
 	// Email is an idLookup field shared by the seed's duplicate Leads: 300.
-	dup := findEmail(t, b, "SELECT Email FROM Lead WHERE Title = 'Duplicate entry' LIMIT 1")
+	dup := first(t, b, "SELECT Email FROM Lead WHERE Title = 'Duplicate entry' LIMIT 1", "Email")
 	code, out = b.json(t, "PATCH", v+"sobjects/Lead/Email/"+url.PathEscape(dup), map[string]any{"Title": "x"})
 	if code != 300 {
 		t.Fatalf("upsert on a non-unique key: %d %s, want 300", code, out)
@@ -255,7 +255,8 @@ func TestUpsert_StatusCodesAndValidation(t *testing.T) {
 	}
 }
 
-func findID(t *testing.T, b *bundle, q string) string {
+// first returns field of the first record q finds.
+func first(t *testing.T, b *bundle, q, field string) string {
 	t.Helper()
 	_, out := b.json(t, "GET", v+"query?q="+url.QueryEscape(q), nil)
 	var page struct{ Records []map[string]any }
@@ -263,19 +264,10 @@ func findID(t *testing.T, b *bundle, q string) string {
 	if len(page.Records) == 0 {
 		t.Fatalf("no record for %s", q)
 	}
-	return page.Records[0]["Id"].(string)
+	return page.Records[0][field].(string)
 }
 
-func findEmail(t *testing.T, b *bundle, q string) string {
-	t.Helper()
-	_, out := b.json(t, "GET", v+"query?q="+url.QueryEscape(q), nil)
-	var page struct{ Records []map[string]any }
-	json.Unmarshal(out, &page)
-	if len(page.Records) == 0 {
-		t.Fatalf("no record for %s", q)
-	}
-	return page.Records[0]["Email"].(string)
-}
+func findID(t *testing.T, b *bundle, q string) string { t.Helper(); return first(t, b, q, "Id") }
 
 func TestBulkIngest_CSVRulesAndResults(t *testing.T) {
 	t.Parallel()

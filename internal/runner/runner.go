@@ -189,7 +189,7 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 		}()
 	}
 	if stages&Load != 0 {
-		sink := r.sfSink()
+		sink := r.sfSink(load.NewLedger(r.st, r.id, r.opt.Now))
 		if err := sink.Resume(ctx); err != nil {
 			return err
 		}
@@ -418,10 +418,10 @@ func (r *run) identityCounts(ctx context.Context) error {
 	return rows.Err()
 }
 
-func (r *run) sfSink() *salesforceload.Sink {
+func (r *run) sfSink(ledger *load.Ledger) *salesforceload.Sink {
 	p := r.opt.Pipeline
 	return &salesforceload.Sink{Client: r.sf, CollectionsMax: p.Load.Salesforce.CollectionsMax, Poll: p.Load.Salesforce.PollInterval.Duration,
-		Ledger: load.NewLedger(r.st, r.id, r.opt.Now), State: r.st, RunID: r.id, Now: r.opt.Now, Log: r.log, Hook: r.opt.Hook}
+		Ledger: ledger, State: r.st, RunID: r.id, Now: r.opt.Now, Log: r.log, Hook: r.opt.Hook}
 }
 
 // customAttributes lists the custom attributes the mappings write to model.
@@ -442,8 +442,7 @@ func (r *run) load(ctx context.Context) error {
 	ledger := load.NewLedger(r.st, r.id, r.opt.Now)
 	defer ledger.Flush(context.WithoutCancel(ctx))
 	ic := &intercomload.Sink{Client: r.ic, Concurrency: p.Load.Intercom.MaxConcurrency, Ledger: ledger, Log: r.log}
-	sf := r.sfSink()
-	sf.Ledger = ledger
+	sf := r.sfSink(ledger)
 	if plan.Writes() == 0 {
 		r.log.Info("nothing to write: both systems agree")
 		return nil
