@@ -39,11 +39,27 @@ type Source interface {
 	// System and Object name the source (e.g. "salesforce", "Lead").
 	System() string
 	Object() string
+	// Schema lists the object's typed columns, from the source's own
+	// metadata; it is called once per extraction, before Extract.
+	Schema(ctx context.Context) ([]Column, error)
 	// Extract yields pages of rows changed within w. total, when the API
 	// reports it, receives the expected row count for progress reports.
 	Extract(ctx context.Context, w Window, total *int) iter.Seq2[[]Row, error]
 	// Requests reports how many API requests the source has made so far.
 	Requests() int
+}
+
+// Snapshotter is a Source that reads its whole object every time (small
+// reference lists with no change time): its latest extraction replaces the
+// object's current state instead of being merged into it.
+type Snapshotter interface {
+	Snapshot() bool
+}
+
+// IsSnapshot reports whether src reads whole snapshots.
+func IsSnapshot(src Source) bool {
+	s, ok := src.(Snapshotter)
+	return ok && s.Snapshot()
 }
 
 // Watermark is a position in a source's change order.
@@ -65,6 +81,7 @@ type Result struct {
 	System, Object string
 	Window         Window
 	Rows           int64
+	Columns        []Column
 	File           string // "" when nothing landed
 	Max            Watermark
 	Requests       int
@@ -72,17 +89,29 @@ type Result struct {
 }
 
 // Run extracts src over w into a landing file under root, logging progress.
-func Run(ctx context.Context, src Source, w Window, root, runID string, now func() time.Time, log *slog.Logger) (Result, error) {
+// check, when non-nil, vets the source's columns before anything is read
+// (the current state refuses a column whose type changed).
+func Run(ctx context.Context, src Source, w Window, root, runID string, now func() time.Time, log *slog.Logger, check func([]Column) error) (Result, error) {
 	start := now()
 	res := Result{System: src.System(), Object: src.Object(), Window: w}
-	land, err := NewLanding(root, src.System(), src.Object(), runID, start.UTC())
+	req0 := src.Requests()
+	cols, err := src.Schema(ctx)
+	if err != nil {
+		return res, fmt.Errorf("extract %s.%s: schema: %w", src.System(), src.Object(), err)
+	}
+	res.Columns = cols
+	if check != nil {
+		if err := check(cols); err != nil {
+			return res, err
+		}
+	}
+	land, err := NewLanding(root, src.System(), src.Object(), runID, start.UTC(), cols)
 	if err != nil {
 		return res, err
 	}
 	total := -1
 	lastLog := start
 	pages := 0
-	req0 := src.Requests()
 	for rows, err := range src.Extract(ctx, w, &total) {
 		if err != nil {
 			land.Abort()

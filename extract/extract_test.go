@@ -96,7 +96,7 @@ func TestIntercomContacts_DayBoundary(t *testing.T) {
 	watermark := time.Date(2026, 5, 4, 10, 0, 0, 0, la)
 	c, _ := intercomapi.New(intercomapi.Options{BaseURL: ts.URL, Token: intercom.Token})
 	src := &intercomextract.Source{Client: c, Name: "contacts"}
-	res, err := extract.Run(t.Context(), src, extract.Window{Lower: watermark, Upper: time.Date(2026, 5, 5, 0, 0, 0, 0, la)}, t.TempDir(), "run1", time.Now, slog.New(slog.DiscardHandler))
+	res, err := extract.Run(t.Context(), src, extract.Window{Lower: watermark, Upper: time.Date(2026, 5, 5, 0, 0, 0, 0, la)}, t.TempDir(), "run1", time.Now, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestSalesforce_SameSecondTiesAndUpperBound(t *testing.T) {
 	late := post(t, ts.URL+"/services/data/v62.0/sobjects/Lead", "Bearer "+token(t, ts.URL), map[string]any{"LastName": "Late", "Company": "C"})["id"].(string)
 	tie := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	src := &salesforceextract.Source{Client: c, Name: "Lead"}
-	res, err := extract.Run(t.Context(), src, extract.Window{Lower: tie, Upper: tie.Add(30 * time.Second)}, t.TempDir(), "run1", clk.Now, slog.New(slog.DiscardHandler))
+	res, err := extract.Run(t.Context(), src, extract.Window{Lower: tie, Upper: tie.Add(30 * time.Second)}, t.TempDir(), "run1", clk.Now, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestIntercomConversations_ExactSecondsWithParts(t *testing.T) {
 		}
 	}
 	src := &intercomextract.Source{Client: c, Name: "conversations"}
-	res, err := extract.Run(t.Context(), src, extract.Window{Lower: time.Unix(lower, 0), Upper: time.Now()}, t.TempDir(), "r", time.Now, slog.New(slog.DiscardHandler))
+	res, err := extract.Run(t.Context(), src, extract.Window{Lower: time.Unix(lower, 0), Upper: time.Now()}, t.TempDir(), "r", time.Now, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestIntercomConversations_ExactSecondsWithParts(t *testing.T) {
 	db, _ := duck.Open("")
 	defer db.Close()
 	var withParts int
-	if err := db.QueryRow("SELECT count(*) FROM read_parquet($1) WHERE json_extract(record, '$.conversation_parts.total_count')::INT >= 3", res.File).Scan(&withParts); err != nil || withParts != want {
+	if err := db.QueryRow("SELECT count(*) FROM read_parquet($1) WHERE \"conversation_parts.total_count\" >= 3 AND json_array_length(conversation_parts) >= 3", res.File).Scan(&withParts); err != nil || withParts != want {
 		t.Fatalf("%d of %d landed conversations carry their parts (%v)", withParts, want, err)
 	}
 }

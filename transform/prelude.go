@@ -4,71 +4,198 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	sqlfiles "github.com/ferry-sync/ferry/sql"
 
+	"github.com/ferry-sync/ferry/extract"
+	intercomextract "github.com/ferry-sync/ferry/extract/intercom"
+	salesforceextract "github.com/ferry-sync/ferry/extract/salesforce"
 	"github.com/ferry-sync/ferry/internal/config"
+	"github.com/ferry-sync/ferry/internal/state"
 )
 
-// RawObjects are the raw.* views: name -> landing source/object.
-var RawObjects = []struct{ View, System, Object string }{
-	{"intercom__contacts", "intercom", "contacts"},
-	{"intercom__companies", "intercom", "companies"},
-	{"salesforce__lead", "salesforce", "Lead"},
-	{"salesforce__contact", "salesforce", "Contact"},
-	{"salesforce__account", "salesforce", "Account"},
-	{"salesforce__user", "salesforce", "User"},
-	{"intercom__conversations", "intercom", "conversations"},
-	{"intercom__admins", "intercom", "admins"},
-	{"intercom__tags", "intercom", "tags"},
-	{"salesforce__opportunity", "salesforce", "Opportunity"},
-	{"salesforce__opportunity_contact_role", "salesforce", "OpportunityContactRole"},
-	{"salesforce__case", "salesforce", "Case"},
-	{"salesforce__task", "salesforce", "Task"},
+// Object is one extracted object and its current-state table raw.<Table>.
+type Object struct {
+	System, Object, Table string
 }
 
-const emptyRaw = `SELECT CAST(NULL AS VARCHAR) AS _run_id, CAST(NULL AS TIMESTAMPTZ) AS _extracted_at, CAST(NULL AS VARCHAR) AS id,
-CAST(NULL AS TIMESTAMPTZ) AS updated_at, CAST(NULL AS BOOLEAN) AS is_deleted, CAST(NULL AS VARCHAR) AS record WHERE false`
+// Objects lists every object ferry can extract, in a fixed order.
+func Objects() []Object {
+	var out []Object
+	for _, o := range config.IntercomObjects {
+		out = append(out, Object{"intercom", o, extract.TableName("intercom", o)})
+	}
+	for _, o := range config.SalesforceObjects {
+		out = append(out, Object{"salesforce", o, extract.TableName("salesforce", o)})
+	}
+	return out
+}
 
 func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// Prepare creates the schemas, macros, raw.* views over the landing files
-// under landing, and config.* tables from the pipeline.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// documented is the column list a never-extracted object's table starts with.
+func documented(o Object) []extract.Column {
+	if o.System == "intercom" {
+		return intercomextract.Documented(o.Object)
+	}
+	return salesforceextract.Documented[o.Object]
+}
+
+// Prepare creates the schemas and macros, makes sure every object has a
+// current-state table raw.<object> with the documented and configured
+// columns (added empty when the source never had them), creates the views
+// landing.<object> over the append-only landing files, and writes the
+// pipeline's settings to config.* tables.
 func Prepare(ctx context.Context, db *sql.DB, landing string, p *config.Pipeline) error {
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS config; CREATE SCHEMA IF NOT EXISTS ferry"); err != nil {
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS config; CREATE SCHEMA IF NOT EXISTS ferry; CREATE SCHEMA IF NOT EXISTS landing"); err != nil {
 		return fmt.Errorf("transform: schemas: %w", err)
 	}
 	if _, err := db.ExecContext(ctx, sqlfiles.Macros()); err != nil {
 		return fmt.Errorf("transform: macros (sql/transform/macros.sql): %w", err)
 	}
-	for _, r := range RawObjects {
-		dir := filepath.Join(landing, "source="+r.System, "object="+r.Object)
-		files, _ := filepath.Glob(filepath.Join(dir, "run=*", "*.parquet"))
-		body := emptyRaw
-		if len(files) > 0 {
-			// Paths come from the data dir, not from models; they are quoted.
-			body = "SELECT _run_id, _extracted_at, id, updated_at, is_deleted, record FROM read_parquet(" +
-				sqlString(filepath.Join(dir, "run=*", "*.parquet")) + ")"
+	configured := ConfiguredColumns(p)
+	for _, o := range Objects() {
+		if err := ensureTable(ctx, db, o, append(documented(o), configured[o.Table]...)); err != nil {
+			return err
 		}
-		if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW raw.%q AS %s", r.View, body)); err != nil {
-			return fmt.Errorf("transform: raw view %s: %w", r.View, err)
+		files, err := state.LandingFiles(landing, o.System, o.Object)
+		if err != nil {
+			return err
+		}
+		body := fmt.Sprintf("SELECT * FROM raw.%s WHERE false", quoteIdent(o.Table))
+		if len(files) > 0 {
+			quoted := make([]string, len(files))
+			for i, f := range files {
+				quoted[i] = sqlString(f)
+			}
+			// Paths come from the data dir, not from models; they are quoted.
+			body = "SELECT * FROM read_parquet([" + strings.Join(quoted, ", ") + "], union_by_name = true, hive_partitioning = false)"
+		}
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW landing.%s AS %s", quoteIdent(o.Table), body)); err != nil {
+			return fmt.Errorf("transform: landing view %s: %w", o.Table, err)
 		}
 	}
 	return writeConfig(ctx, db, p)
 }
 
-// jsonPath renders a dotted attribute path as a DuckDB JSON path.
-func jsonPath(dotted string) string {
-	var b strings.Builder
-	b.WriteString("$")
-	first, rest, nested := strings.Cut(dotted, ".")
-	fmt.Fprintf(&b, ".%q", first)
-	if nested {
-		fmt.Fprintf(&b, ".%q", rest)
+// ensureTable creates raw.<table> or adds the columns it lacks.
+func ensureTable(ctx context.Context, db *sql.DB, o Object, cols []extract.Column) error {
+	have, err := state.TableColumns(ctx, db, "raw", o.Table)
+	if err != nil {
+		return err
 	}
-	return b.String()
+	exists := map[string]bool{}
+	for _, c := range have {
+		exists[strings.ToLower(c.Name)] = true
+	}
+	table := "raw." + quoteIdent(o.Table)
+	if len(have) == 0 {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE %s (_run_id VARCHAR, _extracted_at TIMESTAMPTZ, id VARCHAR,
+			updated_at TIMESTAMPTZ, is_deleted BOOLEAN, _unmapped VARCHAR)`, table)); err != nil {
+			return fmt.Errorf("transform: create %s: %w", table, err)
+		}
+		for _, l := range extract.Lineage {
+			exists[l] = true
+		}
+		exists[extract.Unmapped] = true
+	}
+	for _, c := range cols {
+		if exists[strings.ToLower(c.Name)] || extract.IsLineage(c.Name) {
+			continue
+		}
+		exists[strings.ToLower(c.Name)] = true
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, quoteIdent(c.Name), c.Type.DuckDBType())); err != nil {
+			return fmt.Errorf("transform: add column %s to %s: %w", c.Name, table, err)
+		}
+	}
+	return nil
+}
+
+// valueType maps a mapping's value type to a column type.
+func valueType(t string) extract.Type {
+	switch t {
+	case "integer":
+		return extract.Integer
+	case "number":
+		return extract.Number
+	case "boolean":
+		return extract.Boolean
+	}
+	return extract.String
+}
+
+// ConfiguredColumns lists, per current-state table, the fields the
+// pipeline file names (mapped fields, external ids, health, signal and
+// escalation fields), in the order the file gives them.
+func ConfiguredColumns(p *config.Pipeline) map[string][]extract.Column {
+	out := map[string][]extract.Column{}
+	add := func(table, name string, t extract.Type) {
+		if name == "" {
+			return
+		}
+		for _, c := range out[table] {
+			if strings.EqualFold(c.Name, name) {
+				return
+			}
+		}
+		out[table] = append(out[table], extract.Col(name, t))
+	}
+	const (
+		contacts  = "intercom__contacts"
+		companies = "intercom__companies"
+		lead      = "salesforce__lead"
+		contact   = "salesforce__contact"
+		account   = "salesforce__account"
+	)
+	for _, f := range p.Sync.People.Fields {
+		add(contacts, f.Intercom, valueType(f.Type))
+		add(lead, f.Salesforce, valueType(f.Type))
+		add(contact, f.Salesforce, valueType(f.Type))
+	}
+	add(lead, p.Sync.People.SalesforceExternalID, extract.String)
+	add(contact, p.Sync.People.SalesforceExternalID, extract.String)
+	for _, f := range p.Sync.Companies.Fields {
+		add(companies, f.Intercom, valueType(f.Type))
+		add(account, f.Salesforce, valueType(f.Type))
+	}
+	add(account, p.Sync.Companies.SalesforceExternalID, extract.String)
+	h := p.Health
+	add(account, h.Salesforce.ScoreField, extract.Number)
+	add(account, h.Salesforce.BandField, extract.String)
+	if h.Intercom.ScoreAttribute != "" {
+		add(companies, "custom_attributes."+h.Intercom.ScoreAttribute, extract.Number)
+	}
+	if h.Intercom.BandAttribute != "" {
+		add(companies, "custom_attributes."+h.Intercom.BandAttribute, extract.String)
+	}
+	esc := p.Workflows.Escalation
+	if esc.MinValue != nil {
+		add(account, esc.AccountField, extract.Number)
+	} else {
+		add(account, esc.AccountField, extract.String)
+	}
+	add("salesforce__case", esc.ExternalIDField, extract.String)
+	// The fields the Task and Case models write, compared with what
+	// Salesforce holds.
+	for _, f := range []string{"ContactId", "AccountId", "OwnerId", "Subject", "Description", "Status"} {
+		add("salesforce__case", f, extract.String)
+	}
+	for _, f := range []string{"WhoId", "WhatId", "OwnerId", "Subject", "Description", "Status"} {
+		add("salesforce__task", f, extract.String)
+	}
+	add("salesforce__task", "ActivityDate", extract.Date)
+	for field := range esc.Fields {
+		add("salesforce__case", field, extract.String)
+	}
+	add("salesforce__task", p.Workflows.ConversationTasks.ExternalIDField, extract.String)
+	add("salesforce__opportunity", p.Workflows.SupportIssueFlag.Field, extract.Boolean)
+	if a := p.Workflows.OpportunityStage.Attribute; a != "" {
+		add(contacts, "custom_attributes."+a, extract.String)
+	}
+	return out
 }
 
 func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
@@ -79,7 +206,7 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 	defer tx.Rollback()
 	stmts := []string{
 		`CREATE OR REPLACE TABLE config.field_map (entity VARCHAR, position INTEGER, intercom_field VARCHAR, salesforce_field VARCHAR,
-		 intercom_path VARCHAR, salesforce_path VARCHAR, owner VARCHAR, direction VARCHAR, value_type VARCHAR)`,
+		 owner VARCHAR, direction VARCHAR, value_type VARCHAR)`,
 		`CREATE OR REPLACE TABLE config.settings (key VARCHAR PRIMARY KEY, value VARCHAR)`,
 		`CREATE OR REPLACE TABLE config.health_components (component VARCHAR PRIMARY KEY, weight DOUBLE, bad DOUBLE, good DOUBLE)`,
 		`CREATE OR REPLACE TABLE config.case_fields (field VARCHAR PRIMARY KEY, value VARCHAR)`,
@@ -94,8 +221,8 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		e    config.Entity
 	}{{"people", p.Sync.People}, {"companies", p.Sync.Companies}} {
 		for i, f := range ent.e.Fields {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO config.field_map VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-				ent.name, i, f.Intercom, f.Salesforce, jsonPath(f.Intercom), jsonPath(f.Salesforce), f.Owner, f.Direction, f.Type); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO config.field_map VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+				ent.name, i, f.Intercom, f.Salesforce, f.Owner, f.Direction, f.Type); err != nil {
 				return fmt.Errorf("transform: config.field_map: %w", err)
 			}
 		}
@@ -118,7 +245,7 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		"capture_owner_from_intercom": fmt.Sprint(p.Workflows.LeadCapture.OwnerFromIntercom),
 		"capture_placeholder":         p.Workflows.LeadCapture.Placeholder,
 		"escalation_enabled":          fmt.Sprint(p.Workflows.Escalation.Enabled),
-		"escalation_account_path":     jsonPath(p.Workflows.Escalation.AccountField),
+		"escalation_account_field":    p.Workflows.Escalation.AccountField,
 		"escalation_min_value": func() string {
 			if v := p.Workflows.Escalation.MinValue; v != nil {
 				return fmt.Sprint(*v)
@@ -138,10 +265,8 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		"owner_routing_enabled":    fmt.Sprint(p.Workflows.OwnerRouting.Enabled),
 		"stage_enabled":            fmt.Sprint(p.Workflows.OpportunityStage.Enabled),
 		"stage_attribute":          "custom_attributes." + p.Workflows.OpportunityStage.Attribute,
-		"stage_path":               jsonPath("custom_attributes." + p.Workflows.OpportunityStage.Attribute),
 		"support_flag_enabled":     fmt.Sprint(p.Workflows.SupportIssueFlag.Enabled),
 		"support_flag_field":       p.Workflows.SupportIssueFlag.Field,
-		"support_flag_path":        jsonPath(p.Workflows.SupportIssueFlag.Field),
 		"tasks_enabled":            fmt.Sprint(ct.Enabled),
 		"tasks_tags":               strings.Join(ct.Tags, ","),
 		"tasks_external_id":        ct.ExternalIDField,
@@ -150,13 +275,9 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		"health_green":             fmt.Sprint(h.Bands.Green),
 		"health_yellow":            fmt.Sprint(h.Bands.Yellow),
 		"health_sf_score_field":    h.Salesforce.ScoreField,
-		"health_sf_score_path":     jsonPath(h.Salesforce.ScoreField),
 		"health_sf_band_field":     h.Salesforce.BandField,
-		"health_sf_band_path":      jsonPath(h.Salesforce.BandField),
 		"health_ic_score_field":    "custom_attributes." + h.Intercom.ScoreAttribute,
-		"health_ic_score_path":     jsonPath("custom_attributes." + h.Intercom.ScoreAttribute),
 		"health_ic_band_field":     "custom_attributes." + h.Intercom.BandAttribute,
-		"health_ic_band_path":      jsonPath("custom_attributes." + h.Intercom.BandAttribute),
 		"people_external_id":       p.Sync.People.SalesforceExternalID,
 		"companies_external_id":    p.Sync.Companies.SalesforceExternalID,
 		"create_salesforce_leads":  fmt.Sprint(p.Sync.People.CreateSalesforceLeads),
@@ -172,10 +293,46 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 	return tx.Commit()
 }
 
-// RuleModels returns the models generated from predicates in the pipeline
-// file (the lead-capture rule), labelled with the file and key so that a
-// broken rule is reported where the analyst wrote it.
+// RuleModels returns the models generated from the pipeline file, labelled
+// with the file and key so that a problem is reported where it was written:
+// the lead-capture rule, and int_configured_values, which unpivots every
+// field the file names into (source, record_id, field, value) rows so that
+// models can look values up by the configured name.
 func RuleModels(p *config.Pipeline) []Model {
+	return append(ruleModel(p), configuredValues(p))
+}
+
+// configuredValues generates int_configured_values: one row per record of
+// each object and field the pipeline names, the value as text.
+func configuredValues(p *config.Pipeline) Model {
+	configured := ConfiguredColumns(p)
+	var parts []string
+	for _, o := range Objects() {
+		cols := configured[o.Table]
+		if len(cols) == 0 {
+			continue
+		}
+		items := make([]string, len(cols))
+		for i, c := range cols {
+			items[i] = fmt.Sprintf("{'field': %s, 'value': CAST(%s AS VARCHAR)}", sqlString(c.Name), quoteIdent(c.Name))
+		}
+		parts = append(parts, fmt.Sprintf("SELECT %s AS source, id AS record_id, unnest([%s], recursive := true) FROM raw.%s",
+			sqlString(o.Table), strings.Join(items, ", "), quoteIdent(o.Table)))
+	}
+	sqlText := "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS record_id, NULL::VARCHAR AS field, NULL::VARCHAR AS value WHERE false"
+	if len(parts) > 0 {
+		sqlText = strings.Join(parts, "\nUNION ALL\n")
+	}
+	return Model{
+		Name:         "int_configured_values",
+		Path:         p.Path + ": fields named by sync, health and workflows",
+		Materialized: "table",
+		Description:  "Every field the pipeline file names, per record, as text: look values up by (record_id, field).",
+		SQL:          sqlText,
+	}
+}
+
+func ruleModel(p *config.Pipeline) []Model {
 	rule := "false"
 	if lc := p.Workflows.LeadCapture; lc.Enabled {
 		rule = lc.Rule

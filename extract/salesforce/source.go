@@ -26,6 +26,8 @@ type Source struct {
 	// Extra are fields to select beyond describe's plain fields, such as
 	// parent relationship paths (Owner.Email).
 	Extra []string
+
+	fields []string // the SELECT list, set by Schema
 }
 
 var _ extract.Source = (*Source)(nil)
@@ -39,24 +41,27 @@ func (s *Source) Object() string { return s.Name }
 // Requests is the client's request count.
 func (s *Source) Requests() int { return s.Client.Calls() }
 
-// Fields builds the SELECT list from describe: every scalar field (compound
-// address/location and base64 fields cannot be queried in bulk and are
-// skipped) plus the extra paths, which are checked against describe.
-func (s *Source) Fields(ctx context.Context) ([]string, error) {
+// Schema describes the object once and returns its typed columns: every
+// scalar field (compound address/location and base64 fields cannot be
+// queried in bulk and are skipped) plus the extra relationship paths, typed
+// from the parent's describe. Extract selects exactly these fields.
+func (s *Source) Schema(ctx context.Context) ([]extract.Column, error) {
 	d, err := s.Client.Describe(ctx, s.Name)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	for _, f := range d.Fields {
-		switch f.Type {
-		case "address", "location", "base64", "complexvalue":
-			continue
-		}
-		out = append(out, f.Name)
-	}
 	if d.Field("SystemModstamp") == nil || !d.Field("SystemModstamp").Filterable {
 		return nil, fmt.Errorf("%s has no filterable SystemModstamp to extract incrementally", s.Name)
+	}
+	var cols []extract.Column
+	s.fields = s.fields[:0]
+	for _, f := range d.Fields {
+		t, ok := columnType(f.Type)
+		if !ok {
+			continue
+		}
+		s.fields = append(s.fields, f.Name)
+		cols = append(cols, extract.Column{Name: f.Name, Type: t, Path: []string{f.Name}})
 	}
 	for _, x := range s.Extra {
 		rel, field, ok := strings.Cut(x, ".")
@@ -66,25 +71,54 @@ func (s *Source) Fields(ctx context.Context) ([]string, error) {
 			}
 			continue
 		}
-		found := false
+		var pf *salesforceapi.Field
 		for _, f := range d.Fields {
 			if strings.EqualFold(f.RelationshipName, rel) && len(f.ReferenceTo) > 0 {
 				pd, err := s.Client.Describe(ctx, f.ReferenceTo[0])
 				if err != nil {
 					return nil, err
 				}
-				if pd.Field(field) == nil {
+				if pf = pd.Field(field); pf == nil {
 					return nil, fmt.Errorf("field %s not found on %s (via %s.%s)", field, f.ReferenceTo[0], s.Name, rel)
 				}
-				found = true
+				rel = f.RelationshipName
+				field = pf.Name
+				break
 			}
 		}
-		if !found {
+		if pf == nil {
 			return nil, fmt.Errorf("relationship %s not found on %s", rel, s.Name)
 		}
-		out = append(out, x)
+		t, ok := columnType(pf.Type)
+		if !ok {
+			t = extract.JSON
+		}
+		s.fields = append(s.fields, rel+"."+field)
+		cols = append(cols, extract.Column{Name: rel + "." + field, Type: t, Path: []string{rel, field}})
 	}
-	return out, nil
+	return cols, nil
+}
+
+// columnType maps a describe field type to a column type; compound and
+// binary fields are not extracted.
+func columnType(soap string) (extract.Type, bool) {
+	switch soap {
+	case "address", "location", "base64", "complexvalue":
+		return "", false
+	case "boolean":
+		return extract.Boolean, true
+	case "int":
+		return extract.Integer, true
+	case "double", "currency", "percent":
+		return extract.Number, true
+	case "date":
+		return extract.Date, true
+	case "datetime":
+		return extract.Timestamp, true
+	}
+	// id, reference, string, textarea, picklist, multipicklist, email,
+	// phone, url, combobox, encryptedstring, time: text.
+	return extract.String, true
 }
 
 // SOQL builds the window query.
@@ -101,12 +135,13 @@ func SOQL(object string, fields []string, w extract.Window) string {
 // Extract yields pages of changed rows, deleted ones included.
 func (s *Source) Extract(ctx context.Context, w extract.Window, total *int) iter.Seq2[[]extract.Row, error] {
 	return func(yield func([]extract.Row, error) bool) {
-		fields, err := s.Fields(ctx)
-		if err != nil {
-			yield(nil, err)
-			return
+		if len(s.fields) == 0 {
+			if _, err := s.Schema(ctx); err != nil {
+				yield(nil, err)
+				return
+			}
 		}
-		for page, err := range s.Client.Query(ctx, SOQL(s.Name, fields, w), true, 2000, total) {
+		for page, err := range s.Client.Query(ctx, SOQL(s.Name, s.fields, w), true, 2000, total) {
 			if err != nil {
 				yield(nil, err)
 				return

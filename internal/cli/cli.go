@@ -48,6 +48,8 @@ func commands() []command {
 		{"transform", "build the SQL models from the landed data", transformCmd},
 		{"load", "write the last built plan to both systems", loadCmd},
 		{"status", "show watermarks and recent runs", statusCmd},
+		{"compact", "fold old landing files into one per object (landing.compact_after)", compactCmd},
+		{"rebuild", "recreate current state (raw.*) from the landing files that remain", rebuildCmd},
 		{"query", "run a read-only SQL query against the warehouse", queryCmd},
 		{"emulator", "serve local Intercom and Salesforce emulators", emulatorCmd},
 		{"version", "print the version", versionCmd},

@@ -70,7 +70,7 @@ func (p *pipelineFlags) options(e *env, command string) (runner.Options, error) 
 		return runner.Options{}, err
 	}
 	getenv := e.getenv
-	if command == "transform" {
+	if command == "transform" || command == "compact" || command == "rebuild" {
 		// Building models needs no API access: secrets may be unset.
 		getenv = func(k string) string {
 			if v := e.getenv(k); v != "" {

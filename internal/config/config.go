@@ -29,6 +29,7 @@ type Pipeline struct {
 	Health      Health       `yaml:"health"`
 	Workflows   Workflows    `yaml:"workflows"`
 	Load        LoadSettings `yaml:"load"`
+	Landing     Landing      `yaml:"landing"`
 
 	// Path is the file the pipeline was read from.
 	Path string `yaml:"-"`
@@ -212,6 +213,15 @@ type HealthComponent struct {
 var HealthComponents = []string{"conversations_30d", "conversations_90d", "open_conversations", "median_first_response_minutes",
 	"avg_csat", "days_since_last_seen", "contract_value", "days_to_renewal"}
 
+// Landing configures the append-only landing files.
+type Landing struct {
+	// CompactAfter: `ferry compact` folds the landing files of runs older
+	// than this into one file per object holding the current version of
+	// each record (the per-run history is dropped; current state can always
+	// be rebuilt). Default 168h.
+	CompactAfter Duration `yaml:"compact_after"`
+}
+
 // LoadSettings configures the load stage.
 type LoadSettings struct {
 	Salesforce struct {
@@ -385,6 +395,7 @@ func (p *Pipeline) parseDurations(probs *[]pathProblem) {
 	}
 	p.Extract.UpperBoundLag.parse("$.extract.upper_bound_lag", add)
 	p.Load.Salesforce.PollInterval.parse("$.load.salesforce.poll_interval", add)
+	p.Landing.CompactAfter.parse("$.landing.compact_after", add)
 	for _, sys := range []struct {
 		name string
 		m    map[string]ObjectExtract
@@ -397,6 +408,9 @@ func (p *Pipeline) parseDurations(probs *[]pathProblem) {
 }
 
 func (p *Pipeline) applyDefaults() {
+	if p.Landing.CompactAfter.raw == "" {
+		p.Landing.CompactAfter.Duration = 7 * 24 * time.Hour
+	}
 	if p.Connections.Intercom.APIVersion == "" {
 		p.Connections.Intercom.APIVersion = "2.14"
 	}

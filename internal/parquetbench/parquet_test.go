@@ -21,6 +21,7 @@ import (
 
 	"github.com/ferry-sync/ferry/emulator/seed"
 	"github.com/ferry-sync/ferry/extract"
+	intercomextract "github.com/ferry-sync/ferry/extract/intercom"
 )
 
 const rows = 1_000_000
@@ -100,7 +101,7 @@ func iterPull(ds *seed.Dataset) (func() (extract.Row, bool), func()) {
 // contact search delivers them.
 func BenchmarkPQArrow(b *testing.B) {
 	measure(b, func(dir string, next func() (extract.Row, bool)) string {
-		l, err := extract.NewLanding(dir, "intercom", "contacts", "bench", time.Now())
+		l, err := extract.NewLanding(dir, "intercom", "contacts", "bench", time.Now(), intercomextract.Documented("contacts"))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -102,15 +102,16 @@ func (e *RejectsError) Error() string {
 func (e *RejectsError) Unwrap() error { return ErrRejects }
 
 type run struct {
-	opt  Options
-	st   *state.Store
-	ic   *intercomapi.Client
-	sf   *salesforceapi.Client
-	id   string
-	log  *slog.Logger
-	sum  Summary
-	wm   map[[2]string]extract.Watermark
-	plan *load.Plan
+	opt    Options
+	st     *state.Store
+	ic     *intercomapi.Client
+	sf     *salesforceapi.Client
+	id     string
+	log    *slog.Logger
+	sum    Summary
+	wm     map[[2]string]extract.Watermark
+	landed []landed
+	plan   *load.Plan
 }
 
 func (r *run) hook(step string) error {
@@ -356,9 +357,15 @@ func (r *run) extract(ctx context.Context) error {
 		case !old.TS.IsZero():
 			w.Lower = old.TS.Add(-r.opt.Pipeline.Lookback(src.System(), src.Object()))
 		}
-		res, err := extract.Run(ctx, src, w, landing, r.id, r.opt.Now, r.log)
+		check := func(cols []extract.Column) error {
+			return r.st.CheckColumns(ctx, r.id, src.System(), src.Object(), cols)
+		}
+		res, err := extract.Run(ctx, src, w, landing, r.id, r.opt.Now, r.log, check)
 		if err != nil {
 			return err
+		}
+		if res.File != "" {
+			r.landed = append(r.landed, landed{system: src.System(), object: src.Object(), file: res.File, snapshot: extract.IsSnapshot(src)})
 		}
 		key := src.System() + "." + src.Object()
 		r.sum.Extracted[key] = res.Rows
@@ -368,6 +375,13 @@ func (r *run) extract(ctx context.Context) error {
 		next := extract.Watermark{TS: old.TS, ID: old.ID}
 		if res.Max.After(next) {
 			next = res.Max
+		}
+		// The source returned everything changed up to the window's upper
+		// bound, so the watermark may stand there even when nothing
+		// changed: a quiet object's next window starts at upper − lookback,
+		// not at its last change − lookback, and a quiet run reads nothing.
+		if up := (extract.Watermark{TS: w.Upper}); !extract.IsSnapshot(src) && up.After(next) {
+			next = up
 		}
 		if !next.TS.IsZero() {
 			r.wm[[2]string{src.System(), src.Object()}] = next
@@ -380,6 +394,46 @@ func (r *run) extract(ctx context.Context) error {
 		if _, err := r.st.DB.ExecContext(ctx, r.st.Stmt("InsertExtract"), r.id, src.System(), src.Object(), mode, lower, w.Upper, res.Rows, string(files), res.Requests); err != nil {
 			return fmt.Errorf("record extract: %w", err)
 		}
+	}
+	return r.commitExtract(ctx)
+}
+
+// landed is one landing file of this run, to merge into current state.
+type landed struct {
+	system, object, file string
+	snapshot             bool
+}
+
+// commitExtract merges this run's landing files into current state and
+// advances the watermarks, in one transaction: current state never lacks
+// a row below a committed watermark, and a run killed before this point
+// leaves both as they were (its landing files are re-read next run, and
+// merging a version twice changes nothing).
+func (r *run) commitExtract(ctx context.Context) error {
+	tx, err := r.st.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, l := range r.landed {
+		if err := state.Merge(ctx, tx, r.id, l.system, l.object, l.file, l.snapshot); err != nil {
+			return err
+		}
+	}
+	now := r.opt.Now().UTC()
+	keys := make([][2]string, 0, len(r.wm))
+	for k := range r.wm {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
+	for _, k := range keys {
+		w := r.wm[k]
+		if _, err := tx.ExecContext(ctx, r.st.Stmt("UpsertWatermark"), k[0], k[1], w.TS, w.ID, r.id, now); err != nil {
+			return fmt.Errorf("commit watermark %s.%s: %w", k[0], k[1], err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit extraction: %w", err)
 	}
 	return nil
 }
@@ -735,7 +789,9 @@ func (r *run) exportRejects(ctx context.Context) (string, error) {
 	return path, nil
 }
 
-// commit records watermarks and the synced snapshot in one transaction.
+// commit records the synced snapshot and health history in one
+// transaction (watermarks were committed with current state, after
+// extraction).
 func (r *run) commit(ctx context.Context, stages Stage) error {
 	if err := r.hook("before-commit"); err != nil {
 		return err
@@ -746,17 +802,6 @@ func (r *run) commit(ctx context.Context, stages Stage) error {
 	}
 	defer tx.Rollback()
 	now := r.opt.Now().UTC()
-	keys := make([][2]string, 0, len(r.wm))
-	for k := range r.wm {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
-	for _, k := range keys {
-		w := r.wm[k]
-		if _, err := tx.ExecContext(ctx, r.st.Stmt("UpsertWatermark"), k[0], k[1], w.TS, w.ID, r.id, now); err != nil {
-			return fmt.Errorf("commit watermark %s.%s: %w", k[0], k[1], err)
-		}
-	}
 	if stages&Load != 0 {
 		if _, err := tx.ExecContext(ctx, r.st.Stmt("UpdateSnapshot"), r.id); err != nil {
 			return fmt.Errorf("commit snapshot: %w", err)
@@ -810,4 +855,16 @@ func (r *run) export(ctx context.Context, table string) (string, error) {
 		return "", fmt.Errorf("export %s: %w", table, err)
 	}
 	return path, nil
+}
+
+// SnapshotObject reports whether an object is read whole every run, so
+// that its latest extraction is its current state.
+func SnapshotObject(system, object string) bool {
+	return system == "intercom" && intercomextract.IsSnapshot(object)
+}
+
+// TableName is the current-state table of "system.object".
+func TableName(systemObject string) string {
+	sys, obj, _ := strings.Cut(systemObject, ".")
+	return extract.TableName(sys, obj)
 }

@@ -6,9 +6,7 @@ WITH people_pairs AS (
         identity.intercom_id,
         identity.sf_object,
         identity.sf_id,
-        contacts.record AS ic_record,
         contacts.updated_at AS ic_updated_at,
-        coalesce(sf_contacts.record, sf_leads.record) AS sf_record,
         coalesce(sf_contacts.updated_at, sf_leads.updated_at) AS sf_updated_at
     FROM int_people_identity AS identity
     INNER JOIN stg_intercom__contacts AS contacts
@@ -28,9 +26,7 @@ company_pairs AS (
         identity.intercom_id,
         'Account' AS sf_object,
         identity.sf_id,
-        companies.record AS ic_record,
         companies.updated_at AS ic_updated_at,
-        accounts.record AS sf_record,
         accounts.updated_at AS sf_updated_at
     FROM int_company_identity AS identity
     INNER JOIN stg_intercom__companies AS companies
@@ -59,11 +55,17 @@ field_values AS (
         field_map.owner,
         field_map.direction,
         field_map.value_type,
-        ferry_norm(json_extract_string(pairs.ic_record, field_map.intercom_path), field_map.value_type) AS ic_value,
-        ferry_norm(json_extract_string(pairs.sf_record, field_map.salesforce_path), field_map.value_type) AS sf_value
+        ferry_norm(ic_values.value, field_map.value_type) AS ic_value,
+        ferry_norm(sf_values.value, field_map.value_type) AS sf_value
     FROM pairs
     INNER JOIN config.field_map AS field_map
         ON field_map.entity = pairs.entity
+    LEFT JOIN int_configured_values AS ic_values
+        ON ic_values.record_id = pairs.intercom_id
+        AND ic_values.field = field_map.intercom_field
+    LEFT JOIN int_configured_values AS sf_values
+        ON sf_values.record_id = pairs.sf_id
+        AND sf_values.field = field_map.salesforce_field
 ),
 
 final AS (

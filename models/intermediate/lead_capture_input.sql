@@ -1,5 +1,5 @@
 -- materialized: table
--- description: One row per live Intercom contact with the columns a lead-capture rule (workflows.lead_capture.rule) may test: tags of the contact and its conversations, company size and name, conversation counts, custom attributes (as JSON in record), and the latest conversation's subject and snippet for the Lead description.
+-- description: One row per live Intercom contact with the columns a lead-capture rule (workflows.lead_capture.rule) may test: tags of the contact and its conversations, company size and name, conversation counts, custom attributes (as columns named "custom_attributes.<name>"), and the latest conversation's subject and snippet for the Lead description.
 WITH contacts AS (
     SELECT * FROM stg_intercom__contacts
     WHERE NOT coalesce(is_deleted, false)
@@ -8,10 +8,9 @@ WITH contacts AS (
 tag_names AS (
     SELECT contacts.intercom_id, tags.name
     FROM contacts
-    CROSS JOIN unnest(json_extract_string(contacts.record, '$.tags.data[*].id')) AS contact_tags(tag_id)
-    INNER JOIN ferry_latest('raw.intercom__tags') AS landed_tags
-        ON landed_tags.id = contact_tags.tag_id
-    CROSS JOIN LATERAL (SELECT json_extract_string(landed_tags.record, '$.name') AS name) AS tags
+    CROSS JOIN unnest(contacts.tag_ids) AS contact_tags(tag_id)
+    INNER JOIN raw.intercom__tags AS tags
+        ON tags.id = contact_tags.tag_id
     UNION
     SELECT conversations.contact_id, unnest(conversations.tag_names)
     FROM stg_intercom__conversations AS conversations
@@ -35,15 +34,17 @@ final AS (
         contacts.email,
         contacts.email_norm,
         contacts.name,
-        nullif(json_extract_string(contacts.record, '$.owner_id'), '') AS owner_admin_id,
+        contacts.owner_id AS owner_admin_id,
         coalesce((SELECT list(DISTINCT tag_names.name) FROM tag_names WHERE tag_names.intercom_id = contacts.intercom_id), []) AS tag_names,
         companies.name AS company_name,
-        TRY_CAST(json_extract(companies.record, '$.size') AS INTEGER) AS company_size,
+        companies.size AS company_size,
         coalesce(conversation_stats.conversation_count, 0) AS conversation_count,
         conversation_stats.last_conversation_subject,
         conversation_stats.last_conversation_snippet,
-        contacts.record
+        custom.* EXCLUDE (id)
     FROM contacts
+    LEFT JOIN (SELECT id, COLUMNS('^custom_attributes\.') FROM raw.intercom__contacts) AS custom
+        ON custom.id = contacts.intercom_id
     LEFT JOIN stg_intercom__companies AS companies
         ON companies.intercom_id = contacts.first_company_id
     LEFT JOIN conversation_stats

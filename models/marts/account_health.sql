@@ -10,7 +10,7 @@ WITH settings AS (
 as_of AS (
     SELECT coalesce(greatest(
         (SELECT max(updated_at) FROM stg_intercom__conversations WHERE customer_initiated),
-        (SELECT max(to_timestamp(TRY_CAST(json_extract(record, '$.last_seen_at') AS BIGINT))) FROM stg_intercom__contacts)
+        (SELECT max(last_seen_at) FROM stg_intercom__contacts)
     ), now()) AS as_of
 ),
 
@@ -18,7 +18,7 @@ accounts AS (
     SELECT
         sf_id AS account_id,
         name,
-        TRY_CAST(json_extract(record, '$.AnnualRevenue') AS DOUBLE) AS annual_revenue
+        annual_revenue
     FROM stg_salesforce__accounts
     WHERE NOT is_deleted
 ),
@@ -52,7 +52,7 @@ conversation_stats AS (
 last_seen AS (
     SELECT
         account_people.account_id,
-        max(to_timestamp(TRY_CAST(json_extract(contacts.record, '$.last_seen_at') AS BIGINT))) AS last_seen_at
+        max(contacts.last_seen_at) AS last_seen_at
     FROM account_people
     INNER JOIN stg_intercom__contacts AS contacts
         ON contacts.intercom_id = account_people.intercom_id

@@ -4,20 +4,15 @@ WITH settings AS (
     SELECT
         max(CASE WHEN key = 'health_enabled' THEN value = 'true' END) AS enabled,
         max(CASE WHEN key = 'health_sf_score_field' THEN value END) AS sf_score_field,
-        max(CASE WHEN key = 'health_sf_score_path' THEN value END) AS sf_score_path,
         max(CASE WHEN key = 'health_sf_band_field' THEN value END) AS sf_band_field,
-        max(CASE WHEN key = 'health_sf_band_path' THEN value END) AS sf_band_path,
         max(CASE WHEN key = 'health_ic_score_field' THEN value END) AS ic_score_field,
-        max(CASE WHEN key = 'health_ic_score_path' THEN value END) AS ic_score_path,
-        max(CASE WHEN key = 'health_ic_band_field' THEN value END) AS ic_band_field,
-        max(CASE WHEN key = 'health_ic_band_path' THEN value END) AS ic_band_path
+        max(CASE WHEN key = 'health_ic_band_field' THEN value END) AS ic_band_field
     FROM config.settings
 ),
 
 targets AS (
-    SELECT 'salesforce' AS target, health.account_id AS record_id, accounts.record,
-           settings.sf_score_field AS score_field, settings.sf_score_path AS score_path,
-           settings.sf_band_field AS band_field, settings.sf_band_path AS band_path,
+    SELECT 'salesforce' AS target, health.account_id AS record_id,
+           settings.sf_score_field AS score_field, settings.sf_band_field AS band_field,
            health.health_score, health.health_band
     FROM account_health AS health
     INNER JOIN stg_salesforce__accounts AS accounts
@@ -25,8 +20,8 @@ targets AS (
     CROSS JOIN settings
     WHERE settings.enabled
     UNION ALL
-    SELECT 'intercom', health.company_intercom_id, companies.record,
-           settings.ic_score_field, settings.ic_score_path, settings.ic_band_field, settings.ic_band_path,
+    SELECT 'intercom', health.company_intercom_id,
+           settings.ic_score_field, settings.ic_band_field,
            health.health_score, health.health_band
     FROM account_health AS health
     INNER JOIN stg_intercom__companies AS companies
@@ -36,17 +31,24 @@ targets AS (
 ),
 
 outbound AS (
-    SELECT target, record_id, score_field AS field, ferry_norm(health_score, 'number') AS value, 'number' AS value_type,
-           ferry_norm(json_extract_string(record, score_path), 'number') AS current
+    SELECT target, record_id, score_field AS field, ferry_norm(health_score, 'number') AS value, 'number' AS value_type
     FROM targets
     UNION ALL
-    SELECT target, record_id, band_field, health_band, 'string', json_extract_string(record, band_path)
+    SELECT target, record_id, band_field, health_band, 'string'
     FROM targets
+),
+
+compared AS (
+    SELECT outbound.*, ferry_norm(held.value, outbound.value_type) AS current
+    FROM outbound
+    LEFT JOIN int_configured_values AS held
+        ON held.record_id = outbound.record_id
+        AND held.field = outbound.field
 ),
 
 final AS (
     SELECT target, record_id, field, value, value_type
-    FROM outbound
+    FROM compared
     WHERE field NOT IN ('', 'custom_attributes.')
       AND value IS DISTINCT FROM current
 )

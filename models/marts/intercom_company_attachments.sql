@@ -12,7 +12,7 @@ matched AS (
         people.intercom_id AS contact_key,
         'intercom' AS contact_kind,
         contacts.account_id,
-        intercom.record
+        intercom.company_ids
     FROM int_people_identity AS people
     INNER JOIN stg_salesforce__contacts AS contacts
         ON contacts.sf_id = people.sf_id
@@ -25,7 +25,7 @@ already_attached AS (
     -- Intercom embeds up to 10 companies in a contact; attaching again is harmless.
     SELECT
         matched.contact_key,
-        unnest(json_extract_string(matched.record, '$.companies.data[*].id')) AS company_intercom_id
+        unnest(matched.company_ids) AS company_intercom_id
     FROM matched
 ),
 

@@ -11,9 +11,9 @@ intercom_emails AS (
 candidates AS (
     SELECT
         contacts.sf_id,
-        json_extract_string(contacts.record, '$.Email') AS email,
+        contacts.email,
         contacts.name,
-        contacts.record
+        contacts.owner_id
     FROM stg_salesforce__contacts AS contacts
     WHERE NOT contacts.is_deleted
       AND contacts.email_norm IS NOT NULL
@@ -27,7 +27,7 @@ routed_owners AS (
     SELECT candidates.sf_id, admins.admin_id
     FROM candidates
     INNER JOIN stg_salesforce__users AS users
-        ON users.sf_id = json_extract_string(candidates.record, '$.OwnerId')
+        ON users.sf_id = candidates.owner_id
     INNER JOIN stg_intercom__admins AS admins
         ON admins.email_norm = users.email_norm
     WHERE (SELECT value = 'true' FROM config.settings WHERE key = 'owner_routing_enabled')
@@ -45,12 +45,15 @@ final AS (
     SELECT
         candidates.sf_id,
         field_map.intercom_field,
-        ferry_norm(json_extract_string(candidates.record, field_map.salesforce_path), field_map.value_type),
+        ferry_norm(held.value, field_map.value_type),
         field_map.value_type
     FROM candidates
     INNER JOIN config.field_map AS field_map
         ON field_map.entity = 'people' AND field_map.direction <> 'to_salesforce'
-    WHERE ferry_norm(json_extract_string(candidates.record, field_map.salesforce_path), field_map.value_type) IS NOT NULL
+    INNER JOIN int_configured_values AS held
+        ON held.record_id = candidates.sf_id
+        AND held.field = field_map.salesforce_field
+    WHERE ferry_norm(held.value, field_map.value_type) IS NOT NULL
 )
 
 SELECT * FROM final

@@ -15,8 +15,7 @@ WITH changes AS (
 stage_settings AS (
     SELECT
         max(CASE WHEN key = 'stage_enabled' THEN value = 'true' END) AS enabled,
-        max(CASE WHEN key = 'stage_attribute' THEN value END) AS field,
-        max(CASE WHEN key = 'stage_path' THEN value END) AS path
+        max(CASE WHEN key = 'stage_attribute' THEN value END) AS field
     FROM config.settings
 ),
 
@@ -57,8 +56,11 @@ stage_changes AS (
     INNER JOIN stg_intercom__contacts AS contacts
         ON contacts.intercom_id = people.intercom_id
     CROSS JOIN stage_settings AS settings
+    LEFT JOIN int_configured_values AS held
+        ON held.record_id = contacts.intercom_id
+        AND held.field = settings.field
     WHERE settings.enabled
-      AND contact_stages.stage IS DISTINCT FROM json_extract_string(contacts.record, settings.path)
+      AND contact_stages.stage IS DISTINCT FROM held.value
 ),
 
 owner_changes AS (
@@ -78,11 +80,11 @@ owner_changes AS (
     LEFT JOIN stg_salesforce__leads AS sf_leads
         ON sf_leads.sf_id = people.sf_id
     INNER JOIN stg_salesforce__users AS users
-        ON users.sf_id = json_extract_string(coalesce(sf_contacts.record, sf_leads.record), '$.OwnerId')
+        ON users.sf_id = coalesce(sf_contacts.owner_id, sf_leads.owner_id)
     INNER JOIN stg_intercom__admins AS admins
         ON admins.email_norm = users.email_norm
     WHERE (SELECT value = 'true' FROM config.settings WHERE key = 'owner_routing_enabled')
-      AND admins.admin_id IS DISTINCT FROM nullif(json_extract_string(contacts.record, '$.owner_id'), '')
+      AND admins.admin_id IS DISTINCT FROM contacts.owner_id
 ),
 
 all_changes AS (

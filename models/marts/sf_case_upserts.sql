@@ -3,7 +3,7 @@
 WITH settings AS (
     SELECT
         max(CASE WHEN key = 'escalation_enabled' THEN value = 'true' END) AS enabled,
-        max(CASE WHEN key = 'escalation_account_path' THEN value END) AS account_path,
+        max(CASE WHEN key = 'escalation_account_field' THEN value END) AS account_field,
         max(CASE WHEN key = 'escalation_min_value' THEN TRY_CAST(value AS DOUBLE) END) AS min_value,
         max(CASE WHEN key = 'escalation_values' THEN value END) AS account_values,
         max(CASE WHEN key = 'escalation_priorities' THEN value END) AS priorities,
@@ -15,13 +15,16 @@ WITH settings AS (
 high_value_accounts AS (
     SELECT
         accounts.sf_id AS account_id,
-        json_extract_string(accounts.record, '$.OwnerId') AS owner_id
+        accounts.owner_id
     FROM stg_salesforce__accounts AS accounts
     CROSS JOIN settings
+    INNER JOIN int_configured_values AS held
+        ON held.record_id = accounts.sf_id
+        AND held.field = settings.account_field
     WHERE NOT accounts.is_deleted
       AND (
-          (settings.min_value IS NOT NULL AND TRY_CAST(json_extract_string(accounts.record, settings.account_path) AS DOUBLE) >= settings.min_value)
-          OR (settings.account_values <> '' AND list_contains(string_split(settings.account_values, ','), json_extract_string(accounts.record, settings.account_path)))
+          (settings.min_value IS NOT NULL AND TRY_CAST(held.value AS DOUBLE) >= settings.min_value)
+          OR (settings.account_values <> '' AND list_contains(string_split(settings.account_values, ','), held.value))
       )
 ),
 
@@ -73,9 +76,16 @@ all_fields AS (
 ),
 
 current_cases AS (
-    SELECT conversation_link, record
+    SELECT sf_id, conversation_link
     FROM stg_salesforce__cases
     WHERE NOT is_deleted AND conversation_link IS NOT NULL
+),
+
+current_values AS (
+    SELECT current_cases.conversation_link, held.field, nullif(held.value, '') AS value
+    FROM current_cases
+    INNER JOIN int_configured_values AS held
+        ON held.record_id = current_cases.sf_id
 ),
 
 final AS (
@@ -88,8 +98,11 @@ final AS (
     FROM all_fields
     LEFT JOIN current_cases
         ON current_cases.conversation_link = all_fields.conversation_id
-    WHERE current_cases.record IS NULL
-       OR all_fields.value IS DISTINCT FROM nullif(json_extract_string(current_cases.record, '$."' || all_fields.field || '"'), '')
+    LEFT JOIN current_values
+        ON current_values.conversation_link = all_fields.conversation_id
+        AND current_values.field = all_fields.field
+    WHERE current_cases.conversation_link IS NULL
+       OR all_fields.value IS DISTINCT FROM current_values.value
 )
 
 SELECT * FROM final

@@ -35,7 +35,6 @@ candidates AS (
         people.intercom_id,
         people.email,
         people.name,
-        contacts.record,
         companies.name AS company_name,
         input.last_conversation_subject,
         input.last_conversation_snippet,
@@ -90,11 +89,14 @@ mapped_fields AS (
     SELECT
         candidates.intercom_id,
         field_map.salesforce_field AS field,
-        ferry_norm(json_extract_string(candidates.record, field_map.intercom_path), field_map.value_type) AS value,
+        ferry_norm(held.value, field_map.value_type) AS value,
         field_map.value_type
     FROM candidates
     INNER JOIN config.field_map AS field_map
         ON field_map.entity = 'people' AND field_map.direction <> 'to_intercom'
+    LEFT JOIN int_configured_values AS held
+        ON held.record_id = candidates.intercom_id
+        AND held.field = field_map.intercom_field
 ),
 
 final AS (

@@ -73,11 +73,16 @@ fields AS (
 ),
 
 current_tasks AS (
-    SELECT
-        tasks.conversation_link,
-        tasks.record
+    SELECT tasks.sf_id, tasks.conversation_link
     FROM stg_salesforce__tasks AS tasks
     WHERE NOT tasks.is_deleted AND tasks.conversation_link IS NOT NULL
+),
+
+current_values AS (
+    SELECT current_tasks.conversation_link, held.field, nullif(held.value, '') AS value
+    FROM current_tasks
+    INNER JOIN int_configured_values AS held
+        ON held.record_id = current_tasks.sf_id
 ),
 
 final AS (
@@ -90,8 +95,11 @@ final AS (
     FROM fields
     LEFT JOIN current_tasks
         ON current_tasks.conversation_link = fields.conversation_id
-    WHERE current_tasks.record IS NULL
-       OR fields.value IS DISTINCT FROM nullif(json_extract_string(current_tasks.record, '$."' || fields.field || '"'), '')
+    LEFT JOIN current_values
+        ON current_values.conversation_link = fields.conversation_id
+        AND current_values.field = fields.field
+    WHERE current_tasks.conversation_link IS NULL
+       OR fields.value IS DISTINCT FROM current_values.value
 )
 
 SELECT * FROM final

@@ -51,8 +51,7 @@ company_links AS (
 support_settings AS (
     SELECT
         max(CASE WHEN key = 'support_flag_enabled' THEN value = 'true' END) AS enabled,
-        max(CASE WHEN key = 'support_flag_field' THEN value END) AS field,
-        max(CASE WHEN key = 'support_flag_path' THEN value END) AS path
+        max(CASE WHEN key = 'support_flag_field' THEN value END) AS field
     FROM config.settings
 ),
 
@@ -79,11 +78,14 @@ support_flags AS (
     CROSS JOIN support_settings AS settings
     LEFT JOIN accounts_with_open_conversations AS active
         ON active.account_id = opportunities.account_id
+    LEFT JOIN int_configured_values AS held
+        ON held.record_id = opportunities.sf_id
+        AND held.field = settings.field
     WHERE settings.enabled
       AND NOT opportunities.is_deleted
       AND NOT opportunities.is_closed
       AND CAST(active.account_id IS NOT NULL AS VARCHAR)
-          IS DISTINCT FROM coalesce(ferry_norm(json_extract_string(opportunities.record, settings.path), 'boolean'), 'false')
+          IS DISTINCT FROM coalesce(ferry_norm(held.value, 'boolean'), 'false')
 ),
 
 final AS (

@@ -1,21 +1,12 @@
 -- materialized: table
--- description: Latest landed version of every Task (deleted ones flagged), one row per Id.
-WITH latest AS (
-    SELECT * FROM ferry_latest('raw.salesforce__task')
-),
-
-final AS (
-    SELECT
-        id AS sf_id,
-        nullif(json_extract_string(record, '$.WhoId'), '') AS who_id,
-        nullif(json_extract_string(record, '$.WhatId'), '') AS what_id,
-        json_extract_string(record, '$.Status') AS status,
-        coalesce(CAST(json_extract(record, '$.IsClosed') AS BOOLEAN), false) AS is_closed,
-        nullif(json_extract_string(record, '$.Intercom_Conversation_Id__c'), '') AS conversation_link,
-        updated_at,
-        is_deleted,
-        record
-    FROM latest
-)
-
-SELECT * FROM final
+-- description: Current version of every Task (deleted ones flagged), one row per Id.
+SELECT
+    id AS sf_id,
+    nullif("WhoId", '') AS who_id,
+    nullif("WhatId", '') AS what_id,
+    "Status" AS status,
+    coalesce("IsClosed", false) AS is_closed,
+    nullif("Intercom_Conversation_Id__c", '') AS conversation_link,
+    updated_at,
+    is_deleted
+FROM raw.salesforce__task

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/ferry-sync/ferry/internal/runner"
+	"github.com/ferry-sync/ferry/internal/state"
+)
+
+// maintenance opens a data dir for a command that rewrites landing files
+// or current state: it takes the data dir's lock, so no run is under way.
+func maintenance(ctx context.Context, dataDir string) (*state.Store, func(), error) {
+	lock, err := state.Acquire(dataDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("refusing to start: %w", err)
+	}
+	st, err := state.Open(ctx, dataDir)
+	if err != nil {
+		lock.Release()
+		return nil, nil, err
+	}
+	return st, func() { st.Close(); lock.Release() }, nil
+}
+
+func compactCmd(ctx context.Context, e *env, args []string) error {
+	var p pipelineFlags
+	var olderThan time.Duration
+	var all bool
+	fs := newFlagSet("compact", "Fold the landing files of runs older than landing.compact_after (or --older-than) into one file per\n"+
+		"object that keeps the current version of each record, and remove them. Current state (raw.*) is unchanged,\n"+
+		"and `ferry rebuild` from what remains gives the same state. Schedule it daily next to `ferry run`.", e.stdout)
+	p.register(fs)
+	fs.DurationVar(&olderThan, "older-than", 0, "compact runs older than this (default: landing.compact_after of the pipeline, 168h)")
+	fs.BoolVar(&all, "all", false, "compact every landing file, whatever its age")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	opt, err := p.options(e, "compact")
+	if err != nil {
+		return err
+	}
+	if olderThan == 0 {
+		olderThan = opt.Pipeline.Landing.CompactAfter.Duration
+	}
+	cutoff := time.Now().Add(-olderThan)
+	if all {
+		cutoff = time.Now().Add(time.Hour)
+	}
+	st, done, err := maintenance(ctx, p.dataDir)
+	if err != nil {
+		return err
+	}
+	defer done()
+	res, err := st.Compact(ctx, filepath.Join(p.dataDir, "landing"), cutoff, runner.SnapshotObject)
+	if err != nil {
+		return err
+	}
+	if len(res) == 0 {
+		fmt.Fprintf(e.stdout, "nothing to compact: no object has two or more landing files from before %s\n", cutoff.UTC().Format(time.RFC3339))
+		return nil
+	}
+	for _, r := range res {
+		fmt.Fprintf(e.stdout, "%s.%s: %d landing files -> 1 (%d records)\n", r.System, r.Object, r.Files, r.Rows)
+	}
+	return nil
+}
+
+func rebuildCmd(ctx context.Context, e *env, args []string) error {
+	var p pipelineFlags
+	fs := newFlagSet("rebuild", "Recreate the current state of every object (the raw.* tables models read) from the landing files\n"+
+		"that remain, in one transaction. Watermarks are kept: the next run extracts as usual.", e.stdout)
+	p.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	st, done, err := maintenance(ctx, p.dataDir)
+	if err != nil {
+		return err
+	}
+	defer done()
+	objs, err := st.Rebuild(ctx, filepath.Join(p.dataDir, "landing"), runner.SnapshotObject)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		var n int64
+		if err := st.DB.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM raw."%s"`, runner.TableName(o))).Scan(&n); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s: %d records\n", o, n)
+	}
+	return nil
+}

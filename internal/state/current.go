@@ -1,0 +1,373 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ferry-sync/ferry/extract"
+	"github.com/ferry-sync/ferry/internal/duck"
+)
+
+// Current state: raw.<table> holds the latest landed version of every
+// record of one object. Merge folds one run's landing file into it; Rebuild
+// recreates it from every landing file that remains. Both choose the same
+// version of a record: the latest change time, then the latest extraction,
+// then the last row of a file — so a rebuild equals the merged state.
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Column is one column of a current-state table.
+type Column struct{ Name, Type string }
+
+// TableColumns lists raw.<table>'s columns (none when it does not exist).
+func TableColumns(ctx context.Context, q duck.Querier, schema, table string) ([]Column, error) {
+	rows, err := q.QueryContext(ctx, `SELECT column_name, data_type FROM information_schema.columns
+		WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`, schema, table)
+	if err != nil {
+		return nil, fmt.Errorf("columns of %s.%s: %w", schema, table, err)
+	}
+	defer rows.Close()
+	var out []Column
+	for rows.Next() {
+		var c Column
+		if err := rows.Scan(&c.Name, &c.Type); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// TypeChangeError is a field whose type at the source differs from the
+// type its column has in current state. ferry never coerces it.
+type TypeChangeError struct {
+	System, Object, Field, Old, New string
+}
+
+func (e *TypeChangeError) Error() string {
+	return fmt.Sprintf("%s.%s: field %s changed type at the source from %s to %s; ferry does not coerce it. "+
+		"Adjust the models that read it, then run `ferry rebuild --accept-type-changes` to retype the column from the landing files",
+		e.System, e.Object, e.Field, e.Old, e.New)
+}
+
+// CheckColumns compares a source's columns with the object's current
+// state: a column whose type changed is refused (a *TypeChangeError) and
+// recorded in ferry.schema_changes.
+func (s *Store) CheckColumns(ctx context.Context, runID, system, object string, cols []extract.Column) error {
+	have, err := TableColumns(ctx, s.DB, "raw", extract.TableName(system, object))
+	if err != nil {
+		return err
+	}
+	types := map[string]string{}
+	for _, c := range have {
+		types[strings.ToLower(c.Name)] = c.Type
+	}
+	for _, c := range cols {
+		old, ok := types[strings.ToLower(c.Name)]
+		if !ok || extract.IsLineage(c.Name) || old == c.Type.DuckDBType() {
+			continue
+		}
+		s.DB.ExecContext(ctx, `INSERT INTO ferry.schema_changes VALUES ($1, $2, $3, $4, $5, $6, 'type_changed', now())`,
+			runID, system, object, c.Name, old, c.Type.DuckDBType())
+		return &TypeChangeError{System: system, Object: object, Field: c.Name, Old: old, New: c.Type.DuckDBType()}
+	}
+	return nil
+}
+
+// Merge folds the landing file of one run into raw.<table>, inside tx:
+// new columns are added (recorded in ferry.schema_changes), a changed
+// column type is refused, and each record's version is replaced when the
+// landed one is at least as new. A snapshot replaces the whole table.
+func Merge(ctx context.Context, tx *sql.Tx, runID, system, object, file string, snapshot bool) error {
+	table := "raw." + quoteIdent(extract.TableName(system, object))
+	src := "read_parquet(" + quoteString(file) + ", file_row_number = true, hive_partitioning = false)"
+	fileCols, err := describe(ctx, tx, "SELECT * EXCLUDE (file_row_number) FROM "+src)
+	if err != nil {
+		return fmt.Errorf("merge %s.%s: read %s: %w", system, object, file, err)
+	}
+	have, err := TableColumns(ctx, tx, "raw", extract.TableName(system, object))
+	if err != nil {
+		return err
+	}
+	if len(have) == 0 {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * EXCLUDE (file_row_number) FROM %s LIMIT 0", table, src)); err != nil {
+			return fmt.Errorf("merge %s.%s: create current state: %w", system, object, err)
+		}
+	} else {
+		// A table the transform created empty, for an object never
+		// extracted, gains its real columns without reporting them.
+		var n int64
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			return fmt.Errorf("merge %s.%s: %w", system, object, err)
+		}
+		if err := addColumns(ctx, tx, runID, system, object, table, have, fileCols, n > 0); err != nil {
+			return err
+		}
+	}
+	if snapshot {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil {
+			return fmt.Errorf("merge %s.%s: %w", system, object, err)
+		}
+	}
+	stmts := []string{
+		fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE ferry_delta AS SELECT * EXCLUDE (file_row_number) FROM %s
+			QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST, file_row_number DESC) = 1`, src),
+		fmt.Sprintf(`DELETE FROM %[1]s USING ferry_delta AS d
+			WHERE %[1]s.id = d.id AND (d.updated_at IS NULL OR %[1]s.updated_at IS NULL OR d.updated_at >= %[1]s.updated_at)`, table),
+		fmt.Sprintf(`INSERT INTO %[1]s BY NAME SELECT * FROM ferry_delta AS d WHERE NOT EXISTS (SELECT 1 FROM %[1]s AS c WHERE c.id = d.id)`, table),
+		`DROP TABLE ferry_delta`,
+	}
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("merge %s.%s into current state: %w", system, object, err)
+		}
+	}
+	return nil
+}
+
+func describe(ctx context.Context, q duck.Querier, query string) ([]Column, error) {
+	rows, err := q.QueryContext(ctx, "DESCRIBE "+query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []Column
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		out = append(out, Column{Name: fmt.Sprint(vals[0]), Type: fmt.Sprint(vals[1])})
+	}
+	return out, rows.Err()
+}
+
+// addColumns adds to the table the columns a landing file has and it
+// lacks; a column whose type differs is a *TypeChangeError.
+func addColumns(ctx context.Context, tx *sql.Tx, runID, system, object, table string, have, file []Column, report bool) error {
+	types := map[string]string{}
+	for _, c := range have {
+		types[strings.ToLower(c.Name)] = c.Type
+	}
+	for _, c := range file {
+		old, ok := types[strings.ToLower(c.Name)]
+		switch {
+		case !ok:
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, quoteIdent(c.Name), c.Type)); err != nil {
+				return fmt.Errorf("merge %s.%s: add column %s: %w", system, object, c.Name, err)
+			}
+			if !report {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO ferry.schema_changes VALUES ($1, $2, $3, $4, NULL, $5, 'added', now())`,
+				runID, system, object, c.Name, c.Type); err != nil {
+				return err
+			}
+		case old != c.Type:
+			return &TypeChangeError{System: system, Object: object, Field: c.Name, Old: old, New: c.Type}
+		}
+	}
+	return nil
+}
+
+// LandingFiles lists an object's landing files, oldest run first (run ids
+// are UUIDv7, so their order is their start order; compacted files sort
+// first by name).
+func LandingFiles(landing, system, object string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(landing, "source="+system, "object="+object, "run=*", "*.parquet"))
+	if err != nil {
+		return nil, fmt.Errorf("list landing files of %s.%s: %w", system, object, err)
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// LandedObjects lists the (system, object) pairs that have landing files.
+func LandedObjects(landing string) ([][2]string, error) {
+	dirs, err := filepath.Glob(filepath.Join(landing, "source=*", "object=*"))
+	if err != nil {
+		return nil, err
+	}
+	var out [][2]string
+	for _, d := range dirs {
+		sys := strings.TrimPrefix(filepath.Base(filepath.Dir(d)), "source=")
+		obj := strings.TrimPrefix(filepath.Base(d), "object=")
+		out = append(out, [2]string{sys, obj})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0]+"."+out[i][1] < out[j][0]+"."+out[j][1] })
+	return out, nil
+}
+
+// latestSQL selects the current version of every record from files: for a
+// snapshot object, the rows of its latest extraction.
+func latestSQL(files []string, snapshot bool) string {
+	quoted := make([]string, len(files))
+	for i, f := range files {
+		quoted[i] = quoteString(f)
+	}
+	src := "read_parquet([" + strings.Join(quoted, ", ") + "], union_by_name = true, filename = true, file_row_number = true, hive_partitioning = false)"
+	if snapshot {
+		return fmt.Sprintf(`SELECT * EXCLUDE (filename, file_row_number) FROM %[1]s
+			WHERE _extracted_at = (SELECT max(_extracted_at) FROM %[1]s)`, src)
+	}
+	return fmt.Sprintf(`SELECT * EXCLUDE (filename, file_row_number) FROM %s
+		QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST, _extracted_at DESC, filename DESC, file_row_number DESC) = 1`, src)
+}
+
+// Rebuild recreates the current state of every landed object from the
+// landing files that remain, in one transaction. snapshot reports which
+// objects are read whole each run.
+func (s *Store) Rebuild(ctx context.Context, landing string, snapshot func(system, object string) bool) ([]string, error) {
+	objs, err := LandedObjects(landing)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var done []string
+	for _, o := range objs {
+		files, err := LandingFiles(landing, o[0], o[1])
+		if err != nil {
+			return nil, err
+		}
+		if len(files) == 0 {
+			continue
+		}
+		q := fmt.Sprintf("CREATE OR REPLACE TABLE raw.%s AS %s", quoteIdent(extract.TableName(o[0], o[1])), latestSQL(files, snapshot(o[0], o[1])))
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("rebuild %s.%s from %d landing files: %w", o[0], o[1], len(files), err)
+		}
+		done = append(done, o[0]+"."+o[1])
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("rebuild: commit: %w", err)
+	}
+	return done, nil
+}
+
+// CompactResult reports one object's compaction.
+type CompactResult struct {
+	System, Object string
+	Files          int   // landing files folded into one
+	Rows           int64 // rows in the compacted file
+}
+
+// Compact folds, per object, the landing files of runs that started
+// before cutoff (and earlier compacted files) into one compacted file that
+// keeps the current version of each record (with its original lineage),
+// then removes them. Current state is unchanged: a rebuild from the
+// compacted file and the newer files equals it. A crash between writing
+// the compacted file and removing the old ones leaves duplicates that a
+// rebuild resolves identically.
+func (s *Store) Compact(ctx context.Context, landing string, cutoff time.Time, snapshot func(system, object string) bool) ([]CompactResult, error) {
+	objs, err := LandedObjects(landing)
+	if err != nil {
+		return nil, err
+	}
+	var out []CompactResult
+	for _, o := range objs {
+		files, err := LandingFiles(landing, o[0], o[1])
+		if err != nil {
+			return nil, err
+		}
+		var old []string
+		var newest string
+		for _, f := range files {
+			run := strings.TrimPrefix(filepath.Base(filepath.Dir(f)), "run=")
+			if t, ok := RunTime(run); ok && !t.Before(cutoff) {
+				continue
+			}
+			old = append(old, f)
+			if run > newest && !strings.HasPrefix(run, "compacted-") {
+				newest = run
+			}
+		}
+		if len(old) < 2 || newest == "" {
+			continue
+		}
+		dir := filepath.Join(landing, "source="+o[0], "object="+o[1], "run=compacted-"+newest)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		final := filepath.Join(dir, "part-00000.parquet")
+		tmp := final + ".tmp"
+		q := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd)", latestSQL(old, snapshot(o[0], o[1])), quoteString(tmp))
+		if _, err := s.DB.ExecContext(ctx, q); err != nil {
+			os.Remove(tmp)
+			return nil, fmt.Errorf("compact %s.%s: %w", o[0], o[1], err)
+		}
+		if err := syncFile(tmp); err != nil {
+			return nil, err
+		}
+		if err := os.Rename(tmp, final); err != nil {
+			return nil, fmt.Errorf("compact %s.%s: %w", o[0], o[1], err)
+		}
+		var n int64
+		if err := s.DB.QueryRowContext(ctx, "SELECT count(*) FROM read_parquet("+quoteString(final)+", hive_partitioning = false)").Scan(&n); err != nil {
+			return nil, err
+		}
+		for _, f := range old {
+			if f == final {
+				continue
+			}
+			if err := os.Remove(f); err != nil {
+				return nil, fmt.Errorf("compact %s.%s: remove %s: %w", o[0], o[1], f, err)
+			}
+			os.Remove(filepath.Dir(f))
+		}
+		out = append(out, CompactResult{System: o[0], Object: o[1], Files: len(old), Rows: n})
+	}
+	return out, nil
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// RunTime is the start time encoded in a run id (UUIDv7); compacted
+// directories are named after the newest run they hold.
+func RunTime(run string) (time.Time, bool) {
+	run = strings.TrimPrefix(run, "compacted-")
+	hex := strings.ReplaceAll(run, "-", "")
+	if len(hex) != 32 || hex[12] != '7' {
+		return time.Time{}, false
+	}
+	var ms int64
+	for _, c := range hex[:12] {
+		var d int64
+		switch {
+		case '0' <= c && c <= '9':
+			d = int64(c - '0')
+		case 'a' <= c && c <= 'f':
+			d = int64(c-'a') + 10
+		default:
+			return time.Time{}, false
+		}
+		ms = ms<<4 | d
+	}
+	return time.UnixMilli(ms).UTC(), true
+}
