@@ -78,3 +78,19 @@ WHERE false;
 INSERT INTO main.account_health_history BY NAME
 SELECT $1 AS run_id, $2 AS recorded_at, *
 FROM main.account_health;
+
+-- name: LastExtract
+-- When the last extraction of an object by a run that succeeded (or
+-- finished with rejects) started, and how many writes ferry has sent to
+-- that object since (NULL and 0 when it was never extracted).
+WITH last AS (
+    SELECT max(r.started_at) AS started_at
+    FROM ferry.extracts AS e
+    JOIN ferry.runs AS r ON r.run_id = e.run_id
+    WHERE e.system = $1 AND e.object = $2 AND r.status IN ('succeeded', 'rejects')
+)
+SELECT
+    last.started_at,
+    (SELECT count(*) FROM ferry.ledger AS l
+     WHERE l.target = $1 AND l.object = $2 AND l.written_at >= last.started_at) AS writes
+FROM last;
