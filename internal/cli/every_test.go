@@ -3,15 +3,18 @@ package cli_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/ferry-sync/ferry/internal/state"
 )
 
 // TestRun_EverySkipsCompaniesE2E: the example pipeline re-reads Intercom
 // companies (scrolled whole, no change filter) at most hourly. A run within
 // the hour skips them, keeping their watermark, unless ferry wrote to them
-// since they were last read; --full-refresh and --object read them anyway.
+// since they were last read or a run was interrupted since; --full-refresh
+// and --object read them anyway.
 func TestRun_EverySkipsCompaniesE2E(t *testing.T) {
 	t.Parallel()
-	emu, _, run := setup(t, 150)
+	emu, dir, run := setup(t, 150)
 	scrolls := func() int { return emu.ICStats().Requests["GET /companies/scroll"] }
 	first := mustRun(t, run)
 	s1 := scrolls()
@@ -44,6 +47,21 @@ func TestRun_EverySkipsCompaniesE2E(t *testing.T) {
 	if a, b := line(status, "intercom   companies "), line(mustRun(t, run, "status").stdout, "intercom   companies "); a == "" || a != b {
 		t.Errorf("skipping moved the companies watermark:\nbefore %s\nafter  %s", a, b)
 	}
+	// A run killed since may have written companies without recording it.
+	st, err := state.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.DB.Exec(`INSERT INTO ferry.runs (run_id, command, pipeline, started_at, status) VALUES ('killed', 'run', 'p', now(), 'running')`)
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, run)
+	if got := scrolls(); got == s2 {
+		t.Errorf("a run after an interrupted one skipped companies")
+	}
+	s2 = scrolls()
 	mustRun(t, run, "run", "--full-refresh")
 	s3 := scrolls()
 	if s3 == s2 {

@@ -397,21 +397,22 @@ func (r *run) extract(ctx context.Context) error {
 // extracted, by a run that succeeded, less than that long ago; such an
 // object is skipped and keeps its watermark. --full-refresh, --since and
 // --object ask for the object explicitly and are never skipped. Nor is an
-// object ferry has written to since that extraction: its landed copy would
-// show ferry's own writes undone, which the field merge would take for a
-// change made in the source system.
+// object ferry has written to since that extraction, or may have (a run
+// since was killed before flushing its ledger): its landed copy would show
+// ferry's own writes undone, which the field merge would take for a change
+// made in the source system and write back.
 func (r *run) notDue(ctx context.Context, src extract.Source) (bool, error) {
 	every := r.opt.Pipeline.Every(src.System(), src.Object())
 	if every <= 0 || r.opt.FullRefresh || !r.opt.Since.IsZero() || len(r.opt.Objects) > 0 {
 		return false, nil
 	}
 	var last sql.NullTime
-	var writes int64
-	if err := r.st.DB.QueryRowContext(ctx, r.st.Stmt("LastExtract"), src.System(), src.Object()).Scan(&last, &writes); err != nil {
+	var writes, interrupted int64
+	if err := r.st.DB.QueryRowContext(ctx, r.st.Stmt("LastExtract"), src.System(), src.Object(), r.id).Scan(&last, &writes, &interrupted); err != nil {
 		return false, fmt.Errorf("last extract of %s.%s: %w", src.System(), src.Object(), err)
 	}
 	age := r.opt.Now().Sub(last.Time)
-	if !last.Valid || age >= every || writes > 0 {
+	if !last.Valid || age >= every || writes > 0 || interrupted > 0 {
 		return false, nil
 	}
 	r.log.Info(fmt.Sprintf("%s: refreshed %s ago, every %s: skipped", src.Object(), short(age), short(every)), "source", src.System(), "object", src.Object())

@@ -81,8 +81,10 @@ FROM main.account_health;
 
 -- name: LastExtract
 -- When the last extraction of an object by a run that succeeded (or
--- finished with rejects) started, and how many writes ferry has sent to
--- that object since (NULL and 0 when it was never extracted).
+-- finished with rejects) started (NULL if never); how many writes ferry has
+-- sent to that object since; and how many runs since were interrupted
+-- (still 'running' but not run $3, the current one): a killed run may have
+-- written without its ledger rows being flushed.
 WITH last AS (
     SELECT max(r.started_at) AS started_at
     FROM ferry.extracts AS e
@@ -92,5 +94,7 @@ WITH last AS (
 SELECT
     last.started_at,
     (SELECT count(*) FROM ferry.ledger AS l
-     WHERE l.target = $1 AND l.object = $2 AND l.written_at >= last.started_at) AS writes
+     WHERE l.target = $1 AND l.object = $2 AND l.written_at >= last.started_at) AS writes,
+    (SELECT count(*) FROM ferry.runs AS r
+     WHERE r.status = 'running' AND r.run_id <> $3 AND r.started_at >= last.started_at) AS interrupted
 FROM last;
