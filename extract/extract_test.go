@@ -3,6 +3,7 @@ package extract_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -211,5 +212,188 @@ func TestIntercomConversations_ExactSecondsWithParts(t *testing.T) {
 	var withParts int
 	if err := db.QueryRow("SELECT count(*) FROM read_parquet($1) WHERE \"conversation_parts.total_count\" >= 3 AND json_array_length(conversation_parts) >= 3", res.File).Scan(&withParts); err != nil || withParts != want {
 		t.Fatalf("%d of %d landed conversations carry their parts (%v)", withParts, want, err)
+	}
+}
+
+// searches reads how many contact searches the emulator has served.
+func searches(t *testing.T, base string) int {
+	t.Helper()
+	resp, err := http.Get(base + "/_emulator/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s struct {
+		Requests map[string]int `json:"requests"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s.Requests["POST /contacts/search"]
+}
+
+// TestIntercomContacts_ReadsOnlyWhatChanged: 500 contacts all changed
+// earlier today, so the day-granular filter matches every one of them. After
+// a full first extraction, three edits (one at exactly the lower bound's
+// second) are extracted with a single search page, not all of today's.
+func TestIntercomContacts_ReadsOnlyWhatChanged(t *testing.T) {
+	t.Parallel()
+	clk := &clock{}
+	srv, err := intercom.New(intercom.Options{Now: clk.Now, Timezone: "UTC"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	const n = 500
+	start := time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := range n {
+		clk.Set(start.Add(time.Duration(i) * 7 * time.Second)) // until ~10:00
+		ids = append(ids, post(t, ts.URL+"/contacts", "Bearer "+intercom.Token, map[string]any{"email": fmt.Sprintf("c%d@example.com", i)})["id"].(string))
+	}
+	c, _ := intercomapi.New(intercomapi.Options{BaseURL: ts.URL, Token: intercom.Token})
+	src := &intercomextract.Source{Client: c, Name: "contacts"}
+	log := slog.New(slog.DiscardHandler)
+	now := time.Date(2026, 5, 4, 15, 0, 0, 0, time.UTC)
+	first, err := extract.Run(t.Context(), src, extract.Window{Upper: now}, t.TempDir(), "r1", clk.Now, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Rows != n {
+		t.Fatalf("first extraction landed %d contacts, want %d", first.Rows, n)
+	}
+
+	lower := now.Add(-time.Minute)
+	edit := func(id string, at time.Time) {
+		clk.Set(at)
+		b, _ := json.Marshal(map[string]any{"phone": "+1 555 0100"})
+		req, _ := http.NewRequest(http.MethodPut, ts.URL+"/contacts/"+id, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+intercom.Token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("edit %s: %v %v", id, resp, err)
+		}
+		resp.Body.Close()
+	}
+	edit(ids[10], lower.Add(-time.Second)) // just before the window
+	edit(ids[20], lower)                   // at the lower bound's second: kept
+	edit(ids[30], now.Add(-10*time.Second))
+	edit(ids[40], now.Add(-10*time.Second))
+	before := searches(t, ts.URL)
+	second, err := extract.Run(t.Context(), src, extract.Window{Lower: lower, Upper: now}, t.TempDir(), "r2", clk.Now, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := landed(t, second.File)
+	if len(got) != 3 || !got[ids[20]] || !got[ids[30]] || !got[ids[40]] {
+		t.Errorf("landed %v, want exactly the contacts edited at or after the lower bound: %s %s %s", got, ids[20], ids[30], ids[40])
+	}
+	if req := searches(t, ts.URL) - before; req != 1 {
+		t.Errorf("incremental extraction made %d searches, want 1 (the first full extraction made %d requests)", req, first.Requests)
+	}
+	t.Logf("contacts changed today: %d; first extraction %d requests, incremental %d", n, first.Requests, second.Requests)
+}
+
+// TestIntercomContacts_TiesAtLowerBoundAcrossPages: more than a page of
+// contacts share the lower bound's second; paging newest first must read
+// them all before it stops at an older one.
+func TestIntercomContacts_TiesAtLowerBoundAcrossPages(t *testing.T) {
+	t.Parallel()
+	clk := &clock{}
+	srv, err := intercom.New(intercom.Options{Now: clk.Now, Timezone: "UTC"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	lower := time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
+	mk := func(i int, at time.Time) string {
+		clk.Set(at)
+		return post(t, ts.URL+"/contacts", "Bearer "+intercom.Token, map[string]any{"email": fmt.Sprintf("t%d@example.com", i)})["id"].(string)
+	}
+	older := map[string]bool{}
+	for i := range 20 {
+		older[mk(i, lower.Add(-time.Duration(i+1)*time.Second))] = true
+	}
+	tied := map[string]bool{}
+	for i := range 170 {
+		tied[mk(100+i, lower)] = true
+	}
+	c, _ := intercomapi.New(intercomapi.Options{BaseURL: ts.URL, Token: intercom.Token})
+	src := &intercomextract.Source{Client: c, Name: "contacts"}
+	res, err := extract.Run(t.Context(), src, extract.Window{Lower: lower, Upper: lower}, t.TempDir(), "r", clk.Now, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := landed(t, res.File)
+	for id := range tied {
+		if !got[id] {
+			t.Fatalf("contact %s at the lower bound's second was missed (%d landed)", id, len(got))
+		}
+	}
+	for id := range got {
+		if older[id] {
+			t.Errorf("contact %s from before the window was landed", id)
+		}
+	}
+	if res.Requests != 2 {
+		t.Errorf("%d requests, want 2 pages of 150", res.Requests)
+	}
+}
+
+// TestIntercomConversations_ConvergedRunReadsOnlyChanged: after a full
+// extraction, a run whose window starts a minute ago searches one page and
+// fetches only the two conversations that changed since.
+func TestIntercomConversations_ConvergedRunReadsOnlyChanged(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	srv, err := intercom.New(intercom.Options{Now: clk.Now, Dataset: seed.New(seed.Params{Seed: 1, Scale: 600})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c, _ := intercomapi.New(intercomapi.Options{BaseURL: ts.URL, Token: intercom.Token})
+	src := &intercomextract.Source{Client: c, Name: "conversations"}
+	log := slog.New(slog.DiscardHandler)
+	first, err := extract.Run(t.Context(), src, extract.Window{Upper: clk.Now()}, t.TempDir(), "r1", clk.Now, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Rows <= 150 {
+		t.Fatalf("only %d seeded conversations: one page would prove nothing", first.Rows)
+	}
+	admins, err := c.Admins(t.Context())
+	if err != nil || len(admins) == 0 {
+		t.Fatalf("admins: %v %v", admins, err)
+	}
+	ids := []string{}
+	for page, err := range c.SearchConversations(t.Context(), intercomapi.Cmp("updated_at", ">", 0), 2, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cv := range page {
+			ids = append(ids, cv.ID)
+		}
+		break
+	}
+	clk.Set(clk.Now().Add(time.Hour))
+	for _, id := range ids {
+		post(t, ts.URL+"/conversations/"+id+"/parts", "Bearer "+intercom.Token, map[string]any{"type": "admin", "message_type": "comment", "admin_id": admins[0].ID, "body": "edited"})
+	}
+	now := clk.Now()
+	second, err := extract.Run(t.Context(), src, extract.Window{Lower: now.Add(-time.Minute), Upper: now}, t.TempDir(), "r2", clk.Now, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := landed(t, second.File)
+	if len(got) != 2 || !got[ids[0]] || !got[ids[1]] {
+		t.Errorf("landed %v, want exactly the edited conversations %v", got, ids)
+	}
+	// One search page plus one fetch (with parts) per changed conversation.
+	if second.Requests != 3 {
+		t.Errorf("incremental extraction made %d requests, want 3 (the full one made %d)", second.Requests, first.Requests)
 	}
 }

@@ -476,6 +476,8 @@ func (s *Server) searchContacts(w http.ResponseWriter, r *http.Request, version 
 			return
 		}
 	}
+	// Sort order defaults to descending; the sort uses full values even
+	// where the filter compares dates by day.
 	sortField, desc := "", true
 	if req.Sort != nil {
 		sortField = req.Sort.Field
@@ -484,7 +486,7 @@ func (s *Server) searchContacts(w http.ResponseWriter, r *http.Request, version 
 		case "ascending":
 			desc = false
 		default:
-			writeError(w, 400, "invalid_sort_order", "Sort order must be 'ascending' or 'descending'")
+			writeError(w, 400, "invalid_sort_order", fmt.Sprintf("Invalid sort order '%s'. Must be one of: ascending, descending", req.Sort.Order))
 			return
 		}
 		if _, ok := contactFields[sortField]; !ok && !strings.HasPrefix(sortField, "custom_attributes.") {

@@ -214,3 +214,62 @@ func TestConversations_ExactSecondsAndTags(t *testing.T) {
 		t.Fatalf("email without subject: %d %v", code, msg)
 	}
 }
+
+// TestSearch_ContactSortOrder: sort defaults to descending, compares full
+// seconds (not days, as the filter does), pages stably through ties, and
+// refuses any order other than ascending or descending.
+func TestSearch_ContactSortOrder(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{}
+	_, call := setup(t, Options{Now: clock.Now, Timezone: "UTC"})
+	day := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	// Created out of order, all on one day; b and c share a second.
+	offsets := map[string]time.Duration{"a": 9 * time.Hour, "b": 15 * time.Hour, "c": 15 * time.Hour, "d": 12*time.Hour + time.Second, "e": 12 * time.Hour}
+	ids := map[string]string{}
+	for _, name := range []string{"d", "a", "c", "e", "b"} {
+		clock.Set(day.Add(offsets[name]))
+		code, _, c := call("POST", "/contacts", map[string]any{"email": name + "@example.com"})
+		if code != 200 {
+			t.Fatalf("create %s: %d %v", name, code, c)
+		}
+		ids[c["id"].(string)] = name
+	}
+	query := map[string]any{"field": "updated_at", "operator": "=", "value": day.Unix()}
+	order := func(sort map[string]any) string {
+		t.Helper()
+		var got []string
+		after := ""
+		for {
+			body := map[string]any{"query": query, "pagination": map[string]any{"per_page": 2}, "sort": sort}
+			if after != "" {
+				body["pagination"].(map[string]any)["starting_after"] = after
+			}
+			code, _, m := call("POST", "/contacts/search", body)
+			if code != 200 {
+				t.Fatalf("search %v: %d %v", sort, code, m)
+			}
+			for _, c := range m["data"].([]any) {
+				got = append(got, ids[c.(map[string]any)["id"].(string)])
+			}
+			next, _ := m["pages"].(map[string]any)["next"].(map[string]any)
+			if next == nil {
+				return strings.Join(got, "")
+			}
+			after = next["starting_after"].(string)
+		}
+	}
+	// Ties page by id, and ids ascend in creation order: c before b.
+	if got := order(map[string]any{"field": "updated_at"}); got != "cbdea" {
+		t.Errorf("sort without order: %s, want cbdea (descending by full second)", got)
+	}
+	if got := order(map[string]any{"field": "updated_at", "order": "descending"}); got != "cbdea" {
+		t.Errorf("descending: %s, want cbdea", got)
+	}
+	if got := order(map[string]any{"field": "updated_at", "order": "ascending"}); got != "aedcb" {
+		t.Errorf("ascending: %s, want aedcb", got)
+	}
+	code, _, m := call("POST", "/contacts/search", map[string]any{"query": query, "sort": map[string]any{"field": "updated_at", "order": "desc"}})
+	if code != 400 || errCode(m) != "invalid_sort_order" {
+		t.Errorf("order desc: %d %v, want 400 invalid_sort_order", code, m)
+	}
+}

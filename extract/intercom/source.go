@@ -2,8 +2,10 @@
 //
 // Contacts come from contact search, which on stable API versions compares
 // dates by calendar day in the workspace's timezone: the query asks for
-// updated_at on or after the window's first day, and rows are then filtered
-// client-side to the exact second, so nothing at a boundary is missed.
+// updated_at on or after the window's first day, newest first, and the scan
+// stops at the first record older than the window's lower bound (to the
+// second); rows are filtered client-side to the exact second, so nothing at
+// a boundary is missed.
 // Companies have no server-side change filter on stable versions: the
 // source scrolls them all and keeps those changed in the window.
 package intercom
@@ -151,11 +153,34 @@ func (s *Source) tags(ctx context.Context) iter.Seq2[[]extract.Row, error] {
 	}
 }
 
+// contacts pages contact search newest first and stops at the first page
+// that reaches past the window's lower bound.
+//
+// The query can only say "updated on or after lower's day" (§4.1 of the
+// API notes: dates compare by calendar day), but the sort uses full-second
+// values. So, sorted descending, once a record older than lower (to the
+// second) appears, every record after it is older too and the scan can
+// stop: a converged run reads about one page instead of everything
+// changed that day. Records at exactly lower's second sort before any
+// older one, so ties at the bound are all read.
+//
+// A record updated while the scan pages moves to the front, behind the
+// cursor, and this scan does not see it (neither its old nor its new
+// version). Nothing is lost: its new updated_at is after the run started,
+// hence after the window's upper bound, and extract.Run never advances the
+// watermark past that bound; the next run's lower bound (at most the
+// watermark, minus the lookback) therefore still covers the new updated_at
+// and reads the record in its latest state, which includes the change this
+// scan missed.
 func (s *Source) contacts(ctx context.Context, w extract.Window, total *int) iter.Seq2[[]extract.Row, error] {
 	return func(yield func([]extract.Row, error) bool) {
 		lower := w.Lower.Unix()
 		if w.Lower.IsZero() {
 			lower = 0
+		} else {
+			// The API's total counts everything changed since lower's
+			// day, not what the scan will read: no estimate is better.
+			total = nil
 		}
 		// "> lower" starts the day after lower's day; "= lower" covers that
 		// day itself. Together: everything from lower's day on.
@@ -163,13 +188,17 @@ func (s *Source) contacts(ctx context.Context, w extract.Window, total *int) ite
 			intercomapi.Cmp("updated_at", ">", lower),
 			intercomapi.Cmp("updated_at", "=", lower),
 		)
-		search := intercomapi.Search{Query: q, PerPage: 150, SortField: "updated_at", Ascending: true}
+		search := intercomapi.Search{Query: q, PerPage: 150, SortField: "updated_at", Ascending: false}
 		for page, err := range s.Client.SearchContacts(ctx, search, total) {
 			if err != nil {
 				yield(nil, err)
 				return
 			}
-			if !yield(keep(page, w, func(c intercomapi.Contact) (string, int64, []byte) { return c.ID, c.UpdatedAt, c.Raw }), nil) {
+			rows := keep(page, w, func(c intercomapi.Contact) (string, int64, []byte) { return c.ID, c.UpdatedAt, c.Raw })
+			// The page's last record is its oldest: if it is before the
+			// window, so is everything on later pages.
+			done := len(page) > 0 && !inWindow(page[len(page)-1].UpdatedAt, w)
+			if !yield(rows, nil) || done {
 				return
 			}
 		}

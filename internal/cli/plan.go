@@ -49,6 +49,9 @@ func printSummary(w io.Writer, s *runner.Summary, plan bool) {
 			fmt.Fprintf(w, "  %-34s %8d rows\n", k, s.Extracted[k])
 		}
 	}
+	if len(s.Skipped) > 0 {
+		fmt.Fprintf(w, "skipped (not due, see extract.<system>.<object>.every): %s\n", strings.Join(s.Skipped, ", "))
+	}
 	if len(s.Identity) > 0 {
 		fmt.Fprintln(w, "identity:")
 		for _, k := range keys(s.Identity) {

@@ -80,7 +80,11 @@ type Extract struct {
 // ObjectExtract configures one source object.
 type ObjectExtract struct {
 	Lookback Duration `yaml:"lookback"`
-	Fields   []string `yaml:"fields"` // Salesforce: extra fields to select
+	// Every, when set, is how often the object is re-read: runs within
+	// Every of its last successful extraction skip it. Meant for objects
+	// without a server-side change filter (Intercom companies).
+	Every  Duration `yaml:"every"`
+	Fields []string `yaml:"fields"` // Salesforce: extra fields to select
 }
 
 // Identity settings.
@@ -402,6 +406,7 @@ func (p *Pipeline) parseDurations(probs *[]pathProblem) {
 	}{{"intercom", p.Extract.Intercom}, {"salesforce", p.Extract.Salesforce}} {
 		for name, o := range sys.m {
 			o.Lookback.parse("$.extract."+sys.name+"."+name+".lookback", add)
+			o.Every.parse("$.extract."+sys.name+"."+name+".every", add)
 			sys.m[name] = o
 		}
 	}
@@ -704,4 +709,13 @@ func (p *Pipeline) Lookback(system, object string) time.Duration {
 		m = p.Extract.Salesforce
 	}
 	return m[object].Lookback.Duration
+}
+
+// Every returns how often a source object is re-read (0: every run).
+func (p *Pipeline) Every(system, object string) time.Duration {
+	m := p.Extract.Intercom
+	if system == "salesforce" {
+		m = p.Extract.Salesforce
+	}
+	return m[object].Every.Duration
 }

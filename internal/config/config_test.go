@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +33,12 @@ func TestParse_Example(t *testing.T) {
 	if got := p.Lookback("salesforce", "Lead").String(); got != "10m0s" {
 		t.Errorf("Lead lookback = %s, want 10m0s", got)
 	}
+	if got := p.Every("intercom", "companies").String(); got != "1h0m0s" {
+		t.Errorf("companies every = %s, want 1h0m0s", got)
+	}
+	if got := p.Every("intercom", "contacts"); got != 0 {
+		t.Errorf("contacts every = %s, want 0 (every run)", got)
+	}
 	if f := p.Sync.People.Fields[0]; f.Direction != "both" || f.Type != "string" {
 		t.Errorf("defaults not applied: %+v", f)
 	}
@@ -43,7 +50,7 @@ func TestParse_Errors(t *testing.T) {
 	base := string(example(t))
 	cases := map[string]struct {
 		edit func(string) string
-		want string // "LINE_OF:<text>" is replaced by the line number of text
+		want string
 	}{
 		"unknown key": {func(s string) string {
 			return strings.Replace(s, "name: intercom_salesforce", "name: intercom_salesforce\ncolour: blue", 1)
@@ -55,6 +62,12 @@ func TestParse_Errors(t *testing.T) {
 			return strings.Replace(s, "owner: salesforce, direction: to_intercom }", "owner: salesforce }", 1)
 		}, "Owner.Email is a relationship field"},
 		"bad duration": {func(s string) string { return strings.Replace(s, "lookback: 10m", "lookback: soon", 1) }, "invalid duration"},
+		"bad every": {func(s string) string {
+			return strings.Replace(s, "companies:     { lookback: 1h, every: 1h }", "companies:     { lookback: 1h, every: hourly }", 1)
+		}, `extract.intercom.companies.every: invalid duration "hourly"`},
+		"negative every": {func(s string) string {
+			return strings.Replace(s, "    Account:                { lookback: 10m }", "    Account:                { lookback: 10m, every: -5m }", 1)
+		}, `extract.salesforce.Account.every: invalid duration "-5m"`},
 		"unknown object": {func(s string) string {
 			return strings.Replace(s, "    User:                   { lookback: 10m }", "    Opportunityy: { lookback: 10m }", 1)
 		}, "extract.salesforce.Opportunityy: unknown Salesforce object"},
@@ -63,6 +76,8 @@ func TestParse_Errors(t *testing.T) {
 			return strings.Replace(s, "salesforce: Title,", "salesforce: Phone,", 1)
 		}, "Phone is mapped twice"},
 	}
+	// at names, for some cases, the text on the line the error must name.
+	at := map[string]string{"bad every": "every: hourly", "negative every": "every: -5m"}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -70,12 +85,21 @@ func TestParse_Errors(t *testing.T) {
 			if name == "secret missing" {
 				env = testenv.Env(map[string]string{"SALESFORCE_USERNAME": ""})
 			}
-			_, err := config.Parse("p.yaml", []byte(tc.edit(base)), env)
+			edited := tc.edit(base)
+			_, err := config.Parse("p.yaml", []byte(edited), env)
 			if err == nil || !errors.Is(err, config.ErrInvalid) {
 				t.Fatalf("err = %v, want an ErrInvalid", err)
 			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v\nwant it to contain %q", err, tc.want)
+			want := tc.want
+			if text := at[name]; text != "" {
+				before, _, ok := strings.Cut(edited, text)
+				if !ok {
+					t.Fatalf("the edit did not apply: no %q", text)
+				}
+				want = fmt.Sprintf("p.yaml:%d: %s", strings.Count(before, "\n")+1, want)
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("err = %v\nwant it to contain %q", err, want)
 			}
 			if !strings.HasPrefix(err.Error(), "p.yaml:") {
 				t.Fatalf("err = %v, want it to start with file:line", err)

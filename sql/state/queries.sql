@@ -78,3 +78,23 @@ WHERE false;
 INSERT INTO main.account_health_history BY NAME
 SELECT $1 AS run_id, $2 AS recorded_at, *
 FROM main.account_health;
+
+-- name: LastExtract
+-- When the last extraction of an object by a run that succeeded (or
+-- finished with rejects) started (NULL if never); how many writes ferry has
+-- sent to that object since; and how many runs since were interrupted
+-- (still 'running' but not run $3, the current one): a killed run may have
+-- written without its ledger rows being flushed.
+WITH last AS (
+    SELECT max(r.started_at) AS started_at
+    FROM ferry.extracts AS e
+    JOIN ferry.runs AS r ON r.run_id = e.run_id
+    WHERE e.system = $1 AND e.object = $2 AND r.status IN ('succeeded', 'rejects')
+)
+SELECT
+    last.started_at,
+    (SELECT count(*) FROM ferry.ledger AS l
+     WHERE l.target = $1 AND l.object = $2 AND l.written_at >= last.started_at) AS writes,
+    (SELECT count(*) FROM ferry.runs AS r
+     WHERE r.status = 'running' AND r.run_id <> $3 AND r.started_at >= last.started_at) AS interrupted
+FROM last;
