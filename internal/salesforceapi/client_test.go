@@ -2,8 +2,8 @@ package salesforceapi_test
 
 import (
 	"errors"
-	"slices"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
