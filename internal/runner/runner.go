@@ -141,6 +141,9 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 		return nil, err
 	}
 	defer st.Close()
+	if err := st.LimitMemory(ctx, opt.DataDir, opt.Pipeline.Transform.MemoryLimit); err != nil {
+		return nil, err
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, err
