@@ -211,7 +211,11 @@ func (s *Sink) bulk(ctx context.Context, object, op, key string, recs []load.Rec
 	}
 	empty := ""
 	row := make([]*string, len(header))
-	csv := salesforceapi.NewCSVBuilder(header, s.BulkMaxBytes)
+	limit := s.BulkMaxBytes
+	if limit <= 0 {
+		limit = 100 << 20 // Salesforce's advice, as load.salesforce.bulk_max_bytes defaults
+	}
+	csv := salesforceapi.NewCSVBuilder(header, limit)
 	var out []rowResult
 	var batch []int // indexes in recs of the rows in csv
 	flush := func() error {
@@ -242,7 +246,7 @@ func (s *Sink) bulk(ctx context.Context, object, op, key string, recs []load.Rec
 			}
 			if !csv.Add(line) {
 				out = append(out, rowResult{index: i, code: "ROW_TOO_LARGE",
-					msg: fmt.Sprintf("the record's CSV row is %d bytes, more than one Bulk job may upload (load.salesforce.bulk_max_bytes %d)", len(line), s.BulkMaxBytes)})
+					msg: fmt.Sprintf("the record's CSV row is %d bytes, more than one Bulk job may upload (load.salesforce.bulk_max_bytes %d)", len(line), limit)})
 				continue
 			}
 		}
