@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"sort"
 	"strconv"
 	"strings"
@@ -65,110 +66,73 @@ func (r Record) Hash(target string) string {
 	return hex.EncodeToString(h[:12])
 }
 
-// Plan is everything the load stage would write.
-type Plan struct {
-	SalesforceUpdates map[string][]Record // object -> records keyed by Id
-	// SalesforceUpserts: object -> records keyed by an external id; each
-	// record's Alt names the external-id field.
-	SalesforceUpserts map[string][]Record
-	IntercomContacts  []Record // updates keyed by Intercom id
-	IntercomCompanies []Record // updates keyed by Intercom id (Alt = company_id)
-	IntercomCreates   []Record // creates keyed by Salesforce Contact Id
+// Source is one outbound model, read as rows of (object, key, alt, field,
+// value, type), one row per field of a record.
+type Source struct {
+	Target, Op string
+	query      string
+	perObject  bool // summarised and written object by object (Salesforce)
+}
+
+// The outbound models the load stage writes.
+var (
+	// SalesforceUpdates are keyed by Id.
+	SalesforceUpdates = Source{"salesforce", "update", `SELECT sf_object, sf_id, NULL, field, value, value_type FROM main.sf_updates`, true}
+	// SalesforceUpserts are keyed by an external id; each record's Alt
+	// names the external-id field.
+	SalesforceUpserts = Source{"salesforce", "upsert", `SELECT sf_object, record_key, external_id_field, field, value, value_type FROM main.sf_upserts`, true}
+	// IntercomCreates are keyed by Salesforce Contact Id.
+	IntercomCreates = Source{"intercom", "create", `SELECT 'contacts', record_key, NULL, field, value, value_type FROM main.intercom_contact_creates`, false}
+	// IntercomContacts are updates keyed by Intercom id.
+	IntercomContacts = Source{"intercom", "update", `SELECT 'contacts', intercom_id, NULL, field, value, value_type FROM main.intercom_updates WHERE entity = 'people'`, false}
+	// IntercomCompanies are updates keyed by Intercom id (Alt = company_id).
+	IntercomCompanies = Source{"intercom", "upsert", `SELECT 'companies', intercom_id, company_id, field, value, value_type FROM main.intercom_updates WHERE entity = 'companies'`, false}
 	// IntercomAttachments attach contacts to companies: Object is
 	// "intercom" (Key is a contact id) or "salesforce_contact" (Key is the
 	// Contact Id of a contact created in this run); each field's value is
 	// an Intercom company id.
-	IntercomAttachments []Record
+	IntercomAttachments = Source{"intercom", "attach", `SELECT contact_kind, contact_key, NULL, 'company', company_intercom_id, 'string' FROM main.intercom_company_attachments`, false}
 	// IntercomMessages are onboarding messages keyed by opportunity Id.
-	IntercomMessages []Record
-	Ambiguous        int
+	IntercomMessages = Source{"intercom", "send", `SELECT object, record_key, NULL, field, value, value_type FROM main.intercom_messages`, false}
+)
+
+// summaryOrder is the order of a plan summary's lines.
+var summaryOrder = []Source{IntercomCreates, IntercomContacts, IntercomCompanies, IntercomAttachments, IntercomMessages, SalesforceUpserts, SalesforceUpdates}
+
+// rows names the source's columns and drops rows without a key or field.
+func (s Source) rows() string {
+	return `SELECT coalesce(o, '') AS object, k AS key, a AS alt, f AS field, v AS value, t AS type
+FROM (` + s.query + `) AS s(o, k, a, f, v, t) WHERE k IS NOT NULL AND f IS NOT NULL`
 }
 
-func ptr(s sql.NullString) *string {
-	if !s.Valid {
-		return nil
-	}
-	v := s.String
-	return &v
+func (s Source) name() string { return s.Target + " " + s.Op }
+
+// DefaultChunkSize is how many records a Plan reads at a time.
+const DefaultChunkSize = 10_000
+
+// Plan is what the load stage would write. It holds counts only: the
+// records stay in DuckDB, and Chunks reads them a bounded number at a time,
+// so that the load's memory does not grow with the plan.
+type Plan struct {
+	db *sql.DB
+	// ChunkSize is how many records Chunks yields at a time.
+	ChunkSize int
+	Ambiguous int
+	lines     []Line
+	counts    map[string]map[string]int // source name -> object -> records
 }
 
-// group collects rows (object, key, alt, field, value, type) into records.
-func group(rows *sql.Rows) ([]Record, error) {
-	defer rows.Close()
-	var out []Record
-	idx := map[string]int{}
-	for rows.Next() {
-		var object, key, alt, field, typ sql.NullString
-		var value sql.NullString
-		if err := rows.Scan(&object, &key, &alt, &field, &value, &typ); err != nil {
-			return nil, err
-		}
-		if !key.Valid || !field.Valid {
-			continue
-		}
-		k := object.String + "\x00" + key.String
-		i, ok := idx[k]
-		if !ok {
-			i = len(out)
-			idx[k] = i
-			out = append(out, Record{Object: object.String, Key: key.String, Alt: alt.String})
-		}
-		out[i].Fields = append(out[i].Fields, Change{Field: field.String, Value: ptr(value), Type: typ.String})
-	}
-	for i := range out {
-		sort.Slice(out[i].Fields, func(a, b int) bool { return out[i].Fields[a].Field < out[i].Fields[b].Field })
-	}
-	sort.Slice(out, func(a, b int) bool {
-		if out[a].Object != out[b].Object {
-			return out[a].Object < out[b].Object
-		}
-		return out[a].Key < out[b].Key
-	})
-	return out, rows.Err()
-}
-
-func byObject(recs []Record) map[string][]Record {
-	m := map[string][]Record{}
-	for _, r := range recs {
-		m[r.Object] = append(m[r.Object], r)
-	}
-	return m
-}
-
-// ReadPlan reads the outbound models built by the transform stage.
+// ReadPlan summarises the outbound models built by the transform stage,
+// counting in SQL.
 func ReadPlan(ctx context.Context, db *sql.DB) (*Plan, error) {
-	p := &Plan{}
-	q := func(sqlText string) ([]Record, error) {
-		rows, err := db.QueryContext(ctx, sqlText)
+	p := &Plan{db: db, ChunkSize: DefaultChunkSize, counts: map[string]map[string]int{}}
+	for _, src := range summaryOrder {
+		lines, counts, err := summarise(ctx, db, src)
 		if err != nil {
 			return nil, fmt.Errorf("read plan: %w", err)
 		}
-		return group(rows)
-	}
-	var err error
-	var recs []Record
-	if recs, err = q(`SELECT sf_object, sf_id, NULL, field, value, value_type FROM main.sf_updates`); err != nil {
-		return nil, err
-	}
-	p.SalesforceUpdates = byObject(recs)
-	if recs, err = q(`SELECT sf_object, record_key, external_id_field, field, value, value_type FROM main.sf_upserts`); err != nil {
-		return nil, err
-	}
-	p.SalesforceUpserts = byObject(recs)
-	if p.IntercomContacts, err = q(`SELECT 'contacts', intercom_id, NULL, field, value, value_type FROM main.intercom_updates WHERE entity = 'people'`); err != nil {
-		return nil, err
-	}
-	if p.IntercomCompanies, err = q(`SELECT 'companies', intercom_id, company_id, field, value, value_type FROM main.intercom_updates WHERE entity = 'companies'`); err != nil {
-		return nil, err
-	}
-	if p.IntercomCreates, err = q(`SELECT 'contacts', record_key, NULL, field, value, value_type FROM main.intercom_contact_creates`); err != nil {
-		return nil, err
-	}
-	if p.IntercomAttachments, err = q(`SELECT contact_kind, contact_key, NULL, 'company', company_intercom_id, 'string' FROM main.intercom_company_attachments`); err != nil {
-		return nil, err
-	}
-	if p.IntercomMessages, err = q(`SELECT object, record_key, NULL, field, value, value_type FROM main.intercom_messages`); err != nil {
-		return nil, err
+		p.lines = append(p.lines, lines...)
+		p.counts[src.name()] = counts
 	}
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM main.identity_ambiguous`).Scan(&p.Ambiguous); err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
@@ -183,54 +147,155 @@ type Line struct {
 	Fields             map[string]int
 }
 
-// Summary counts records and fields per target, object and operation.
-func (p *Plan) Summary() []Line {
-	var out []Line
-	add := func(target, op string, recs []Record) {
-		if len(recs) == 0 {
-			return
+// summarise counts a source's records and fields per object; sources not
+// written object by object get one line, named after their first object.
+func summarise(ctx context.Context, db *sql.DB, src Source) ([]Line, map[string]int, error) {
+	rows, err := db.QueryContext(ctx, `WITH src AS (`+src.rows()+`)
+SELECT object, field, count(*), any_value(n) FROM src
+JOIN (SELECT object, count(DISTINCT key) AS n FROM src GROUP BY object) USING (object)
+GROUP BY object, field ORDER BY object, field`)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var lines []Line
+	counts := map[string]int{}
+	for rows.Next() {
+		var object, field string
+		var n, records int
+		if err := rows.Scan(&object, &field, &n, &records); err != nil {
+			return nil, nil, err
 		}
-		l := Line{Target: target, Object: recs[0].Object, Op: op, Records: len(recs), Fields: map[string]int{}}
-		for _, r := range recs {
-			for _, c := range r.Fields {
-				l.Fields[c.Field]++
+		if _, ok := counts[object]; !ok {
+			counts[object] = records
+			if len(lines) == 0 || src.perObject {
+				lines = append(lines, Line{Target: src.Target, Object: object, Op: src.Op, Fields: map[string]int{}})
 			}
+			lines[len(lines)-1].Records += records
 		}
-		out = append(out, l)
+		lines[len(lines)-1].Fields[field] += n
 	}
-	add("intercom", "create", p.IntercomCreates)
-	add("intercom", "update", p.IntercomContacts)
-	add("intercom", "upsert", p.IntercomCompanies)
-	add("intercom", "attach", p.IntercomAttachments)
-	add("intercom", "send", p.IntercomMessages)
-	for _, obj := range sortedKeys(p.SalesforceUpserts) {
-		add("salesforce", "upsert", p.SalesforceUpserts[obj])
-	}
-	for _, obj := range sortedKeys(p.SalesforceUpdates) {
-		add("salesforce", "update", p.SalesforceUpdates[obj])
-	}
-	return out
+	return lines, counts, rows.Err()
 }
+
+// Summary counts records and fields per target, object and operation.
+func (p *Plan) Summary() []Line { return p.lines }
 
 // Writes is the total number of records the plan writes.
 func (p *Plan) Writes() int {
-	n := len(p.IntercomContacts) + len(p.IntercomCompanies) + len(p.IntercomCreates) + len(p.IntercomAttachments) + len(p.IntercomMessages)
-	for _, v := range p.SalesforceUpdates {
-		n += len(v)
-	}
-	for _, v := range p.SalesforceUpserts {
-		n += len(v)
+	n := 0
+	for _, src := range summaryOrder {
+		n += p.Count(src, "")
 	}
 	return n
 }
 
-func sortedKeys(m map[string][]Record) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// Count is the number of records of object in src ("" for all objects).
+func (p *Plan) Count(src Source, object string) int {
+	n := 0
+	for obj, c := range p.counts[src.name()] {
+		if object == "" || obj == object {
+			n += c
+		}
+	}
+	return n
+}
+
+// Objects lists, sorted, the objects src has records of.
+func (p *Plan) Objects(src Source) []string {
+	out := make([]string, 0, len(p.counts[src.name()]))
+	for obj := range p.counts[src.name()] {
+		out = append(out, obj)
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Fields lists the fields src sets on records of object, and the
+// external-id fields it keys them on.
+func (p *Plan) Fields(ctx context.Context, src Source, object string) ([]string, error) {
+	rows, err := p.db.QueryContext(ctx, `WITH src AS (`+src.rows()+`)
+SELECT DISTINCT field FROM src WHERE object = $1
+UNION SELECT DISTINCT alt FROM src WHERE object = $1 AND alt IS NOT NULL`, object)
+	if err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var f string
+		if err := rows.Scan(&f); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// Chunks yields src's records of object ("" for all objects) ordered by
+// object and key, at most ChunkSize at a time. Each chunk is one query that
+// resumes after the last key of the one before: a chunk costs a scan of
+// the model (a table), and memory holds only its records.
+func (p *Plan) Chunks(ctx context.Context, src Source, object string) iter.Seq2[[]Record, error] {
+	q := `WITH src AS (` + src.rows() + `),
+page AS (
+    SELECT DISTINCT object, key FROM src
+    WHERE ($1 = '' OR object = $1) AND ($2 OR object > $3 OR (object = $3 AND key > $4))
+    ORDER BY object, key LIMIT $5
+)
+SELECT object, key, src.alt, src.field, src.value, src.type
+FROM src JOIN page USING (object, key)
+ORDER BY object, key, field`
+	return func(yield func([]Record, error) bool) {
+		first, lastObject, lastKey := true, "", ""
+		size := max(p.ChunkSize, 1)
+		for {
+			rows, err := p.db.QueryContext(ctx, q, object, first, lastObject, lastKey, size)
+			if err != nil {
+				yield(nil, fmt.Errorf("read plan: %w", err))
+				return
+			}
+			recs, err := group(rows)
+			if err != nil {
+				yield(nil, fmt.Errorf("read plan: %w", err))
+				return
+			}
+			if len(recs) == 0 || !yield(recs, nil) || len(recs) < size {
+				return
+			}
+			last := recs[len(recs)-1]
+			first, lastObject, lastKey = false, last.Object, last.Key
+		}
+	}
+}
+
+func ptr(s sql.NullString) *string {
+	if !s.Valid {
+		return nil
+	}
+	v := s.String
+	return &v
+}
+
+// group collects rows (object, key, alt, field, value, type), ordered by
+// object and key, into records, keeping the query's order (the last record
+// is the greatest in DuckDB's order, where the next chunk resumes).
+func group(rows *sql.Rows) ([]Record, error) {
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		var object, key, alt, field, typ sql.NullString
+		var value sql.NullString
+		if err := rows.Scan(&object, &key, &alt, &field, &value, &typ); err != nil {
+			return nil, err
+		}
+		if n := len(out); n == 0 || out[n-1].Object != object.String || out[n-1].Key != key.String {
+			out = append(out, Record{Object: object.String, Key: key.String, Alt: alt.String})
+		}
+		r := &out[len(out)-1]
+		r.Fields = append(r.Fields, Change{Field: field.String, Value: ptr(value), Type: typ.String})
+	}
+	return out, rows.Err()
 }
 
 // Reject is a record a target refused.
@@ -245,6 +310,10 @@ type Outcome struct {
 	Written map[string]int // "target object op" -> records
 	Rejects []Reject
 	IDs     map[string]string // "target object key" -> id the target assigned or confirmed
+	// KeepIDs, when set, names the "target object"s whose IDs are kept
+	// (the rest are not needed later), so that IDs grows with those
+	// objects' writes rather than with the whole plan.
+	KeepIDs map[string]bool
 }
 
 // NewOutcome returns an empty Outcome.
@@ -252,7 +321,7 @@ func NewOutcome() *Outcome { return &Outcome{Written: map[string]int{}, IDs: map
 
 // Identified records the id a target gave record key.
 func (o *Outcome) Identified(target, object, key, id string) {
-	if id == "" {
+	if id == "" || (o.KeepIDs != nil && !o.KeepIDs[target+" "+object]) {
 		return
 	}
 	o.mu.Lock()
@@ -279,6 +348,16 @@ func (o *Outcome) Reject(r Reject) {
 	o.mu.Lock()
 	o.Rejects = append(o.Rejects, r)
 	o.mu.Unlock()
+}
+
+// TakeRejects returns the rejects recorded so far and forgets them, so that
+// they can be saved chunk by chunk.
+func (o *Outcome) TakeRejects() []Reject {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r := o.Rejects
+	o.Rejects = nil
+	return r
 }
 
 // Ledger buffers write-ledger rows and appends them to ferry.ledger.

@@ -15,6 +15,8 @@ import (
 	"github.com/ferry-sync/ferry/emulator/seed"
 )
 
+// maxUpload is Salesforce's cap on one ingest upload once base64-encoded
+// (salesforce.md §5.5): about 100 MB of raw CSV.
 const maxUpload = 150 << 20
 
 type ingestJob struct {
@@ -214,7 +216,9 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, j *ingestJob) {
 		writeErr(w, 400, "INVALIDCONTENTTYPE", "Content-Type must be text/csv")
 		return
 	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, maxUpload+1))
+	// Base64 only grows the data, so reading one byte past the cap is
+	// enough to know the upload is too large.
+	data, err := io.ReadAll(io.LimitReader(r.Body, int64(s.opt.MaxUpload)+1))
 	if err != nil {
 		writeErr(w, 400, "BULK_API_ERROR", "could not read upload")
 		return
@@ -229,8 +233,8 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, j *ingestJob) {
 		writeErr(w, 400, "BULK_API_ERROR", fmt.Sprintf("Found multiple contents for job: <%s>, please 'Close' / 'Abort' / 'Delete' the current Job then create a new Job and make sure you only do 'PUT' once on a given Job.", j.ID))
 		return
 	}
-	if len(data) > maxUpload {
-		writeErr(w, 400, "BULK_API_ERROR", "Upload exceeds the 150 MB limit")
+	if n := base64.StdEncoding.EncodedLen(len(data)); n > s.opt.MaxUpload {
+		writeErr(w, 400, "BULK_API_ERROR", fmt.Sprintf("Upload of job <%s> exceeds the limit of %d bytes of base64-encoded content (at least %d bytes); split the data into several jobs.", j.ID, s.opt.MaxUpload, n))
 		return
 	}
 	j.uploaded, j.data = true, data

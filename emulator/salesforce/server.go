@@ -46,6 +46,10 @@ type Options struct {
 	PublicKey  *rsa.PublicKey // verifies JWT bearer assertions; nil disables that flow
 	// BulkDelay keeps ingest jobs InProgress at least this long.
 	BulkDelay time.Duration
+	// MaxUpload caps one ingest job's upload, counted as Salesforce does:
+	// after base64-encoding the CSV. 0 means Salesforce's 150 MB; tests set
+	// a small one.
+	MaxUpload int
 	// Required marks fields required on create beyond the standard ones,
 	// as an org's validation rules do: object -> field names.
 	Required map[string][]string
@@ -76,6 +80,9 @@ func New(opt Options) (*Server, error) {
 	}
 	if opt.TokenTTL == 0 {
 		opt.TokenTTL = 2 * time.Hour
+	}
+	if opt.MaxUpload == 0 {
+		opt.MaxUpload = maxUpload
 	}
 	st := newStats()
 	o, err := newOrg(opt.Dataset, opt.Journal, opt.Now, st)

@@ -323,6 +323,34 @@ func TestBulkIngest_CSVRulesAndResults(t *testing.T) {
 	}
 }
 
+// TestBulkIngest_UploadLimit checks the cap on one upload is counted in
+// base64-encoded bytes, as Salesforce counts it: 300 raw bytes encode to
+// exactly 400, 301 to 404.
+func TestBulkIngest_UploadLimit(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Options{MaxUpload: 400})
+	for _, tc := range []struct {
+		size int
+		want int
+	}{{300, 201}, {301, 400}} {
+		code, out := b.json(t, "POST", v+"jobs/ingest", map[string]any{"object": "Lead", "operation": "insert"})
+		if code != 200 {
+			t.Fatalf("create job: %d %s", code, out)
+		}
+		var job map[string]any
+		json.Unmarshal(out, &job)
+		data := "LastName,Company\n"
+		data += strings.Repeat("x", tc.size-len(data)-1) + "\n"
+		code, _, body := b.do(t, "PUT", v+"jobs/ingest/"+job["id"].(string)+"/batches", "text/csv", []byte(data))
+		if code != tc.want {
+			t.Fatalf("upload of %d bytes: %d %s, want %d", tc.size, code, body, tc.want)
+		}
+		if code == 400 && !strings.Contains(string(body), "BULK_API_ERROR") {
+			t.Fatalf("refusal body %s", body)
+		}
+	}
+}
+
 func TestBulkQuery_LocatorPaging(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 300})})

@@ -20,16 +20,17 @@ import (
 
 // Pipeline is one pipeline file.
 type Pipeline struct {
-	Version     int          `yaml:"version"`
-	Name        string       `yaml:"name"`
-	Connections Connections  `yaml:"connections"`
-	Extract     Extract      `yaml:"extract"`
-	Identity    Identity     `yaml:"identity"`
-	Sync        Sync         `yaml:"sync"`
-	Health      Health       `yaml:"health"`
-	Workflows   Workflows    `yaml:"workflows"`
-	Load        LoadSettings `yaml:"load"`
-	Landing     Landing      `yaml:"landing"`
+	Version     int               `yaml:"version"`
+	Name        string            `yaml:"name"`
+	Connections Connections       `yaml:"connections"`
+	Extract     Extract           `yaml:"extract"`
+	Identity    Identity          `yaml:"identity"`
+	Sync        Sync              `yaml:"sync"`
+	Health      Health            `yaml:"health"`
+	Workflows   Workflows         `yaml:"workflows"`
+	Transform   TransformSettings `yaml:"transform"`
+	Load        LoadSettings      `yaml:"load"`
+	Landing     Landing           `yaml:"landing"`
 
 	// Path is the file the pipeline was read from.
 	Path string `yaml:"-"`
@@ -226,11 +227,20 @@ type Landing struct {
 	CompactAfter Duration `yaml:"compact_after"`
 }
 
+// TransformSettings configures the DuckDB engine the models run in.
+type TransformSettings struct {
+	// MemoryLimit is DuckDB's memory_limit ("2GB"); past it, DuckDB spills
+	// to <data-dir>/tmp.
+	MemoryLimit string `yaml:"memory_limit"`
+}
+
 // LoadSettings configures the load stage.
 type LoadSettings struct {
 	Salesforce struct {
 		CollectionsMax int      `yaml:"collections_max"`
 		PollInterval   Duration `yaml:"poll_interval"`
+		// BulkMaxBytes caps the CSV uploaded to one Bulk API 2.0 job.
+		BulkMaxBytes int `yaml:"bulk_max_bytes"`
 	} `yaml:"salesforce"`
 	Intercom struct {
 		MaxConcurrency int `yaml:"max_concurrency"`
@@ -442,6 +452,12 @@ func (p *Pipeline) applyDefaults() {
 	if p.Load.Salesforce.CollectionsMax == 0 {
 		p.Load.Salesforce.CollectionsMax = 200
 	}
+	if p.Load.Salesforce.BulkMaxBytes == 0 {
+		p.Load.Salesforce.BulkMaxBytes = DefaultBulkMaxBytes
+	}
+	if p.Transform.MemoryLimit == "" {
+		p.Transform.MemoryLimit = "1GB"
+	}
 	if p.Load.Salesforce.PollInterval.Duration == 0 {
 		p.Load.Salesforce.PollInterval.Duration = 500 * time.Millisecond
 	}
@@ -459,10 +475,19 @@ func (p *Pipeline) applyDefaults() {
 	}
 }
 
+// Bulk API 2.0 takes at most 150 MB per upload once base64-encoded, which
+// is 3/4 of that in raw CSV; ferry's default keeps a margin, as Salesforce
+// advises.
+const (
+	DefaultBulkMaxBytes = 100 << 20
+	MaxBulkMaxBytes     = 150 << 20 / 4 * 3
+)
+
 var (
-	identRe   = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
-	sfFieldRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$`)
-	icFieldRe = regexp.MustCompile(`^([a-z_][a-z0-9_]*|custom_attributes\.[A-Za-z_][A-Za-z0-9_ ]*)$`)
+	memoryLimitRe = regexp.MustCompile(`^(?i)[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$`)
+	identRe       = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+	sfFieldRe     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$`)
+	icFieldRe     = regexp.MustCompile(`^([a-z_][a-z0-9_]*|custom_attributes\.[A-Za-z_][A-Za-z0-9_ ]*)$`)
 )
 
 // Source objects ferry knows how to extract.
@@ -690,6 +715,12 @@ func (p *Pipeline) validate(probs *[]pathProblem) {
 	}
 	if p.Load.Salesforce.CollectionsMax < 0 || p.Load.Salesforce.CollectionsMax > 2000 {
 		add("$.load.salesforce.collections_max", "must be between 0 and 2000")
+	}
+	if n := p.Load.Salesforce.BulkMaxBytes; n <= 0 || n > MaxBulkMaxBytes {
+		add("$.load.salesforce.bulk_max_bytes", "must be between 1 and %d bytes (Salesforce takes 150 MB per upload once base64-encoded)", MaxBulkMaxBytes)
+	}
+	if m := memoryLimitRe.FindStringSubmatch(p.Transform.MemoryLimit); m == nil || strings.Trim(m[0][:len(m[0])-len(m[2])], "0. ") == "" {
+		add("$.transform.memory_limit", "must be a positive size such as 512MB or 2GB, got %q", p.Transform.MemoryLimit)
 	}
 }
 

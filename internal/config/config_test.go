@@ -30,14 +30,17 @@ func TestParse_Example(t *testing.T) {
 	if p.Connections.Salesforce.ClientID != "cid" || p.Connections.Salesforce.Auth != "jwt" {
 		t.Errorf("connection not expanded: %+v", p.Connections.Salesforce)
 	}
-	if got := p.Lookback("salesforce", "Lead").String(); got != "10m0s" {
-		t.Errorf("Lead lookback = %s, want 10m0s", got)
+	if got := p.Lookback("salesforce", "Lead").String(); got != "2m0s" {
+		t.Errorf("Lead lookback = %s, want 2m0s", got)
 	}
 	if got := p.Every("intercom", "companies").String(); got != "1h0m0s" {
 		t.Errorf("companies every = %s, want 1h0m0s", got)
 	}
 	if got := p.Every("intercom", "contacts"); got != 0 {
 		t.Errorf("contacts every = %s, want 0 (every run)", got)
+	}
+	if p.Load.Salesforce.BulkMaxBytes != 100<<20 || p.Transform.MemoryLimit != "1GB" {
+		t.Errorf("bulk_max_bytes %d, memory_limit %q", p.Load.Salesforce.BulkMaxBytes, p.Transform.MemoryLimit)
 	}
 	if f := p.Sync.People.Fields[0]; f.Direction != "both" || f.Type != "string" {
 		t.Errorf("defaults not applied: %+v", f)
@@ -61,7 +64,7 @@ func TestParse_Errors(t *testing.T) {
 		"relationship written back": {func(s string) string {
 			return strings.Replace(s, "owner: salesforce, direction: to_intercom }", "owner: salesforce }", 1)
 		}, "Owner.Email is a relationship field"},
-		"bad duration": {func(s string) string { return strings.Replace(s, "lookback: 10m", "lookback: soon", 1) }, "invalid duration"},
+		"bad duration": {func(s string) string { return strings.Replace(s, "lookback: 2m", "lookback: soon", 1) }, "invalid duration"},
 		"bad every": {func(s string) string {
 			return strings.Replace(s, "companies:     { lookback: 1h, every: 1h }", "companies:     { lookback: 1h, every: hourly }", 1)
 		}, `extract.intercom.companies.every: invalid duration "hourly"`},
@@ -72,6 +75,18 @@ func TestParse_Errors(t *testing.T) {
 			return strings.Replace(s, "    User:                   { lookback: 10m }", "    Opportunityy: { lookback: 10m }", 1)
 		}, "extract.salesforce.Opportunityy: unknown Salesforce object"},
 		"secret missing": {func(s string) string { return s }, "environment variable SALESFORCE_USERNAME is not set"},
+		"bulk_max_bytes negative": {func(s string) string {
+			return strings.Replace(s, "bulk_max_bytes: 104857600", "bulk_max_bytes: -1", 1)
+		}, "load.salesforce.bulk_max_bytes: must be between 1 and 117964800"},
+		"bulk_max_bytes over Salesforce's cap": {func(s string) string {
+			return strings.Replace(s, "bulk_max_bytes: 104857600", "bulk_max_bytes: 157286400", 1)
+		}, "load.salesforce.bulk_max_bytes: must be between 1"},
+		"memory_limit without a unit": {func(s string) string {
+			return strings.Replace(s, "memory_limit: 1GB", "memory_limit: 1000", 1)
+		}, `transform.memory_limit: must be a positive size such as 512MB or 2GB, got "1000"`},
+		"memory_limit zero": {func(s string) string {
+			return strings.Replace(s, "memory_limit: 1GB", "memory_limit: 0GB", 1)
+		}, "transform.memory_limit: must be a positive size"},
 		"mapped twice": {func(s string) string {
 			return strings.Replace(s, "salesforce: Title,", "salesforce: Phone,", 1)
 		}, "Phone is mapped twice"},
@@ -122,4 +137,27 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted version %d", p.Version)
 		}
 	})
+}
+
+// TestParse_NewLimits checks the memory and upload limits accept the
+// forms they document and are reported on their own line otherwise.
+func TestParse_NewLimits(t *testing.T) {
+	t.Parallel()
+	base := string(example(t))
+	for _, v := range []string{"512MB", "2GB", "1.5 GiB", "100kb"} {
+		p, err := config.Parse("p.yaml", []byte(strings.Replace(base, "memory_limit: 1GB", "memory_limit: "+v, 1)), testenv.Env(nil))
+		if err != nil || p.Transform.MemoryLimit != v {
+			t.Errorf("memory_limit %q: %v", v, err)
+		}
+	}
+	p, err := config.Parse("p.yaml", []byte(strings.Replace(base, "bulk_max_bytes: 104857600", "bulk_max_bytes: 4096", 1)), testenv.Env(nil))
+	if err != nil || p.Load.Salesforce.BulkMaxBytes != 4096 {
+		t.Fatalf("bulk_max_bytes 4096: %v", err)
+	}
+	bad := strings.Replace(base, "memory_limit: 1GB", "memory_limit: plenty", 1)
+	_, err = config.Parse("p.yaml", []byte(bad), testenv.Env(nil))
+	line := 1 + strings.Count(bad[:strings.Index(bad, "memory_limit: plenty")], "\n")
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("p.yaml:%d: transform.memory_limit", line)) {
+		t.Fatalf("err = %v, want it at p.yaml:%d", err, line)
+	}
 }

@@ -18,9 +18,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -144,6 +146,9 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 		return nil, err
 	}
 	defer st.Close()
+	if err := st.LimitMemory(ctx, opt.DataDir, opt.Pipeline.Transform.MemoryLimit); err != nil {
+		return nil, err
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, err
@@ -521,7 +526,7 @@ func (r *run) identityCounts(ctx context.Context) error {
 
 func (r *run) sfSink(ledger *load.Ledger) *salesforceload.Sink {
 	p := r.opt.Pipeline
-	return &salesforceload.Sink{Client: r.sf, CollectionsMax: p.Load.Salesforce.CollectionsMax, Poll: p.Load.Salesforce.PollInterval.Duration,
+	return &salesforceload.Sink{Client: r.sf, CollectionsMax: p.Load.Salesforce.CollectionsMax, BulkMaxBytes: p.Load.Salesforce.BulkMaxBytes, Poll: p.Load.Salesforce.PollInterval.Duration,
 		Ledger: ledger, State: r.st, RunID: r.id, Now: r.opt.Now, Log: r.log, Hook: r.opt.Hook}
 }
 
@@ -536,10 +541,17 @@ func customAttributes(fields []config.FieldMapping) map[string]string {
 	return out
 }
 
+// load writes the plan. Records are read from the outbound models a chunk
+// at a time and the ledger and rejects are saved after each chunk, so that
+// memory holds one chunk whatever the plan's size. What stays in memory
+// for the whole load: the Intercom ids of contacts created in this run
+// (bounded by the creates) and the Ids of Leads upserted (bounded by the
+// Lead upserts), which later writes refer to.
 func (r *run) load(ctx context.Context) error {
 	p := r.opt.Pipeline
 	plan := r.plan
 	out := load.NewOutcome()
+	out.KeepIDs = map[string]bool{"salesforce Lead": true} // resolvePendingLeads, syncBack
 	ledger := load.NewLedger(r.st, r.id, r.opt.Now)
 	defer ledger.Flush(context.WithoutCancel(ctx))
 	ic := &intercomload.Sink{Client: r.ic, Concurrency: p.Load.Intercom.MaxConcurrency, Ledger: ledger, Log: r.log}
@@ -549,16 +561,15 @@ func (r *run) load(ctx context.Context) error {
 		return nil
 	}
 	calls := 0
-	for _, recs := range plan.SalesforceUpdates {
-		calls += min(len(recs)/200+1, 12)
-	}
-	for _, recs := range plan.SalesforceUpserts {
-		calls += min(len(recs)/200+1, 12)
+	for _, src := range []load.Source{load.SalesforceUpdates, load.SalesforceUpserts} {
+		for _, obj := range plan.Objects(src) {
+			calls += min(plan.Count(src, obj)/200+1, 12)
+		}
 	}
 	if err := r.sf.Reserve(ctx, calls+1); err != nil {
 		return fmt.Errorf("salesforce: %w", err)
 	}
-	if len(plan.IntercomContacts)+len(plan.IntercomCreates) > 0 {
+	if plan.Count(load.IntercomContacts, "")+plan.Count(load.IntercomCreates, "") > 0 {
 		attrs := customAttributes(p.Sync.People.Fields)
 		if w := p.Workflows.OpportunityStage; w.Enabled {
 			attrs[w.Attribute] = "string"
@@ -567,7 +578,7 @@ func (r *run) load(ctx context.Context) error {
 			return fmt.Errorf("intercom: %w", err)
 		}
 	}
-	if len(plan.IntercomCompanies) > 0 {
+	if plan.Count(load.IntercomCompanies, "") > 0 {
 		attrs := customAttributes(p.Sync.Companies.Fields)
 		if p.Health.Enabled {
 			if a := p.Health.Intercom.ScoreAttribute; a != "" {
@@ -581,67 +592,109 @@ func (r *run) load(ctx context.Context) error {
 			return fmt.Errorf("intercom: %w", err)
 		}
 	}
+	rejects := 0
+	// saved appends the ledger rows and rejects a chunk produced.
+	saved := func() error {
+		if err := ledger.Flush(ctx); err != nil {
+			return err
+		}
+		rej := out.TakeRejects()
+		rejects += len(rej)
+		return load.SaveRejects(ctx, r.st, r.id, rej)
+	}
+	// each calls write with src's records of object chunk by chunk.
+	each := func(src load.Source, object string, write func([]load.Record) error) error {
+		for recs, err := range plan.Chunks(ctx, src, object) {
+			if err != nil {
+				return err
+			}
+			if err := write(recs); err != nil {
+				return err
+			}
+			if err := saved(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	// Intercom first: contacts created there get their id written back to
 	// the Salesforce Contact in the same run.
-	created, err := ic.CreateContacts(ctx, plan.IntercomCreates, out)
-	if err != nil {
+	created := map[string]string{}
+	if err := each(load.IntercomCreates, "", func(recs []load.Record) error {
+		ids, err := ic.CreateContacts(ctx, recs, out)
+		maps.Copy(created, ids)
+		return err
+	}); err != nil {
 		return err
 	}
-	if err := ic.UpdateContacts(ctx, plan.IntercomContacts, out); err != nil {
+	if err := each(load.IntercomContacts, "", func(recs []load.Record) error { return ic.UpdateContacts(ctx, recs, out) }); err != nil {
 		return err
 	}
-	if err := ic.UpdateCompanies(ctx, plan.IntercomCompanies, out); err != nil {
+	if err := each(load.IntercomCompanies, "", func(recs []load.Record) error { return ic.UpdateCompanies(ctx, recs, out) }); err != nil {
 		return err
 	}
-	if err := ic.Attach(ctx, plan.IntercomAttachments, created, out); err != nil {
+	if err := each(load.IntercomAttachments, "", func(recs []load.Record) error { return ic.Attach(ctx, recs, created, out) }); err != nil {
 		return err
 	}
-	if err := ic.SendMessages(ctx, plan.IntercomMessages, out); err != nil {
+	if err := each(load.IntercomMessages, "", func(recs []load.Record) error { return ic.SendMessages(ctx, recs, out) }); err != nil {
 		return err
 	}
 	if err := r.hook("after-intercom-load"); err != nil {
 		return err
 	}
-	updates := plan.SalesforceUpdates
-	if len(created) > 0 {
-		updates = withLinks(updates, created, p.Sync.People.SalesforceExternalID)
+	objects := plan.Objects(load.SalesforceUpdates)
+	if len(created) > 0 && !slices.Contains(objects, "Contact") {
+		objects = append(objects, "Contact")
+		sort.Strings(objects)
 	}
-	for _, obj := range sortedObjects(updates) {
-		if err := sf.Update(ctx, obj, updates[obj], out); err != nil {
+	for _, obj := range objects {
+		if err := each(load.SalesforceUpdates, obj, func(recs []load.Record) error { return sf.Update(ctx, obj, recs, out) }); err != nil {
 			return err
 		}
-	}
-	for _, obj := range sortedObjects(plan.SalesforceUpserts) {
-		recs := resolvePendingLeads(plan.SalesforceUpserts[obj], out)
-		if len(recs) == 0 {
+		if obj != "Contact" {
 			continue
 		}
-		if err := sf.Upsert(ctx, obj, recs[0].Alt, recs, out); err != nil {
-			return err
-		}
-		if obj == "Lead" {
-			if err := r.syncBack(ctx, obj, recs, out, ic); err != nil {
+		links := contactLinks(created, p.Sync.People.SalesforceExternalID)
+		for start := 0; start < len(links); start += plan.ChunkSize {
+			if err := sf.Update(ctx, obj, links[start:min(start+plan.ChunkSize, len(links))], out); err != nil {
+				return err
+			}
+			if err := saved(); err != nil {
 				return err
 			}
 		}
 	}
-	r.sum.Written = out.Written
-	r.sum.Rejects = len(out.Rejects)
-	if len(out.Rejects) == 0 {
-		return nil
+	for _, obj := range plan.Objects(load.SalesforceUpserts) {
+		if err := each(load.SalesforceUpserts, obj, func(recs []load.Record) error {
+			recs = resolvePendingLeads(recs, out)
+			if len(recs) == 0 {
+				return nil
+			}
+			if err := sf.Upsert(ctx, obj, recs[0].Alt, recs, out); err != nil {
+				return err
+			}
+			if obj == "Lead" {
+				return r.syncBack(ctx, obj, recs, out, ic)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
-	if err := load.SaveRejects(ctx, r.st, r.id, out.Rejects); err != nil {
-		return err
+	r.sum.Written = out.Written
+	r.sum.Rejects = rejects
+	if rejects == 0 {
+		return nil
 	}
 	path, err := r.exportRejects(ctx)
 	if err != nil {
 		return err
 	}
 	r.sum.Files["rejects"] = path
-	if ratio := float64(len(out.Rejects)) / float64(plan.Writes()); ratio > p.Load.MaxRejectRatio {
-		return fmt.Errorf("%d of %d records rejected (%.0f%%), above load.max_reject_ratio %.0f%%; see %s", len(out.Rejects), plan.Writes(), ratio*100, p.Load.MaxRejectRatio*100, path)
+	if ratio := float64(rejects) / float64(plan.Writes()); ratio > p.Load.MaxRejectRatio {
+		return fmt.Errorf("%d of %d records rejected (%.0f%%), above load.max_reject_ratio %.0f%%; see %s", rejects, plan.Writes(), ratio*100, p.Load.MaxRejectRatio*100, path)
 	}
-	return &RejectsError{Count: len(out.Rejects), Path: path}
+	return &RejectsError{Count: rejects, Path: path}
 }
 
 // checkRequired fails the run before any write when the org requires a
@@ -650,13 +703,14 @@ func (r *run) load(ctx context.Context) error {
 // defaulted.
 func (r *run) checkRequired(ctx context.Context) error {
 	var problems []string
-	for _, obj := range sortedObjects(r.plan.SalesforceUpserts) {
+	for _, obj := range r.plan.Objects(load.SalesforceUpserts) {
+		fields, err := r.plan.Fields(ctx, load.SalesforceUpserts, obj)
+		if err != nil {
+			return err
+		}
 		filled := map[string]bool{}
-		for _, rec := range r.plan.SalesforceUpserts[obj] {
-			filled[strings.ToLower(rec.Alt)] = true
-			for _, c := range rec.Fields {
-				filled[strings.ToLower(c.Field)] = true
-			}
+		for _, f := range fields {
+			filled[strings.ToLower(f)] = true
 		}
 		d, err := r.sf.Describe(ctx, obj)
 		if err != nil {
@@ -794,31 +848,15 @@ func textAt(m map[string]any, path string) *string {
 	return &s
 }
 
-// withLinks adds Contact external-id updates for contacts just created in
-// Intercom (Contact Id -> Intercom id).
-func withLinks(updates map[string][]load.Record, created map[string]string, extField string) map[string][]load.Record {
-	out := map[string][]load.Record{}
-	for k, v := range updates {
-		out[k] = append([]load.Record{}, v...)
-	}
-	ids := make([]string, 0, len(created))
-	for sfID := range created {
-		ids = append(ids, sfID)
-	}
-	sort.Strings(ids)
+// contactLinks are the Contact external-id updates for contacts just
+// created in Intercom (Contact Id -> Intercom id), in Contact Id order.
+func contactLinks(created map[string]string, extField string) []load.Record {
+	ids := slices.Sorted(maps.Keys(created))
+	out := make([]load.Record, 0, len(ids))
 	for _, sfID := range ids {
 		v := created[sfID]
-		out["Contact"] = append(out["Contact"], load.Record{Object: "Contact", Key: sfID, Fields: []load.Change{{Field: extField, Value: &v, Type: "string"}}})
+		out = append(out, load.Record{Object: "Contact", Key: sfID, Fields: []load.Change{{Field: extField, Value: &v, Type: "string"}}})
 	}
-	return out
-}
-
-func sortedObjects(m map[string][]load.Record) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,22 +41,75 @@ const NullValue = "#N/A"
 // EncodeCSV renders rows for an ingest job: nil cells become #N/A (set null),
 // empty strings stay empty (unchanged). Fields are quoted when needed.
 func EncodeCSV(header []string, rows [][]*string) []byte {
+	b := NewCSVBuilder(header, math.MaxInt)
+	for _, row := range rows {
+		b.Add(EncodeCSVRow(row))
+	}
+	return b.Bytes()
+}
+
+// EncodeCSVRow renders one ingest row as a CSV line (with its LF).
+func EncodeCSVRow(row []*string) []byte {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	rec := make([]string, len(row))
+	for i, v := range row {
+		if v == nil {
+			rec[i] = NullValue
+		} else {
+			rec[i] = *v
+		}
+	}
+	w.Write(rec) // a bytes.Buffer cannot fail
+	w.Flush()
+	return b.Bytes()
+}
+
+// CSVBuilder accumulates the CSV body of one ingest job, header first,
+// without ever growing past a byte limit: Salesforce refuses an upload of
+// more than 150 MB once base64-encoded, about 100 MB of raw CSV.
+type CSVBuilder struct {
+	header []byte
+	max    int
+	buf    bytes.Buffer
+	rows   int
+}
+
+// NewCSVBuilder starts a body with header and a limit of max bytes.
+func NewCSVBuilder(header []string, max int) *CSVBuilder {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	w.Write(header)
-	rec := make([]string, len(header))
-	for _, row := range rows {
-		for i, v := range row {
-			if v == nil {
-				rec[i] = NullValue
-			} else {
-				rec[i] = *v
-			}
-		}
-		w.Write(rec)
-	}
 	w.Flush()
-	return b.Bytes()
+	c := &CSVBuilder{header: b.Bytes(), max: max}
+	c.Reset()
+	return c
+}
+
+// Add appends an encoded row (see EncodeCSVRow) and reports true, or
+// reports false and leaves the body unchanged when the row would take it
+// past the limit. A row that does not fit an empty body never will.
+func (c *CSVBuilder) Add(line []byte) bool {
+	if c.buf.Len()+len(line) > c.max {
+		return false
+	}
+	c.buf.Write(line)
+	c.rows++
+	return true
+}
+
+// Rows is the number of rows added since the last Reset.
+func (c *CSVBuilder) Rows() int { return c.rows }
+
+// Bytes is the body: the header and the rows added.
+func (c *CSVBuilder) Bytes() []byte { return c.buf.Bytes() }
+
+// Reset empties the body down to its header; Bytes' earlier result must not
+// be used after it.
+func (c *CSVBuilder) Reset() {
+	c.buf.Reset()
+	c.buf.Write(c.header)
+	c.rows = 0
 }
 
 // CreateIngestJob opens a job. A retry after a lost answer can leave an
@@ -132,22 +187,38 @@ func waitJob(ctx context.Context, poll time.Duration, get func() (JobInfo, error
 	}
 }
 
-// JobResults downloads successfulResults, failedResults or
-// unprocessedrecords as header + rows.
-func (c *Client) JobResults(ctx context.Context, jobID, kind string) ([]string, [][]string, error) {
+// JobResults streams successfulResults, failedResults or
+// unprocessedrecords: fn is called with the header and each row in turn, as
+// they are read from the response body, and must not keep row. It returns
+// the number of rows read.
+func (c *Client) JobResults(ctx context.Context, jobID, kind string, fn func(header, row []string) error) (int, error) {
 	resp, err := c.send(ctx, request{method: http.MethodGet, path: "jobs/ingest/" + jobID + "/" + kind, accept: "text/csv"})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s of job %s: %w", kind, jobID, err)
+		return 0, fmt.Errorf("%s of job %s: %w", kind, jobID, err)
 	}
 	defer resp.Body.Close()
-	rows, err := readCSV(resp.Body, ',')
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s of job %s: %w", kind, jobID, err)
+	cr := csv.NewReader(resp.Body)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	var header []string
+	n := 0
+	for {
+		row, err := cr.Read()
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("%s of job %s: parse CSV: %w", kind, jobID, err)
+		}
+		if header == nil {
+			header = slices.Clone(row)
+			continue
+		}
+		n++
+		if err := fn(header, row); err != nil {
+			return n, err
+		}
 	}
-	if len(rows) == 0 {
-		return nil, nil, nil
-	}
-	return rows[0], rows[1:], nil
 }
 
 func readCSV(r io.Reader, delim rune) ([][]string, error) {

@@ -3,6 +3,7 @@ package salesforceapi_test
 import (
 	"errors"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,11 +100,16 @@ func TestClient_BulkUpsertRoundTrip(t *testing.T) {
 	if err != nil || info.State != "JobComplete" || info.NumberRecordsFailed != 1 {
 		t.Fatalf("job %+v, err %v", info, err)
 	}
-	hdr, rows, err := c.JobResults(ctx, job.ID, "failedResults")
-	if err != nil || len(rows) != 1 || hdr[1] != "sf__Error" || !strings.HasPrefix(rows[0][1], "REQUIRED_FIELD_MISSING") {
+	var hdr []string
+	var rows [][]string
+	n, err := c.JobResults(ctx, job.ID, "failedResults", func(h, row []string) error {
+		hdr, rows = h, append(rows, slices.Clone(row))
+		return nil
+	})
+	if err != nil || n != 1 || len(rows) != 1 || hdr[1] != "sf__Error" || !strings.HasPrefix(rows[0][1], "REQUIRED_FIELD_MISSING") {
 		t.Fatalf("failedResults %v %v %v", hdr, rows, err)
 	}
-	var n int
+	n = 0
 	for page, err := range c.Query(ctx, "SELECT Id, Company FROM Lead WHERE Intercom_Id__c IN ('ic-1', 'ic-3')", false, 0, &n) {
 		if err != nil {
 			t.Fatal(err)

@@ -47,6 +47,24 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	return s, nil
 }
 
+// LimitMemory caps DuckDB's memory at limit ("2GB") and lets it spill what
+// does not fit to dir/tmp, which it creates.
+func (s *Store) LimitMemory(ctx context.Context, dir, limit string) error {
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return fmt.Errorf("create temp directory: %w", err)
+	}
+	for _, q := range []string{
+		"SET GLOBAL memory_limit = '" + strings.ReplaceAll(limit, "'", "''") + "'",
+		"SET GLOBAL temp_directory = '" + strings.ReplaceAll(tmp, "'", "''") + "'",
+	} {
+		if _, err := s.DB.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("configure duckdb: %w", err)
+		}
+	}
+	return nil
+}
+
 // Close closes the database.
 func (s *Store) Close() error { return s.DB.Close() }
 

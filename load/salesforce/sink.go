@@ -3,9 +3,11 @@
 // retried or repeated write finds the record it created instead of making a
 // second one. Small deltas (up to CollectionsMax rows per object) go through
 // sObject Collections, which costs one call per 200 rows; larger ones through
-// one Bulk API 2.0 job per object (five calls plus polling, whatever the
-// size). Per-row results are read back: rows that fail on a row lock are
-// retried once, other failures become rejects.
+// Bulk API 2.0 jobs (five calls plus polling each): as few as keep each
+// job's CSV under BulkMaxBytes, since Salesforce caps one upload at 150 MB
+// once base64-encoded. Per-row results are streamed back and every row is
+// accounted for: rows that fail on a row lock are retried once, other
+// failures become rejects.
 package salesforce
 
 import (
@@ -25,12 +27,15 @@ import (
 type Sink struct {
 	Client         *salesforceapi.Client
 	CollectionsMax int
-	Poll           time.Duration
-	Ledger         *load.Ledger
-	State          *state.Store
-	RunID          string
-	Now            func() time.Time
-	Log            *slog.Logger
+	// BulkMaxBytes caps the CSV uploaded to one Bulk job; a record whose
+	// row alone is larger is rejected.
+	BulkMaxBytes int
+	Poll         time.Duration
+	Ledger       *load.Ledger
+	State        *state.Store
+	RunID        string
+	Now          func() time.Time
+	Log          *slog.Logger
 	// Hook, when set, is called at named points (tests crash there).
 	Hook func(step string) error
 }
@@ -119,10 +124,9 @@ func (s *Sink) write(ctx context.Context, object, op, key string, recs []load.Re
 	if len(recs) <= s.CollectionsMax {
 		results, err = s.collections(ctx, object, op, key, recs)
 	} else {
+		// Results of the jobs that finished are settled even when a
+		// later one failed.
 		results, err = s.bulk(ctx, object, op, key, recs)
-	}
-	if err != nil {
-		return err
 	}
 	var retry []load.Record
 	for _, r := range results {
@@ -139,6 +143,9 @@ func (s *Sink) write(ctx context.Context, object, op, key string, recs []load.Re
 			s.Ledger.Record(target, rec, op, "rejected", r.id, msg)
 			out.Reject(load.Reject{Target: target, Object: object, Key: rec.Key, Op: op, Error: msg, Payload: rec.Payload()})
 		}
+	}
+	if err != nil {
+		return err
 	}
 	if len(retry) > 0 {
 		s.Log.Warn("retrying rows that failed transiently", "object", object, "rows", len(retry))
@@ -181,8 +188,9 @@ func (s *Sink) collections(ctx context.Context, object, op, key string, recs []l
 	return out, nil
 }
 
-// bulk runs one Bulk API 2.0 ingest job and maps its result files back to
-// the input rows by their key column.
+// bulk writes recs through as many Bulk API 2.0 ingest jobs as keep each
+// upload under BulkMaxBytes, filling each job before opening the next, and
+// maps their result files back to the input rows by the key column.
 func (s *Sink) bulk(ctx context.Context, object, op, key string, recs []load.Record) ([]rowResult, error) {
 	fieldSet := map[string]bool{}
 	for _, r := range recs {
@@ -202,10 +210,25 @@ func (s *Sink) bulk(ctx context.Context, object, op, key string, recs []load.Rec
 		col[h] = i
 	}
 	empty := ""
-	rows := make([][]*string, len(recs))
-	index := make(map[string]int, len(recs))
+	row := make([]*string, len(header))
+	limit := s.BulkMaxBytes
+	if limit <= 0 {
+		limit = 100 << 20 // Salesforce's advice, as load.salesforce.bulk_max_bytes defaults
+	}
+	csv := salesforceapi.NewCSVBuilder(header, limit)
+	var out []rowResult
+	var batch []int // indexes in recs of the rows in csv
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		res, err := s.bulkJob(ctx, object, op, key, recs, batch, csv.Bytes())
+		out = append(out, res...)
+		csv.Reset()
+		batch = batch[:0]
+		return err
+	}
 	for i, r := range recs {
-		row := make([]*string, len(header))
 		for j := range row {
 			row[j] = &empty // empty leaves the field unchanged
 		}
@@ -216,9 +239,26 @@ func (s *Sink) bulk(ctx context.Context, object, op, key string, recs []load.Rec
 				row[col[c.Field]] = c.Value // nil becomes #N/A: set null
 			}
 		}
-		rows[i] = row
-		index[strings.ToLower(r.Key)] = i
+		line := salesforceapi.EncodeCSVRow(row)
+		if !csv.Add(line) {
+			if err := flush(); err != nil {
+				return out, err
+			}
+			if !csv.Add(line) {
+				out = append(out, rowResult{index: i, code: "ROW_TOO_LARGE",
+					msg: fmt.Sprintf("the record's CSV row is %d bytes, more than one Bulk job may upload (load.salesforce.bulk_max_bytes %d)", len(line), limit)})
+				continue
+			}
+		}
+		batch = append(batch, i)
 	}
+	return out, flush()
+}
+
+// bulkJob runs one ingest job over data, the CSV of recs[batch...], and
+// streams its three result files back, so that memory holds one result row
+// at a time. Every uploaded row must come back in exactly one of them.
+func (s *Sink) bulkJob(ctx context.Context, object, op, key string, recs []load.Record, batch []int, data []byte) ([]rowResult, error) {
 	extField := ""
 	if op == "upsert" {
 		extField = key
@@ -230,7 +270,7 @@ func (s *Sink) bulk(ctx context.Context, object, op, key string, recs []load.Rec
 	if _, err := s.State.DB.ExecContext(ctx, s.State.Stmt("InsertBulkJob"), job.ID, s.RunID, object, op, job.State, s.Now().UTC()); err != nil {
 		return nil, fmt.Errorf("record bulk job: %w", err)
 	}
-	if err := s.Client.UploadJobData(ctx, job.ID, salesforceapi.EncodeCSV(header, rows)); err != nil {
+	if err := s.Client.UploadJobData(ctx, job.ID, data); err != nil {
 		s.Client.SetJobState(ctx, job.ID, "Aborted")
 		s.setJob(ctx, job.ID, "Aborted")
 		return nil, err
@@ -249,70 +289,78 @@ func (s *Sink) bulk(ctx context.Context, object, op, key string, recs []load.Rec
 	info, err := s.Client.WaitIngestJob(ctx, job.ID, s.Poll, func(j salesforceapi.JobInfo) {
 		if t := s.Now(); t.Sub(last) >= 5*time.Second {
 			last = t
-			s.Log.Info("bulk job progress", "job", j.ID, "object", object, "state", j.State, "processed", j.NumberRecordsProcessed, "of", len(recs))
+			s.Log.Info("bulk job progress", "job", j.ID, "object", object, "state", j.State, "processed", j.NumberRecordsProcessed, "of", len(batch))
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.setJob(ctx, job.ID, info.State)
-	s.Log.Info("bulk job finished", "job", info.ID, "object", object, "operation", op, "state", info.State,
+	s.Log.Info("bulk job finished", "job", info.ID, "object", object, "operation", op, "state", info.State, "rows", len(batch), "bytes", len(data),
 		"processed", info.NumberRecordsProcessed, "failed", info.NumberRecordsFailed, "elapsed", s.Now().Sub(start).Round(time.Millisecond))
 	if info.State == "Failed" && info.NumberRecordsProcessed == 0 {
 		return nil, fmt.Errorf("salesforce bulk %s %s job %s failed: %s", op, object, info.ID, info.ErrorMessage)
 	}
-	var out []rowResult
-	seen := make([]bool, len(recs))
-	collect := func(kind string, ok bool) error {
-		hdr, data, err := s.Client.JobResults(ctx, job.ID, kind)
-		if err != nil {
-			return err
-		}
-		keyCol, errCol, idCol := -1, -1, -1
-		for i, h := range hdr {
-			switch h {
-			case key:
-				keyCol = i
-			case "sf__Error":
-				errCol = i
-			case "sf__Id":
-				idCol = i
-			}
-		}
-		if keyCol < 0 && len(data) > 0 {
-			return fmt.Errorf("salesforce %s of job %s lack the %s column", kind, job.ID, key)
-		}
-		for _, row := range data {
-			i, found := index[strings.ToLower(row[keyCol])]
-			if !found {
-				continue
-			}
-			seen[i] = true
-			rr := rowResult{ok: ok, index: i}
-			if idCol >= 0 {
-				rr.id = row[idCol]
-			}
-			if errCol >= 0 {
-				rr.code, rr.msg, _ = strings.Cut(row[errCol], ":")
-				rr.msg = strings.TrimSuffix(strings.TrimSpace(rr.msg), "--")
-			}
-			if kind == "unprocessedrecords" {
-				rr.code, rr.msg = "UNPROCESSED", "the job ended before this row was processed"
-			}
-			out = append(out, rr)
-		}
-		return nil
+	index := make(map[string]int, len(batch))
+	for _, i := range batch {
+		index[strings.ToLower(recs[i].Key)] = i
 	}
+	var out []rowResult
+	seen := make(map[int]bool, len(batch))
+	read := 0
 	for _, k := range []struct {
 		kind string
 		ok   bool
 	}{{"successfulResults", true}, {"failedResults", false}, {"unprocessedrecords", false}} {
-		if err := collect(k.kind, k.ok); err != nil {
-			return nil, err
+		keyCol, errCol, idCol := -1, -1, -1
+		n, err := s.Client.JobResults(ctx, job.ID, k.kind, func(hdr, row []string) error {
+			if keyCol < 0 {
+				for i, h := range hdr {
+					switch h {
+					case key:
+						keyCol = i
+					case "sf__Error":
+						errCol = i
+					case "sf__Id":
+						idCol = i
+					}
+				}
+				if keyCol < 0 {
+					return fmt.Errorf("salesforce %s of job %s lack the %s column", k.kind, job.ID, key)
+				}
+			}
+			if keyCol >= len(row) {
+				return fmt.Errorf("salesforce %s of job %s: a row has %d columns", k.kind, job.ID, len(row))
+			}
+			i, found := index[strings.ToLower(row[keyCol])]
+			if !found || seen[i] {
+				return nil // counted, but not ours or already answered
+			}
+			seen[i] = true
+			rr := rowResult{ok: k.ok, index: i}
+			if idCol >= 0 && idCol < len(row) {
+				rr.id = row[idCol]
+			}
+			if errCol >= 0 && errCol < len(row) {
+				rr.code, rr.msg, _ = strings.Cut(row[errCol], ":")
+				rr.msg = strings.TrimSuffix(strings.TrimSpace(rr.msg), "--")
+			}
+			if k.kind == "unprocessedrecords" {
+				rr.code, rr.msg = "UNPROCESSED", "the job ended before this row was processed"
+			}
+			out = append(out, rr)
+			return nil
+		})
+		if err != nil {
+			return out, err
 		}
+		read += n
 	}
-	for i, ok := range seen {
-		if !ok {
+	if read != len(batch) {
+		return out, fmt.Errorf("salesforce bulk %s %s job %s: result files hold %d rows for %d uploaded", op, object, job.ID, read, len(batch))
+	}
+	for _, i := range batch {
+		if !seen[i] {
 			out = append(out, rowResult{index: i, code: "NO_RESULT", msg: "job " + job.ID + " reported no result for this row"})
 		}
 	}

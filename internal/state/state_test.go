@@ -1,0 +1,47 @@
+package state_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ferry-sync/ferry/internal/state"
+)
+
+func TestLimitMemory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st, err := state.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.LimitMemory(t.Context(), dir, "300MB"); err != nil {
+		t.Fatal(err)
+	}
+	// Every pooled connection sees the settings, not just the one that set them.
+	conns := make([]interface{ Close() error }, 0, 3)
+	for range 3 {
+		c, err := st.DB.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		var limit, tmp string
+		if err := c.QueryRowContext(t.Context(), "SELECT current_setting('memory_limit'), current_setting('temp_directory')").Scan(&limit, &tmp); err != nil {
+			t.Fatal(err)
+		}
+		if limit != "286.1 MiB" || tmp != filepath.Join(dir, "tmp") {
+			t.Fatalf("memory_limit %q, temp_directory %q", limit, tmp)
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "tmp")); err != nil || !fi.IsDir() {
+		t.Fatalf("temp directory not created: %v", err)
+	}
+	if err := st.LimitMemory(t.Context(), dir, "lots"); err == nil {
+		t.Fatal("a limit DuckDB cannot parse was accepted")
+	}
+}
