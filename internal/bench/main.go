@@ -342,6 +342,9 @@ func printTable(results []*result) {
 	fmt.Println()
 	var converged, changed *result
 	for i, r := range results {
+		if r.sum.Rejects > 0 {
+			fmt.Printf("NOTE: %s: %d records rejected by a target (see its log)\n", r.name, r.sum.Rejects)
+		}
 		switch {
 		case i == 0:
 			continue
