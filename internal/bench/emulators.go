@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/ferry-sync/ferry/emulator/intercom"
 	"github.com/ferry-sync/ferry/emulator/salesforce"
@@ -27,7 +26,7 @@ type emuStats struct {
 	Records map[string]map[string]int `json:"records"` // kind or object -> what -> count
 }
 
-// touched is how many records of a kind were written, however.
+// touched is how many writes a kind of record has had, of any sort.
 func (s *emuStats) touched(kind string) int {
 	n := 0
 	for _, v := range s.Records[kind] {
@@ -136,5 +135,5 @@ func (c *sfClient) update(object, id string, fields map[string]any) error {
 // icUpdate changes attributes of one Intercom contact.
 func icUpdate(base, id string, body map[string]any) error {
 	h := http.Header{"Authorization": {"Bearer " + intercom.Token}, "Intercom-Version": {"2.14"}}
-	return do(http.MethodPut, base+"/contacts/"+strings.TrimSpace(id), h, body, nil)
+	return do(http.MethodPut, base+"/contacts/"+id, h, body, nil)
 }
