@@ -6,6 +6,7 @@ GO      ?= go
 export CGO_ENABLED := 1
 
 SCALE     ?= 100000
+BENCHFLAGS ?=
 FUZZTIME  ?= 30s
 DEMO_DIR  ?= .demo
 
@@ -29,8 +30,8 @@ demo: build ## run the main job end to end against local emulators
 emulator: build ## serve the emulators on :4010 (Intercom) and :4020 (Salesforce)
 	./bin/ferry emulator --dir .ferry-emulator --scale 1000
 
-bench: build ## whole pipeline at SCALE contacts (default 100000): time, rates, requests, memory
-	$(GO) run ./internal/bench --scale $(SCALE) --ferry ./bin/ferry
+bench: build ## first sync, echo, converged and after-0.1%-changes runs at SCALE contacts; BENCHFLAGS=--keep
+	$(GO) run ./internal/bench --scale $(SCALE) --ferry ./bin/ferry $(BENCHFLAGS)
 
 bench-parquet: ## compare the Parquet landing writers on 1,000,000 contacts
 	cd internal/parquetbench && $(GO) test -run '^$$' -bench . -benchtime 1x -count 1
