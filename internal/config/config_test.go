@@ -69,10 +69,10 @@ func TestParse_Errors(t *testing.T) {
 			return strings.Replace(s, "companies:     { lookback: 1h, every: 1h }", "companies:     { lookback: 1h, every: hourly }", 1)
 		}, `extract.intercom.companies.every: invalid duration "hourly"`},
 		"negative every": {func(s string) string {
-			return strings.Replace(s, "    Account:                { lookback: 10m }", "    Account:                { lookback: 10m, every: -5m }", 1)
+			return strings.Replace(s, "    Account:                { lookback: 2m }", "    Account:                { lookback: 2m, every: -5m }", 1)
 		}, `extract.salesforce.Account.every: invalid duration "-5m"`},
 		"unknown object": {func(s string) string {
-			return strings.Replace(s, "    User:                   { lookback: 10m }", "    Opportunityy: { lookback: 10m }", 1)
+			return strings.Replace(s, "    User:                   { lookback: 2m }", "    Opportunityy: { lookback: 2m }", 1)
 		}, "extract.salesforce.Opportunityy: unknown Salesforce object"},
 		"secret missing": {func(s string) string { return s }, "environment variable SALESFORCE_USERNAME is not set"},
 		"bulk_max_bytes negative": {func(s string) string {
