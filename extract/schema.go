@@ -122,7 +122,7 @@ type FieldError struct {
 
 func (e *FieldError) Error() string {
 	v, _ := json.Marshal(e.Value)
-	return fmt.Sprintf("record %s: field %s: %s is not a %s", e.Record, e.Column, v, e.Type)
+	return fmt.Sprintf("record %s: field %s: %s is not %s %s", e.Record, e.Column, v, article(e.Type), e.Type)
 }
 
 // lookup walks path through a decoded record; a "*" step maps the rest of
@@ -177,12 +177,7 @@ func convert(v any, t Type) (any, bool) {
 		b, err := json.Marshal(v)
 		return string(b), err == nil
 	case Integer:
-		n, ok := v.(json.Number)
-		if !ok {
-			if s, isStr := v.(string); isStr && s != "" {
-				n, ok = json.Number(s), true
-			}
-		}
+		n, ok := number(v)
 		if !ok {
 			return nil, false
 		}
@@ -195,12 +190,7 @@ func convert(v any, t Type) (any, bool) {
 		}
 		return int64(f), true
 	case Number:
-		n, ok := v.(json.Number)
-		if !ok {
-			if s, isStr := v.(string); isStr && s != "" {
-				n, ok = json.Number(s), true
-			}
-		}
+		n, ok := number(v)
 		if !ok {
 			return nil, false
 		}
@@ -244,6 +234,18 @@ func convert(v any, t Type) (any, bool) {
 		return out, true
 	}
 	return nil, false
+}
+
+// number reads a JSON number, or a number sent as a non-empty string
+// (Salesforce and Intercom both do for some fields); the caller parses it.
+func number(v any) (json.Number, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		return x, true
+	case string:
+		return json.Number(x), x != ""
+	}
+	return "", false
 }
 
 // decode parses a record keeping numbers exact.
@@ -323,4 +325,11 @@ func unmapped(m map[string]any, used usedTree) string {
 	}
 	b, _ := json.Marshal(rest)
 	return string(b)
+}
+
+func article(t Type) string {
+	if strings.ContainsRune("aeiou", rune(t[0])) {
+		return "an"
+	}
+	return "a"
 }
