@@ -53,9 +53,9 @@ type TypeChangeError struct {
 }
 
 func (e *TypeChangeError) Error() string {
-	return fmt.Sprintf("%s.%s: field %s changed type at the source from %s to %s; ferry does not coerce it. "+
-		"Adjust the models that read it, then run `ferry rebuild --accept-type-changes` to retype the column from the landing files",
-		e.System, e.Object, e.Field, e.Old, e.New)
+	return fmt.Sprintf("%s.%s: field %s changed type at the source from %s to %s; ferry does not coerce it, and lands "+
+		"nothing of %s.%s until the types agree again (recorded in ferry.schema_changes)",
+		e.System, e.Object, e.Field, e.Old, e.New, e.System, e.Object)
 }
 
 // CheckColumns compares a source's columns with the object's current
