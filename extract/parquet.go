@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -62,10 +63,10 @@ func NewLanding(root, system, object, runID string, extractedAt time.Time, cols 
 		if IsLineage(c.Name) {
 			continue
 		}
-		if seen[lower(c.Name)] {
+		if seen[strings.ToLower(c.Name)] {
 			return nil, fmt.Errorf("%s.%s: column %s is listed twice (names are case-insensitive)", system, object, c.Name)
 		}
-		seen[lower(c.Name)] = true
+		seen[strings.ToLower(c.Name)] = true
 		kept = append(kept, c)
 	}
 	dir := filepath.Join(root, "source="+system, "object="+object, "run="+runID)
@@ -88,16 +89,6 @@ func NewLanding(root, system, object, runID string, extractedAt time.Time, cols 
 	}
 	return &Landing{dir: dir, runID: runID, object: system + "." + object, extractedAt: extractedAt, tmp: tmp, final: final,
 		cols: kept, used: newUsedTree(cols), f: f, w: w, b: array.NewRecordBuilder(memory.DefaultAllocator, schema)}, nil
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 32
-		}
-	}
-	return string(b)
 }
 
 // Write appends rows, flushing a row group whenever enough are buffered. A

@@ -32,10 +32,6 @@ func Objects() []Object {
 	return out
 }
 
-func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-
 // documented is the column list a never-extracted object's table starts with.
 func documented(o Object) []extract.Column {
 	if o.System == "intercom" {
@@ -65,16 +61,16 @@ func Prepare(ctx context.Context, db *sql.DB, landing string, p *config.Pipeline
 		if err != nil {
 			return err
 		}
-		body := fmt.Sprintf("SELECT * FROM raw.%s WHERE false", quoteIdent(o.Table))
+		body := fmt.Sprintf("SELECT * FROM raw.%s WHERE false", state.QuoteIdent(o.Table))
 		if len(files) > 0 {
 			quoted := make([]string, len(files))
 			for i, f := range files {
-				quoted[i] = sqlString(f)
+				quoted[i] = state.QuoteString(f)
 			}
 			// Paths come from the data dir, not from models; they are quoted.
 			body = "SELECT * FROM read_parquet([" + strings.Join(quoted, ", ") + "], union_by_name = true, hive_partitioning = false)"
 		}
-		if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW landing.%s AS %s", quoteIdent(o.Table), body)); err != nil {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW landing.%s AS %s", state.QuoteIdent(o.Table), body)); err != nil {
 			return fmt.Errorf("transform: landing view %s: %w", o.Table, err)
 		}
 	}
@@ -91,7 +87,7 @@ func ensureTable(ctx context.Context, db *sql.DB, o Object, cols []extract.Colum
 	for _, c := range have {
 		exists[strings.ToLower(c.Name)] = true
 	}
-	table := "raw." + quoteIdent(o.Table)
+	table := "raw." + state.QuoteIdent(o.Table)
 	if len(have) == 0 {
 		if _, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE %s (_run_id VARCHAR, _extracted_at TIMESTAMPTZ, id VARCHAR,
 			updated_at TIMESTAMPTZ, is_deleted BOOLEAN, _unmapped VARCHAR)`, table)); err != nil {
@@ -107,7 +103,7 @@ func ensureTable(ctx context.Context, db *sql.DB, o Object, cols []extract.Colum
 			continue
 		}
 		exists[strings.ToLower(c.Name)] = true
-		if _, err := db.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, quoteIdent(c.Name), c.Type.DuckDBType())); err != nil {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, state.QuoteIdent(c.Name), c.Type.DuckDBType())); err != nil {
 			return fmt.Errorf("transform: add column %s to %s: %w", c.Name, table, err)
 		}
 	}
@@ -314,10 +310,10 @@ func configuredValues(p *config.Pipeline) Model {
 		}
 		items := make([]string, len(cols))
 		for i, c := range cols {
-			items[i] = fmt.Sprintf("{'field': %s, 'value': CAST(%s AS VARCHAR)}", sqlString(c.Name), quoteIdent(c.Name))
+			items[i] = fmt.Sprintf("{'field': %s, 'value': CAST(%s AS VARCHAR)}", state.QuoteString(c.Name), state.QuoteIdent(c.Name))
 		}
 		parts = append(parts, fmt.Sprintf("SELECT %s AS source, id AS record_id, unnest([%s], recursive := true) FROM raw.%s",
-			sqlString(o.Table), strings.Join(items, ", "), quoteIdent(o.Table)))
+			state.QuoteString(o.Table), strings.Join(items, ", "), state.QuoteIdent(o.Table)))
 	}
 	sqlText := "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS record_id, NULL::VARCHAR AS field, NULL::VARCHAR AS value WHERE false"
 	if len(parts) > 0 {

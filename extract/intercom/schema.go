@@ -16,67 +16,67 @@ import (
 // their data_type. Ids that changed type between versions (owner_id,
 // admin_assignee_id: integer in 2.14, string in 2.16) land as text.
 var (
-	S, I, F, B, T, L, J = extract.String, extract.Integer, extract.Number, extract.Boolean, extract.Timestamp, extract.List, extract.JSON
-	col                 = extract.Col
-	list                = func(name, path string) extract.Column {
+	tText, tInt, tFloat, tBool, tTime, tJSON = extract.String, extract.Integer, extract.Number, extract.Boolean, extract.Timestamp, extract.JSON
+	col                                      = extract.Col
+	list                                     = func(name, path string) extract.Column {
 		return extract.Column{Name: name, Type: extract.List, Path: strings.Split(path, ".")}
 	}
 )
 
 var contactColumns = []extract.Column{
-	col("workspace_id", S), col("external_id", S), col("role", S), col("email", S), col("email_domain", S),
-	col("phone", S), col("formatted_phone", S), col("name", S), col("avatar", J), col("owner_id", S),
-	col("has_hard_bounced", B), col("marked_email_as_spam", B), col("unsubscribed_from_emails", B),
-	col("created_at", T), col("signed_up_at", T), col("last_seen_at", T), col("last_replied_at", T),
-	col("last_contacted_at", T), col("last_email_opened_at", T), col("last_email_clicked_at", T),
-	col("language_override", S), col("browser", S), col("browser_version", S), col("browser_language", S), col("os", S),
-	col("location.country", S), col("location.region", S), col("location.city", S),
-	col("location.country_code", S), col("location.continent_code", S),
-	col("android_app_name", S), col("android_app_version", S), col("android_device", S), col("android_os_version", S),
-	col("android_sdk_version", S), col("android_last_seen_at", T),
-	col("ios_app_name", S), col("ios_app_version", S), col("ios_device", S), col("ios_os_version", S),
-	col("ios_sdk_version", S), col("ios_last_seen_at", T),
+	col("workspace_id", tText), col("external_id", tText), col("role", tText), col("email", tText), col("email_domain", tText),
+	col("phone", tText), col("formatted_phone", tText), col("name", tText), col("avatar", tJSON), col("owner_id", tText),
+	col("has_hard_bounced", tBool), col("marked_email_as_spam", tBool), col("unsubscribed_from_emails", tBool),
+	col("created_at", tTime), col("signed_up_at", tTime), col("last_seen_at", tTime), col("last_replied_at", tTime),
+	col("last_contacted_at", tTime), col("last_email_opened_at", tTime), col("last_email_clicked_at", tTime),
+	col("language_override", tText), col("browser", tText), col("browser_version", tText), col("browser_language", tText), col("os", tText),
+	col("location.country", tText), col("location.region", tText), col("location.city", tText),
+	col("location.country_code", tText), col("location.continent_code", tText),
+	col("android_app_name", tText), col("android_app_version", tText), col("android_device", tText), col("android_os_version", tText),
+	col("android_sdk_version", tText), col("android_last_seen_at", tTime),
+	col("ios_app_name", tText), col("ios_app_version", tText), col("ios_device", tText), col("ios_os_version", tText),
+	col("ios_sdk_version", tText), col("ios_last_seen_at", tTime),
 	list("tag_ids", "tags.data.*.id"), list("company_ids", "companies.data.*.id"), list("note_ids", "notes.data.*.id"),
-	col("social_profiles", J),
+	col("social_profiles", tJSON),
 }
 
 var companyColumns = []extract.Column{
-	col("company_id", S), col("app_id", S), col("name", S), col("website", S), col("industry", S),
-	col("size", I), col("monthly_spend", F), col("session_count", I), col("user_count", I),
-	col("plan.id", S), col("plan.name", S),
-	col("created_at", T), col("remote_created_at", T), col("last_request_at", T),
+	col("company_id", tText), col("app_id", tText), col("name", tText), col("website", tText), col("industry", tText),
+	col("size", tInt), col("monthly_spend", tFloat), col("session_count", tInt), col("user_count", tInt),
+	col("plan.id", tText), col("plan.name", tText),
+	col("created_at", tTime), col("remote_created_at", tTime), col("last_request_at", tTime),
 	list("tag_ids", "tags.tags.*.id"), list("tag_names", "tags.tags.*.name"), list("segment_ids", "segments.segments.*.id"),
 	list("note_ids", "notes.notes.*.id"),
 }
 
 var conversationColumns = []extract.Column{
-	col("title", S), col("created_at", T), col("waiting_since", T), col("snoozed_until", T),
-	col("open", B), col("state", S), col("read", B), col("priority", S),
-	col("admin_assignee_id", S), col("team_assignee_id", S), col("ai_agent_participated", B),
+	col("title", tText), col("created_at", tTime), col("waiting_since", tTime), col("snoozed_until", tTime),
+	col("open", tBool), col("state", tText), col("read", tBool), col("priority", tText),
+	col("admin_assignee_id", tText), col("team_assignee_id", tText), col("ai_agent_participated", tBool),
 	list("tag_ids", "tags.tags.*.id"), list("tag_names", "tags.tags.*.name"),
 	list("contact_ids", "contacts.contacts.*.id"), list("teammate_ids", "teammates.teammates.*.id"),
-	col("conversation_rating.rating", I), col("conversation_rating.remark", S), col("conversation_rating.created_at", T),
-	col("source.type", S), col("source.id", S), col("source.delivered_as", S), col("source.subject", S),
-	col("source.body", S), col("source.author.type", S), col("source.author.id", S), col("source.author.name", S),
-	col("source.author.email", S), col("source.url", S), col("source.redacted", B), col("source.attachments", J),
-	col("statistics.time_to_assignment", I), col("statistics.time_to_admin_reply", I),
-	col("statistics.time_to_first_close", I), col("statistics.time_to_last_close", I),
-	col("statistics.median_time_to_reply", I), col("statistics.first_contact_reply_at", T),
-	col("statistics.first_assignment_at", T), col("statistics.first_admin_reply_at", T),
-	col("statistics.first_close_at", T), col("statistics.last_assignment_at", T),
-	col("statistics.last_assignment_admin_reply_at", T), col("statistics.last_contact_reply_at", T),
-	col("statistics.last_admin_reply_at", T), col("statistics.last_close_at", T),
-	col("statistics.last_closed_by_id", S), col("statistics.count_reopens", I),
-	col("statistics.count_assignments", I), col("statistics.count_conversation_parts", I),
-	col("conversation_parts.total_count", I),
+	col("conversation_rating.rating", tInt), col("conversation_rating.remark", tText), col("conversation_rating.created_at", tTime),
+	col("source.type", tText), col("source.id", tText), col("source.delivered_as", tText), col("source.subject", tText),
+	col("source.body", tText), col("source.author.type", tText), col("source.author.id", tText), col("source.author.name", tText),
+	col("source.author.email", tText), col("source.url", tText), col("source.redacted", tBool), col("source.attachments", tJSON),
+	col("statistics.time_to_assignment", tInt), col("statistics.time_to_admin_reply", tInt),
+	col("statistics.time_to_first_close", tInt), col("statistics.time_to_last_close", tInt),
+	col("statistics.median_time_to_reply", tInt), col("statistics.first_contact_reply_at", tTime),
+	col("statistics.first_assignment_at", tTime), col("statistics.first_admin_reply_at", tTime),
+	col("statistics.first_close_at", tTime), col("statistics.last_assignment_at", tTime),
+	col("statistics.last_assignment_admin_reply_at", tTime), col("statistics.last_contact_reply_at", tTime),
+	col("statistics.last_admin_reply_at", tTime), col("statistics.last_close_at", tTime),
+	col("statistics.last_closed_by_id", tText), col("statistics.count_reopens", tInt),
+	col("statistics.count_assignments", tInt), col("statistics.count_conversation_parts", tInt),
+	col("conversation_parts.total_count", tInt),
 	// Parts are an event log of varying shapes: kept whole, as JSON.
-	{Name: "conversation_parts", Type: J, Path: []string{"conversation_parts", "conversation_parts"}},
-	col("custom_attributes", J),
+	{Name: "conversation_parts", Type: tJSON, Path: []string{"conversation_parts", "conversation_parts"}},
+	col("custom_attributes", tJSON),
 }
 
-var adminColumns = []extract.Column{col("name", S), col("email", S)}
+var adminColumns = []extract.Column{col("name", tText), col("email", tText)}
 
-var tagColumns = []extract.Column{col("name", S)}
+var tagColumns = []extract.Column{col("name", tText)}
 
 // Documented returns the documented columns of an Intercom object (custom
 // attributes excluded), for creating the current state of an object that

@@ -20,9 +20,11 @@ import (
 // version of a record: the latest change time, then the latest extraction,
 // then the last row of a file — so a rebuild equals the merged state.
 
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+// QuoteIdent quotes an SQL identifier.
+func QuoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// QuoteString quotes an SQL string literal.
+func QuoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // Column is one column of a current-state table.
 type Column struct{ Name, Type string }
@@ -87,8 +89,8 @@ func (s *Store) CheckColumns(ctx context.Context, runID, system, object string, 
 // column type is refused, and each record's version is replaced when the
 // landed one is at least as new. A snapshot replaces the whole table.
 func Merge(ctx context.Context, tx *sql.Tx, runID, system, object, file string, snapshot bool) error {
-	table := "raw." + quoteIdent(extract.TableName(system, object))
-	src := "read_parquet(" + quoteString(file) + ", file_row_number = true, hive_partitioning = false)"
+	table := "raw." + QuoteIdent(extract.TableName(system, object))
+	src := "read_parquet(" + QuoteString(file) + ", file_row_number = true, hive_partitioning = false)"
 	fileCols, err := describe(ctx, tx, "SELECT * EXCLUDE (file_row_number) FROM "+src)
 	if err != nil {
 		return fmt.Errorf("merge %s.%s: read %s: %w", system, object, file, err)
@@ -169,7 +171,7 @@ func addColumns(ctx context.Context, tx *sql.Tx, runID, system, object, table st
 		old, ok := types[strings.ToLower(c.Name)]
 		switch {
 		case !ok:
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, quoteIdent(c.Name), c.Type)); err != nil {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, QuoteIdent(c.Name), c.Type)); err != nil {
 				return fmt.Errorf("merge %s.%s: add column %s: %w", system, object, c.Name, err)
 			}
 			if !report {
@@ -219,7 +221,7 @@ func LandedObjects(landing string) ([][2]string, error) {
 func latestSQL(files []string, snapshot bool) string {
 	quoted := make([]string, len(files))
 	for i, f := range files {
-		quoted[i] = quoteString(f)
+		quoted[i] = QuoteString(f)
 	}
 	src := "read_parquet([" + strings.Join(quoted, ", ") + "], union_by_name = true, filename = true, file_row_number = true, hive_partitioning = false)"
 	if snapshot {
@@ -252,7 +254,7 @@ func (s *Store) Rebuild(ctx context.Context, landing string, snapshot func(syste
 		if len(files) == 0 {
 			continue
 		}
-		q := fmt.Sprintf("CREATE OR REPLACE TABLE raw.%s AS %s", quoteIdent(extract.TableName(o[0], o[1])), latestSQL(files, snapshot(o[0], o[1])))
+		q := fmt.Sprintf("CREATE OR REPLACE TABLE raw.%s AS %s", QuoteIdent(extract.TableName(o[0], o[1])), latestSQL(files, snapshot(o[0], o[1])))
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("rebuild %s.%s from %d landing files: %w", o[0], o[1], len(files), err)
 		}
@@ -310,7 +312,7 @@ func (s *Store) Compact(ctx context.Context, landing string, cutoff time.Time, s
 		}
 		final := filepath.Join(dir, "part-00000.parquet")
 		tmp := final + ".tmp"
-		q := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd)", latestSQL(old, snapshot(o[0], o[1])), quoteString(tmp))
+		q := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd)", latestSQL(old, snapshot(o[0], o[1])), QuoteString(tmp))
 		if _, err := s.DB.ExecContext(ctx, q); err != nil {
 			os.Remove(tmp)
 			return nil, fmt.Errorf("compact %s.%s: %w", o[0], o[1], err)
@@ -322,7 +324,7 @@ func (s *Store) Compact(ctx context.Context, landing string, cutoff time.Time, s
 			return nil, fmt.Errorf("compact %s.%s: %w", o[0], o[1], err)
 		}
 		var n int64
-		if err := s.DB.QueryRowContext(ctx, "SELECT count(*) FROM read_parquet("+quoteString(final)+", hive_partitioning = false)").Scan(&n); err != nil {
+		if err := s.DB.QueryRowContext(ctx, "SELECT count(*) FROM read_parquet("+QuoteString(final)+", hive_partitioning = false)").Scan(&n); err != nil {
 			return nil, err
 		}
 		for _, f := range old {
