@@ -232,6 +232,11 @@ func order(models []Model) ([]Model, error) {
 // (optionally main.-qualified), outside string literals.
 func referencesName(sqlText, n string) bool {
 	re := regexp.MustCompile(`(?i)(^|[^a-z0-9_."])(main\.)?` + regexp.QuoteMeta(n) + `($|[^a-z0-9_"])`)
+	return re.MatchString(blankStrings(sqlText))
+}
+
+// blankStrings replaces string literals (quotes included) with spaces.
+func blankStrings(sqlText string) string {
 	var b strings.Builder
 	inStr := false
 	for i := 0; i < len(sqlText); i++ {
@@ -247,7 +252,7 @@ func referencesName(sqlText, n string) bool {
 		}
 		b.WriteByte(c)
 	}
-	return re.MatchString(b.String())
+	return b.String()
 }
 
 // Build materialises models in dependency order into a fresh schema

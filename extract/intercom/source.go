@@ -75,7 +75,7 @@ func (s *Source) conversations(ctx context.Context, w extract.Window, total *int
 				yield(nil, err)
 				return
 			}
-			rows, err := s.withParts(ctx, page)
+			rows, err := s.withParts(ctx, page, w)
 			if err != nil {
 				yield(nil, err)
 				return
@@ -92,12 +92,18 @@ func (s *Source) conversations(ctx context.Context, w extract.Window, total *int
 const fetchers = 4
 
 // withParts fetches each conversation of page in full, keeping page order.
-func (s *Source) withParts(ctx context.Context, page []intercomapi.Conversation) ([]extract.Row, error) {
+// A conversation current state already holds at this updated_at is not
+// fetched: its row carries no record, and extract.Run drops it.
+func (s *Source) withParts(ctx context.Context, page []intercomapi.Conversation, w extract.Window) ([]extract.Row, error) {
 	rows := make([]extract.Row, len(page))
 	errs := make([]error, len(page))
 	sem := make(chan struct{}, fetchers)
 	var wg sync.WaitGroup
 	for i, c := range page {
+		if at := time.Unix(c.UpdatedAt, 0).UTC(); w.Known(c.ID, at, false) {
+			rows[i] = extract.Row{ID: c.ID, UpdatedAt: at}
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {

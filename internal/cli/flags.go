@@ -22,6 +22,13 @@ type pipelineFlags struct {
 	logFormat string
 	logLevel  string
 	modelsDir string
+	// rebuildModels: set by the commands that build models.
+	rebuildModels bool
+}
+
+// registerRebuild adds --rebuild-models to a command that builds models.
+func (p *pipelineFlags) registerRebuild(fs *pflag.FlagSet) {
+	fs.BoolVar(&p.rebuildModels, "rebuild-models", false, "rebuild every model from current state, even when nothing it reads has changed since the last build")
 }
 
 func newFlagSet(name, summary string, out io.Writer) *pflag.FlagSet {
@@ -84,7 +91,7 @@ func (p *pipelineFlags) options(e *env, command string) (runner.Options, error) 
 		return runner.Options{}, err
 	}
 	fsys, root := p.models()
-	return runner.Options{Command: command, Pipeline: pl, DataDir: p.dataDir, Models: fsys, ModelsRoot: root, Logger: log, Out: e.stdout, Now: time.Now,
+	return runner.Options{Command: command, Pipeline: pl, DataDir: p.dataDir, Models: fsys, ModelsRoot: root, RebuildModels: p.rebuildModels, Logger: log, Out: e.stdout, Now: time.Now,
 		Hook: pauseAt(e.getenv("FERRY_TEST_PAUSE_AT"), log)}, nil
 }
 
@@ -152,6 +159,9 @@ func extractingCommand(e *env, name, summary string, args []string, more func(*p
 	fs := newFlagSet(name, summary, e.stdout)
 	p.register(fs)
 	x.register(fs)
+	if name != "extract" {
+		p.registerRebuild(fs)
+	}
 	if more != nil {
 		more(fs)
 	}

@@ -46,7 +46,11 @@ func printSummary(w io.Writer, s *runner.Summary, plan bool) {
 	if len(s.Extracted) > 0 {
 		fmt.Fprintln(w, "extracted:")
 		for _, k := range keys(s.Extracted) {
-			fmt.Fprintf(w, "  %-34s %8d rows\n", k, s.Extracted[k])
+			fmt.Fprintf(w, "  %-34s %8d rows", k, s.Extracted[k])
+			if n := s.Unchanged[k]; n > 0 {
+				fmt.Fprintf(w, " (and %d read again, already current)", n)
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	if len(s.Skipped) > 0 {

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ferry-sync/ferry/internal/duck"
+	"github.com/ferry-sync/ferry/internal/runner"
 	"github.com/ferry-sync/ferry/internal/state"
 	"github.com/ferry-sync/ferry/internal/testenv"
 )
@@ -237,5 +239,81 @@ func TestState_RebuildAndCompactionAgree(t *testing.T) {
 	// And the sync carries on from the rebuilt state: nothing to write.
 	if r := mustRun(t, run); strings.Contains(r.stdout, "written") && !strings.Contains(r.stdout, "nothing") {
 		t.Logf("run after rebuild:\n%s", r.stdout)
+	}
+}
+
+// TestRun_LookbackRereadsAreNotLanded: each run's lookback re-reads what
+// the runs before it landed (the first sync's own writes, here). Versions
+// current state already holds are dropped before landing, conversations
+// among them are not fetched again, and a record changed since is landed.
+func TestRun_LookbackRereadsAreNotLanded(t *testing.T) {
+	t.Parallel()
+	emu, dir, run := setup(t, 150)
+	summary := func(args ...string) runner.Summary {
+		t.Helper()
+		r := mustRun(t, run, append([]string{"run", "--output", "json"}, args...)...)
+		var s runner.Summary
+		if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+			t.Fatalf("summary: %v\n%s", err, r.stdout)
+		}
+		return s
+	}
+	fetches := func() int {
+		n := 0
+		for route, c := range emu.ICStats().Requests {
+			if strings.HasPrefix(route, "GET /conversations/") && route != "GET /conversations/search" {
+				n += c
+			}
+		}
+		return n
+	}
+	built := func() string {
+		t.Helper()
+		return fmt.Sprint(warehouse(t, dir, "SELECT run_id FROM ferry.model_builds")[0])
+	}
+	summary() // first sync
+	summary() // echo run: reads back what the first wrote // echo run: reads back what the first wrote
+	// The echo run recorded the pairs the first run created in the
+	// synced snapshot, which the models read: the next run rebuilds, the
+	// one after it has nothing new to read.
+	settled := summary()
+	before := fetches()
+	s := summary()
+	if got := built(); got != settled.RunID {
+		t.Errorf("a run with nothing changed rebuilt the models (built by %s, previous run %s)", got, settled.RunID)
+	}
+	reread := int64(0)
+	for obj, n := range s.Extracted {
+		sys, object, _ := strings.Cut(obj, ".")
+		if n != 0 && !runner.SnapshotObject(sys, object) {
+			t.Errorf("a run with nothing changed landed %d rows of %s", n, obj)
+		}
+		reread += s.Unchanged[obj]
+	}
+	if s.Unchanged["intercom.contacts"] == 0 || reread == 0 {
+		t.Errorf("the lookback re-read nothing ferry wrote within it: %v", s.Unchanged)
+	}
+	if got := fetches() - before; got != 0 {
+		t.Errorf("a run with nothing changed fetched %d conversations again", got)
+	}
+	// A contact changed since is landed, and only it.
+	contacts := emu.ICContacts()
+	id := contacts[0]["id"].(string)
+	if code, body := emu.ICDo("PUT", "/contacts/"+id, map[string]any{"custom_attributes": map[string]any{"job_title": "Chief Lookback Officer"}}); code != 200 {
+		t.Fatalf("edit contact: %d %s", code, body)
+	}
+	s = summary()
+	if got := s.Extracted["intercom.contacts"]; got != 1 {
+		t.Errorf("after one contact changed, %d contacts landed, want 1 (unchanged %d)", got, s.Unchanged["intercom.contacts"])
+	}
+	if got := built(); got != s.RunID {
+		t.Errorf("the run after a change did not rebuild the models (built by %s, run %s)", got, s.RunID)
+	}
+	if s.Written["salesforce Contact update"]+s.Written["salesforce Lead update"] != 1 {
+		t.Errorf("the changed job title was not written to Salesforce once: %v", s.Written)
+	}
+	mustRun(t, run, "transform", "--rebuild-models")
+	if got := built(); got == s.RunID {
+		t.Errorf("--rebuild-models kept the previous build")
 	}
 }

@@ -9,8 +9,9 @@ import (
 
 func transformCmd(ctx context.Context, e *env, args []string) error {
 	var p pipelineFlags
-	fs := newFlagSet("transform", "Build every SQL model from the landed data in the DuckDB warehouse (<data-dir>/warehouse.duckdb).", e.stdout)
+	fs := newFlagSet("transform", "Build every SQL model from current state in the DuckDB warehouse (<data-dir>/warehouse.duckdb).\nModels whose inputs have not changed since the last build are kept; --rebuild-models builds them anyway.", e.stdout)
 	p.register(fs)
+	p.registerRebuild(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -68,6 +68,9 @@ type Options struct {
 	Objects     []string // "system.object" to extract; empty = all configured
 	FullRefresh bool
 	Since       time.Time
+	// RebuildModels builds every model even when the inputs are those of
+	// the published generation.
+	RebuildModels bool
 	// Hook, when set, is called between steps with the step's name; tests
 	// use it to simulate a crash at a precise point.
 	Hook func(step string) error
@@ -77,6 +80,7 @@ type Options struct {
 type Summary struct {
 	RunID     string                     `json:"run_id"`
 	Extracted map[string]int64           `json:"extracted"`
+	Unchanged map[string]int64           `json:"unchanged,omitempty"` // rows read again (lookback) that current state already held, not landed
 	Skipped   []string                   `json:"skipped,omitempty"` // "system.object" not due for a refresh (extract.<system>.<object>.every)
 	Planned   []load.Line                `json:"planned"`
 	Written   map[string]int             `json:"written"`
@@ -154,7 +158,7 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 		return nil, err
 	}
 	r := &run{opt: opt, st: st, id: id.String(), log: opt.Logger.With("run_id", id.String()), wm: map[[2]string]extract.Watermark{}}
-	r.sum = Summary{RunID: r.id, Extracted: map[string]int64{}, Written: map[string]int{}, Requests: map[string]int{},
+	r.sum = Summary{RunID: r.id, Extracted: map[string]int64{}, Unchanged: map[string]int64{}, Written: map[string]int{}, Requests: map[string]int{},
 		Stages: map[string]time.Duration{}, Identity: map[string]int64{}, Files: map[string]string{}}
 	if _, err := st.DB.ExecContext(ctx, st.Stmt("InsertRun"), r.id, opt.Command, opt.Pipeline.Path, opt.Now().UTC()); err != nil {
 		return nil, fmt.Errorf("record run: %w", err)
@@ -370,6 +374,17 @@ func (r *run) extract(ctx context.Context) error {
 			mode, w.Lower = "since", r.opt.Since.UTC()
 		case !old.TS.IsZero():
 			w.Lower = old.TS.Add(-r.opt.Pipeline.Lookback(src.System(), src.Object()))
+			// The lookback re-reads what earlier runs landed; versions
+			// current state already holds are dropped, not landed again.
+			// (--full-refresh and --since re-land everything they read.)
+			if !extract.IsSnapshot(src) {
+				have, n, err := r.st.Versions(ctx, src.System(), src.Object(), w.Lower)
+				if err != nil {
+					return err
+				}
+				w.Have = have
+				r.log.Debug("versions within the lookback", "source", src.System(), "object", src.Object(), "records", n)
+			}
 		}
 		check := func(cols []extract.Column) error {
 			return r.st.CheckColumns(ctx, r.id, src.System(), src.Object(), cols)
@@ -383,6 +398,9 @@ func (r *run) extract(ctx context.Context) error {
 		}
 		key := src.System() + "." + src.Object()
 		r.sum.Extracted[key] = res.Rows
+		if res.Unchanged > 0 {
+			r.sum.Unchanged[key] = res.Unchanged
+		}
 		if res.File != "" {
 			r.sum.Files[key] = res.File
 		}
@@ -498,13 +516,63 @@ func (r *run) transform(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	inputs, err := transform.Inputs(ctx, r.st.DB, models)
+	if err != nil {
+		return err
+	}
+	if inputs != "" && !r.opt.RebuildModels {
+		var last string
+		if err := r.st.DB.QueryRowContext(ctx, r.st.Stmt("LastModelBuild")).Scan(&last); err != nil {
+			return fmt.Errorf("last model build: %w", err)
+		}
+		if last == inputs && r.published(ctx, models) {
+			r.log.Info("models up to date: nothing they read has changed since the last build", "models", len(models))
+			return nil
+		}
+	}
 	if err := transform.Build(ctx, r.st.DB, models, func(m transform.Model, d time.Duration) {
 		r.log.Debug("model built", "model", m.Name, "elapsed", d.Round(time.Millisecond))
 	}); err != nil {
 		return err
 	}
+	tx, err := r.st.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "DELETE FROM ferry.model_builds"); err != nil {
+		return fmt.Errorf("record model build: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, r.st.Stmt("RecordModelBuild"), inputs, r.id, r.opt.Now().UTC()); err != nil {
+		return fmt.Errorf("record model build: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record model build: %w", err)
+	}
 	r.log.Info("models built", "models", len(models))
 	return nil
+}
+
+// published reports whether every model has a published view in main.
+func (r *run) published(ctx context.Context, models []transform.Model) bool {
+	rows, err := r.st.DB.QueryContext(ctx, "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main'")
+	if err != nil {
+		return false
+	}
+	defer rows.Close()
+	views := map[string]bool{}
+	for rows.Next() {
+		var v string
+		if rows.Scan(&v) == nil {
+			views[v] = true
+		}
+	}
+	for _, m := range models {
+		if !views[m.Name] {
+			return false
+		}
+	}
+	return rows.Err() == nil
 }
 
 func (r *run) identityCounts(ctx context.Context) error {

@@ -1,5 +1,5 @@
 -- materialized: table
--- description: Customer health per Salesforce Account, 0-100, with every component as a column. Each component scores linearly between the pipeline's bad and good values; the score is their weighted mean over the components that have a value. as_of is the latest customer activity landed (a conversation change or a contact last seen), so scores are reproducible from the landing data and do not move when ferry itself writes.
+-- description: Customer health per Salesforce Account, 0-100, with every component as a column. Each component scores linearly between the pipeline's bad and good values; the score is their weighted mean over the components that have a value. as_of is the latest customer activity landed (a conversation change or a contact last seen; with none, the latest Account change), so scores are reproducible from the landing data, do not move when ferry itself writes, and models never read the clock.
 WITH settings AS (
     SELECT
         max(CASE WHEN key = 'health_green' THEN CAST(value AS DOUBLE) END) AS green,
@@ -11,7 +11,7 @@ as_of AS (
     SELECT coalesce(greatest(
         (SELECT max(updated_at) FROM stg_intercom__conversations WHERE customer_initiated),
         (SELECT max(last_seen_at) FROM stg_intercom__contacts)
-    ), now()) AS as_of
+    ), (SELECT max(updated_at) FROM stg_salesforce__accounts)) AS as_of
 ),
 
 accounts AS (

@@ -59,10 +59,17 @@ VALUES ($1, $2, $3, $4, $5, $6, $7);
 -- name: UpdateSnapshot
 -- What both systems hold after a load, per matched pair and mapped field;
 -- pairs with a rejected write keep their old snapshot and are retried.
+-- Only values that differ from the snapshot are written (run_id says
+-- which run last changed a value), so a run that synced nothing new leaves
+-- the snapshot as it was.
 INSERT OR REPLACE INTO ferry.snapshot (entity, intercom_id, sf_id, field, value, run_id)
 SELECT m.entity, m.intercom_id, m.sf_id, m.intercom_field, m.merged_value, $1
 FROM main.int_merged_fields AS m
-WHERE NOT EXISTS (
+LEFT JOIN ferry.snapshot AS s
+    ON s.entity = m.entity AND s.intercom_id = m.intercom_id
+    AND s.sf_id = m.sf_id AND s.field = m.intercom_field
+WHERE (s.field IS NULL OR s.value IS DISTINCT FROM m.merged_value)
+  AND NOT EXISTS (
     SELECT 1 FROM ferry.rejects AS r
     WHERE r.run_id = $1 AND r.record_key IN (m.intercom_id, m.sf_id)
 );
@@ -98,3 +105,12 @@ SELECT
     (SELECT count(*) FROM ferry.runs AS r
      WHERE r.status = 'running' AND r.run_id <> $3 AND r.started_at >= last.started_at) AS interrupted
 FROM last;
+
+-- name: LastModelBuild
+-- The fingerprint of the published generation's inputs ('' if none).
+SELECT coalesce(max(inputs), '') FROM ferry.model_builds;
+
+-- name: RecordModelBuild
+-- $1 inputs fingerprint, $2 run id, $3 time; the caller deletes the old row
+-- in the same transaction.
+INSERT INTO ferry.model_builds VALUES ($1, $2, $3);
