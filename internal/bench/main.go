@@ -4,8 +4,13 @@
 //
 //  1. first sync: a fresh data dir;
 //  2. echo run: reads back what the first sync wrote, and should write nothing;
-//  3. converged run: nothing changed, and should write nothing;
-//  4. after changes: the bench first edits a small share (0.1 %) of linked
+//  3. converged run: nothing changed, and should write nothing; it starts
+//     once the longest lookback has passed since the first sync's writes,
+//     but its window (from the echo run's start, minus the lookback) still
+//     covers them, and it re-reads them;
+//  4. steady run: right after it, the run a schedule repeats all day on a
+//     quiet workspace: its window holds no change;
+//  5. after changes: the bench first edits a small share (0.1 %) of linked
 //     people on each side, and checks that exactly those are written.
 //
 // Per run it prints wall time, per-stage times, records extracted and
@@ -33,6 +38,7 @@ import (
 	"github.com/ferry-sync/ferry/emulator/intercom"
 	"github.com/ferry-sync/ferry/emulator/salesforce"
 	"github.com/ferry-sync/ferry/emulator/seed"
+	"github.com/ferry-sync/ferry/internal/config"
 	"github.com/ferry-sync/ferry/internal/runner"
 )
 
@@ -50,7 +56,7 @@ func main() {
 	flag.IntVar(&o.scale, "scale", 100_000, "Intercom contacts in the seed")
 	flag.StringVar(&o.bin, "ferry", "./bin/ferry", "ferry binary")
 	flag.IntVar(&o.rate, "intercom-rate-limit", 100_000, "emulated Intercom requests per 10 s (production: 1,666 for 10,000/min)")
-	flag.IntVar(&o.runs, "runs", len(runNames), "how many of the runs to do, in order: first sync, echo, converged, after changes")
+	flag.IntVar(&o.runs, "runs", len(runNames), "how many of the runs to do, in order: first sync, echo, converged, steady, after changes")
 	flag.Float64Var(&o.changes, "changes", 0.001, "share of the seed's contacts edited on each side before the last run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary dir (pipeline, ferry's data dir and logs) and print its path")
 	flag.Parse()
@@ -65,7 +71,12 @@ func main() {
 }
 
 // The runs, in order; the last one follows the bench's edits.
-var runNames = []string{"first sync", "echo run", "converged run", "after changes"}
+var runNames = []string{"first sync", "echo run", "converged run", "steady run", "after changes"}
+
+// A run's window starts a lookback before the previous run started. The
+// converged run waits out the longest lookback, so that the window of the
+// steady run after it holds no change.
+const convergedRun, steadyRun = 2, 3
 
 // settle is how long the bench waits before each run after the first, past
 // the pipeline's extract.upper_bound_lag (2s): rows newer than that are
@@ -132,6 +143,14 @@ func run(o options) error {
 		if i > 0 {
 			time.Sleep(settle)
 		}
+		if i == convergedRun {
+			wait, obj, err := b.longestLookback()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "waiting %s, the longest lookback (%s), so that the steady run's window holds no change\n", wait, obj)
+			time.Sleep(wait)
+		}
 		if i == len(runNames)-1 {
 			n := max(1, int(float64(o.scale)*o.changes+0.5))
 			name = fmt.Sprintf("after %g %% changes", o.changes*100)
@@ -172,6 +191,32 @@ func (b *bench) writeConfig() error {
 		"SALESFORCE_CLIENT_SECRET="+salesforce.ClientSecret, "SALESFORCE_USERNAME="+salesforce.Username,
 		"SALESFORCE_PRIVATE_KEY_FILE=unused")
 	return os.WriteFile(b.cfg, data, 0o644)
+}
+
+// longestLookback is the longest lookback of an object read every run
+// (objects with `every:` are not read in the runs that follow).
+func (b *bench) longestLookback() (time.Duration, string, error) {
+	p, err := config.Load(b.cfg, func(k string) string {
+		for _, kv := range b.env {
+			if name, v, _ := strings.Cut(kv, "="); name == k {
+				return v
+			}
+		}
+		return ""
+	})
+	if err != nil {
+		return 0, "", err
+	}
+	var longest time.Duration
+	var obj string
+	for system, objects := range map[string]map[string]config.ObjectExtract{"intercom": p.Extract.Intercom, "salesforce": p.Extract.Salesforce} {
+		for o := range objects {
+			if d := p.Lookback(system, o); p.Every(system, o) == 0 && d > longest {
+				longest, obj = d, system+"."+o
+			}
+		}
+	}
+	return longest, obj, nil
 }
 
 // edit makes the bench's changes with a seeded choice of records.
@@ -315,15 +360,18 @@ func perTarget(s *runner.Summary) map[string]int {
 
 // printTable prints one Markdown row per run, then what the writes of the
 // steady-state runs should be noticed for, and the change run's cost
-// against the converged run's.
+// against the steady run's.
 func printTable(results []*result) {
 	fmt.Println()
-	fmt.Println("| run | wall | extract | transform | load | extracted | written | Intercom requests (min) | Salesforce requests (min) | peak RSS |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| run | wall | extract | transform | load | extracted | re-read | written | Intercom requests (min) | Salesforce requests (min) | peak RSS |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
-		var extracted int64
+		var extracted, reread int64
 		for _, v := range r.sum.Extracted {
 			extracted += v
+		}
+		for _, v := range r.sum.Unchanged {
+			reread += v
 		}
 		w := written(&r.sum)
 		ex, tr, ld := r.sum.Stages["extract"], r.sum.Stages["transform"], r.sum.Stages["load"]
@@ -335,13 +383,16 @@ func printTable(results []*result) {
 		if r.expected != nil {
 			wcol += fmt.Sprintf(" (expected %d)", r.expected["intercom"]+r.expected["salesforce"])
 		}
-		fmt.Printf("| %s | %s | %s (%.0f rec/s) | %s | %s | %d | %s | %d (%d) | %d (%d) | %.0f MiB |\n",
-			r.name, fmtDur(r.wall), fmtDur(ex), float64(extracted)/ex.Seconds(), fmtDur(tr), load,
-			extracted, wcol, r.reqIC, r.minIC, r.reqSF, r.minSF, float64(r.rssKiB)/1024)
+		fmt.Printf("| %s | %s | %s (%.0f rec/s) | %s | %s | %d | %d | %s | %d (%d) | %d (%d) | %.0f MiB |\n",
+			r.name, fmtDur(r.wall), fmtDur(ex), float64(extracted+reread)/ex.Seconds(), fmtDur(tr), load,
+			extracted, reread, wcol, r.reqIC, r.minIC, r.reqSF, r.minSF, float64(r.rssKiB)/1024)
 	}
 	fmt.Println()
 	var converged, changed *result
 	for i, r := range results {
+		if i == steadyRun {
+			converged = r // the changes are compared with the steady run
+		}
 		if r.sum.Rejects > 0 {
 			fmt.Printf("NOTE: %s: %d records rejected by a target (see its log)\n", r.name, r.sum.Rejects)
 		}
@@ -349,7 +400,6 @@ func printTable(results []*result) {
 		case i == 0:
 			continue
 		case r.expected == nil:
-			converged = r
 			if w := written(&r.sum); w > 0 {
 				fmt.Printf("NOTE: %s wrote %d records, expected none: %s\n", r.name, w, breakdown(&r.sum))
 			}

@@ -516,10 +516,12 @@ func (r *run) transform(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	t0 := time.Now()
 	inputs, err := transform.Inputs(ctx, r.st.DB, models)
 	if err != nil {
 		return err
 	}
+	r.log.Debug("model inputs fingerprinted", "elapsed", time.Since(t0).Round(time.Millisecond))
 	if inputs != "" && !r.opt.RebuildModels {
 		var last string
 		if err := r.st.DB.QueryRowContext(ctx, r.st.Stmt("LastModelBuild")).Scan(&last); err != nil {
