@@ -81,7 +81,7 @@ type Summary struct {
 	RunID     string                     `json:"run_id"`
 	Extracted map[string]int64           `json:"extracted"`
 	Unchanged map[string]int64           `json:"unchanged,omitempty"` // rows read again (lookback) that current state already held, not landed
-	Skipped   []string                   `json:"skipped,omitempty"` // "system.object" not due for a refresh (extract.<system>.<object>.every)
+	Skipped   []string                   `json:"skipped,omitempty"`   // "system.object" not due for a refresh (extract.<system>.<object>.every)
 	Planned   []load.Line                `json:"planned"`
 	Written   map[string]int             `json:"written"`
 	Rejects   int                        `json:"rejects"`
