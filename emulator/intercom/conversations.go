@@ -341,17 +341,20 @@ func (s *Server) searchConversations(w http.ResponseWriter, r *http.Request, ver
 	}
 	s.ws.mu.RLock()
 	defer s.ws.mu.RUnlock()
-	var items []*conversation
-	for _, c := range s.ws.conversations.list {
-		if s.match(q, c) {
-			items = append(items, c)
+	items := s.convs.get(string(raw), s.ws.version, func() []*conversation {
+		var items []*conversation
+		for _, c := range s.ws.conversations.list {
+			if s.match(q, c) {
+				items = append(items, c)
+			}
 		}
-	}
-	sort.SliceStable(items, func(i, j int) bool {
-		if items[i].UpdatedAt != items[j].UpdatedAt {
-			return items[i].UpdatedAt < items[j].UpdatedAt
-		}
-		return items[i].ID < items[j].ID
+		sort.SliceStable(items, func(i, j int) bool {
+			if items[i].UpdatedAt != items[j].UpdatedAt {
+				return items[i].UpdatedAt < items[j].UpdatedAt
+			}
+			return items[i].ID < items[j].ID
+		})
+		return items
 	})
 	key := func(c *conversation) cursorKey { return cursorKey{V: c.UpdatedAt, ID: c.ID} }
 	start := 0

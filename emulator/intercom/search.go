@@ -385,11 +385,24 @@ func (s *Server) equal(typ string, v, want any) bool {
 
 // searchCache keeps the sorted result of the last query so that paging a
 // large scan does not re-sort the workspace for every page.
-type searchCache struct {
+type searchCache[T any] struct {
 	mu      sync.Mutex
 	key     string
 	version int64
-	items   []*contact
+	items   []*T
+}
+
+// get returns the matches of key at the workspace's version, computing
+// them only when the query or the workspace changed since the last call:
+// paging a search of a million records must not re-filter and re-sort
+// them for every page. The caller holds the workspace's read lock.
+func (c *searchCache[T]) get(key string, version int64, compute func() []*T) []*T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.key != key || c.version != version {
+		c.key, c.version, c.items = key, version, compute()
+	}
+	return c.items
 }
 
 func lessKey(a, b cursorKey, desc bool) bool {
@@ -510,9 +523,7 @@ func (s *Server) searchContacts(w http.ResponseWriter, r *http.Request, version 
 		return cursorKey{V: c.fieldValue(sortField), ID: c.ID}
 	}
 	s.ws.mu.RLock()
-	cacheKey := string(req.Query) + "|" + sortField + fmt.Sprint(desc)
-	s.cache.mu.Lock()
-	if s.cache.key != cacheKey || s.cache.version != s.ws.version {
+	items := s.cache.get(string(req.Query)+"|"+sortField+fmt.Sprint(desc), s.ws.version, func() []*contact {
 		var items []*contact
 		for _, c := range s.ws.contacts.list {
 			if !c.Deleted && !c.Archived && s.match(q, c) {
@@ -520,10 +531,8 @@ func (s *Server) searchContacts(w http.ResponseWriter, r *http.Request, version 
 			}
 		}
 		sort.SliceStable(items, func(i, j int) bool { return lessKey(keyOf(items[i]), keyOf(items[j]), desc) })
-		s.cache.key, s.cache.version, s.cache.items = cacheKey, s.ws.version, items
-	}
-	items := s.cache.items
-	s.cache.mu.Unlock()
+		return items
+	})
 	start := 0
 	if after != nil {
 		start = sort.Search(len(items), func(i int) bool { return lessKey(*after, keyOf(items[i]), desc) })

@@ -50,7 +50,8 @@ type Server struct {
 	count  int
 	rnd    *rand.Rand
 	scroll *scrollState
-	cache  searchCache
+	cache  searchCache[contact]
+	convs  searchCache[conversation]
 }
 
 // New builds a Server, replaying opt.Journal over the seed.

@@ -231,7 +231,10 @@ func (w *workspace) putCompany(c *company) {
 
 func (w *workspace) putAttr(a *dataAttribute) { w.attrs[a.Model+"/"+a.Name] = a }
 
-func (w *workspace) putConversation(c *conversation) { w.conversations.put(c.ID, c) }
+func (w *workspace) putConversation(c *conversation) {
+	w.conversations.put(c.ID, c)
+	w.version++
+}
 
 // seedContactTags tags contacts with the tags of their conversations, as
 // teammates tagging conversations often do.
