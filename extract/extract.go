@@ -131,29 +131,20 @@ func Run(ctx context.Context, src Source, w Window, root, runID string, now func
 			return res, fmt.Errorf("extract %s.%s: %w", src.System(), src.Object(), err)
 		}
 		pages++
-		// Rows current state already holds are dropped; the page is copied
-		// only when one is.
-		var fresh []Row
-		dropped := false
-		for i, r := range rows {
+		// Rows current state already holds are re-reads: not landed.
+		fresh := make([]Row, 0, len(rows))
+		for _, r := range rows {
 			m := Watermark{TS: r.UpdatedAt, ID: r.ID}
 			if !r.UpdatedAt.After(w.Upper) && m.After(res.Max) {
 				res.Max = m
 			}
 			if w.Known(r.ID, r.UpdatedAt, r.Deleted) {
-				if !dropped {
-					fresh, dropped = append(make([]Row, 0, len(rows)), rows[:i]...), true
-				}
 				res.Unchanged++
 				continue
 			}
-			if dropped {
-				fresh = append(fresh, r)
-			}
+			fresh = append(fresh, r)
 		}
-		if dropped {
-			rows = fresh
-		}
+		rows = fresh
 		if err := land.Write(rows); err != nil {
 			land.Abort()
 			return res, fmt.Errorf("extract %s.%s: %w", src.System(), src.Object(), err)

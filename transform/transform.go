@@ -364,6 +364,32 @@ func publish(ctx context.Context, conn *sql.Conn, gen string, models []Model) er
 	return nil
 }
 
+// Published reports whether every model has a view in main, as publish
+// leaves them.
+func Published(ctx context.Context, db *sql.DB, models []Model) bool {
+	rows, err := db.QueryContext(ctx, "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main'")
+	if err != nil {
+		return false
+	}
+	defer rows.Close()
+	views := map[string]bool{}
+	for rows.Next() {
+		var v string
+		if rows.Scan(&v) == nil {
+			views[v] = true
+		}
+	}
+	if rows.Err() != nil {
+		return false
+	}
+	for _, m := range models {
+		if !views[m.Name] {
+			return false
+		}
+	}
+	return true
+}
+
 // ModelError is a model that DuckDB refused.
 type ModelError struct {
 	Model Model

@@ -527,7 +527,7 @@ func (r *run) transform(ctx context.Context) error {
 		if err := r.st.DB.QueryRowContext(ctx, r.st.Stmt("LastModelBuild")).Scan(&last); err != nil {
 			return fmt.Errorf("last model build: %w", err)
 		}
-		if last == inputs && r.published(ctx, models) {
+		if last == inputs && transform.Published(ctx, r.st.DB, models) {
 			r.log.Info("models up to date: nothing they read has changed since the last build", "models", len(models))
 			return nil
 		}
@@ -553,28 +553,6 @@ func (r *run) transform(ctx context.Context) error {
 	}
 	r.log.Info("models built", "models", len(models))
 	return nil
-}
-
-// published reports whether every model has a published view in main.
-func (r *run) published(ctx context.Context, models []transform.Model) bool {
-	rows, err := r.st.DB.QueryContext(ctx, "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main'")
-	if err != nil {
-		return false
-	}
-	defer rows.Close()
-	views := map[string]bool{}
-	for rows.Next() {
-		var v string
-		if rows.Scan(&v) == nil {
-			views[v] = true
-		}
-	}
-	for _, m := range models {
-		if !views[m.Name] {
-			return false
-		}
-	}
-	return rows.Err() == nil
 }
 
 func (r *run) identityCounts(ctx context.Context) error {
