@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strings"
@@ -29,37 +30,52 @@ var (
 // re-read of the same content does not make the models' inputs differ.
 const lineageFilter = `c -> c NOT IN ('_run_id', '_extracted_at')`
 
-// Inputs fingerprints everything models can read: their SQL, and the
-// content of every raw.* and config.* table and of each ferry.* table a
-// model names (one aggregate scan per table: row count and the sum of row
-// hashes). It returns "" when a model reads something it cannot
-// fingerprint (landing files, the clock, random values), so the caller
-// always builds.
-func Inputs(ctx context.Context, db *sql.DB, models []Model) (string, error) {
-	h := sha256.New()
+// Fingerprint says what a build read.
+type Fingerprint struct {
+	// Inputs covers everything models can read: their SQL, and the content
+	// of every raw.* and config.* table and of each ferry.* table a model
+	// names (one aggregate scan per table: row count and the sum of row
+	// hashes). It is "" when a model reads something it cannot fingerprint
+	// (landing files, the clock, random values), so the caller always
+	// builds, and in full.
+	Inputs string
+	// Structure covers what an incremental build cannot follow: the models'
+	// SQL, the content of config.*, and the columns of raw.*. When it
+	// differs from the published build's, every model is built in full.
+	Structure string
+}
+
+// Inputs fingerprints what models read.
+func Inputs(ctx context.Context, db *sql.DB, models []Model) (Fingerprint, error) {
+	all, structure := sha256.New(), sha256.New()
+	both := io.MultiWriter(all, structure)
 	ferryTables := map[string]bool{}
+	unknowable := false
 	for _, m := range models {
 		code := blankStrings(m.SQL)
 		if landingRe.MatchString(code) || clockRe.MatchString(code) {
-			return "", nil
+			unknowable = true
 		}
-		fmt.Fprintf(h, "model %s %s %s\n%s\n", m.Name, m.Materialized, strings.Join(m.DependsOn, ","), m.SQL)
+		fmt.Fprintf(both, "model %s %s %s %s\n%s\n", m.Name, m.Materialized, strings.Join(m.DependsOn, ","), strings.Join(m.RecordIDs, ","), m.SQL)
 		for _, g := range ferryTableRe.FindAllStringSubmatch(code, -1) {
 			ferryTables[strings.ToLower(g[1])] = true
 		}
 	}
-	rows, err := db.QueryContext(ctx, `SELECT table_schema, table_name FROM information_schema.tables
+	rows, err := db.QueryContext(ctx, `SELECT table_schema, table_name,
+			(SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) FROM information_schema.columns AS c
+			 WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name)
+		FROM information_schema.tables AS t
 		WHERE table_type = 'BASE TABLE' AND table_schema IN ('raw', 'config', 'ferry')
 		ORDER BY table_schema, table_name`)
 	if err != nil {
-		return "", fmt.Errorf("transform inputs: %w", err)
+		return Fingerprint{}, fmt.Errorf("transform inputs: %w", err)
 	}
-	var tables [][2]string
+	var tables [][3]string
 	for rows.Next() {
-		var t [2]string
-		if err := rows.Scan(&t[0], &t[1]); err != nil {
+		var t [3]string
+		if err := rows.Scan(&t[0], &t[1], &t[2]); err != nil {
 			rows.Close()
-			return "", err
+			return Fingerprint{}, err
 		}
 		if t[0] != "ferry" || ferryTables[t[1]] {
 			tables = append(tables, t)
@@ -67,7 +83,7 @@ func Inputs(ctx context.Context, db *sql.DB, models []Model) (string, error) {
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return "", err
+		return Fingerprint{}, err
 	}
 	sort.Slice(tables, func(i, j int) bool { return tables[i][0]+"."+tables[i][1] < tables[j][0]+"."+tables[j][1] })
 	for _, t := range tables {
@@ -75,9 +91,48 @@ func Inputs(ctx context.Context, db *sql.DB, models []Model) (string, error) {
 		var sum sql.NullString
 		q := fmt.Sprintf(`SELECT count(*), CAST(sum(hash(*COLUMNS(%s))) AS VARCHAR) FROM %s.%q`, lineageFilter, t[0], t[1])
 		if err := db.QueryRowContext(ctx, q).Scan(&n, &sum); err != nil {
-			return "", fmt.Errorf("transform inputs: %s.%s: %w", t[0], t[1], err)
+			return Fingerprint{}, fmt.Errorf("transform inputs: %s.%s: %w", t[0], t[1], err)
 		}
-		fmt.Fprintf(h, "table %s.%s %d %s\n", t[0], t[1], n, sum.String)
+		line := fmt.Sprintf("table %s.%s %d %s\n", t[0], t[1], n, sum.String)
+		all.Write([]byte(line))
+		switch t[0] {
+		case "config":
+			structure.Write([]byte(line))
+		case "raw":
+			fmt.Fprintf(structure, "columns %s.%s %s\n", t[0], t[1], t[2])
+		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	fp := Fingerprint{Inputs: hex.EncodeToString(all.Sum(nil)), Structure: hex.EncodeToString(structure.Sum(nil))}
+	if unknowable {
+		fp.Inputs = ""
+	}
+	return fp, nil
+}
+
+// Changes is the query Build's Changed option takes: the id of every
+// raw.* record merged by a run after the one numbered seq in
+// ferry.run_order (the run whose build is published), and both ids of every
+// ferry.snapshot pair written by that run or later (its load wrote them
+// after its build).
+func Changes(ctx context.Context, db *sql.DB, seq int64) (string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT table_name FROM information_schema.columns
+		WHERE table_schema = 'raw' AND column_name IN ('id', '_run_id')
+		GROUP BY table_name HAVING count(*) = 2 ORDER BY table_name`)
+	if err != nil {
+		return "", fmt.Errorf("changed records: %w", err)
+	}
+	defer rows.Close()
+	var parts []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return "", err
+		}
+		parts = append(parts, fmt.Sprintf("SELECT CAST(id AS VARCHAR) FROM raw.%q WHERE _run_id IN (SELECT run_id FROM ferry.run_order WHERE seq > %d)", t, seq))
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	parts = append(parts, fmt.Sprintf("SELECT unnest([intercom_id, sf_id]) FROM ferry.snapshot WHERE run_id IN (SELECT run_id FROM ferry.run_order WHERE seq >= %d)", seq))
+	return strings.Join(parts, "\nUNION ALL\n"), nil
 }

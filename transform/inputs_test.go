@@ -38,7 +38,7 @@ func TestInputs_FingerprintsWhatModelsRead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s
+		return s.Inputs
 	}
 	exec := func(q string) {
 		t.Helper()

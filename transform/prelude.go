@@ -312,7 +312,7 @@ func configuredValues(p *config.Pipeline) Model {
 		for i, c := range cols {
 			items[i] = fmt.Sprintf("{'field': %s, 'value': CAST(%s AS VARCHAR)}", state.QuoteString(c.Name), state.QuoteIdent(c.Name))
 		}
-		parts = append(parts, fmt.Sprintf("SELECT %s AS source, id AS record_id, unnest([%s], recursive := true) FROM raw.%s",
+		parts = append(parts, fmt.Sprintf("SELECT %s AS source, id AS record_id, unnest([%s], recursive := true) FROM raw.%s WHERE NOT is_incremental() OR changed(id)",
 			state.QuoteString(o.Table), strings.Join(items, ", "), state.QuoteIdent(o.Table)))
 	}
 	sqlText := "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS record_id, NULL::VARCHAR AS field, NULL::VARCHAR AS value WHERE false"
@@ -322,7 +322,8 @@ func configuredValues(p *config.Pipeline) Model {
 	return Model{
 		Name:         "int_configured_values",
 		Path:         p.Path + ": fields named by sync, health and workflows",
-		Materialized: "table",
+		Materialized: "incremental",
+		RecordIDs:    []string{"record_id"},
 		Description:  "Every field the pipeline file names, per record, as text: look values up by (record_id, field).",
 		SQL:          sqlText,
 	}

@@ -3,7 +3,7 @@
 // Every .sql file under the models tree is a model named after its file
 // (stg_intercom__contacts.sql → stg_intercom__contacts). A model is one
 // SELECT; an optional header of `-- key: value` lines sets materialized
-// (table | view), depends_on and description. Dependencies are the other
+// (table | view | incremental), record_ids, depends_on and description. Dependencies are the other
 // models a model's SQL names, plus depends_on. The runner orders models by
 // dependency and builds them all in one transaction: a model that fails
 // rolls everything back and is reported with its file name and DuckDB's
@@ -17,6 +17,7 @@ package transform
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -34,6 +35,11 @@ type Model struct {
 	Materialized string
 	DependsOn    []string
 	Description  string
+	// RecordIDs are the columns holding the ids of the source records a
+	// row derives from (header record_ids). An incremental model replaces
+	// the rows whose record ids changed; a table model that names them
+	// reports which of its rows changed to the incremental models after it.
+	RecordIDs []string
 }
 
 var (
@@ -103,10 +109,18 @@ func parse(p, src string) (Model, error) {
 		val := strings.TrimSpace(g[2])
 		switch g[1] {
 		case "materialized":
-			if val != "table" && val != "view" {
-				return m, fmt.Errorf("%s:%d: materialized must be table or view, got %q", p, i+1, val)
+			if val != "table" && val != "view" && val != "incremental" {
+				return m, fmt.Errorf("%s:%d: materialized must be table, view or incremental, got %q", p, i+1, val)
 			}
 			m.Materialized = val
+		case "record_ids":
+			for _, c := range strings.Split(val, ",") {
+				c = strings.TrimSpace(c)
+				if !nameRe.MatchString(c) {
+					return m, fmt.Errorf("%s:%d: record_ids lists column names (matching %s), got %q", p, i+1, nameRe, c)
+				}
+				m.RecordIDs = append(m.RecordIDs, c)
+			}
 		case "depends_on":
 			for _, d := range strings.Split(val, ",") {
 				if d = strings.TrimSpace(d); d != "" {
@@ -116,8 +130,14 @@ func parse(p, src string) (Model, error) {
 		case "description":
 			m.Description = val
 		default:
-			return m, fmt.Errorf("%s:%d: unknown header key %q (known: materialized, depends_on, description)", p, i+1, g[1])
+			return m, fmt.Errorf("%s:%d: unknown header key %q (known: materialized, record_ids, depends_on, description)", p, i+1, g[1])
 		}
+	}
+	if m.Materialized == "incremental" && len(m.RecordIDs) == 0 {
+		return m, fmt.Errorf("%s: an incremental model names its record_ids (the columns holding the ids of the records each row derives from)", p)
+	}
+	if m.Materialized == "view" && len(m.RecordIDs) > 0 {
+		return m, fmt.Errorf("%s: record_ids applies to table and incremental models, not views", p)
 	}
 	body := strings.TrimSpace(stripComments(src))
 	body = strings.TrimSpace(strings.TrimSuffix(body, ";"))
@@ -225,7 +245,35 @@ func order(models []Model) ([]Model, error) {
 			return nil, err
 		}
 	}
+	for _, m := range out {
+		if err := checkIncremental(m, byName); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// checkIncremental refuses an incremental model whose changes ferry could
+// not know: it may read raw.*, config.* (a change there rebuilds every
+// model), ferry.snapshot, and models that are incremental or tables naming
+// their record_ids, whose changed rows ferry tracks.
+func checkIncremental(m Model, byName map[string]Model) error {
+	if m.Materialized != "incremental" {
+		return nil
+	}
+	for _, d := range m.DependsOn {
+		dep := byName[d]
+		if dep.Materialized == "incremental" || (dep.Materialized == "table" && len(dep.RecordIDs) > 0) {
+			continue
+		}
+		return fmt.Errorf("%s: incremental model %s reads %s (%s), whose changes ferry cannot track: make %s incremental, or a table with a record_ids header", m.Path, m.Name, d, dep.Path, d)
+	}
+	for _, g := range ferryTableRe.FindAllStringSubmatch(blankStrings(m.SQL), -1) {
+		if t := strings.ToLower(g[1]); t != "snapshot" {
+			return fmt.Errorf("%s: incremental model %s reads ferry.%s; of ferry's tables only ferry.snapshot's changes are tracked", m.Path, m.Name, t)
+		}
+	}
+	return nil
 }
 
 // referencesName reports whether sql names model n as a relation
@@ -255,15 +303,37 @@ func blankStrings(sqlText string) string {
 	return b.String()
 }
 
+// BuildOptions steer a build.
+type BuildOptions struct {
+	// Changed, when not empty, makes the build incremental: a query whose
+	// one column lists the ids of every record that changed since the
+	// published generation was built (Changes writes it). Incremental
+	// models then replace only the rows whose record ids are among them.
+	// Empty builds every model in full.
+	Changed string
+	// Took, when non-nil, is told how long each model took and whether it
+	// was built incrementally.
+	Took func(m Model, d time.Duration, incremental bool)
+}
+
 // Build materialises models in dependency order into a fresh schema
 // (one generation), then publishes the generation: in one transaction every
 // model becomes a view main.<model> over it, and older generations are
 // dropped. Readers of main.* therefore always see one complete generation;
 // a model that fails drops the new schema and leaves the published one in
 // place. (Building every model inside one transaction instead was three
-// times slower in DuckDB 1.4; docs/decisions.md.) took, when non-nil, is
-// told how long each model took.
-func Build(ctx context.Context, db *sql.DB, models []Model, took func(Model, time.Duration)) error {
+// times slower in DuckDB 1.4; docs/decisions.md.)
+//
+// In an incremental build (opt.Changed), the build connection has a
+// temporary table ferry_changed(id) of the changed record ids, changed(x)
+// tells whether x is one of them, and is_incremental() is true while an
+// incremental model is built. Such a
+// model's table starts as a copy of its published rows without those whose
+// record ids changed, and receives the rows of its SELECT whose record ids
+// changed. A table model that names record_ids adds the ids of the rows
+// that differ from its published version to ferry_changed, so the
+// incremental models after it see them.
+func Build(ctx context.Context, db *sql.DB, models []Model, opt BuildOptions) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("transform: %w", err)
@@ -273,29 +343,49 @@ func Build(ctx context.Context, db *sql.DB, models []Model, took func(Model, tim
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE SCHEMA %s", gen)); err != nil {
 		return fmt.Errorf("transform: create schema %s: %w", gen, err)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "SET search_path = 'main'")
+	cleanup := context.WithoutCancel(ctx)
+	defer conn.ExecContext(cleanup, "SET search_path = 'main'; DROP MACRO IF EXISTS temp.changed; DROP MACRO IF EXISTS temp.is_incremental; DROP TABLE IF EXISTS temp.ferry_changed")
+	changed := opt.Changed
+	if changed == "" {
+		changed = "SELECT NULL::VARCHAR AS id WHERE false"
+	}
+	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE ferry_changed AS SELECT DISTINCT CAST(id AS VARCHAR) AS id FROM ("+changed+") AS c(id) WHERE id IS NOT NULL"); err != nil {
+		return fmt.Errorf("transform: changed records: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TEMP MACRO is_incremental() AS false;
+CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELECT id FROM ferry_changed), false)`); err != nil {
+		return fmt.Errorf("transform: %w", err)
+	}
 	// Unqualified model names resolve to this generation first, then main
 	// (macros); the generation name is generated, not user input.
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET search_path = '%s,main'", gen)); err != nil {
 		return fmt.Errorf("transform: %w", err)
 	}
 	drop := func() {
-		conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("DROP SCHEMA IF EXISTS %s CASCADE", gen))
+		conn.ExecContext(cleanup, fmt.Sprintf("DROP SCHEMA IF EXISTS %s CASCADE", gen))
 	}
 	for _, m := range models {
-		kind := "TABLE"
-		if m.Materialized == "view" {
-			kind = "VIEW"
+		prev := ""
+		if opt.Changed != "" && m.Materialized != "view" {
+			if prev, err = publishedTable(ctx, conn, m.Name); err != nil {
+				drop()
+				return err
+			}
 		}
-		// The model name is validated against nameRe, so quoting is enough.
-		ddl := fmt.Sprintf("CREATE %s %s.%q AS\n%s", kind, gen, m.Name, m.SQL)
+		incremental := m.Materialized == "incremental" && prev != ""
 		start := time.Now()
-		if _, err := conn.ExecContext(ctx, ddl); err != nil {
+		if err := buildModel(ctx, conn, gen, prev, m, incremental); err != nil {
 			drop()
 			return &ModelError{Model: m, Err: err}
 		}
-		if took != nil {
-			took(m, time.Since(start))
+		if opt.Changed != "" && m.Materialized == "table" && len(m.RecordIDs) > 0 {
+			if err := reportChanges(ctx, conn, gen, prev, m); err != nil {
+				drop()
+				return &ModelError{Model: m, Err: err}
+			}
+		}
+		if opt.Took != nil {
+			opt.Took(m, time.Since(start), incremental)
 		}
 	}
 	if _, err := conn.ExecContext(ctx, "SET search_path = 'main'"); err != nil {
@@ -307,6 +397,99 @@ func Build(ctx context.Context, db *sql.DB, models []Model, took func(Model, tim
 		return err
 	}
 	return nil
+}
+
+// inChanged is true for a row one of whose record ids changed.
+func inChanged(m Model) string {
+	terms := make([]string, len(m.RecordIDs))
+	for i, c := range m.RecordIDs {
+		terms[i] = fmt.Sprintf("changed(%q)", c)
+	}
+	return "(" + strings.Join(terms, " OR ") + ")"
+}
+
+// buildModel creates gen.<m>; incrementally from prev (a published table,
+// schema-qualified) when incremental.
+func buildModel(ctx context.Context, conn *sql.Conn, gen, prev string, m Model, incremental bool) error {
+	if incremental {
+		if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP MACRO is_incremental() AS true"); err != nil {
+			return err
+		}
+	}
+	// The model name is validated against nameRe, so quoting is enough.
+	target := fmt.Sprintf("%s.%q", gen, m.Name)
+	var stmts []string
+	switch {
+	case m.Materialized == "view":
+		stmts = []string{fmt.Sprintf("CREATE VIEW %s AS\n%s", target, m.SQL)}
+	case incremental:
+		stmts = []string{
+			fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s WHERE NOT %s", target, prev, inChanged(m)),
+			fmt.Sprintf("INSERT INTO %s BY NAME SELECT * FROM (\n%s\n) WHERE %s", target, m.SQL, inChanged(m)),
+		}
+	default:
+		stmts = []string{fmt.Sprintf("CREATE TABLE %s AS\n%s", target, m.SQL)}
+	}
+	for _, q := range stmts {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	if incremental {
+		if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP MACRO is_incremental() AS false"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reportChanges adds to ferry_changed the record ids of the rows of a
+// table model that differ from its published version (all of them when
+// there is none).
+func reportChanges(ctx context.Context, conn *sql.Conn, gen, prev string, m Model) error {
+	target := fmt.Sprintf("%s.%q", gen, m.Name)
+	diff := "SELECT * FROM " + target
+	if prev != "" {
+		diff = fmt.Sprintf("(SELECT * FROM %[1]s EXCEPT SELECT * FROM %[2]s) UNION ALL (SELECT * FROM %[2]s EXCEPT SELECT * FROM %[1]s)", target, prev)
+	}
+	ids := make([]string, len(m.RecordIDs))
+	for i, c := range m.RecordIDs {
+		ids[i] = fmt.Sprintf("CAST(%q AS VARCHAR)", c)
+	}
+	_, err := conn.ExecContext(ctx, fmt.Sprintf(`INSERT INTO ferry_changed
+SELECT DISTINCT id FROM (SELECT unnest([%s]) AS id FROM (%s)) WHERE id IS NOT NULL AND id NOT IN (SELECT id FROM ferry_changed)`,
+		strings.Join(ids, ", "), diff))
+	if err != nil {
+		return fmt.Errorf("record ids that changed (record_ids %s): %w", strings.Join(m.RecordIDs, ", "), err)
+	}
+	return nil
+}
+
+var generationRe = regexp.MustCompile(`(?i)\bFROM\s+"?(build_[0-9]+)"?\.`)
+
+// publishedTable is the schema-qualified table main.<name> publishes, or ""
+// when there is none.
+func publishedTable(ctx context.Context, conn *sql.Conn, name string) (string, error) {
+	var def string
+	err := conn.QueryRowContext(ctx, "SELECT sql FROM duckdb_views() WHERE schema_name = 'main' AND view_name = $1", name).Scan(&def)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("transform: published %s: %w", name, err)
+	}
+	g := generationRe.FindStringSubmatch(def)
+	if g == nil {
+		return "", nil
+	}
+	var n int
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = $1 AND table_name = $2", g[1], name).Scan(&n); err != nil {
+		return "", fmt.Errorf("transform: published %s: %w", name, err)
+	}
+	if n == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("%s.%q", g[1], name), nil
 }
 
 func publish(ctx context.Context, conn *sql.Conn, gen string, models []Model) error {

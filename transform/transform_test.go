@@ -31,7 +31,7 @@ func TestModels_BuildOverEmptyRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := transform.Build(t.Context(), st.DB, ms, nil); err != nil {
+	if err := transform.Build(t.Context(), st.DB, ms, transform.BuildOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"sf_updates", "intercom_updates", "sf_lead_creates", "intercom_contact_creates", "identity_ambiguous"} {
@@ -101,7 +101,7 @@ func TestBuild_BrokenModelNamesFileAndRollsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = transform.Build(t.Context(), db, ms, nil)
+	err = transform.Build(t.Context(), db, ms, transform.BuildOptions{})
 	var me *transform.ModelError
 	if !errors.As(err, &me) || me.Model.Path != "models/marts/bad.sql" || !strings.Contains(err.Error(), "no_such_column") {
 		t.Fatalf("err = %v, want a ModelError for models/marts/bad.sql naming the column", err)
@@ -127,7 +127,7 @@ func TestBuild_PublishesGenerations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return transform.Build(t.Context(), db, ms, nil)
+		return transform.Build(t.Context(), db, ms, transform.BuildOptions{})
 	}
 	if err := build(fstest.MapFS{"a.sql": {Data: []byte("SELECT 1 AS x")}, "b.sql": {Data: []byte("SELECT x + 1 AS y FROM a")}}); err != nil {
 		t.Fatal(err)
@@ -152,5 +152,41 @@ func TestBuild_PublishesGenerations(t *testing.T) {
 	db.QueryRow("SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'build%'").Scan(&schemas)
 	if schemas != 1 {
 		t.Fatalf("%d generation schemas left, want 1", schemas)
+	}
+}
+
+// TestLoad_IncrementalModelsMustBeTrackable: an incremental model names its
+// record ids and reads only what ferry tracks changes of.
+func TestLoad_IncrementalModelsMustBeTrackable(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		fs   fstest.MapFS
+		want string
+	}{
+		{"no record ids", fstest.MapFS{"m.sql": {Data: []byte("-- materialized: incremental\nSELECT id FROM raw.x")}}, "names its record_ids"},
+		{"reads an untracked table", fstest.MapFS{
+			"a.sql": {Data: []byte("SELECT id FROM raw.x")},
+			"m.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: id\nSELECT id FROM a")},
+		}, "reads a (models/a.sql), whose changes ferry cannot track"},
+		{"reads a view", fstest.MapFS{
+			"a.sql": {Data: []byte("-- materialized: view\nSELECT id FROM raw.x")},
+			"m.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: id\nSELECT id FROM a")},
+		}, "whose changes ferry cannot track"},
+		{"reads the ledger", fstest.MapFS{"m.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: id\nSELECT record_key AS id FROM ferry.ledger")}}, "reads ferry.ledger"},
+		{"bad column name", fstest.MapFS{"m.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: id, Bad-Name\nSELECT id FROM raw.x")}}, "models/m.sql:2: record_ids lists column names"},
+	} {
+		_, err := transform.Load(c.fs, "models")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want it to contain %q", c.name, err, c.want)
+		}
+	}
+	ok := fstest.MapFS{
+		"a.sql": {Data: []byte("-- record_ids: id\nSELECT id FROM raw.x")},
+		"b.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: id\nSELECT id FROM raw.x LEFT JOIN ferry.snapshot ON false")},
+		"m.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: id\nSELECT id FROM a UNION ALL SELECT id FROM b")},
+	}
+	if _, err := transform.Load(ok, "models"); err != nil {
+		t.Errorf("models that read tracked tables: %v", err)
 	}
 }

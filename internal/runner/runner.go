@@ -163,6 +163,9 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 	if _, err := st.DB.ExecContext(ctx, st.Stmt("InsertRun"), r.id, opt.Command, opt.Pipeline.Path, opt.Now().UTC()); err != nil {
 		return nil, fmt.Errorf("record run: %w", err)
 	}
+	if _, err := st.DB.ExecContext(ctx, st.Stmt("NumberRun"), r.id); err != nil {
+		return nil, fmt.Errorf("record run: %w", err)
+	}
 	err = r.execute(ctx, stages)
 	r.finish(err)
 	if err != nil && !errors.Is(err, ErrRejects) {
@@ -517,24 +520,51 @@ func (r *run) transform(ctx context.Context) error {
 		return err
 	}
 	t0 := time.Now()
-	inputs, err := transform.Inputs(ctx, r.st.DB, models)
+	fp, err := transform.Inputs(ctx, r.st.DB, models)
 	if err != nil {
 		return err
 	}
 	r.log.Debug("model inputs fingerprinted", "elapsed", time.Since(t0).Round(time.Millisecond))
-	if inputs != "" && !r.opt.RebuildModels {
-		var last string
-		if err := r.st.DB.QueryRowContext(ctx, r.st.Stmt("LastModelBuild")).Scan(&last); err != nil {
-			return fmt.Errorf("last model build: %w", err)
-		}
-		if last == inputs && transform.Published(ctx, r.st.DB, models) {
-			r.log.Info("models up to date: nothing they read has changed since the last build", "models", len(models))
-			return nil
-		}
+	var lastInputs, lastStructure string
+	var lastSeq sql.NullInt64
+	if err := r.st.DB.QueryRowContext(ctx, r.st.Stmt("LastModelBuild")).Scan(&lastInputs, &lastStructure, &lastSeq); err != nil {
+		return fmt.Errorf("last model build: %w", err)
 	}
-	if err := transform.Build(ctx, r.st.DB, models, func(m transform.Model, d time.Duration) {
-		r.log.Debug("model built", "model", m.Name, "elapsed", d.Round(time.Millisecond))
-	}); err != nil {
+	published := transform.Published(ctx, r.st.DB, models)
+	if fp.Inputs != "" && !r.opt.RebuildModels && lastInputs == fp.Inputs && published {
+		r.log.Info("models up to date: nothing they read has changed since the last build", "models", len(models))
+		return nil
+	}
+	// A build follows the records that changed since the published one
+	// unless what it cannot follow changed: the models, the settings, the
+	// raw columns, or inputs it cannot fingerprint.
+	opt := transform.BuildOptions{}
+	full := ""
+	switch {
+	case r.opt.RebuildModels:
+		full = "--rebuild-models"
+	case fp.Inputs == "":
+		full = "a model reads landing files, the clock or random values"
+	case !published || !lastSeq.Valid:
+		full = "no published build to start from"
+	case lastStructure != fp.Structure:
+		full = "the models, the pipeline's settings or the raw columns changed"
+	}
+	if full == "" {
+		if opt.Changed, err = transform.Changes(ctx, r.st.DB, lastSeq.Int64); err != nil {
+			return err
+		}
+	} else {
+		r.log.Info("building every model in full", "reason", full)
+	}
+	incremental := 0
+	opt.Took = func(m transform.Model, d time.Duration, inc bool) {
+		if inc {
+			incremental++
+		}
+		r.log.Debug("model built", "model", m.Name, "elapsed", d.Round(time.Millisecond), "incremental", inc)
+	}
+	if err := transform.Build(ctx, r.st.DB, models, opt); err != nil {
 		return err
 	}
 	tx, err := r.st.DB.BeginTx(ctx, nil)
@@ -545,13 +575,13 @@ func (r *run) transform(ctx context.Context) error {
 	if _, err := tx.ExecContext(ctx, "DELETE FROM ferry.model_builds"); err != nil {
 		return fmt.Errorf("record model build: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, r.st.Stmt("RecordModelBuild"), inputs, r.id, r.opt.Now().UTC()); err != nil {
+	if _, err := tx.ExecContext(ctx, r.st.Stmt("RecordModelBuild"), fp.Inputs, r.id, r.opt.Now().UTC(), fp.Structure); err != nil {
 		return fmt.Errorf("record model build: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("record model build: %w", err)
 	}
-	r.log.Info("models built", "models", len(models))
+	r.log.Info("models built", "models", len(models), "incremental", incremental)
 	return nil
 }
 

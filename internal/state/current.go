@@ -233,7 +233,8 @@ func latestSQL(files []string, snapshot bool) string {
 }
 
 // Rebuild recreates the current state of every landed object from the
-// landing files that remain, in one transaction. snapshot reports which
+// landing files that remain, in one transaction, and makes the next
+// transform build every model in full. snapshot reports which
 // objects are read whole each run.
 func (s *Store) Rebuild(ctx context.Context, landing string, snapshot func(system, object string) bool) ([]string, error) {
 	objs, err := LandedObjects(landing)
@@ -259,6 +260,10 @@ func (s *Store) Rebuild(ctx context.Context, landing string, snapshot func(syste
 			return nil, fmt.Errorf("rebuild %s.%s from %d landing files: %w", o[0], o[1], len(files), err)
 		}
 		done = append(done, o[0]+"."+o[1])
+	}
+	// The next transform builds every model in full from the rebuilt state.
+	if _, err := tx.ExecContext(ctx, "DELETE FROM ferry.model_builds"); err != nil {
+		return nil, fmt.Errorf("rebuild: forget the model build: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("rebuild: commit: %w", err)

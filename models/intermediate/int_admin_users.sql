@@ -1,4 +1,5 @@
 -- materialized: table
+-- record_ids: admin_id, user_id
 -- description: Intercom admins and the active Salesforce users with the same email: the bridge for Task owners, Lead owners, message senders and owner routing.
 WITH final AS (
     SELECT

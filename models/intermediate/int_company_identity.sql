@@ -1,4 +1,5 @@
 -- materialized: table
+-- record_ids: intercom_id, sf_id
 -- description: One Salesforce Account per Intercom company. Rule: company_id = Intercom_Company_Id__c first, then the bare web domain. Among several Accounts on one domain: oldest CreatedDate, then lowest Id; the others are listed in int_company_ambiguous.
 WITH keys AS (
     SELECT value AS match_keys FROM config.settings WHERE key = 'companies_match_keys'

@@ -1,4 +1,5 @@
--- materialized: table
+-- materialized: incremental
+-- record_ids: intercom_id, sf_id
 -- description: For every matched pair and mapped field: the value each side holds now (canonicalised), when each record last changed, and the value both held after the last sync.
 WITH people_pairs AS (
     SELECT
@@ -18,6 +19,8 @@ WITH people_pairs AS (
         ON sf_contacts.sf_id = identity.sf_id
     LEFT JOIN stg_salesforce__leads AS sf_leads
         ON sf_leads.sf_id = identity.sf_id
+    -- An incremental build recomputes only the pairs with a changed record.
+    WHERE NOT is_incremental() OR changed(identity.intercom_id) OR changed(identity.sf_id)
 ),
 
 company_pairs AS (
@@ -33,6 +36,7 @@ company_pairs AS (
         ON companies.intercom_id = identity.intercom_id
     INNER JOIN stg_salesforce__accounts AS accounts
         ON accounts.sf_id = identity.sf_id
+    WHERE NOT is_incremental() OR changed(identity.intercom_id) OR changed(identity.sf_id)
 ),
 
 pairs AS (

@@ -1,7 +1,9 @@
--- materialized: table
+-- materialized: incremental
+-- record_ids: intercom_id, sf_id
 -- description: The field-ownership merge. Per mapped field: owner salesforce or intercom means the owner's value wins (an empty owner value is filled from the other side); owner newest means the side that changed since the last sync wins, and when both changed (a conflict) or there is no last sync, the more recently updated record wins. One-way fields always take their source's value.
 WITH field_values AS (
     SELECT * FROM int_field_values
+    WHERE NOT is_incremental() OR changed(intercom_id) OR changed(sf_id)
 ),
 
 decided AS (

@@ -1,4 +1,5 @@
 -- materialized: table
+-- record_ids: intercom_id
 -- description: Live Intercom contacts with their rank among contacts sharing an email (users before leads, then oldest, then lowest id).
 WITH contacts AS (
     SELECT * FROM stg_intercom__contacts

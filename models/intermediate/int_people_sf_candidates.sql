@@ -1,4 +1,5 @@
--- materialized: table
+-- materialized: incremental
+-- record_ids: sf_id
 -- description: Salesforce people an Intercom contact may match: live Contacts and unconverted Leads. Converted Leads are represented by the Contact they became.
 WITH contacts AS (
     SELECT

@@ -1,4 +1,5 @@
 -- materialized: table
+-- record_ids: admin_id
 -- description: Intercom teammates, one row per id.
 SELECT
     id AS admin_id,

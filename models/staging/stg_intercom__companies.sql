@@ -1,4 +1,5 @@
--- materialized: table
+-- materialized: incremental
+-- record_ids: intercom_id
 -- description: Current version of every Intercom company, one row per id.
 SELECT
     id AS intercom_id,

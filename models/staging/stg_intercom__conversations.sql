@@ -1,4 +1,5 @@
--- materialized: table
+-- materialized: incremental
+-- record_ids: conversation_id
 -- description: Current version of every Intercom conversation with its statistics, rating, tags and a plain-text snippet, one row per id.
 SELECT
     id AS conversation_id,

@@ -1,4 +1,5 @@
--- materialized: table
+-- materialized: incremental
+-- record_ids: sf_id
 -- description: Current version of every Salesforce Contact (deleted ones flagged), one row per Id.
 SELECT
     id AS sf_id,

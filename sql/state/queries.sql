@@ -2,6 +2,10 @@
 INSERT INTO ferry.runs (run_id, command, pipeline, started_at, status)
 VALUES ($1, $2, $3, $4, 'running');
 
+-- name: NumberRun
+-- Runs in the order they start (ferry.run_order, for incremental builds).
+INSERT INTO ferry.run_order VALUES ($1, nextval('ferry.run_seq'));
+
 -- name: FinishRun
 UPDATE ferry.runs
 SET finished_at = $2, status = $3, exit_code = $4, summary = $5, error = $6
@@ -107,10 +111,12 @@ SELECT
 FROM last;
 
 -- name: LastModelBuild
--- The fingerprint of the published generation's inputs ('' if none).
-SELECT coalesce(max(inputs), '') FROM ferry.model_builds;
+-- The published generation's inputs and structure fingerprints ('' if
+-- none) and the number of the run that built it (NULL if unknown).
+SELECT coalesce(max(inputs), ''), coalesce(max(structure), ''), max(seq) FROM ferry.model_builds;
 
 -- name: RecordModelBuild
--- $1 inputs fingerprint, $2 run id, $3 time; the caller deletes the old row
--- in the same transaction.
-INSERT INTO ferry.model_builds VALUES ($1, $2, $3);
+-- $1 inputs fingerprint, $2 run id, $3 time, $4 structure fingerprint; the
+-- caller deletes the old row in the same transaction.
+INSERT INTO ferry.model_builds (inputs, run_id, built_at, structure, seq)
+VALUES ($1, $2, $3, $4, (SELECT seq FROM ferry.run_order WHERE run_id = $2));
