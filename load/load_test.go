@@ -2,11 +2,14 @@ package load_test
 
 import (
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/ferry-sync/ferry/internal/state"
 	"github.com/ferry-sync/ferry/load"
@@ -39,32 +42,43 @@ func models(tb testing.TB) *state.Store {
 	return st
 }
 
-// upserts inserts recs into main.sf_upserts, one row per field, in the
+// upserts appends recs to main.sf_upserts, one row per field, in the
 // order given, plus rows the plan must drop (no key, no field).
 func upserts(t *testing.T, db *sql.DB, recs []load.Record) {
 	t.Helper()
-	tx, err := db.BeginTx(t.Context(), nil)
+	conn, err := db.Conn(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback()
-	ins := func(args ...any) {
-		if _, err := tx.ExecContext(t.Context(), `INSERT INTO main.sf_upserts VALUES ($1, $2, $3, $4, $5, $6)`, args...); err != nil {
-			t.Fatal(err)
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "main", "sf_upserts")
+		if err != nil {
+			return err
 		}
-	}
-	for _, r := range recs {
-		for _, c := range r.Fields {
-			var v any
-			if c.Value != nil {
-				v = *c.Value
+		for _, r := range recs {
+			for _, c := range r.Fields {
+				var v driver.Value
+				if c.Value != nil {
+					v = *c.Value
+				}
+				if err := a.AppendRow(r.Object, r.Key, r.Alt, c.Field, v, c.Type); err != nil {
+					a.Close()
+					return err
+				}
 			}
-			ins(r.Object, r.Key, r.Alt, c.Field, v, c.Type)
 		}
-	}
-	ins("Lead", nil, "Intercom_Id__c", "LastName", "no key", "string")
-	ins("Lead", "no-field", "Intercom_Id__c", nil, "no field", "string")
-	if err := tx.Commit(); err != nil {
+		if err := a.AppendRow("Lead", nil, "Intercom_Id__c", "LastName", "no key", "string"); err != nil {
+			a.Close()
+			return err
+		}
+		if err := a.AppendRow("Lead", "no-field", "Intercom_Id__c", nil, "no field", "string"); err != nil {
+			a.Close()
+			return err
+		}
+		return a.Close()
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 }
