@@ -145,6 +145,7 @@ func TestPlan_Chunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer plan.Close()
 	if got := plan.Count(load.SalesforceUpserts, ""); got != len(want) {
 		t.Fatalf("plan counts %d records, want %d", got, len(want))
 	}
@@ -254,6 +255,9 @@ func BenchmarkPlanChunks(b *testing.B) {
 				}
 				if records != n {
 					b.Fatalf("read %d records, want %d", records, n)
+				}
+				if err := plan.Close(); err != nil {
+					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64((b.Elapsed()-readPlan).Milliseconds())/float64(chunks), "ms/chunk")
