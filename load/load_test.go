@@ -210,6 +210,35 @@ func TestPlan_Chunks(t *testing.T) {
 	})
 }
 
+// TestPlan_Close releases the plan: reading it afterwards fails rather
+// than yielding nothing, and closing twice is harmless.
+func TestPlan_Close(t *testing.T) {
+	t.Parallel()
+	db := models(t).DB
+	inserted, _ := plannedUpserts(10)
+	upserts(t, db, inserted)
+	plan, err := load.ReadPlan(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	var got error
+	for _, err := range plan.Chunks(t.Context(), load.SalesforceUpserts, "") {
+		got = err
+	}
+	if got == nil {
+		t.Error("Chunks after Close yielded no error")
+	}
+	if plan.Count(load.SalesforceUpserts, "") != 10 {
+		t.Errorf("counts after Close %d, want 10", plan.Count(load.SalesforceUpserts, ""))
+	}
+}
+
 // benchModels fills main.sf_upserts with n records of four fields, 60 %
 // Contacts and 40 % Leads, keyed by ids in no particular order.
 func benchModels(b *testing.B, n int) *state.Store {
