@@ -18,6 +18,7 @@ import (
 	"database/sql/driver"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"sort"
@@ -110,34 +111,126 @@ func (s Source) name() string { return s.Target + " " + s.Op }
 // DefaultChunkSize is how many records a Plan reads at a time.
 const DefaultChunkSize = 10_000
 
-// Plan is what the load stage would write. It holds counts only: the
-// records stay in DuckDB, and Chunks reads them a bounded number at a time,
-// so that the load's memory does not grow with the plan.
+// Plan is what the load stage would write. ReadPlan copies every outbound
+// model once into one temporary table, numbering records 1..n in (source,
+// object, key) order and storing the rows in that order; Chunks then reads
+// a range of numbers, which DuckDB finds from its row groups' min/max
+// statistics, so that a chunk costs its own rows rather than a re-run of
+// the model's query. Go holds counts only; DuckDB keeps the table within
+// its memory_limit and spills the rest to its temp_directory.
+//
+// The table is TEMP, so it lives on one connection: the plan holds that
+// connection until Close, which drops the table and gives it back. A
+// temporary table writes nothing to the warehouse file and vanishes with
+// the process whatever happens. A Plan may be used from several
+// goroutines; its queries run one at a time.
 type Plan struct {
-	db *sql.DB
 	// ChunkSize is how many records Chunks yields at a time.
 	ChunkSize int
 	Ambiguous int
 	lines     []Line
-	counts    map[string]map[string]int // source name -> object -> records
+	spans     map[string]map[string]span // source name -> object -> its records' numbers
+
+	mu   sync.Mutex // serialises use of conn
+	conn *sql.Conn  // nil once closed
 }
 
-// ReadPlan summarises the outbound models built by the transform stage,
-// counting in SQL.
+// span is the numbers of a run of records, first to last inclusive.
+type span struct{ first, last int64 }
+
+func (s span) records() int { return int(s.last - s.first + 1) }
+
+// The plan's table and the statements that fill and read it. rec numbers
+// records across all sources; a record's rows share it.
+const (
+	createPlan = `CREATE OR REPLACE TEMP TABLE temp.main.ferry_plan (
+    rec BIGINT, object VARCHAR, key VARCHAR, alt VARCHAR, field VARCHAR, value VARCHAR, type VARCHAR)`
+	dropPlan = `DROP TABLE IF EXISTS temp.main.ferry_plan`
+	// insertPlan appends a source's rows ($1 is the last number used), in
+	// order of rec so that each row group holds a narrow range of them.
+	insertPlan = `INSERT INTO temp.main.ferry_plan
+WITH src AS (%s),
+recs AS (
+    SELECT object, key, $1 + row_number() OVER (ORDER BY object, key) AS rec
+    FROM (SELECT DISTINCT object, key FROM src)
+)
+SELECT recs.rec, src.object, src.key, src.alt, src.field, src.value, src.type
+FROM src JOIN recs ON src.object = recs.object AND src.key = recs.key
+ORDER BY recs.rec`
+	// summarisePlan counts rows per object and field of the source whose
+	// records are numbered past $1, with the object's first and last numbers.
+	summarisePlan = `SELECT object, field, count(*),
+    min(min(rec)) OVER (PARTITION BY object), max(max(rec)) OVER (PARTITION BY object)
+FROM temp.main.ferry_plan WHERE rec > $1
+GROUP BY object, field ORDER BY object, field`
+	readPlan = `SELECT object, key, alt, field, value, type FROM temp.main.ferry_plan
+WHERE rec BETWEEN $1 AND $2 ORDER BY rec, field`
+	planFields = `SELECT field FROM temp.main.ferry_plan WHERE rec BETWEEN $1 AND $2
+UNION SELECT alt FROM temp.main.ferry_plan WHERE rec BETWEEN $1 AND $2 AND alt IS NOT NULL
+ORDER BY 1`
+)
+
+// ReadPlan copies the outbound models built by the transform stage into
+// the plan's table and summarises them, counting in SQL. The caller must
+// Close the plan.
 func ReadPlan(ctx context.Context, db *sql.DB) (*Plan, error) {
-	p := &Plan{db: db, ChunkSize: DefaultChunkSize, counts: map[string]map[string]int{}}
-	for _, src := range summaryOrder {
-		lines, counts, err := summarise(ctx, db, src)
-		if err != nil {
-			return nil, fmt.Errorf("read plan: %w", err)
-		}
-		p.lines = append(p.lines, lines...)
-		p.counts[src.name()] = counts
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	p := &Plan{ChunkSize: DefaultChunkSize, spans: map[string]map[string]span{}, conn: conn}
+	if err := p.read(ctx); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("read plan: %w", err)
 	}
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM main.identity_ambiguous`).Scan(&p.Ambiguous); err != nil {
+		p.Close()
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
 	return p, nil
+}
+
+// read fills the plan's table source by source and summarises each.
+func (p *Plan) read(ctx context.Context) error {
+	if _, err := p.conn.ExecContext(ctx, createPlan); err != nil {
+		return err
+	}
+	var last int64 // the last record number used
+	for _, src := range summaryOrder {
+		// src.rows() is one of this package's queries, not input.
+		if _, err := p.conn.ExecContext(ctx, fmt.Sprintf(insertPlan, src.rows()), last); err != nil {
+			return fmt.Errorf("%s: %w", src.name(), err)
+		}
+		lines, spans, err := summarise(ctx, p.conn, src, last)
+		if err != nil {
+			return fmt.Errorf("%s: %w", src.name(), err)
+		}
+		p.lines = append(p.lines, lines...)
+		p.spans[src.name()] = spans
+		for _, s := range spans {
+			last = max(last, s.last)
+		}
+	}
+	return nil
+}
+
+// Close drops the plan's table and releases its connection. Chunks and
+// Fields fail after it.
+func (p *Plan) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conn == nil {
+		return nil
+	}
+	// Dropping is quick and must happen even when the run was cancelled:
+	// the connection goes back to the pool with whatever it holds.
+	_, err := p.conn.ExecContext(context.Background(), dropPlan)
+	err = errors.Join(err, p.conn.Close())
+	p.conn = nil
+	if err != nil {
+		return fmt.Errorf("close plan: %w", err)
+	}
+	return nil
 }
 
 // Line is one row of a plan summary.
@@ -147,35 +240,34 @@ type Line struct {
 	Fields             map[string]int
 }
 
-// summarise counts a source's records and fields per object; sources not
-// written object by object get one line, named after their first object.
-func summarise(ctx context.Context, db *sql.DB, src Source) ([]Line, map[string]int, error) {
-	rows, err := db.QueryContext(ctx, `WITH src AS (`+src.rows()+`)
-SELECT object, field, count(*), any_value(n) FROM src
-JOIN (SELECT object, count(DISTINCT key) AS n FROM src GROUP BY object) USING (object)
-GROUP BY object, field ORDER BY object, field`)
+// summarise counts the records and fields per object of src, whose records
+// are numbered past after; sources not written object by object get one
+// line, named after their first object.
+func summarise(ctx context.Context, conn *sql.Conn, src Source, after int64) ([]Line, map[string]span, error) {
+	rows, err := conn.QueryContext(ctx, summarisePlan, after)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer rows.Close()
 	var lines []Line
-	counts := map[string]int{}
+	spans := map[string]span{}
 	for rows.Next() {
 		var object, field string
-		var n, records int
-		if err := rows.Scan(&object, &field, &n, &records); err != nil {
+		var n int
+		var s span
+		if err := rows.Scan(&object, &field, &n, &s.first, &s.last); err != nil {
 			return nil, nil, err
 		}
-		if _, ok := counts[object]; !ok {
-			counts[object] = records
+		if _, ok := spans[object]; !ok {
+			spans[object] = s
 			if len(lines) == 0 || src.perObject {
 				lines = append(lines, Line{Target: src.Target, Object: object, Op: src.Op, Fields: map[string]int{}})
 			}
-			lines[len(lines)-1].Records += records
+			lines[len(lines)-1].Records += s.records()
 		}
 		lines[len(lines)-1].Fields[field] += n
 	}
-	return lines, counts, rows.Err()
+	return lines, spans, rows.Err()
 }
 
 // Summary counts records and fields per target, object and operation.
@@ -193,9 +285,9 @@ func (p *Plan) Writes() int {
 // Count is the number of records of object in src ("" for all objects).
 func (p *Plan) Count(src Source, object string) int {
 	n := 0
-	for obj, c := range p.counts[src.name()] {
+	for obj, s := range p.spans[src.name()] {
 		if object == "" || obj == object {
-			n += c
+			n += s.records()
 		}
 	}
 	return n
@@ -203,68 +295,96 @@ func (p *Plan) Count(src Source, object string) int {
 
 // Objects lists, sorted, the objects src has records of.
 func (p *Plan) Objects(src Source) []string {
-	out := make([]string, 0, len(p.counts[src.name()]))
-	for obj := range p.counts[src.name()] {
+	out := make([]string, 0, len(p.spans[src.name()]))
+	for obj := range p.spans[src.name()] {
 		out = append(out, obj)
 	}
 	sort.Strings(out)
 	return out
 }
 
-// Fields lists the fields src sets on records of object, and the
-// external-id fields it keys them on.
-func (p *Plan) Fields(ctx context.Context, src Source, object string) ([]string, error) {
-	rows, err := p.db.QueryContext(ctx, `WITH src AS (`+src.rows()+`)
-SELECT DISTINCT field FROM src WHERE object = $1
-UNION SELECT DISTINCT alt FROM src WHERE object = $1 AND alt IS NOT NULL`, object)
+// span returns the numbers of src's records of object ("" for all
+// objects): objects sort after one another, so they are one run.
+func (p *Plan) span(src Source, object string) (span, bool) {
+	spans := p.spans[src.name()]
+	if object != "" {
+		s, ok := spans[object]
+		return s, ok
+	}
+	var all span
+	for _, s := range spans {
+		if all.first == 0 || s.first < all.first {
+			all.first = s.first
+		}
+		all.last = max(all.last, s.last)
+	}
+	return all, len(spans) > 0
+}
+
+// query runs a read of the plan's table and hands its rows to read,
+// holding the connection until read returns.
+func (p *Plan) query(ctx context.Context, q string, read func(*sql.Rows) error, args ...any) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conn == nil {
+		return errors.New("read plan: the plan is closed")
+	}
+	rows, err := p.conn.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read plan: %w", err)
+		return fmt.Errorf("read plan: %w", err)
 	}
 	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var f string
-		if err := rows.Scan(&f); err != nil {
-			return nil, err
-		}
-		out = append(out, f)
+	if err := read(rows); err != nil {
+		return fmt.Errorf("read plan: %w", err)
 	}
-	return out, rows.Err()
+	return nil
+}
+
+// Fields lists, sorted, the fields src sets on records of object, and the
+// external-id fields it keys them on.
+func (p *Plan) Fields(ctx context.Context, src Source, object string) ([]string, error) {
+	s, ok := p.spans[src.name()][object]
+	if !ok {
+		return nil, nil
+	}
+	var out []string
+	err := p.query(ctx, planFields, func(rows *sql.Rows) error {
+		for rows.Next() {
+			var f string
+			if err := rows.Scan(&f); err != nil {
+				return err
+			}
+			out = append(out, f)
+		}
+		return rows.Err()
+	}, s.first, s.last)
+	return out, err
 }
 
 // Chunks yields src's records of object ("" for all objects) ordered by
-// object and key, at most ChunkSize at a time. Each chunk is one query that
-// resumes after the last key of the one before: a chunk costs a scan of
-// the model (a table), and memory holds only its records.
+// object and key, at most ChunkSize at a time. Each chunk is one query for
+// a range of record numbers: it reads the row groups that hold them, and
+// memory holds only its records.
 func (p *Plan) Chunks(ctx context.Context, src Source, object string) iter.Seq2[[]Record, error] {
-	q := `WITH src AS (` + src.rows() + `),
-page AS (
-    SELECT DISTINCT object, key FROM src
-    WHERE ($1 = '' OR object = $1) AND ($2 OR object > $3 OR (object = $3 AND key > $4))
-    ORDER BY object, key LIMIT $5
-)
-SELECT object, key, src.alt, src.field, src.value, src.type
-FROM src JOIN page USING (object, key)
-ORDER BY object, key, field`
 	return func(yield func([]Record, error) bool) {
-		first, lastObject, lastKey := true, "", ""
-		size := max(p.ChunkSize, 1)
-		for {
-			rows, err := p.db.QueryContext(ctx, q, object, first, lastObject, lastKey, size)
+		s, ok := p.span(src, object)
+		if !ok {
+			return
+		}
+		size := int64(max(p.ChunkSize, 1))
+		for first := s.first; first <= s.last; first += size {
+			var recs []Record
+			err := p.query(ctx, readPlan, func(rows *sql.Rows) (err error) {
+				recs, err = group(rows)
+				return err
+			}, first, min(first+size-1, s.last))
 			if err != nil {
-				yield(nil, fmt.Errorf("read plan: %w", err))
+				yield(nil, err)
 				return
 			}
-			recs, err := group(rows)
-			if err != nil {
-				yield(nil, fmt.Errorf("read plan: %w", err))
+			if !yield(recs, nil) {
 				return
 			}
-			if len(recs) == 0 || !yield(recs, nil) || len(recs) < size {
-				return
-			}
-			last := recs[len(recs)-1]
-			first, lastObject, lastKey = false, last.Object, last.Key
 		}
 	}
 }
@@ -278,8 +398,7 @@ func ptr(s sql.NullString) *string {
 }
 
 // group collects rows (object, key, alt, field, value, type), ordered by
-// object and key, into records, keeping the query's order (the last record
-// is the greatest in DuckDB's order, where the next chunk resumes).
+// object and key, into records, keeping the query's order.
 func group(rows *sql.Rows) ([]Record, error) {
 	defer rows.Close()
 	var out []Record

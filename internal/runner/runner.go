@@ -227,6 +227,11 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 		if err != nil {
 			return fmt.Errorf("%w (run `ferry transform` first)", err)
 		}
+		defer func() {
+			if err := p.Close(); err != nil {
+				r.log.Warn("plan not released", "err", err)
+			}
+		}()
 		r.plan = p
 		if r.sf != nil {
 			if err := r.checkRequired(ctx); err != nil {

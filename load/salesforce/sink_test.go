@@ -138,6 +138,7 @@ func TestUpsert_PlanReadInChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer plan.Close()
 	if s := plan.Summary(); len(s) != 1 || s[0].Records != 50 || s[0].Fields["LastName"] != 50 || plan.Writes() != 50 {
 		t.Fatalf("summary %+v, writes %d", s, plan.Writes())
 	}
