@@ -362,41 +362,71 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 		return fmt.Errorf("transform: %w", err)
 	}
 	drop := func() {
+		conn.ExecContext(cleanup, "SET search_path = 'main'")
 		conn.ExecContext(cleanup, fmt.Sprintf("DROP SCHEMA IF EXISTS %s CASCADE", gen))
 	}
+	// An incremental build changes the published incremental tables in
+	// place, so it runs in one transaction that ends with the publication:
+	// readers see the old generation or the new one, never a mix, and a
+	// failure rolls the changes back. (A full build writes only new tables
+	// and publishes them in a short transaction of its own.)
+	var q querier = conn
+	var tx *sql.Tx
+	if opt.Changed != "" {
+		if tx, err = conn.BeginTx(ctx, nil); err != nil {
+			drop()
+			return fmt.Errorf("transform: %w", err)
+		}
+		defer tx.Rollback()
+		q = tx
+	}
+	fail := func(err error) error {
+		if tx != nil {
+			tx.Rollback()
+		}
+		drop()
+		return err
+	}
+	home := map[string]string{} // model -> the table main.<model> publishes
 	for _, m := range models {
 		prev := ""
 		if opt.Changed != "" && m.Materialized != "view" {
-			if prev, err = publishedTable(ctx, conn, m.Name); err != nil {
-				drop()
-				return err
+			if prev, err = publishedTable(ctx, q, m.Name); err != nil {
+				return fail(err)
 			}
 		}
 		incremental := m.Materialized == "incremental" && prev != ""
 		start := time.Now()
-		if err := buildModel(ctx, conn, gen, prev, m, incremental); err != nil {
-			drop()
-			return &ModelError{Model: m, Err: err}
+		if err := buildModel(ctx, q, gen, prev, m, incremental); err != nil {
+			return fail(&ModelError{Model: m, Err: err})
+		}
+		home[m.Name] = fmt.Sprintf("%s.%q", gen, m.Name)
+		if incremental {
+			home[m.Name] = prev
 		}
 		if opt.Changed != "" && m.Materialized == "table" && len(m.RecordIDs) > 0 {
-			if err := reportChanges(ctx, conn, gen, prev, m); err != nil {
-				drop()
-				return &ModelError{Model: m, Err: err}
+			if err := reportChanges(ctx, q, gen, prev, m); err != nil {
+				return fail(&ModelError{Model: m, Err: err})
 			}
 		}
 		if opt.Took != nil {
 			opt.Took(m, time.Since(start), incremental)
 		}
 	}
-	if _, err := conn.ExecContext(ctx, "SET search_path = 'main'"); err != nil {
-		drop()
-		return fmt.Errorf("transform: %w", err)
+	if _, err := q.ExecContext(ctx, "SET search_path = 'main'"); err != nil {
+		return fail(fmt.Errorf("transform: %w", err))
 	}
-	if err := publish(ctx, conn, gen, models); err != nil {
-		drop()
-		return err
+	if err := publish(ctx, conn, tx, models, home); err != nil {
+		return fail(err)
 	}
 	return nil
+}
+
+// querier is a connection or a transaction on it.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // inChanged is true for a row one of whose record ids changed.
@@ -408,9 +438,9 @@ func inChanged(m Model) string {
 	return "(" + strings.Join(terms, " OR ") + ")"
 }
 
-// buildModel creates gen.<m>; incrementally from prev (a published table,
-// schema-qualified) when incremental.
-func buildModel(ctx context.Context, conn *sql.Conn, gen, prev string, m Model, incremental bool) error {
+// buildModel creates gen.<m>; when incremental, it updates prev (the
+// published table, schema-qualified) instead, and gen.<m> is a view of it.
+func buildModel(ctx context.Context, conn querier, gen, prev string, m Model, incremental bool) error {
 	if incremental {
 		if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP MACRO is_incremental() AS true"); err != nil {
 			return err
@@ -423,9 +453,12 @@ func buildModel(ctx context.Context, conn *sql.Conn, gen, prev string, m Model, 
 	case m.Materialized == "view":
 		stmts = []string{fmt.Sprintf("CREATE VIEW %s AS\n%s", target, m.SQL)}
 	case incremental:
+		// In place (Build runs in a transaction); the generation gets a
+		// view so that the models after it find it by name.
 		stmts = []string{
-			fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s WHERE NOT %s", target, prev, inChanged(m)),
-			fmt.Sprintf("INSERT INTO %s BY NAME SELECT * FROM (\n%s\n) WHERE %s", target, m.SQL, inChanged(m)),
+			fmt.Sprintf("DELETE FROM %s WHERE %s", prev, inChanged(m)),
+			fmt.Sprintf("INSERT INTO %s BY NAME SELECT * FROM (\n%s\n) WHERE %s", prev, m.SQL, inChanged(m)),
+			fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM %s", target, prev),
 		}
 	default:
 		stmts = []string{fmt.Sprintf("CREATE TABLE %s AS\n%s", target, m.SQL)}
@@ -446,7 +479,7 @@ func buildModel(ctx context.Context, conn *sql.Conn, gen, prev string, m Model, 
 // reportChanges adds to ferry_changed the record ids of the rows of a
 // table model that differ from its published version (all of them when
 // there is none).
-func reportChanges(ctx context.Context, conn *sql.Conn, gen, prev string, m Model) error {
+func reportChanges(ctx context.Context, conn querier, gen, prev string, m Model) error {
 	target := fmt.Sprintf("%s.%q", gen, m.Name)
 	diff := "SELECT * FROM " + target
 	if prev != "" {
@@ -469,7 +502,7 @@ var generationRe = regexp.MustCompile(`(?i)\bFROM\s+"?(build_[0-9]+)"?\.`)
 
 // publishedTable is the schema-qualified table main.<name> publishes, or ""
 // when there is none.
-func publishedTable(ctx context.Context, conn *sql.Conn, name string) (string, error) {
+func publishedTable(ctx context.Context, conn querier, name string) (string, error) {
 	var def string
 	err := conn.QueryRowContext(ctx, "SELECT sql FROM duckdb_views() WHERE schema_name = 'main' AND view_name = $1", name).Scan(&def)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -492,24 +525,20 @@ func publishedTable(ctx context.Context, conn *sql.Conn, name string) (string, e
 	return fmt.Sprintf("%s.%q", g[1], name), nil
 }
 
-func publish(ctx context.Context, conn *sql.Conn, gen string, models []Model) error {
-	rows, err := conn.QueryContext(ctx, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'build\\_%' ESCAPE '\\' AND schema_name <> $1", gen)
-	if err != nil {
-		return fmt.Errorf("transform: list generations: %w", err)
-	}
-	var old []string
-	for rows.Next() {
-		var s string
-		rows.Scan(&s)
-		old = append(old, s)
-	}
-	rows.Close()
+// publish points every main.<model> view at home[model], in tx when there
+// is one (an incremental build commits it here) or in a transaction of its
+// own, then drops the generations no published view reads any more.
+func publish(ctx context.Context, conn *sql.Conn, tx *sql.Tx, models []Model, home map[string]string) error {
 	current := map[string]bool{}
 	for _, m := range models {
 		current[m.Name] = true
 	}
+	var q querier = conn
+	if tx != nil {
+		q = tx
+	}
 	var stale []string // views of models that no longer exist
-	vrows, err := conn.QueryContext(ctx, "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND sql LIKE '%FROM build\\_%' ESCAPE '\\'")
+	vrows, err := q.QueryContext(ctx, "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND sql LIKE '%FROM build\\_%' ESCAPE '\\'")
 	if err != nil {
 		return fmt.Errorf("transform: list published views: %w", err)
 	}
@@ -521,11 +550,12 @@ func publish(ctx context.Context, conn *sql.Conn, gen string, models []Model) er
 		}
 	}
 	vrows.Close()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("transform: publish: %w", err)
+	if tx == nil {
+		if tx, err = conn.BeginTx(ctx, nil); err != nil {
+			return fmt.Errorf("transform: publish: %w", err)
+		}
+		defer tx.Rollback()
 	}
-	defer tx.Rollback()
 	for _, v := range stale {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("DROP VIEW IF EXISTS main.%q", v)); err != nil {
 			return fmt.Errorf("transform: drop view of removed model %s: %w", v, err)
@@ -534,15 +564,56 @@ func publish(ctx context.Context, conn *sql.Conn, gen string, models []Model) er
 	for _, m := range models {
 		// A table of that name left by an older ferry is replaced by the view.
 		tx.ExecContext(ctx, fmt.Sprintf("DROP TABLE IF EXISTS main.%q", m.Name))
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW main.%q AS SELECT * FROM %s.%q", m.Name, gen, m.Name)); err != nil {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW main.%q AS SELECT * FROM %s", m.Name, home[m.Name])); err != nil {
 			return fmt.Errorf("transform: publish %s: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("transform: publish: %w", err)
 	}
+	// Every generation no published view reads is dropped; one holding an
+	// incremental model's table stays while that table is published.
+	used := map[string]bool{}
+	for _, h := range home {
+		used[strings.SplitN(h, ".", 2)[0]] = true
+	}
+	rows, err := conn.QueryContext(ctx, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'build\\_%' ESCAPE '\\'")
+	if err != nil {
+		return nil // published; old generations are dropped next time
+	}
+	var old []string
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		if !used[s] {
+			old = append(old, s)
+		}
+	}
+	rows.Close()
 	for _, s := range old {
 		conn.ExecContext(ctx, fmt.Sprintf("DROP SCHEMA IF EXISTS %s CASCADE", s))
+	}
+	// In a generation kept for its incremental tables, the other tables
+	// are no longer read.
+	homes := map[string]bool{}
+	for _, h := range home {
+		homes[h] = true
+	}
+	trows, err := conn.QueryContext(ctx, "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name LIKE 'build\\_%' ESCAPE '\\'")
+	if err != nil {
+		return nil
+	}
+	var dead []string
+	for trows.Next() {
+		var sc, t string
+		trows.Scan(&sc, &t)
+		if name := fmt.Sprintf("%s.%q", sc, t); used[sc] && !homes[name] {
+			dead = append(dead, name)
+		}
+	}
+	trows.Close()
+	for _, t := range dead {
+		conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+t)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/ferry-sync/ferry/internal/duck"
 	"github.com/ferry-sync/ferry/internal/state"
@@ -188,5 +189,68 @@ func TestLoad_IncrementalModelsMustBeTrackable(t *testing.T) {
 	}
 	if _, err := transform.Load(ok, "models"); err != nil {
 		t.Errorf("models that read tracked tables: %v", err)
+	}
+}
+
+// TestBuild_IncrementalInPlaceRollsBack: an incremental build changes the
+// published incremental table in place; a model failing after it leaves
+// the published rows as they were, and the next build applies the change.
+func TestBuild_IncrementalInPlaceRollsBack(t *testing.T) {
+	t.Parallel()
+	db, err := duck.Open(t.TempDir() + "/w.duckdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE SCHEMA raw; CREATE TABLE raw.x (id VARCHAR, v VARCHAR); INSERT INTO raw.x VALUES ('1', '10'), ('2', '20'), ('3', '30')`); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := transform.Load(fstest.MapFS{
+		"a.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: id\nSELECT id, v FROM raw.x WHERE NOT is_incremental() OR changed(id)")},
+		"b.sql": {Data: []byte("SELECT id, CAST(v AS INTEGER) AS n FROM a")},
+	}, "models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := func() string {
+		t.Helper()
+		var s string
+		if err := db.QueryRow(`SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM main.a`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	var incremental []string
+	opt := transform.BuildOptions{Took: func(m transform.Model, _ time.Duration, inc bool) {
+		if inc {
+			incremental = append(incremental, m.Name)
+		}
+	}}
+	if err := transform.Build(t.Context(), db, ms, opt); err != nil {
+		t.Fatal(err)
+	}
+	// Only id 1 is reported changed: id 3's new value must not be read.
+	db.Exec(`UPDATE raw.x SET v = 'boom' WHERE id = '1'; UPDATE raw.x SET v = '31' WHERE id = '3'`)
+	opt.Changed = "SELECT '1'"
+	if err := transform.Build(t.Context(), db, ms, opt); err == nil || !strings.Contains(err.Error(), "models/b.sql") {
+		t.Fatalf("err = %v, want model b to fail", err)
+	}
+	if got := published(); got != "1=10,2=20,3=30" {
+		t.Fatalf("after a failed incremental build main.a = %s, want the old rows", got)
+	}
+	db.Exec(`UPDATE raw.x SET v = '11' WHERE id = '1'`)
+	if err := transform.Build(t.Context(), db, ms, opt); err != nil {
+		t.Fatal(err)
+	}
+	if got := published(); got != "1=11,2=20,3=30" {
+		t.Fatalf("after an incremental build main.a = %s, want only id 1 replaced", got)
+	}
+	if strings.Join(incremental, ",") != "a,a" {
+		t.Errorf("incremental builds of a: %v, want one in each incremental build", incremental)
+	}
+	var n int
+	db.QueryRow(`SELECT sum(n) FROM main.b`).Scan(&n)
+	if n != 61 {
+		t.Errorf("main.b sums to %d, want 61 (built over the new a)", n)
 	}
 }
