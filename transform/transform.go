@@ -537,19 +537,16 @@ func publish(ctx context.Context, conn *sql.Conn, tx *sql.Tx, models []Model, ho
 	if tx != nil {
 		q = tx
 	}
-	var stale []string // views of models that no longer exist
-	vrows, err := q.QueryContext(ctx, "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND sql LIKE '%FROM build\\_%' ESCAPE '\\'")
+	views, err := column(ctx, q, "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND sql LIKE '%FROM build\\_%' ESCAPE '\\'")
 	if err != nil {
 		return fmt.Errorf("transform: list published views: %w", err)
 	}
-	for vrows.Next() {
-		var v string
-		vrows.Scan(&v)
+	var stale []string // views of models that no longer exist
+	for _, v := range views {
 		if !current[v] {
 			stale = append(stale, v)
 		}
 	}
-	vrows.Close()
 	if tx == nil {
 		if tx, err = conn.BeginTx(ctx, nil); err != nil {
 			return fmt.Errorf("transform: publish: %w", err)
@@ -577,19 +574,16 @@ func publish(ctx context.Context, conn *sql.Conn, tx *sql.Tx, models []Model, ho
 	for _, h := range home {
 		used[strings.SplitN(h, ".", 2)[0]] = true
 	}
-	rows, err := conn.QueryContext(ctx, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'build\\_%' ESCAPE '\\'")
+	schemas, err := column(ctx, conn, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'build\\_%' ESCAPE '\\'")
 	if err != nil {
 		return nil // published; old generations are dropped next time
 	}
 	var old []string
-	for rows.Next() {
-		var s string
-		rows.Scan(&s)
+	for _, s := range schemas {
 		if !used[s] {
 			old = append(old, s)
 		}
 	}
-	rows.Close()
 	for _, s := range old {
 		conn.ExecContext(ctx, fmt.Sprintf("DROP SCHEMA IF EXISTS %s CASCADE", s))
 	}
@@ -599,42 +593,50 @@ func publish(ctx context.Context, conn *sql.Conn, tx *sql.Tx, models []Model, ho
 	for _, h := range home {
 		homes[h] = true
 	}
-	trows, err := conn.QueryContext(ctx, "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name LIKE 'build\\_%' ESCAPE '\\'")
+	tables, err := column(ctx, conn, "SELECT schema_name || '.' || '\"' || table_name || '\"' FROM duckdb_tables() WHERE schema_name LIKE 'build\\_%' ESCAPE '\\'")
 	if err != nil {
 		return nil
 	}
 	var dead []string
-	for trows.Next() {
-		var sc, t string
-		trows.Scan(&sc, &t)
-		if name := fmt.Sprintf("%s.%q", sc, t); used[sc] && !homes[name] {
-			dead = append(dead, name)
+	for _, t := range tables {
+		if used[strings.SplitN(t, ".", 2)[0]] && !homes[t] {
+			dead = append(dead, t)
 		}
 	}
-	trows.Close()
 	for _, t := range dead {
 		conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+t)
 	}
 	return nil
 }
 
+// column runs query and returns its first column.
+func column(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // Published reports whether every model has a view in main, as publish
 // leaves them.
 func Published(ctx context.Context, db *sql.DB, models []Model) bool {
-	rows, err := db.QueryContext(ctx, "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main'")
+	names, err := column(ctx, db, "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main'")
 	if err != nil {
 		return false
 	}
-	defer rows.Close()
 	views := map[string]bool{}
-	for rows.Next() {
-		var v string
-		if rows.Scan(&v) == nil {
-			views[v] = true
-		}
-	}
-	if rows.Err() != nil {
-		return false
+	for _, v := range names {
+		views[v] = true
 	}
 	for _, m := range models {
 		if !views[m.Name] {

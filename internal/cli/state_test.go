@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -119,19 +120,8 @@ func stateDigest(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var tables []string
-	rows, err := db.Query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
-		tables = append(tables, n)
-	}
-	rows.Close()
 	out := map[string]string{}
-	for _, tb := range tables {
+	for _, tb := range column(t, db, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' ORDER BY 1`) {
 		cols, err := state.TableColumns(t.Context(), db, "raw", tb)
 		if err != nil {
 			t.Fatal(err)
@@ -149,17 +139,41 @@ func stateDigest(t *testing.T, dir string) map[string]string {
 			}
 		}
 		sort.Strings(names)
-		var n int64
-		var h string
-		q := fmt.Sprintf(`SELECT count(*), coalesce(CAST(sum(hash(%s)) AS VARCHAR), '0') FROM raw."%s"`, strings.Join(names, ", "), tb)
-		if err := db.QueryRow(q).Scan(&n, &h); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		if n > 0 {
-			out[tb] = fmt.Sprintf("%d rows, hash %s", n, h)
+		if d := contentDigest(t, db, strings.Join(names, ", "), `raw."`+tb+`"`); !strings.HasPrefix(d, "0 rows") {
+			out[tb] = d
 		}
 	}
 	return out
+}
+
+// column runs q and returns its first column.
+func column(t *testing.T, db *sql.DB, q string) []string {
+	t.Helper()
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		rows.Scan(&v)
+		out = append(out, v)
+	}
+	return out
+}
+
+// contentDigest is the row count and the sum of the row hashes of cols
+// (a column list or *COLUMNS(*)) over relation.
+func contentDigest(t *testing.T, db *sql.DB, cols, relation string) string {
+	t.Helper()
+	var n int64
+	var h string
+	q := fmt.Sprintf(`SELECT count(*), coalesce(CAST(sum(hash(%s)) AS VARCHAR), '0') FROM %s`, cols, relation)
+	if err := db.QueryRow(q).Scan(&n, &h); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return fmt.Sprintf("%d rows, hash %s", n, h)
 }
 
 // TestState_RebuildAndCompactionAgree is a property test with a fixed seed:
@@ -327,26 +341,9 @@ func modelsDigest(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND sql LIKE '%FROM build\_%' ESCAPE '\' ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
-		names = append(names, n)
-	}
-	rows.Close()
 	out := map[string]string{}
-	for _, n := range names {
-		var c int64
-		var h string
-		q := fmt.Sprintf(`SELECT count(*), coalesce(CAST(sum(hash(*COLUMNS(*))) AS VARCHAR), '0') FROM main."%s"`, n)
-		if err := db.QueryRow(q).Scan(&c, &h); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		out[n] = fmt.Sprintf("%d rows, hash %s", c, h)
+	for _, n := range column(t, db, `SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND sql LIKE '%FROM build\_%' ESCAPE '\' ORDER BY 1`) {
+		out[n] = contentDigest(t, db, "*COLUMNS(*)", `main."`+n+`"`)
 	}
 	return out
 }
