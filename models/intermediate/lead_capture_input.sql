@@ -20,8 +20,10 @@ conversation_stats AS (
     SELECT
         contact_id,
         count(*) AS conversation_count,
-        arg_max(subject, created_at) AS last_conversation_subject,
-        arg_max(snippet, created_at) AS last_conversation_snippet
+        -- Ties on created_at go to the greatest id, so the result does not
+        -- depend on the order rows are stored in.
+        arg_max(subject, (created_at, conversation_id)) AS last_conversation_subject,
+        arg_max(snippet, (created_at, conversation_id)) AS last_conversation_snippet
     FROM stg_intercom__conversations
     WHERE customer_initiated
     GROUP BY contact_id
@@ -35,7 +37,7 @@ final AS (
         contacts.email_norm,
         contacts.name,
         contacts.owner_id AS owner_admin_id,
-        coalesce((SELECT list(DISTINCT tag_names.name) FROM tag_names WHERE tag_names.intercom_id = contacts.intercom_id), []) AS tag_names,
+        coalesce((SELECT list(DISTINCT tag_names.name ORDER BY tag_names.name) FROM tag_names WHERE tag_names.intercom_id = contacts.intercom_id), []) AS tag_names,
         companies.name AS company_name,
         companies.size AS company_size,
         coalesce(conversation_stats.conversation_count, 0) AS conversation_count,

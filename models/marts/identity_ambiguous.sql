@@ -16,7 +16,7 @@ people_linked_duplicates AS (
         'people' AS entity,
         identity.intercom_id AS record_key,
         identity.sf_object || ':' || identity.sf_id AS chosen,
-        string_agg(others.sf_object || ':' || others.sf_id, ', ') AS candidates,
+        string_agg(others.sf_object || ':' || others.sf_id, ', ' ORDER BY others.sf_object, others.sf_id) AS candidates,
         'linked by external id; other Salesforce records share the email and are left alone' AS rule
     FROM int_people_identity AS identity
     INNER JOIN int_people_sf_candidates AS linked
