@@ -43,6 +43,8 @@ type Fingerprint struct {
 	// SQL, the content of config.*, and the columns of raw.*. When it
 	// differs from the published build's, every model is built in full.
 	Structure string
+	// lineaged lists the raw.* tables with id and _run_id columns.
+	lineaged []string
 }
 
 // Inputs fingerprints what models read.
@@ -63,7 +65,9 @@ func Inputs(ctx context.Context, db *sql.DB, models []Model) (Fingerprint, error
 	}
 	rows, err := db.QueryContext(ctx, `SELECT table_schema, table_name,
 			(SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) FROM information_schema.columns AS c
-			 WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name)
+			 WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name),
+			(SELECT count(*) = 2 FROM information_schema.columns AS c
+			 WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name AND c.column_name IN ('id', '_run_id'))
 		FROM information_schema.tables AS t
 		WHERE table_type = 'BASE TABLE' AND table_schema IN ('raw', 'config', 'ferry')
 		ORDER BY table_schema, table_name`)
@@ -71,11 +75,16 @@ func Inputs(ctx context.Context, db *sql.DB, models []Model) (Fingerprint, error
 		return Fingerprint{}, fmt.Errorf("transform inputs: %w", err)
 	}
 	var tables [][3]string
+	var lineaged []string
 	for rows.Next() {
 		var t [3]string
-		if err := rows.Scan(&t[0], &t[1], &t[2]); err != nil {
+		var hasLineage bool
+		if err := rows.Scan(&t[0], &t[1], &t[2], &hasLineage); err != nil {
 			rows.Close()
 			return Fingerprint{}, err
+		}
+		if t[0] == "raw" && hasLineage {
+			lineaged = append(lineaged, t[1])
 		}
 		if t[0] != "ferry" || ferryTables[t[1]] {
 			tables = append(tables, t)
@@ -102,7 +111,7 @@ func Inputs(ctx context.Context, db *sql.DB, models []Model) (Fingerprint, error
 			fmt.Fprintf(structure, "columns %s.%s %s\n", t[0], t[1], t[2])
 		}
 	}
-	fp := Fingerprint{Inputs: hex.EncodeToString(all.Sum(nil)), Structure: hex.EncodeToString(structure.Sum(nil))}
+	fp := Fingerprint{Inputs: hex.EncodeToString(all.Sum(nil)), Structure: hex.EncodeToString(structure.Sum(nil)), lineaged: lineaged}
 	if unknowable {
 		fp.Inputs = ""
 	}
@@ -114,25 +123,11 @@ func Inputs(ctx context.Context, db *sql.DB, models []Model) (Fingerprint, error
 // ferry.run_order (the run whose build is published), and both ids of every
 // ferry.snapshot pair written by that run or later (its load wrote them
 // after its build).
-func Changes(ctx context.Context, db *sql.DB, seq int64) (string, error) {
-	rows, err := db.QueryContext(ctx, `SELECT table_name FROM information_schema.columns
-		WHERE table_schema = 'raw' AND column_name IN ('id', '_run_id')
-		GROUP BY table_name HAVING count(*) = 2 ORDER BY table_name`)
-	if err != nil {
-		return "", fmt.Errorf("changed records: %w", err)
-	}
-	defer rows.Close()
+func (f Fingerprint) Changes(seq int64) string {
 	var parts []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return "", err
-		}
+	for _, t := range f.lineaged {
 		parts = append(parts, fmt.Sprintf("SELECT CAST(id AS VARCHAR) FROM raw.%q WHERE _run_id IN (SELECT run_id FROM ferry.run_order WHERE seq > %d)", t, seq))
 	}
-	if err := rows.Err(); err != nil {
-		return "", err
-	}
 	parts = append(parts, fmt.Sprintf("SELECT unnest([intercom_id, sf_id]) FROM ferry.snapshot WHERE run_id IN (SELECT run_id FROM ferry.run_order WHERE seq >= %d)", seq))
-	return strings.Join(parts, "\nUNION ALL\n"), nil
+	return strings.Join(parts, "\nUNION ALL\n")
 }

@@ -400,7 +400,7 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 		if err := buildModel(ctx, q, gen, prev, m, incremental); err != nil {
 			return fail(&ModelError{Model: m, Err: err})
 		}
-		home[m.Name] = fmt.Sprintf("%s.%q", gen, m.Name)
+		home[m.Name] = qualified(gen, m.Name)
 		if incremental {
 			home[m.Name] = prev
 		}
@@ -421,6 +421,10 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 	}
 	return nil
 }
+
+// qualified names a model's relation in a generation schema, as home and
+// the published views' SQL hold it.
+func qualified(schema, name string) string { return fmt.Sprintf("%s.%q", schema, name) }
 
 // querier is a connection or a transaction on it.
 type querier interface {
@@ -447,7 +451,7 @@ func buildModel(ctx context.Context, conn querier, gen, prev string, m Model, in
 		}
 	}
 	// The model name is validated against nameRe, so quoting is enough.
-	target := fmt.Sprintf("%s.%q", gen, m.Name)
+	target := qualified(gen, m.Name)
 	var stmts []string
 	switch {
 	case m.Materialized == "view":
@@ -480,7 +484,7 @@ func buildModel(ctx context.Context, conn querier, gen, prev string, m Model, in
 // table model that differ from its published version (all of them when
 // there is none).
 func reportChanges(ctx context.Context, conn querier, gen, prev string, m Model) error {
-	target := fmt.Sprintf("%s.%q", gen, m.Name)
+	target := qualified(gen, m.Name)
 	diff := "SELECT * FROM " + target
 	if prev != "" {
 		diff = fmt.Sprintf("(SELECT * FROM %[1]s EXCEPT SELECT * FROM %[2]s) UNION ALL (SELECT * FROM %[2]s EXCEPT SELECT * FROM %[1]s)", target, prev)
@@ -522,7 +526,7 @@ func publishedTable(ctx context.Context, conn querier, name string) (string, err
 	if n == 0 {
 		return "", nil
 	}
-	return fmt.Sprintf("%s.%q", g[1], name), nil
+	return qualified(g[1], name), nil
 }
 
 // publish points every main.<model> view at home[model], in tx when there

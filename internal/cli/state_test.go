@@ -21,10 +21,7 @@ import (
 // warehouse runs one query against a data dir's warehouse (no run holds it).
 func warehouse(t *testing.T, dir, q string, args ...any) []any {
 	t.Helper()
-	db, err := duck.Open(filepath.Join(dir, "warehouse.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openWarehouse(t, dir)
 	defer db.Close()
 	rows, err := db.Query(q, args...)
 	if err != nil {
@@ -115,10 +112,7 @@ func TestRun_SchemaEvolution(t *testing.T) {
 // Columns that hold no value anywhere are left out.
 func stateDigest(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	db, err := duck.Open(filepath.Join(dir, "warehouse.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openWarehouse(t, dir)
 	defer db.Close()
 	out := map[string]string{}
 	for _, tb := range column(t, db, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' ORDER BY 1`) {
@@ -144,6 +138,16 @@ func stateDigest(t *testing.T, dir string) map[string]string {
 		}
 	}
 	return out
+}
+
+// openWarehouse opens the data dir's warehouse; the caller closes it.
+func openWarehouse(t *testing.T, dir string) *sql.DB {
+	t.Helper()
+	db, err := duck.Open(filepath.Join(dir, "warehouse.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
 
 // column runs q and returns its first column.
@@ -241,10 +245,7 @@ func TestState_RebuildAndCompactionAgree(t *testing.T) {
 	check("rebuild after compaction")
 	// From scratch: no current state at all, only what landing holds.
 	warehouse(t, dir, `SELECT 1`) // opens and closes
-	db, err := duck.Open(filepath.Join(dir, "warehouse.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openWarehouse(t, dir)
 	if _, err := db.Exec(`DROP SCHEMA raw CASCADE; CREATE SCHEMA raw`); err != nil {
 		t.Fatal(err)
 	}
@@ -336,10 +337,7 @@ func TestRun_LookbackRereadsAreNotLanded(t *testing.T) {
 // modelsDigest is the row count and content hash of every published model.
 func modelsDigest(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	db, err := duck.Open(filepath.Join(dir, "warehouse.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openWarehouse(t, dir)
 	defer db.Close()
 	out := map[string]string{}
 	for _, n := range column(t, db, `SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND sql LIKE '%FROM build\_%' ESCAPE '\' ORDER BY 1`) {

@@ -556,9 +556,7 @@ func (r *run) transform(ctx context.Context) error {
 		full = "the models, the pipeline's settings or the raw columns changed"
 	}
 	if full == "" {
-		if opt.Changed, err = transform.Changes(ctx, r.st.DB, lastSeq.Int64); err != nil {
-			return err
-		}
+		opt.Changed = fp.Changes(lastSeq.Int64)
 	} else {
 		r.log.Info("building every model in full", "reason", full)
 	}
