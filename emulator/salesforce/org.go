@@ -20,6 +20,7 @@ const sfTimeLayout = "2006-01-02T15:04:05.000-0700"
 type record struct {
 	obj     *objectMeta
 	id      string
+	pos     int            // index in org.ordered: creation order
 	f       map[string]any // JSON-native values keyed by canonical field name
 	modTime time.Time
 }
@@ -118,7 +119,7 @@ func (o *org) put(objName, id string, f map[string]any) *record {
 	key := strings.ToLower(meta.Name)
 	r, ok := o.recs[key][id]
 	if !ok {
-		r = &record{obj: meta, id: id}
+		r = &record{obj: meta, id: id, pos: len(o.ordered[key])}
 		o.recs[key][id] = r
 		o.ordered[key] = append(o.ordered[key], r)
 	} else {

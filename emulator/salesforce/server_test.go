@@ -421,3 +421,53 @@ func TestActivityObjects_DerivedFieldsAndPolymorphicLookups(t *testing.T) {
 		t.Fatalf("WhoId pointing at an Account: %d %s", code, out)
 	}
 }
+
+// An Id = / Id IN condition is answered from the Id index; the result must
+// be what scanning every record gives, in the same order.
+func TestSOQL_IdIndexMatchesScan(t *testing.T) {
+	t.Parallel()
+	o, err := newOrg(seed.New(seed.Params{Seed: 1, Scale: 300}), nil, time.Now, newStats())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leads := o.ordered["lead"]
+	if len(leads) < 20 {
+		t.Fatalf("seed has %d leads", len(leads))
+	}
+	var ids []string
+	for i := len(leads) - 1; i >= 0; i -= 3 { // out of creation order, with a 15-char id
+		id := leads[i].id
+		if i%2 == 0 {
+			id = id[:15]
+		}
+		ids = append(ids, "'"+id+"'")
+	}
+	ids = append(ids, ids[0], "'00Q000000000000'") // a duplicate and an unknown id
+	in := strings.Join(ids, ", ")
+	for _, where := range []string{
+		"Id IN (" + in + ")",
+		"Id IN (" + in + ") AND Status != 'Closed'",
+		"Status != 'Closed' AND Id = " + ids[1],
+	} {
+		indexed, err := o.parseSOQL("SELECT Id FROM Lead WHERE " + where)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := idsNamed(indexed.where); !ok {
+			t.Fatalf("%s: not answered from the index", where)
+		}
+		scanned, err := o.parseSOQL("SELECT Id FROM Lead WHERE (" + where + ") OR Id = null")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want := o.run(indexed, false), o.run(scanned, false)
+		if len(want) == 0 || len(got) != len(want) {
+			t.Fatalf("%s: %d records from the index, %d from a scan", where, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%s: record %d is %s from the index, %s from a scan", where, i, got[i].id, want[i].id)
+			}
+		}
+	}
+}

@@ -652,7 +652,7 @@ func likeMatch(s, pat string) bool {
 // run evaluates the query; all includes soft-deleted rows (queryAll).
 func (o *org) run(q *soqlQuery, all bool) []*record {
 	var out []*record
-	for _, r := range o.ordered[strings.ToLower(q.obj.Name)] {
+	for _, r := range o.candidates(q) {
 		if r.deleted() && !all {
 			continue
 		}
@@ -694,6 +694,51 @@ func (o *org) run(q *soqlQuery, all bool) []*record {
 		out = out[:q.limit]
 	}
 	return out
+}
+
+// candidates returns the records a query must look at, in creation order:
+// the ones named by an Id = or Id IN condition of the WHERE clause's
+// top-level AND chain (the Id index a real org uses), otherwise every record
+// of the object.
+func (o *org) candidates(q *soqlQuery) []*record {
+	ids, ok := idsNamed(q.where)
+	if !ok {
+		return o.ordered[strings.ToLower(q.obj.Name)]
+	}
+	seen := map[*record]bool{}
+	var out []*record
+	for _, id := range ids {
+		if r := o.get(q.obj, id); r != nil && !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].pos < out[j].pos })
+	return out
+}
+
+// idsNamed returns the ids an Id = or Id IN condition in c's top-level AND
+// chain restricts the result to.
+func idsNamed(c cond) ([]string, bool) {
+	switch c := c.(type) {
+	case andCond:
+		if ids, ok := idsNamed(c.a); ok {
+			return ids, true
+		}
+		return idsNamed(c.b)
+	case cmpCond:
+		if !strings.EqualFold(c.path, "Id") || c.not || (c.op != "=" && c.op != "IN") {
+			return nil, false
+		}
+		ids := make([]string, 0, len(c.vals))
+		for _, v := range c.vals {
+			if s, ok := v.(string); ok {
+				ids = append(ids, s)
+			}
+		}
+		return ids, true
+	}
+	return nil, false
 }
 
 func (o *org) fieldAt(obj *objectMeta, path string) *fieldMeta {
