@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/ferry-sync/ferry/internal/cli"
@@ -20,9 +21,31 @@ func main() {
 		stop() // a second signal kills the process at once
 	}()
 	cli.Version = version
+	stopProfile := profile(os.Getenv("FERRY_CPUPROFILE"))
 	code := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stopProfile()
 	if ctx.Err() != nil && code == cli.ExitFailure {
 		fmt.Fprintln(os.Stderr, "ferry: interrupted; state was not committed, the next run resumes")
 	}
 	os.Exit(code)
+}
+
+// profile writes a CPU profile of the whole command to path, when set (for
+// `go tool pprof`; make bench uses it to find where a run's time goes).
+func profile(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ferry: FERRY_CPUPROFILE:", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }

@@ -30,6 +30,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -49,6 +51,7 @@ type options struct {
 	runs    int
 	changes float64
 	keep    bool
+	profile string
 }
 
 func main() {
@@ -59,6 +62,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", len(runNames), "how many of the runs to do, in order: first sync, echo, converged, steady, after changes")
 	flag.Float64Var(&o.changes, "changes", 0.001, "share of the seed's contacts edited on each side before the last run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary dir (pipeline, ferry's data dir and logs) and print its path")
+	flag.StringVar(&o.profile, "profile", "", "write CPU profiles to this dir: emulators.pprof for the emulators, runN.pprof per ferry run")
 	flag.Parse()
 	if o.runs < 1 || o.runs > len(runNames) {
 		fmt.Fprintf(os.Stderr, "bench: --runs must be 1 to %d\n", len(runNames))
@@ -124,6 +128,13 @@ func run(o options) error {
 	defer its.Close()
 	defer sts.Close()
 	fmt.Printf("seeded emulators with %d contacts in %s\n", o.scale, fmtDur(time.Since(start)))
+	if o.profile != "" {
+		stop, err := profileEmulators(o.profile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	dir, err := os.MkdirTemp("", "ferry-bench")
 	if err != nil {
 		return err
@@ -253,6 +264,9 @@ func (b *bench) runFerry(n int, name string) (*result, error) {
 	fmt.Fprintf(os.Stderr, "run %d, %s: started, ferry log %s\n", n, name, logPath)
 	cmd := exec.Command(b.o.bin, "run", "--pipeline", b.cfg, "--data-dir", filepath.Join(b.dir, "data"), "--output", "json", "--log-level", "info")
 	cmd.Env = b.env
+	if b.o.profile != "" {
+		cmd.Env = append(slices.Clip(b.env), "FERRY_CPUPROFILE="+filepath.Join(b.o.profile, fmt.Sprintf("run%d.pprof", n)))
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, logFile
 	t0 := time.Now()
@@ -456,4 +470,21 @@ func tail(path string) string {
 	}
 	b, _ := io.ReadAll(f)
 	return string(b)
+}
+
+// profileEmulators profiles the bench process, which is the emulators, until
+// stop is called.
+func profileEmulators(dir string) (stop func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.Create(filepath.Join(dir, "emulators.pprof"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
