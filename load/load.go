@@ -493,10 +493,16 @@ func NewLedger(st *state.Store, runID string, now func() time.Time) *Ledger {
 	return &Ledger{st: st, runID: runID, now: now}
 }
 
-// Pending durably records that a non-idempotent write is about to be sent.
-func (l *Ledger) Pending(ctx context.Context, target string, r Record, op string) error {
-	_, err := l.st.DB.ExecContext(ctx, l.st.Stmt("InsertLedger"), l.runID, target, r.Object, r.Key, op, r.Hash(target), "pending", nil, nil, l.now().UTC())
-	if err != nil {
+// Pending durably records, in one append, that the non-idempotent writes
+// of recs are about to be sent; a run that dies before learning their
+// outcome leaves them pending, and the next run looks them up first.
+func (l *Ledger) Pending(ctx context.Context, target string, recs []Record, op string) error {
+	rows := make([][]driver.Value, len(recs))
+	at := l.now().UTC()
+	for i, r := range recs {
+		rows[i] = []driver.Value{l.runID, target, r.Object, r.Key, op, r.Hash(target), "pending", nil, nil, at}
+	}
+	if err := appendRows(ctx, l.st.DB, "ledger", rows); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	return nil

@@ -117,6 +117,27 @@ func (s *Sink) parallel(ctx context.Context, recs []load.Record, fn func(load.Re
 	return ctx.Err()
 }
 
+// pendingBatch is how many creates are marked pending in the ledger with one
+// append before they are sent: appending row by row cost a DuckDB commit
+// per create, while a crash leaves at most this many to look up.
+const pendingBatch = 256
+
+// creating runs fn, which sends one non-idempotent create, over recs as
+// parallel does, marking each batch of records pending in the ledger before
+// any of them is sent.
+func (s *Sink) creating(ctx context.Context, recs []load.Record, fn func(load.Record) error) error {
+	for start := 0; start < len(recs); start += pendingBatch {
+		batch := recs[start:min(start+pendingBatch, len(recs))]
+		if err := s.Ledger.Pending(ctx, target, batch, "create"); err != nil {
+			return err
+		}
+		if err := s.parallel(ctx, batch, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // isFatal reports whether err must stop the run (bad credentials, lost
 // context) rather than reject one record. Everything else — a 4xx refusal,
 // or a 5xx or network failure that outlived the retries — rejects the record,
@@ -180,7 +201,7 @@ func (s *Sink) CreateContacts(ctx context.Context, recs []load.Record, out *load
 	}
 	var mu sync.Mutex
 	created := map[string]string{}
-	err = s.parallel(ctx, recs, func(r load.Record) error {
+	err = s.creating(ctx, recs, func(r load.Record) error {
 		b, err := body(r)
 		if err != nil {
 			return s.settle(ctx, r, "create", "", err, out)
@@ -199,9 +220,6 @@ func (s *Sink) CreateContacts(ctx context.Context, recs []load.Record, out *load
 				}
 				return s.settle(ctx, r, "create", id, err, out)
 			}
-		}
-		if err := s.Ledger.Pending(ctx, target, r, "create"); err != nil {
-			return err
 		}
 		c, err := s.Client.CreateContact(ctx, b)
 		id := c.ID
@@ -281,7 +299,7 @@ func (s *Sink) SendMessages(ctx context.Context, recs []load.Record, out *load.O
 	if err != nil {
 		return err
 	}
-	return s.parallel(ctx, recs, func(r load.Record) error {
+	return s.creating(ctx, recs, func(r load.Record) error {
 		m := map[string]string{}
 		for _, c := range r.Fields {
 			if c.Value != nil {
@@ -297,9 +315,6 @@ func (s *Sink) SendMessages(ctx context.Context, recs []load.Record, out *load.O
 				s.Log.Info("message of an interrupted run was sent; not sending again", "key", r.Key, "conversation", found)
 				return s.settle(ctx, r, "create", found, nil, out)
 			}
-		}
-		if err := s.Ledger.Pending(ctx, target, r, "create"); err != nil {
-			return err
 		}
 		id, err := s.Client.SendMessage(ctx, m["admin"], m["contact"], m["message_type"], m["subject"], m["body"])
 		return s.settle(ctx, r, "create", id, err, out)
