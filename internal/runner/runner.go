@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -361,81 +362,129 @@ func (r *run) extract(ctx context.Context) error {
 	}
 	landing := filepath.Join(r.opt.DataDir, "landing")
 	upper := r.opt.Now().UTC().Add(-r.opt.Pipeline.Extract.UpperBoundLag.Duration).Truncate(time.Second)
-	for _, src := range srcs {
-		old, err := r.st.Watermark(ctx, r.st.DB, src.System(), src.Object())
-		if err != nil {
-			return err
-		}
-		if skip, err := r.notDue(ctx, src); err != nil || skip {
-			if err != nil {
-				return err
-			}
-			r.sum.Skipped = append(r.sum.Skipped, src.System()+"."+src.Object())
-			continue
-		}
-		w := extract.Window{Upper: upper}
-		mode := "incremental"
-		switch {
-		case r.opt.FullRefresh:
-			mode = "full_refresh"
-		case !r.opt.Since.IsZero():
-			mode, w.Lower = "since", r.opt.Since.UTC()
-		case !old.TS.IsZero():
-			w.Lower = old.TS.Add(-r.opt.Pipeline.Lookback(src.System(), src.Object()))
-			// The lookback re-reads what earlier runs landed; versions
-			// current state already holds are dropped, not landed again.
-			// (--full-refresh and --since re-land everything they read.)
-			if !extract.IsSnapshot(src) {
-				have, n, err := r.st.Versions(ctx, src.System(), src.Object(), w.Lower)
-				if err != nil {
-					return err
+	// The two systems are read at once, each object after the other: the
+	// reads wait on different servers, and each system's own budget and
+	// rate limit stay paced by its one client.
+	results := make([]*extracted, len(srcs))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for _, system := range []string{"intercom", "salesforce"} {
+		wg.Go(func() {
+			for i, src := range srcs {
+				if src.System() != system || ctx.Err() != nil {
+					continue
 				}
-				w.Have = have
-				r.log.Debug("versions within the lookback", "source", src.System(), "object", src.Object(), "records", n)
+				res, err := r.extractSource(ctx, src, landing, upper)
+				if err != nil {
+					cancel(err)
+					return
+				}
+				results[i] = res
 			}
-		}
-		check := func(cols []extract.Column) error {
-			return r.st.CheckColumns(ctx, r.id, src.System(), src.Object(), cols)
-		}
-		res, err := extract.Run(ctx, src, w, landing, r.id, r.opt.Now, r.log, check)
-		if err != nil {
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	for i, src := range srcs {
+		if err := r.record(ctx, src, results[i]); err != nil {
 			return err
-		}
-		if res.File != "" {
-			r.landed = append(r.landed, landed{system: src.System(), object: src.Object(), file: res.File, snapshot: extract.IsSnapshot(src)})
-		}
-		key := src.System() + "." + src.Object()
-		r.sum.Extracted[key] = res.Rows
-		if res.Unchanged > 0 {
-			r.sum.Unchanged[key] = res.Unchanged
-		}
-		if res.File != "" {
-			r.sum.Files[key] = res.File
-		}
-		next := extract.Watermark{TS: old.TS, ID: old.ID}
-		if res.Max.After(next) {
-			next = res.Max
-		}
-		// The source returned everything changed up to the window's upper
-		// bound, so the watermark may stand there even when nothing
-		// changed: a quiet object's next window starts at upper − lookback,
-		// not at its last change − lookback, and a quiet run reads nothing.
-		if up := (extract.Watermark{TS: w.Upper}); !extract.IsSnapshot(src) && up.After(next) {
-			next = up
-		}
-		if !next.TS.IsZero() {
-			r.wm[[2]string{src.System(), src.Object()}] = next
-		}
-		files, _ := json.Marshal([]string{res.File})
-		var lower any
-		if !w.Lower.IsZero() {
-			lower = w.Lower
-		}
-		if _, err := r.st.DB.ExecContext(ctx, r.st.Stmt("InsertExtract"), r.id, src.System(), src.Object(), mode, lower, w.Upper, res.Rows, string(files), res.Requests); err != nil {
-			return fmt.Errorf("record extract: %w", err)
 		}
 	}
 	return r.commitExtract(ctx)
+}
+
+// extracted is what reading one source gave.
+type extracted struct {
+	skipped bool // not due (every:)
+	mode    string
+	window  extract.Window
+	old     state.Watermark
+	res     extract.Result
+}
+
+// extractSource reads src's window into a landing file.
+func (r *run) extractSource(ctx context.Context, src extract.Source, landing string, upper time.Time) (*extracted, error) {
+	old, err := r.st.Watermark(ctx, r.st.DB, src.System(), src.Object())
+	if err != nil {
+		return nil, err
+	}
+	if skip, err := r.notDue(ctx, src); err != nil || skip {
+		return &extracted{skipped: true}, err
+	}
+	w := extract.Window{Upper: upper}
+	mode := "incremental"
+	switch {
+	case r.opt.FullRefresh:
+		mode = "full_refresh"
+	case !r.opt.Since.IsZero():
+		mode, w.Lower = "since", r.opt.Since.UTC()
+	case !old.TS.IsZero():
+		w.Lower = old.TS.Add(-r.opt.Pipeline.Lookback(src.System(), src.Object()))
+		// The lookback re-reads what earlier runs landed; versions
+		// current state already holds are dropped, not landed again.
+		// (--full-refresh and --since re-land everything they read.)
+		if !extract.IsSnapshot(src) {
+			have, n, err := r.st.Versions(ctx, src.System(), src.Object(), w.Lower)
+			if err != nil {
+				return nil, err
+			}
+			w.Have = have
+			r.log.Debug("versions within the lookback", "source", src.System(), "object", src.Object(), "records", n)
+		}
+	}
+	check := func(cols []extract.Column) error {
+		return r.st.CheckColumns(ctx, r.id, src.System(), src.Object(), cols)
+	}
+	res, err := extract.Run(ctx, src, w, landing, r.id, r.opt.Now, r.log, check)
+	if err != nil {
+		return nil, err
+	}
+	return &extracted{mode: mode, window: w, old: old, res: res}, nil
+}
+
+// record notes what extracting src gave in the run's summary, its landing
+// files and its next watermark, and logs it in ferry.extracts.
+func (r *run) record(ctx context.Context, src extract.Source, e *extracted) error {
+	key := src.System() + "." + src.Object()
+	if e.skipped {
+		r.sum.Skipped = append(r.sum.Skipped, key)
+		return nil
+	}
+	res, w, old := e.res, e.window, e.old
+	if res.File != "" {
+		r.landed = append(r.landed, landed{system: src.System(), object: src.Object(), file: res.File, snapshot: extract.IsSnapshot(src)})
+		r.sum.Files[key] = res.File
+	}
+	r.sum.Extracted[key] = res.Rows
+	if res.Unchanged > 0 {
+		r.sum.Unchanged[key] = res.Unchanged
+	}
+	next := extract.Watermark{TS: old.TS, ID: old.ID}
+	if res.Max.After(next) {
+		next = res.Max
+	}
+	// The source returned everything changed up to the window's upper
+	// bound, so the watermark may stand there even when nothing
+	// changed: a quiet object's next window starts at upper − lookback,
+	// not at its last change − lookback, and a quiet run reads nothing.
+	if up := (extract.Watermark{TS: w.Upper}); !extract.IsSnapshot(src) && up.After(next) {
+		next = up
+	}
+	if !next.TS.IsZero() {
+		r.wm[[2]string{src.System(), src.Object()}] = next
+	}
+	files, _ := json.Marshal([]string{res.File})
+	var lower any
+	if !w.Lower.IsZero() {
+		lower = w.Lower
+	}
+	if _, err := r.st.DB.ExecContext(ctx, r.st.Stmt("InsertExtract"), r.id, src.System(), src.Object(), e.mode, lower, w.Upper, res.Rows, string(files), res.Requests); err != nil {
+		return fmt.Errorf("record extract: %w", err)
+	}
+	return nil
 }
 
 // landed is one landing file of this run, to merge into current state.
