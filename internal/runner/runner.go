@@ -22,11 +22,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -265,7 +267,25 @@ func (r *run) timed(stage string, fn func() error) error {
 	start := r.opt.Now()
 	err := fn()
 	r.sum.Stages[stage] = r.opt.Now().Sub(start)
+	r.logStage(stage, r.sum.Stages[stage])
 	return err
+}
+
+// logStage logs a finished stage with what memory holds after it: the Go
+// heap, what Go has taken from the OS, DuckDB's buffers, and the process's
+// peak resident size so far (where a run's memory goes).
+func (r *run) logStage(stage string, took time.Duration) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	var duck sql.NullInt64
+	r.st.DB.QueryRow("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").Scan(&duck)
+	const mib = 1 << 20
+	attrs := []any{"stage", stage, "elapsed", took.Round(time.Millisecond), "go_heap_mib", ms.HeapInuse / mib, "go_sys_mib", ms.Sys / mib, "duckdb_mib", duck.Int64 / mib}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		attrs = append(attrs, "peak_rss_mib", ru.Maxrss/1024) // KiB on Linux
+	}
+	r.log.Info("stage finished", attrs...)
 }
 
 // connect builds both clients and proves both credentials work before
