@@ -11,14 +11,20 @@ import (
 )
 
 // maintenance opens a data dir for a command that rewrites landing files
-// or current state: it takes the data dir's lock, so no run is under way.
-func maintenance(ctx context.Context, dataDir string) (*state.Store, func(), error) {
+// or current state: it takes the data dir's lock, so no run is under way,
+// and holds DuckDB to the pipeline's transform.memory_limit as runs do.
+func maintenance(ctx context.Context, dataDir, memoryLimit string) (*state.Store, func(), error) {
 	lock, err := state.Acquire(dataDir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("refusing to start: %w", err)
 	}
 	st, err := state.Open(ctx, dataDir)
 	if err != nil {
+		lock.Release()
+		return nil, nil, err
+	}
+	if err := st.LimitMemory(ctx, dataDir, memoryLimit); err != nil {
+		st.Close()
 		lock.Release()
 		return nil, nil, err
 	}
@@ -49,7 +55,7 @@ func compactCmd(ctx context.Context, e *env, args []string) error {
 	if all {
 		cutoff = time.Now().Add(time.Hour)
 	}
-	st, done, err := maintenance(ctx, p.dataDir)
+	st, done, err := maintenance(ctx, p.dataDir, opt.Pipeline.Transform.MemoryLimit)
 	if err != nil {
 		return err
 	}
@@ -76,7 +82,11 @@ func rebuildCmd(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	st, done, err := maintenance(ctx, p.dataDir)
+	opt, err := p.options(e, "rebuild")
+	if err != nil {
+		return err
+	}
+	st, done, err := maintenance(ctx, p.dataDir, opt.Pipeline.Transform.MemoryLimit)
 	if err != nil {
 		return err
 	}
