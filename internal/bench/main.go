@@ -34,7 +34,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ferry-sync/ferry/emulator/intercom"
@@ -277,9 +276,15 @@ func (b *bench) runFerry(n int, name string) (*result, error) {
 	if err != nil && (cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 3) {
 		return nil, fmt.Errorf("%s: %v\n%s", name, err, tail(logPath))
 	}
-	r := &result{name: name, wall: wall, rssKiB: cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss} // KiB on Linux
+	r := &result{name: name, wall: wall}
 	if err := json.Unmarshal(out.Bytes(), &r.sum); err != nil {
 		return nil, fmt.Errorf("%s: summary: %v\n%s", name, err, out.String())
+	}
+	// ferry's own reading of its peak: the child's ru_maxrss would include
+	// this process (the emulators), whose high-water mark exec inherits.
+	r.rssKiB = r.sum.PeakRSSMiB * 1024
+	if r.rssKiB == 0 {
+		return nil, fmt.Errorf("%s: the summary has no peak_rss_mib (not Linux?)", name)
 	}
 	icAfter, sfAfter, err := b.counters()
 	if err != nil {

@@ -28,7 +28,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -81,19 +80,22 @@ type Options struct {
 
 // Summary describes a finished run.
 type Summary struct {
-	RunID     string                     `json:"run_id"`
-	Extracted map[string]int64           `json:"extracted"`
-	Unchanged map[string]int64           `json:"unchanged,omitempty"` // rows read again (lookback) that current state already held, not landed
-	Skipped   []string                   `json:"skipped,omitempty"`   // "system.object" not due for a refresh (extract.<system>.<object>.every)
-	Planned   []load.Line                `json:"planned"`
-	Written   map[string]int             `json:"written"`
-	Rejects   int                        `json:"rejects"`
-	Ambiguous int                        `json:"ambiguous"`
-	Requests  map[string]int             `json:"requests"`
-	Stages    map[string]time.Duration   `json:"stages"`
-	Identity  map[string]int64           `json:"identity"`
-	Files     map[string]string          `json:"files"`
-	Watermark map[string]state.Watermark `json:"-"`
+	RunID     string                   `json:"run_id"`
+	Extracted map[string]int64         `json:"extracted"`
+	Unchanged map[string]int64         `json:"unchanged,omitempty"` // rows read again (lookback) that current state already held, not landed
+	Skipped   []string                 `json:"skipped,omitempty"`   // "system.object" not due for a refresh (extract.<system>.<object>.every)
+	Planned   []load.Line              `json:"planned"`
+	Written   map[string]int           `json:"written"`
+	Rejects   int                      `json:"rejects"`
+	Ambiguous int                      `json:"ambiguous"`
+	Requests  map[string]int           `json:"requests"`
+	Stages    map[string]time.Duration `json:"stages"`
+	Identity  map[string]int64         `json:"identity"`
+	Files     map[string]string        `json:"files"`
+	// PeakRSSMiB is the process's peak resident memory (Linux VmHWM),
+	// read when the run finishes.
+	PeakRSSMiB int64                      `json:"peak_rss_mib,omitempty"`
+	Watermark  map[string]state.Watermark `json:"-"`
 }
 
 // ErrRejects matches a RejectsError.
@@ -186,6 +188,7 @@ func (r *run) finish(runErr error) {
 	case runErr != nil:
 		status, code, msg = "failed", 1, runErr.Error()
 	}
+	r.sum.PeakRSSMiB, _ = peakRSSMiB()
 	b, _ := json.Marshal(r.sum)
 	// Record the outcome even when the run's context was cancelled.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -271,6 +274,26 @@ func (r *run) timed(stage string, fn func() error) error {
 	return err
 }
 
+// peakRSSMiB reads the process's peak resident memory from /proc (Linux).
+// Not getrusage: its ru_maxrss keeps the high-water mark of the process
+// that started ferry, which an exec does not reset, so ferry started by a
+// large parent would report the parent's size.
+func peakRSSMiB() (int64, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err == nil {
+				return kb / 1024, true
+			}
+		}
+	}
+	return 0, false
+}
+
 // logStage logs a finished stage with what memory holds after it: the Go
 // heap, what Go has taken from the OS, DuckDB's buffers, and the process's
 // peak resident size so far (where a run's memory goes).
@@ -281,9 +304,8 @@ func (r *run) logStage(stage string, took time.Duration) {
 	r.st.DB.QueryRow("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").Scan(&duck)
 	const mib = 1 << 20
 	attrs := []any{"stage", stage, "elapsed", took.Round(time.Millisecond), "go_heap_mib", ms.HeapInuse / mib, "go_sys_mib", ms.Sys / mib, "duckdb_mib", duck.Int64 / mib}
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		attrs = append(attrs, "peak_rss_mib", ru.Maxrss/1024) // KiB on Linux
+	if peak, ok := peakRSSMiB(); ok {
+		attrs = append(attrs, "peak_rss_mib", peak)
 	}
 	r.log.Info("stage finished", attrs...)
 }
