@@ -456,7 +456,7 @@ func (p *Pipeline) applyDefaults() {
 		p.Load.Salesforce.BulkMaxBytes = DefaultBulkMaxBytes
 	}
 	if p.Transform.MemoryLimit == "" {
-		p.Transform.MemoryLimit = "256MB"
+		p.Transform.MemoryLimit = "512MB"
 	}
 	if p.Load.Salesforce.PollInterval.Duration == 0 {
 		p.Load.Salesforce.PollInterval.Duration = 500 * time.Millisecond

@@ -39,7 +39,7 @@ func TestParse_Example(t *testing.T) {
 	if got := p.Every("intercom", "contacts"); got != 0 {
 		t.Errorf("contacts every = %s, want 0 (every run)", got)
 	}
-	if p.Load.Salesforce.BulkMaxBytes != 100<<20 || p.Transform.MemoryLimit != "256MB" {
+	if p.Load.Salesforce.BulkMaxBytes != 100<<20 || p.Transform.MemoryLimit != "512MB" {
 		t.Errorf("bulk_max_bytes %d, memory_limit %q", p.Load.Salesforce.BulkMaxBytes, p.Transform.MemoryLimit)
 	}
 	if f := p.Sync.People.Fields[0]; f.Direction != "both" || f.Type != "string" {
@@ -82,10 +82,10 @@ func TestParse_Errors(t *testing.T) {
 			return strings.Replace(s, "bulk_max_bytes: 104857600", "bulk_max_bytes: 157286400", 1)
 		}, "load.salesforce.bulk_max_bytes: must be between 1"},
 		"memory_limit without a unit": {func(s string) string {
-			return strings.Replace(s, "memory_limit: 256MB", "memory_limit: 1000", 1)
+			return strings.Replace(s, "memory_limit: 512MB", "memory_limit: 1000", 1)
 		}, `transform.memory_limit: must be a positive size such as 512MB or 2GB, got "1000"`},
 		"memory_limit zero": {func(s string) string {
-			return strings.Replace(s, "memory_limit: 256MB", "memory_limit: 0GB", 1)
+			return strings.Replace(s, "memory_limit: 512MB", "memory_limit: 0GB", 1)
 		}, "transform.memory_limit: must be a positive size"},
 		"mapped twice": {func(s string) string {
 			return strings.Replace(s, "salesforce: Title,", "salesforce: Phone,", 1)
@@ -145,7 +145,7 @@ func TestParse_NewLimits(t *testing.T) {
 	t.Parallel()
 	base := string(example(t))
 	for _, v := range []string{"512MB", "2GB", "1.5 GiB", "100kb"} {
-		p, err := config.Parse("p.yaml", []byte(strings.Replace(base, "memory_limit: 256MB", "memory_limit: "+v, 1)), testenv.Env(nil))
+		p, err := config.Parse("p.yaml", []byte(strings.Replace(base, "memory_limit: 512MB", "memory_limit: "+v, 1)), testenv.Env(nil))
 		if err != nil || p.Transform.MemoryLimit != v {
 			t.Errorf("memory_limit %q: %v", v, err)
 		}
@@ -154,7 +154,7 @@ func TestParse_NewLimits(t *testing.T) {
 	if err != nil || p.Load.Salesforce.BulkMaxBytes != 4096 {
 		t.Fatalf("bulk_max_bytes 4096: %v", err)
 	}
-	bad := strings.Replace(base, "memory_limit: 256MB", "memory_limit: plenty", 1)
+	bad := strings.Replace(base, "memory_limit: 512MB", "memory_limit: plenty", 1)
 	_, err = config.Parse("p.yaml", []byte(bad), testenv.Env(nil))
 	line := 1 + strings.Count(bad[:strings.Index(bad, "memory_limit: plenty")], "\n")
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("p.yaml:%d: transform.memory_limit", line)) {
