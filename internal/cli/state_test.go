@@ -371,6 +371,14 @@ func TestModels_IncrementalBuildsEqualFullBuild(t *testing.T) {
 				t.Errorf("after run %d: model %s after incremental builds: %s; a full build gives %s", after, m, got[m], w)
 			}
 		}
+		// The commit keeps one snapshot row per pair and field (the
+		// table has no key to enforce it).
+		db := openWarehouse(t, dir)
+		dup := column(t, db, `SELECT count(*) - count(DISTINCT (entity, intercom_id, sf_id, field)) FROM ferry.snapshot`)
+		db.Close()
+		if len(dup) != 1 || dup[0] != "0" {
+			t.Errorf("after run %d: %v duplicate snapshot rows", after, dup)
+		}
 	}
 	for i := range 12 {
 		contacts := emu.SOQL("SELECT Id, Email FROM Contact ORDER BY Id")

@@ -1060,8 +1060,14 @@ func (r *run) commit(ctx context.Context, stages Stage) error {
 	defer tx.Rollback()
 	now := r.opt.Now().UTC()
 	if stages&Load != 0 {
-		if _, err := tx.ExecContext(ctx, r.st.Stmt("UpdateSnapshot"), r.id); err != nil {
-			return fmt.Errorf("commit snapshot: %w", err)
+		for _, name := range []string{"StageSnapshot", "DeleteSnapshotStaged", "InsertSnapshotStaged", "DropSnapshotStaged"} {
+			var args []any
+			if name == "StageSnapshot" {
+				args = append(args, r.id)
+			}
+			if _, err := tx.ExecContext(ctx, r.st.Stmt(name), args...); err != nil {
+				return fmt.Errorf("commit snapshot: %w", err)
+			}
 		}
 	}
 	health := stages&Transform != 0 && r.hasModel(ctx, "account_health")

@@ -60,14 +60,15 @@ WHERE state NOT IN ('JobComplete', 'Failed', 'Aborted');
 INSERT INTO ferry.rejects (run_id, target, object, record_key, op, error, payload)
 VALUES ($1, $2, $3, $4, $5, $6, $7);
 
--- name: UpdateSnapshot
+-- name: StageSnapshot
 -- What both systems hold after a load, per matched pair and mapped field;
 -- pairs with a rejected write keep their old snapshot and are retried.
--- Only values that differ from the snapshot are written (run_id says
--- which run last changed a value), so a run that synced nothing new leaves
--- the snapshot as it was.
-INSERT OR REPLACE INTO ferry.snapshot (entity, intercom_id, sf_id, field, value, run_id)
-SELECT m.entity, m.intercom_id, m.sf_id, m.intercom_field, m.merged_value, $1
+-- Only values that differ from the snapshot are staged (run_id says which
+-- run last changed a value), so a run that synced nothing new leaves the
+-- snapshot as it was. DeleteSnapshotStaged and InsertSnapshotStaged then
+-- replace those rows, in the commit's transaction.
+CREATE OR REPLACE TEMP TABLE ferry_snapshot_staged AS
+SELECT m.entity, m.intercom_id, m.sf_id, m.intercom_field AS field, m.merged_value AS value, CAST($1 AS VARCHAR) AS run_id
 FROM main.int_merged_fields AS m
 LEFT JOIN ferry.snapshot AS s
     ON s.entity = m.entity AND s.intercom_id = m.intercom_id
@@ -77,6 +78,17 @@ WHERE (s.field IS NULL OR s.value IS DISTINCT FROM m.merged_value)
     SELECT 1 FROM ferry.rejects AS r
     WHERE r.run_id = $1 AND r.record_key IN (m.intercom_id, m.sf_id)
 );
+
+-- name: DeleteSnapshotStaged
+DELETE FROM ferry.snapshot AS s
+USING ferry_snapshot_staged AS d
+WHERE s.entity = d.entity AND s.intercom_id = d.intercom_id AND s.sf_id = d.sf_id AND s.field = d.field;
+
+-- name: InsertSnapshotStaged
+INSERT INTO ferry.snapshot BY NAME SELECT * FROM ferry_snapshot_staged;
+
+-- name: DropSnapshotStaged
+DROP TABLE ferry_snapshot_staged;
 
 -- name: CreateHealthHistory
 -- account_health_history: one row per account per run, append-only.
