@@ -434,17 +434,20 @@ func TestSOQL_IdIndexMatchesScan(t *testing.T) {
 	if len(leads) < 20 {
 		t.Fatalf("seed has %d leads", len(leads))
 	}
-	var ids []string
-	for i := len(leads) - 1; i >= 0; i -= 3 { // out of creation order, with a 15-char id
+	var ids, full []string
+	for i := len(leads) - 1; i >= 0; i -= 3 { // out of creation order
+		full = append(full, "'"+leads[i].id+"'")
 		id := leads[i].id
 		if i%2 == 0 {
-			id = id[:15]
+			id = id[:15] // answered by a scan
 		}
 		ids = append(ids, "'"+id+"'")
 	}
-	ids = append(ids, ids[0], "'00Q000000000000'") // a duplicate and an unknown id
+	full = append(full, full[0]) // a duplicate
+	ids = append(ids, ids[0], "'00Q000000000000'", strings.ToLower(full[1])) // an unknown id, other case
 	in := strings.Join(ids, ", ")
 	for _, where := range []string{
+		"Id IN (" + strings.Join(full, ", ") + ")",
 		"Id IN (" + in + ")",
 		"Id IN (" + in + ") AND Status != 'Closed'",
 		"Status != 'Closed' AND Id = " + ids[1],

@@ -699,16 +699,23 @@ func (o *org) run(q *soqlQuery, all bool) []*record {
 // candidates returns the records a query must look at, in creation order:
 // the ones named by an Id = or Id IN condition of the WHERE clause's
 // top-level AND chain (the Id index a real org uses), otherwise every record
-// of the object.
+// of the object. An id the index does not hold as written (a 15-character
+// id, other letter case) makes it scan, which compares ids as SOQL does.
 func (o *org) candidates(q *soqlQuery) []*record {
+	all := o.ordered[strings.ToLower(q.obj.Name)]
 	ids, ok := idsNamed(q.where)
 	if !ok {
-		return o.ordered[strings.ToLower(q.obj.Name)]
+		return all
 	}
+	recs := o.recs[strings.ToLower(q.obj.Name)]
 	seen := map[*record]bool{}
 	var out []*record
 	for _, id := range ids {
-		if r := o.get(q.obj, id); r != nil && !seen[r] {
+		r := recs[id]
+		if r == nil {
+			return all
+		}
+		if !seen[r] {
 			seen[r] = true
 			out = append(out, r)
 		}

@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/ferry-sync/ferry/internal/config"
 	"github.com/ferry-sync/ferry/internal/runner"
 	"github.com/ferry-sync/ferry/internal/state"
 )
@@ -82,11 +85,15 @@ func rebuildCmd(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	opt, err := p.options(e, "rebuild")
-	if err != nil {
+	// Recovery must not depend on a pipeline file: without one, DuckDB
+	// gets the default limit.
+	limit := config.DefaultMemoryLimit
+	if opt, err := p.options(e, "rebuild"); err == nil {
+		limit = opt.Pipeline.Transform.MemoryLimit
+	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	st, done, err := maintenance(ctx, p.dataDir, opt.Pipeline.Transform.MemoryLimit)
+	st, done, err := maintenance(ctx, p.dataDir, limit)
 	if err != nil {
 		return err
 	}

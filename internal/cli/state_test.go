@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -441,4 +442,22 @@ func TestModels_IncrementalBuildsEqualFullBuild(t *testing.T) {
 		t.Fatalf("the transform after the last load did not build incrementally:\n%s", r.stderr)
 	}
 	check(12)
+}
+
+// `ferry rebuild` is a recovery command: it works without a pipeline file
+// (DuckDB then gets the default memory limit), but a pipeline file that
+// exists and is broken is still refused, naming it.
+func TestRebuild_PipelineFileOptional(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if r := ferry(t, testenv.Env(nil), "rebuild", "--pipeline", filepath.Join(dir, "absent.yaml"), "--data-dir", dir); r.code != 0 {
+		t.Fatalf("rebuild without a pipeline file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("version: 1\ntransform:\n  memory_limit: plenty\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := ferry(t, testenv.Env(nil), "rebuild", "--pipeline", bad, "--data-dir", dir); r.code == 0 || !strings.Contains(r.stderr, "bad.yaml") {
+		t.Fatalf("rebuild with a broken pipeline file: exit %d\n%s", r.code, r.stderr)
+	}
 }

@@ -309,6 +309,9 @@ func (ps Problems) Error() string {
 // Unwrap lets errors.Is(err, ErrInvalid) match.
 func (ps Problems) Unwrap() error { return ErrInvalid }
 
+// DefaultMemoryLimit is transform.memory_limit when the file sets none.
+const DefaultMemoryLimit = "512MB"
+
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // Load reads and validates the pipeline file at path. getenv resolves
@@ -456,7 +459,7 @@ func (p *Pipeline) applyDefaults() {
 		p.Load.Salesforce.BulkMaxBytes = DefaultBulkMaxBytes
 	}
 	if p.Transform.MemoryLimit == "" {
-		p.Transform.MemoryLimit = "512MB"
+		p.Transform.MemoryLimit = DefaultMemoryLimit
 	}
 	if p.Load.Salesforce.PollInterval.Duration == 0 {
 		p.Load.Salesforce.PollInterval.Duration = 500 * time.Millisecond

@@ -78,8 +78,15 @@ func (s *Sink) EnsureAttributes(ctx context.Context, model string, fields map[st
 }
 
 // parallel runs fn over recs with at most s.Concurrency in flight and stops
-// early when ctx is done.
+// early when fn returns an error or ctx is done.
 func (s *Sink) parallel(ctx context.Context, recs []load.Record, fn func(load.Record) error) error {
+	_, err := s.dispatch(ctx, recs, fn)
+	return err
+}
+
+// dispatch is parallel, also returning how many of recs (a prefix) were
+// handed to fn; the others were never started.
+func (s *Sink) dispatch(ctx context.Context, recs []load.Record, fn func(load.Record) error) (int, error) {
 	n := max(s.Concurrency, 1)
 	work := make(chan load.Record)
 	var wg sync.WaitGroup
@@ -100,6 +107,7 @@ func (s *Sink) parallel(ctx context.Context, recs []load.Record, fn func(load.Re
 			}
 		}()
 	}
+	sent := 0
 	for _, r := range recs {
 		mu.Lock()
 		stop := first != nil
@@ -108,13 +116,14 @@ func (s *Sink) parallel(ctx context.Context, recs []load.Record, fn func(load.Re
 			break
 		}
 		work <- r
+		sent++
 	}
 	close(work)
 	wg.Wait()
 	if first != nil {
-		return first
+		return sent, first
 	}
-	return ctx.Err()
+	return sent, ctx.Err()
 }
 
 // pendingBatch is how many creates are marked pending in the ledger with one
@@ -124,14 +133,20 @@ const pendingBatch = 256
 
 // creating runs fn, which sends one non-idempotent create, over recs as
 // parallel does, marking each batch of records pending in the ledger before
-// any of them is sent.
+// any of them is sent. When the run stops inside a batch, the records it
+// never started are recorded as unsent, so that the next run does not take
+// them for creates whose answer was lost.
 func (s *Sink) creating(ctx context.Context, recs []load.Record, fn func(load.Record) error) error {
 	for start := 0; start < len(recs); start += pendingBatch {
 		batch := recs[start:min(start+pendingBatch, len(recs))]
 		if err := s.Ledger.Pending(ctx, target, batch, "create"); err != nil {
 			return err
 		}
-		if err := s.parallel(ctx, batch, fn); err != nil {
+		sent, err := s.dispatch(ctx, batch, fn)
+		if err != nil {
+			for _, r := range batch[sent:] {
+				s.Ledger.Record(target, r, "create", "unsent", "", "not sent: the run stopped first")
+			}
 			return err
 		}
 	}

@@ -36,13 +36,15 @@ INSERT INTO ferry.ledger (run_id, target, object, record_key, op, payload_hash, 
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
 
 -- name: PendingCreates
+-- (status 'unsent': marked pending with its batch, never sent because the
+-- run stopped first.)
 SELECT DISTINCT l.record_key
 FROM ferry.ledger AS l
 WHERE l.target = $1 AND l.object = $2 AND l.op = 'create' AND l.status = 'pending'
   AND NOT EXISTS (
       SELECT 1 FROM ferry.ledger AS d
       WHERE d.target = l.target AND d.object = l.object AND d.record_key = l.record_key
-        AND d.op = 'create' AND d.status IN ('done', 'rejected') AND d.written_at >= l.written_at
+        AND d.op = 'create' AND d.status IN ('done', 'rejected', 'unsent') AND d.written_at >= l.written_at
   );
 
 -- name: InsertBulkJob
