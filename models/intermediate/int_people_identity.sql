@@ -43,13 +43,24 @@ linked_ranked AS (
       AND (SELECT match_keys FROM keys) LIKE '%external_id%'
 ),
 
-linked_lists AS (
-    SELECT
-        intercom_id,
-        count(*) AS candidate_count,
-        string_agg(sf_object || ':' || sf_id, ', ' ORDER BY candidate_rank) AS candidate_ids
+-- Lists are built only where there are several candidates: an ordered
+-- string_agg keeps its whole input in memory, and over every Intercom
+-- contact it ran past memory_limit at 1,000,000 contacts.
+linked_counts AS (
+    SELECT intercom_id, count(*) AS candidate_count
     FROM linked_ranked
     GROUP BY intercom_id
+),
+
+linked_lists AS (
+    SELECT
+        linked_ranked.intercom_id,
+        string_agg(linked_ranked.sf_object || ':' || linked_ranked.sf_id, ', ' ORDER BY linked_ranked.candidate_rank) AS candidate_ids
+    FROM linked_ranked
+    INNER JOIN linked_counts
+        ON linked_counts.intercom_id = linked_ranked.intercom_id
+    WHERE linked_counts.candidate_count > 1
+    GROUP BY linked_ranked.intercom_id
 ),
 
 linked AS (
@@ -58,10 +69,12 @@ linked AS (
         linked_ranked.sf_object,
         linked_ranked.sf_id,
         'external_id' AS match_rule,
-        linked_lists.candidate_count,
-        linked_lists.candidate_ids
+        linked_counts.candidate_count,
+        coalesce(linked_lists.candidate_ids, linked_ranked.sf_object || ':' || linked_ranked.sf_id) AS candidate_ids
     FROM linked_ranked
-    INNER JOIN linked_lists
+    INNER JOIN linked_counts
+        ON linked_counts.intercom_id = linked_ranked.intercom_id
+    LEFT JOIN linked_lists
         ON linked_lists.intercom_id = linked_ranked.intercom_id
     WHERE linked_ranked.candidate_rank = 1
 ),
@@ -82,13 +95,21 @@ by_email_candidates AS (
       AND (SELECT match_keys FROM keys) LIKE '%email%'
 ),
 
-by_email_lists AS (
-    SELECT
-        intercom_id,
-        count(*) AS candidate_count,
-        string_agg(sf_object || ':' || sf_id, ', ' ORDER BY candidate_rank) AS candidate_ids
+by_email_counts AS (
+    SELECT intercom_id, count(*) AS candidate_count
     FROM by_email_candidates
     GROUP BY intercom_id
+),
+
+by_email_lists AS (
+    SELECT
+        by_email_candidates.intercom_id,
+        string_agg(by_email_candidates.sf_object || ':' || by_email_candidates.sf_id, ', ' ORDER BY by_email_candidates.candidate_rank) AS candidate_ids
+    FROM by_email_candidates
+    INNER JOIN by_email_counts
+        ON by_email_counts.intercom_id = by_email_candidates.intercom_id
+    WHERE by_email_counts.candidate_count > 1
+    GROUP BY by_email_candidates.intercom_id
 ),
 
 by_email AS (
@@ -97,10 +118,12 @@ by_email AS (
         by_email_candidates.sf_object,
         by_email_candidates.sf_id,
         'email' AS match_rule,
-        by_email_lists.candidate_count,
-        by_email_lists.candidate_ids
+        by_email_counts.candidate_count,
+        coalesce(by_email_lists.candidate_ids, by_email_candidates.sf_object || ':' || by_email_candidates.sf_id) AS candidate_ids
     FROM by_email_candidates
-    INNER JOIN by_email_lists
+    INNER JOIN by_email_counts
+        ON by_email_counts.intercom_id = by_email_candidates.intercom_id
+    LEFT JOIN by_email_lists
         ON by_email_lists.intercom_id = by_email_candidates.intercom_id
     WHERE by_email_candidates.candidate_rank = 1
 ),
