@@ -131,3 +131,20 @@ func (f Fingerprint) Changes(seq int64) string {
 	parts = append(parts, fmt.Sprintf("SELECT unnest([intercom_id, sf_id]) FROM ferry.snapshot WHERE run_id IN (SELECT run_id FROM ferry.run_order WHERE seq >= %d)", seq))
 	return strings.Join(parts, "\nUNION ALL\n")
 }
+
+// Scope counts what an incremental build from seq would follow: the rows of
+// Changes(seq) (an id may count twice), and every record current state
+// holds.
+func (f Fingerprint) Scope(ctx context.Context, db *sql.DB, seq int64) (changed, records int64, err error) {
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM ("+f.Changes(seq)+")").Scan(&changed); err != nil {
+		return 0, 0, fmt.Errorf("count changed records: %w", err)
+	}
+	for _, t := range f.lineaged {
+		var n int64
+		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM raw.%q", t)).Scan(&n); err != nil {
+			return 0, 0, fmt.Errorf("count records: %w", err)
+		}
+		records += n
+	}
+	return changed, records, nil
+}

@@ -607,6 +607,10 @@ func short(d time.Duration) string {
 	return s
 }
 
+// incrementalFloor is how many changed records always build incrementally,
+// whatever their share.
+const incrementalFloor = 50_000
+
 func (r *run) transform(ctx context.Context) error {
 	if err := transform.Prepare(ctx, r.st.DB, filepath.Join(r.opt.DataDir, "landing"), r.opt.Pipeline); err != nil {
 		return err
@@ -645,6 +649,20 @@ func (r *run) transform(ctx context.Context) error {
 		full = "no published build to start from"
 	case lastStructure != fp.Structure:
 		full = "the models, the pipeline's settings or the raw columns changed"
+	}
+	if full == "" {
+		// An incremental build rewrites the published tables in place, in
+		// one transaction DuckDB holds in memory: past a share of the
+		// records, a full build (new tables, which spill) is both cheaper
+		// and bounded. At 1,000,000 contacts, the run after the echo run
+		// changed millions of ids and its in-place build ran out of memory.
+		changed, records, err := fp.Scope(ctx, r.st.DB, lastSeq.Int64)
+		if err != nil {
+			return err
+		}
+		if changed > max(records/10, incrementalFloor) {
+			full = fmt.Sprintf("%d changed records of %d: more than a tenth", changed, records)
+		}
 	}
 	if full == "" {
 		opt.Changed = fp.Changes(lastSeq.Int64)
