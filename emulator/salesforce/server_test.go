@@ -443,7 +443,7 @@ func TestSOQL_IdIndexMatchesScan(t *testing.T) {
 		}
 		ids = append(ids, "'"+id+"'")
 	}
-	full = append(full, full[0]) // a duplicate
+	full = append(full, full[0])                                             // a duplicate
 	ids = append(ids, ids[0], "'00Q000000000000'", strings.ToLower(full[1])) // an unknown id, other case
 	in := strings.Join(ids, ", ")
 	for _, where := range []string{
