@@ -1078,12 +1078,11 @@ func (r *run) commit(ctx context.Context, stages Stage) error {
 	defer tx.Rollback()
 	now := r.opt.Now().UTC()
 	if stages&Load != 0 {
-		for _, name := range []string{"StageSnapshot", "DeleteSnapshotStaged", "InsertSnapshotStaged", "DropSnapshotStaged"} {
-			var args []any
-			if name == "StageSnapshot" {
-				args = append(args, r.id)
-			}
-			if _, err := tx.ExecContext(ctx, r.st.Stmt(name), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, r.st.Stmt("StageSnapshot"), r.id); err != nil {
+			return fmt.Errorf("commit snapshot: %w", err)
+		}
+		for _, name := range []string{"DeleteSnapshotStaged", "InsertSnapshotStaged", "DropSnapshotStaged"} {
+			if _, err := tx.ExecContext(ctx, r.st.Stmt(name)); err != nil {
 				return fmt.Errorf("commit snapshot: %w", err)
 			}
 		}
