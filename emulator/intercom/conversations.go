@@ -575,9 +575,10 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	s.ws.journal.Append(entry{Message: m, Seq: s.ws.seq})
 	s.ws.messages = append(s.ws.messages, m)
 	// An admin-initiated message opens a conversation with the contact.
-	conv := &conversation{ID: fmt.Sprint(900000 + len(s.ws.messages)), ContactIDs: []string{toID}, AdminID: &n, State: "open", Priority: "none",
+	convID := s.ws.nextConversationID()
+	conv := &conversation{ID: convID, ContactIDs: []string{toID}, AdminID: &n, State: "open", Priority: "none",
 		Subject: subject, CreatedAt: now, UpdatedAt: now, Initiator: "admin",
-		Parts: []part{{ID: fmt.Sprint(900000+len(s.ws.messages)) + "01", Type: "comment", Body: text, AuthorType: "admin", AuthorID: fromID, CreatedAt: now}}}
+		Parts: []part{{ID: convID + "01", Type: "comment", Body: text, AuthorType: "admin", AuthorID: fromID, CreatedAt: now}}}
 	s.ws.journal.Append(entry{Conversation: conv, Seq: s.ws.seq})
 	s.ws.putConversation(conv)
 	s.stats.record("messages", "sent")

@@ -273,3 +273,39 @@ func TestSearch_ContactSortOrder(t *testing.T) {
 		t.Errorf("order desc: %d %v, want 400 invalid_sort_order", code, m)
 	}
 }
+
+// TestMessages_NewConversationKeepsSeededOnes: at a million contacts seeded
+// conversation ids pass 900,000; a message's conversation must take an id
+// nobody holds, not replace a seeded conversation.
+func TestMessages_NewConversationKeepsSeededOnes(t *testing.T) {
+	t.Parallel()
+	srv, call := setup(t, Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 50})})
+	srv.ws.mu.Lock()
+	held := *srv.ws.conversations.list[0]
+	held.ID = "900001" // where the first message's conversation used to go
+	srv.ws.putConversation(&held)
+	srv.ws.mu.Unlock()
+	contact := held.ContactIDs[0]
+	other := srv.ws.conversations.list[1].ContactIDs[0]
+	if other == contact {
+		t.Fatal("test needs two different contacts")
+	}
+	code, _, msg := call("POST", "/messages", map[string]any{"message_type": "in_app", "body": "welcome", "from": map[string]any{"type": "admin", "id": 991200000}, "to": map[string]any{"type": "user", "id": other}})
+	if code != 200 {
+		t.Fatalf("send: %d %v", code, msg)
+	}
+	if msg["conversation_id"] == "900001" {
+		t.Fatal("the message's conversation took a seeded conversation's id")
+	}
+	code, _, conv := call("GET", "/conversations/900001", nil)
+	if code != 200 {
+		t.Fatalf("seeded conversation: %d %v", code, conv)
+	}
+	if got := fmt.Sprint(conv["contacts"]); !strings.Contains(got, contact) || strings.Contains(got, other) {
+		t.Fatalf("seeded conversation 900001 now belongs to another contact: %s", got)
+	}
+	code, _, conv = call("GET", "/conversations/"+msg["conversation_id"].(string), nil)
+	if code != 200 || !strings.Contains(fmt.Sprint(conv["contacts"]), other) {
+		t.Fatalf("message's conversation: %d %v", code, conv)
+	}
+}

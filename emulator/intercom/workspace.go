@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -89,6 +90,7 @@ type workspace struct {
 	conversations ordered[*conversation]
 	tags          map[string]*tag
 	messages      []*message
+	lastConvID    int64 // highest numeric conversation id held; new conversations take the next
 	seq           int64
 	version       int64 // bumps on every write; search caches key on it
 	journal       *store.Journal
@@ -233,7 +235,16 @@ func (w *workspace) putAttr(a *dataAttribute) { w.attrs[a.Model+"/"+a.Name] = a 
 
 func (w *workspace) putConversation(c *conversation) {
 	w.conversations.put(c.ID, c)
+	if n, err := strconv.ParseInt(c.ID, 10, 64); err == nil && n > w.lastConvID {
+		w.lastConvID = n
+	}
 	w.version++
+}
+
+// nextConversationID is an id no conversation holds: seeded ids grow with
+// the workspace, so a fixed base for new ones would land on seeded ones.
+func (w *workspace) nextConversationID() string {
+	return strconv.FormatInt(w.lastConvID+1, 10)
 }
 
 // seedContactTags tags contacts with the tags of their conversations, as
