@@ -435,6 +435,14 @@ type Outcome struct {
 	KeepIDs map[string]bool
 }
 
+// ForgetIDs empties IDs: a loader that works chunk by chunk keeps one
+// chunk's ids (the ledger has them all).
+func (o *Outcome) ForgetIDs() {
+	o.mu.Lock()
+	clear(o.IDs)
+	o.mu.Unlock()
+}
+
 // NewOutcome returns an empty Outcome.
 func NewOutcome() *Outcome { return &Outcome{Written: map[string]int{}, IDs: map[string]string{}} }
 
@@ -523,6 +531,29 @@ func (l *Ledger) PendingCreates(ctx context.Context, target, object string) (map
 			return nil, err
 		}
 		out[k] = true
+	}
+	return out, rows.Err()
+}
+
+// ResultIDs returns the ids the target gave this run's successful writes
+// of keys (flushed ones), by key: a later write can refer to a record an
+// earlier chunk created without the whole run's ids held in memory.
+func (l *Ledger) ResultIDs(ctx context.Context, target, object string, keys []string) (map[string]string, error) {
+	out := make(map[string]string, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	rows, err := l.st.DB.QueryContext(ctx, l.st.Stmt("RunResultIDs"), l.runID, target, object, keys)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, id string
+		if err := rows.Scan(&k, &id); err != nil {
+			return nil, fmt.Errorf("ledger: %w", err)
+		}
+		out[k] = id
 	}
 	return out, rows.Err()
 }

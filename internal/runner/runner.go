@@ -735,13 +735,14 @@ func customAttributes(fields []config.FieldMapping) map[string]string {
 // at a time and the ledger and rejects are saved after each chunk, so that
 // memory holds one chunk whatever the plan's size. What stays in memory
 // for the whole load: the Intercom ids of contacts created in this run
-// (bounded by the creates) and the Ids of Leads upserted (bounded by the
-// Lead upserts), which later writes refer to.
+// (bounded by the creates), which the Contact links write back. Tasks
+// that refer to Leads created earlier in the run find their Ids in the
+// ledger, a chunk at a time.
 func (r *run) load(ctx context.Context) error {
 	p := r.opt.Pipeline
 	plan := r.plan
 	out := load.NewOutcome()
-	out.KeepIDs = map[string]bool{"salesforce Lead": true} // resolvePendingLeads, syncBack
+	out.KeepIDs = map[string]bool{"salesforce Lead": true} // syncBack, for the chunk just written
 	ledger := load.NewLedger(r.st, r.id, r.opt.Now)
 	defer ledger.Flush(context.WithoutCancel(ctx))
 	ic := &intercomload.Sink{Client: r.ic, Concurrency: p.Load.Intercom.MaxConcurrency, Ledger: ledger, Log: r.log}
@@ -788,6 +789,7 @@ func (r *run) load(ctx context.Context) error {
 		if err := ledger.Flush(ctx); err != nil {
 			return err
 		}
+		out.ForgetIDs()
 		rej := out.TakeRejects()
 		rejects += len(rej)
 		return load.SaveRejects(ctx, r.st, r.id, rej)
@@ -856,7 +858,10 @@ func (r *run) load(ctx context.Context) error {
 	}
 	for _, obj := range plan.Objects(load.SalesforceUpserts) {
 		if err := each(load.SalesforceUpserts, obj, func(recs []load.Record) error {
-			recs = resolvePendingLeads(recs, out)
+			recs, err := resolvePendingLeads(ctx, recs, ledger)
+			if err != nil {
+				return err
+			}
 			if len(recs) == 0 {
 				return nil
 			}
@@ -920,9 +925,27 @@ func (r *run) checkRequired(ctx context.Context) error {
 }
 
 // resolvePendingLeads replaces 'lead:<intercom id>' references (to Leads
-// created earlier in this run; Leads load before Tasks) with the Lead's Id.
-// Records whose Lead was not created are left for the next run.
-func resolvePendingLeads(recs []load.Record, out *load.Outcome) []load.Record {
+// created earlier in this run; Leads load before Tasks) with the Lead's Id,
+// which the ledger holds. Records whose Lead was not created are left for
+// the next run.
+func resolvePendingLeads(ctx context.Context, recs []load.Record, ledger *load.Ledger) ([]load.Record, error) {
+	var keys []string
+	for _, r := range recs {
+		for _, c := range r.Fields {
+			if c.Value != nil {
+				if k, ok := strings.CutPrefix(*c.Value, "lead:"); ok {
+					keys = append(keys, k)
+				}
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return recs, nil
+	}
+	ids, err := ledger.ResultIDs(ctx, "salesforce", "Lead", keys)
+	if err != nil {
+		return nil, err
+	}
 	kept := recs[:0:0]
 	for _, r := range recs {
 		ok := true
@@ -930,7 +953,7 @@ func resolvePendingLeads(recs []load.Record, out *load.Outcome) []load.Record {
 		for i, c := range r.Fields {
 			fields[i] = c
 			if c.Value != nil && strings.HasPrefix(*c.Value, "lead:") {
-				id := out.ID("salesforce", "Lead", strings.TrimPrefix(*c.Value, "lead:"))
+				id := ids[strings.TrimPrefix(*c.Value, "lead:")]
 				if id == "" {
 					ok = false
 					break
@@ -943,7 +966,7 @@ func resolvePendingLeads(recs []load.Record, out *load.Outcome) []load.Record {
 			kept = append(kept, r)
 		}
 	}
-	return kept
+	return kept, nil
 }
 
 // syncBack reads the Salesforce-owned one-way fields of records just created

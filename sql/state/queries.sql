@@ -47,6 +47,13 @@ WHERE l.target = $1 AND l.object = $2 AND l.op = 'create' AND l.status = 'pendin
         AND d.op = 'create' AND d.status IN ('done', 'rejected', 'unsent') AND d.written_at >= l.written_at
   );
 
+-- name: RunResultIDs
+-- The ids a target gave this run's successful writes of the given keys.
+SELECT record_key, result_id
+FROM ferry.ledger
+WHERE run_id = $1 AND target = $2 AND object = $3 AND status = 'done' AND result_id IS NOT NULL
+  AND record_key IN (SELECT unnest($4::VARCHAR[]));
+
 -- name: InsertBulkJob
 INSERT INTO ferry.bulk_jobs (job_id, run_id, object, operation, state, created_at)
 VALUES ($1, $2, $3, $4, $5, $6);
