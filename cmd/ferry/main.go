@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 
@@ -14,6 +15,9 @@ import (
 
 var version = "dev"
 
+// goMemoryLimit is Go's soft memory limit unless GOMEMLIMIT sets one.
+const goMemoryLimit = 320 << 20
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -21,6 +25,13 @@ func main() {
 		stop() // a second signal kills the process at once
 	}()
 	cli.Version = version
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Go's share of a run's memory budget, beside DuckDB's
+		// transform.memory_limit: past it the collector runs sooner rather
+		// than letting the heap double (GOGC) on a load's chunk garbage.
+		// A soft limit: a larger live heap still runs, with more GC.
+		debug.SetMemoryLimit(goMemoryLimit)
+	}
 	stopProfile := profile(os.Getenv("FERRY_CPUPROFILE"))
 	code := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stopProfile()
