@@ -120,8 +120,14 @@ func Merge(ctx context.Context, tx *sql.Tx, runID, system, object, file string, 
 		}
 	}
 	stmts := []string{
-		fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE ferry_delta AS SELECT * EXCLUDE (file_row_number) FROM %s
-			QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST, file_row_number DESC) = 1`, src),
+		// Each record's latest version in the file. The window sees only
+		// the narrow columns that choose it: over whole rows it holds every
+		// column of the file in memory, which does not spill enough (a
+		// million conversations at 512 MB went past a gigabyte).
+		fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE ferry_delta AS SELECT * EXCLUDE (file_row_number) FROM %[1]s
+			WHERE file_row_number IN (
+				SELECT file_row_number FROM (SELECT id, updated_at, file_row_number FROM %[1]s)
+				QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST, file_row_number DESC) = 1)`, src),
 		fmt.Sprintf(`DELETE FROM %[1]s USING ferry_delta AS d
 			WHERE %[1]s.id = d.id AND (d.updated_at IS NULL OR %[1]s.updated_at IS NULL OR d.updated_at >= %[1]s.updated_at)`, table),
 		fmt.Sprintf(`INSERT INTO %[1]s BY NAME SELECT * FROM ferry_delta AS d WHERE NOT EXISTS (SELECT 1 FROM %[1]s AS c WHERE c.id = d.id)`, table),
@@ -219,17 +225,29 @@ func LandedObjects(landing string) ([][2]string, error) {
 // latestSQL selects the current version of every record from files: for a
 // snapshot object, the rows of its latest extraction.
 func latestSQL(files []string, snapshot bool) string {
-	quoted := make([]string, len(files))
-	for i, f := range files {
-		quoted[i] = QuoteString(f)
-	}
-	src := "read_parquet([" + strings.Join(quoted, ", ") + "], union_by_name = true, filename = true, file_row_number = true, hive_partitioning = false)"
 	if snapshot {
-		return fmt.Sprintf(`SELECT * EXCLUDE (filename, file_row_number) FROM %[1]s
-			WHERE _extracted_at = (SELECT max(_extracted_at) FROM %[1]s)`, src)
+		quoted := make([]string, len(files))
+		for i, f := range files {
+			quoted[i] = QuoteString(f)
+		}
+		src := "read_parquet([" + strings.Join(quoted, ", ") + "], union_by_name = true, hive_partitioning = false)"
+		return fmt.Sprintf(`SELECT * FROM %[1]s WHERE _extracted_at = (SELECT max(_extracted_at) FROM %[1]s)`, src)
 	}
-	return fmt.Sprintf(`SELECT * EXCLUDE (filename, file_row_number) FROM %s
-		QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST, _extracted_at DESC, filename DESC, file_row_number DESC) = 1`, src)
+	// Each file is numbered in landing order (files are sorted), so that a
+	// row is named by two integers. As in Merge, the window chooses among
+	// narrow columns, and whole rows are read once more for the versions it
+	// keeps; a window over whole rows (or over file names) holds them all in
+	// memory.
+	parts := make([]string, len(files))
+	for i, f := range files {
+		parts[i] = fmt.Sprintf("SELECT *, %d AS ferry_file FROM read_parquet(%s, file_row_number = true, hive_partitioning = false)", i, QuoteString(f))
+	}
+	return fmt.Sprintf(`WITH landed AS NOT MATERIALIZED (%s)
+		SELECT l.* EXCLUDE (ferry_file, file_row_number) FROM landed AS l
+		SEMI JOIN (
+			SELECT ferry_file, file_row_number FROM (SELECT id, updated_at, _extracted_at, ferry_file, file_row_number FROM landed)
+			QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST, _extracted_at DESC, ferry_file DESC, file_row_number DESC) = 1
+		) AS keep ON keep.ferry_file = l.ferry_file AND keep.file_row_number = l.file_row_number`, strings.Join(parts, "\n\t\tUNION ALL BY NAME "))
 }
 
 // Rebuild recreates the current state of every landed object from the
