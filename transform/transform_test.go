@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/internal/duck"
-	"github.com/ferry-sync/ferry/internal/state"
 	"github.com/ferry-sync/ferry/internal/testenv"
 	"github.com/ferry-sync/ferry/models"
 	"github.com/ferry-sync/ferry/transform"
@@ -19,11 +18,7 @@ import (
 func TestModels_BuildOverEmptyRaw(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	st, err := state.Open(t.Context(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testenv.OpenStore(t, dir)
 	p := testenv.Pipeline(t, testenv.Env(nil))
 	if err := transform.Prepare(t.Context(), st.DB, dir+"/landing", p); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ferry-sync/ferry/internal/state"
+	"github.com/ferry-sync/ferry/internal/testenv"
 )
 
 // TestMerge_KeepsEachRecordsLatestVersion: a landing file that holds a
@@ -18,11 +19,7 @@ import (
 func TestMerge_KeepsEachRecordsLatestVersion(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	st, err := state.Open(t.Context(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testenv.OpenStore(t, dir)
 	landing := filepath.Join(dir, "landing")
 	write := func(run string, rows ...string) string {
 		t.Helper()

@@ -5,17 +5,13 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ferry-sync/ferry/internal/state"
+	"github.com/ferry-sync/ferry/internal/testenv"
 )
 
 func TestLimitMemory(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	st, err := state.Open(t.Context(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testenv.OpenStore(t, dir)
 	if err := st.LimitMemory(t.Context(), dir, "300MB"); err != nil {
 		t.Fatal(err)
 	}

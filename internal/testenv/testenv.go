@@ -8,7 +8,23 @@ import (
 	"testing"
 
 	"github.com/ferry-sync/ferry/internal/config"
+	"github.com/ferry-sync/ferry/internal/state"
 )
+
+// OpenStore opens the state store in dir (a temporary one when empty),
+// closed when the test ends.
+func OpenStore(t testing.TB, dir string) *state.Store {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	st, err := state.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
 
 // Root is the repository root.
 func Root() string {

@@ -12,6 +12,7 @@ import (
 	"github.com/ferry-sync/ferry/emulator/salesforce"
 	"github.com/ferry-sync/ferry/internal/salesforceapi"
 	"github.com/ferry-sync/ferry/internal/state"
+	"github.com/ferry-sync/ferry/internal/testenv"
 	"github.com/ferry-sync/ferry/load"
 	sfload "github.com/ferry-sync/ferry/load/salesforce"
 )
@@ -34,11 +35,7 @@ func fixture(t *testing.T, maxUpload, bulkMaxBytes int) (*sfload.Sink, *salesfor
 	if err := c.Authenticate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	st, err := state.Open(t.Context(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testenv.OpenStore(t, "")
 	sink := &sfload.Sink{Client: c, CollectionsMax: 200, BulkMaxBytes: bulkMaxBytes, Poll: time.Millisecond,
 		Ledger: load.NewLedger(st, "run-1", time.Now), State: st, RunID: "run-1", Now: time.Now, Log: slog.New(slog.DiscardHandler)}
 	return sink, c, st
