@@ -56,8 +56,12 @@ desired AS (
     FROM in_scope
     INNER JOIN people AS identity
         ON identity.intercom_id = in_scope.contact_id
+    -- Only Contacts have opportunity roles; ids are unique across objects
+    -- (key prefixes), so the id alone finds them. A constant in the join
+    -- condition would make DuckDB fall back to a nested-loop join (85 s of a
+    -- 2-minute transform at 1,000,000 contacts).
     LEFT JOIN open_roles
-        ON identity.sf_object = 'Contact' AND open_roles.contact_id = identity.sf_id
+        ON open_roles.contact_id = identity.sf_id
     LEFT JOIN owners
         ON owners.admin_id = in_scope.admin_assignee_id
 ),
