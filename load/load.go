@@ -108,8 +108,13 @@ FROM (` + s.query + `) AS s(o, k, a, f, v, t) WHERE k IS NOT NULL AND f IS NOT N
 
 func (s Source) name() string { return s.Target + " " + s.Op }
 
-// DefaultChunkSize is how many records a Plan reads at a time.
-const DefaultChunkSize = 10_000
+// DefaultChunkSize is how many records a Plan reads at a time. A chunk
+// is one Salesforce Bulk job (or more, past bulk_max_bytes), so the size
+// sets the requests a large load costs: 10,000 made 181 jobs of a
+// 1,000,000-contact first sync. At 100,000 contacts 50,000 cut the first
+// sync's jobs from 22 to 9 and its load from 36.6 s to 27.1 s; Go then
+// took 247 MiB from the OS in the load, against 151 MiB.
+const DefaultChunkSize = 50_000
 
 // Plan is what the load stage would write. ReadPlan copies every outbound
 // model once into one temporary table, numbering records 1..n in (source,
