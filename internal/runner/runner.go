@@ -865,11 +865,12 @@ func (r *run) load(ctx context.Context) error {
 			if len(recs) == 0 {
 				return nil
 			}
+			since := r.opt.Now()
 			if err := sf.Upsert(ctx, obj, recs[0].Alt, recs, out); err != nil {
 				return err
 			}
 			if obj == "Lead" {
-				return r.syncBack(ctx, obj, recs, out, ic)
+				return r.syncBack(ctx, obj, recs, since, out, ic)
 			}
 			return nil
 		}); err != nil {
@@ -972,8 +973,9 @@ func resolvePendingLeads(ctx context.Context, recs []load.Record, ledger *load.L
 // syncBack reads the Salesforce-owned one-way fields of records just created
 // (the owner Salesforce assigned, say) and writes them to the matching
 // Intercom contacts in the same run, so that the next run finds both systems
-// agreeing instead of echoing the create back.
-func (r *run) syncBack(ctx context.Context, object string, created []load.Record, out *load.Outcome, ic *intercomload.Sink) error {
+// agreeing instead of echoing the create back. since is when the writes
+// of created began.
+func (r *run) syncBack(ctx context.Context, object string, created []load.Record, since time.Time, out *load.Outcome, ic *intercomload.Sink) error {
 	var fields []config.FieldMapping
 	for _, f := range r.opt.Pipeline.Sync.People.Fields {
 		if f.Direction == "to_intercom" {
@@ -988,7 +990,7 @@ func (r *run) syncBack(ctx context.Context, object string, created []load.Record
 	for _, rec := range created {
 		if id := out.ID("salesforce", object, rec.Key); id != "" {
 			icByID[id] = rec.Key
-			ids = append(ids, salesforceapi.Quote(id))
+			ids = append(ids, id)
 		}
 	}
 	routing := r.opt.Pipeline.Workflows.OwnerRouting.Enabled
@@ -1009,18 +1011,23 @@ func (r *run) syncBack(ctx context.Context, object string, created []load.Record
 		}
 	}
 	var updates []load.Record
-	for start := 0; start < len(ids); start += 200 {
-		soql := fmt.Sprintf("SELECT %s FROM %s WHERE Id IN (%s)", strings.Join(sel, ", "), object, strings.Join(ids[start:min(start+200, len(ids))], ", "))
+	seen := make(map[string]bool, len(ids))
+	read := func(soql string) error {
 		for page, err := range r.sf.Query(ctx, soql, false, 0, nil) {
 			if err != nil {
 				return fmt.Errorf("salesforce: read back created %s: %w", object, err)
 			}
 			for _, rec := range page {
+				key, ok := icByID[rec.ID]
+				if !ok || seen[rec.ID] {
+					continue // changed since, but not by these writes
+				}
+				seen[rec.ID] = true
 				var m map[string]any
 				if err := json.Unmarshal(rec.Raw, &m); err != nil {
 					return err
 				}
-				u := load.Record{Object: "contacts", Key: icByID[rec.ID]}
+				u := load.Record{Object: "contacts", Key: key}
 				for _, f := range fields {
 					u.Fields = append(u.Fields, load.Change{Field: f.Intercom, Value: textAt(m, f.Salesforce), Type: f.Type})
 				}
@@ -1032,8 +1039,66 @@ func (r *run) syncBack(ctx context.Context, object string, created []load.Record
 				updates = append(updates, u)
 			}
 		}
+		return nil
+	}
+	cols := strings.Join(sel, ", ")
+	where, err := r.readBackWindow(ctx, object, len(ids), since)
+	if err != nil {
+		return err
+	}
+	if where != "" {
+		if err := read(fmt.Sprintf("SELECT %s FROM %s WHERE %s", cols, object, where)); err != nil {
+			return err
+		}
+	}
+	// By Id what the window did not return (all of it when there was no
+	// window; a clock far off Salesforce's would leave some out).
+	var rest []string
+	for _, id := range ids {
+		if !seen[id] {
+			rest = append(rest, salesforceapi.Quote(id))
+		}
+	}
+	if where != "" {
+		r.log.Debug("read back", "object", object, "records", len(ids), "by_modstamp", len(ids)-len(rest), "by_id", len(rest))
+	}
+	for start := 0; start < len(rest); start += readBackPerList {
+		if err := read(fmt.Sprintf("SELECT %s FROM %s WHERE Id IN (%s)", cols, object, strings.Join(rest[start:min(start+readBackPerList, len(rest))], ", "))); err != nil {
+			return err
+		}
 	}
 	return ic.UpdateContacts(ctx, updates, out)
+}
+
+// readBackSkew is how far before a write's start (ferry's clock) the
+// records it changed are looked for by SystemModstamp (Salesforce's): a
+// margin for the two clocks to disagree.
+const readBackSkew = time.Minute
+
+// A list of Ids in a query must keep its URI within Salesforce's limit, so
+// it holds 200; a query's page holds 2,000 records.
+const readBackPerList, readBackPerPage = 200, 2000
+
+// readBackWindow returns the WHERE clause that finds n records written
+// since by when they changed, or "" when one query per readBackPerList
+// Ids costs less: the window (since less readBackSkew) also returns what
+// other writers changed meanwhile, so its records are counted first.
+func (r *run) readBackWindow(ctx context.Context, object string, n int, since time.Time) (string, error) {
+	lists := (n + readBackPerList - 1) / readBackPerList
+	if lists <= 2 {
+		return "", nil
+	}
+	where := "SystemModstamp >= " + since.Add(-readBackSkew).UTC().Format("2006-01-02T15:04:05Z")
+	changed, err := r.sf.Count(ctx, "SELECT COUNT() FROM "+object+" WHERE "+where)
+	if err != nil {
+		return "", fmt.Errorf("salesforce: count changed %s: %w", object, err)
+	}
+	pages := (changed + readBackPerPage - 1) / readBackPerPage
+	if 1+pages >= lists {
+		return "", nil
+	}
+	r.log.Debug("read back by SystemModstamp", "object", object, "records", n, "changed", changed, "pages", pages, "id_lists", lists)
+	return where, nil
 }
 
 // textAt reads a dotted path from a decoded record as text (nil if absent).
