@@ -16,17 +16,33 @@ tag_names AS (
     FROM stg_intercom__conversations AS conversations
 ),
 
+tag_lists AS (
+    SELECT intercom_id, list_sort(list(name)) AS tag_names
+    FROM tag_names
+    GROUP BY intercom_id
+),
+
 conversation_stats AS (
     SELECT
-        contact_id,
-        count(*) AS conversation_count,
-        -- Ties on created_at go to the greatest id, so the result does not
-        -- depend on the order rows are stored in.
-        arg_max(subject, (created_at, conversation_id)) AS last_conversation_subject,
-        arg_max(snippet, (created_at, conversation_id)) AS last_conversation_snippet
-    FROM stg_intercom__conversations
-    WHERE customer_initiated
-    GROUP BY contact_id
+        stats.contact_id,
+        stats.conversation_count,
+        last.subject AS last_conversation_subject,
+        last.snippet AS last_conversation_snippet
+    FROM (
+        SELECT
+            contact_id,
+            count(*) AS conversation_count,
+            -- Ties on created_at go to the greatest id, so the result does
+            -- not depend on the order rows are stored in. Only the id is
+            -- kept per contact: keeping the texts themselves in the
+            -- aggregate holds them all in memory.
+            arg_max(conversation_id, (created_at, conversation_id)) AS last_conversation_id
+        FROM stg_intercom__conversations
+        WHERE customer_initiated
+        GROUP BY contact_id
+    ) AS stats
+    INNER JOIN stg_intercom__conversations AS last
+        ON last.conversation_id = stats.last_conversation_id
 ),
 
 final AS (
@@ -37,7 +53,7 @@ final AS (
         contacts.email_norm,
         contacts.name,
         contacts.owner_id AS owner_admin_id,
-        coalesce((SELECT list(DISTINCT tag_names.name ORDER BY tag_names.name) FROM tag_names WHERE tag_names.intercom_id = contacts.intercom_id), []) AS tag_names,
+        coalesce(tag_lists.tag_names, []) AS tag_names,
         companies.name AS company_name,
         companies.size AS company_size,
         coalesce(conversation_stats.conversation_count, 0) AS conversation_count,
@@ -51,6 +67,8 @@ final AS (
         ON companies.intercom_id = contacts.first_company_id
     LEFT JOIN conversation_stats
         ON conversation_stats.contact_id = contacts.intercom_id
+    LEFT JOIN tag_lists
+        ON tag_lists.intercom_id = contacts.intercom_id
 )
 
 SELECT * FROM final
