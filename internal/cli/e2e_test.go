@@ -38,7 +38,13 @@ func pipelinePath() string {
 // on a fresh data dir.
 func setup(t *testing.T, scale int) (*testenv.Emulators, string, func(args ...string) result) {
 	t.Helper()
-	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: scale})
+	return setupWith(t, testenv.EmulatorOptions{Scale: scale})
+}
+
+// setupWith is setup with the emulators' options spelled out.
+func setupWith(t *testing.T, o testenv.EmulatorOptions) (*testenv.Emulators, string, func(args ...string) result) {
+	t.Helper()
+	emu := testenv.StartEmulators(t, o)
 	dir := t.TempDir()
 	env := emu.Env(nil)
 	return emu, dir, func(args ...string) result {
@@ -172,10 +178,17 @@ func TestRun_IdentityAndOwnership(t *testing.T) {
 	}
 
 	// A second run with no source changes writes nothing to either system.
+	runWritesNothing(t, emu, run)
+}
+
+// runWritesNothing runs ferry once more and fails the test if it sent any
+// write request to either emulator.
+func runWritesNothing(t *testing.T, emu *testenv.Emulators, run func(args ...string) result) {
+	t.Helper()
 	ic0, sf0 := emu.ICStats().WriteRequests, emu.SFStats().WriteRequests
-	res = mustRun(t, run)
+	res := mustRun(t, run)
 	if ic, sf := emu.ICStats().WriteRequests-ic0, emu.SFStats().WriteRequests-sf0; ic != 0 || sf != 0 {
-		t.Fatalf("second run made %d Intercom and %d Salesforce write requests, want 0 and 0\n%s", ic, sf, res.stdout)
+		t.Fatalf("the next run made %d Intercom and %d Salesforce write requests, want 0 and 0\n%s", ic, sf, res.stdout)
 	}
 }
 

@@ -21,11 +21,7 @@ func TestRun_LeadReadBackBySystemModstamp(t *testing.T) {
 	if lines := grepLines(first.stderr, `msg="read back" `); !strings.Contains(lines, "object=Lead") || !strings.Contains(lines, " by_id=0") || strings.Contains(lines, " by_modstamp=0 ") {
 		t.Fatalf("the first run did not read its Leads back by SystemModstamp:\n%s", grepLines(first.stderr, "read back"))
 	}
-	ic0, sf0 := emu.ICStats().WriteRequests, emu.SFStats().WriteRequests
-	second := mustRun(t, run)
-	if ic, sf := emu.ICStats().WriteRequests-ic0, emu.SFStats().WriteRequests-sf0; ic != 0 || sf != 0 {
-		t.Fatalf("second run made %d Intercom and %d Salesforce write requests, want 0 and 0\n%s", ic, sf, second.stdout)
-	}
+	runWritesNothing(t, emu, run)
 }
 
 func grepLines(s, sub string) string {
@@ -47,23 +43,11 @@ func TestRun_LeadReadBackClockSkew(t *testing.T) {
 	// The emulators share one clock. Intercom's rate-limit window would
 	// move back with it, and ferry paces by the reset time Intercom sends,
 	// so its budget is raised out of the way.
-	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 1200, RateLimit: 1_000_000})
-	dir := t.TempDir()
-	run := func(args ...string) result {
-		t.Helper()
-		if len(args) == 0 {
-			args = []string{"run"}
-		}
-		return ferry(t, emu.Env(nil), append(args[:1:1], append([]string{"--pipeline", pipelinePath(), "--data-dir", dir, "--log-level", "warn"}, args[1:]...)...)...)
-	}
+	emu, _, run := setupWith(t, testenv.EmulatorOptions{Scale: 1200, RateLimit: 1_000_000})
 	emu.Clock.Advance(-2 * time.Minute)
 	first := mustRun(t, run, "run", "--log-level", "debug")
 	if lines := grepLines(first.stderr, `msg="read back" `); !strings.Contains(lines, "object=Lead") || !strings.Contains(lines, " by_modstamp=0 ") || strings.Contains(lines, " by_id=0") {
 		t.Fatalf("expected the window to miss every Lead and the Ids to find them:\n%s", grepLines(first.stderr, "read back"))
 	}
-	ic0, sf0 := emu.ICStats().WriteRequests, emu.SFStats().WriteRequests
-	second := mustRun(t, run)
-	if ic, sf := emu.ICStats().WriteRequests-ic0, emu.SFStats().WriteRequests-sf0; ic != 0 || sf != 0 {
-		t.Fatalf("second run made %d Intercom and %d Salesforce write requests, want 0 and 0\n%s", ic, sf, second.stdout)
-	}
+	runWritesNothing(t, emu, run)
 }
