@@ -953,8 +953,11 @@ func resolvePendingLeads(ctx context.Context, recs []load.Record, ledger *load.L
 		fields := make([]load.Change, len(r.Fields))
 		for i, c := range r.Fields {
 			fields[i] = c
-			if c.Value != nil && strings.HasPrefix(*c.Value, "lead:") {
-				id := ids[strings.TrimPrefix(*c.Value, "lead:")]
+			if c.Value == nil {
+				continue
+			}
+			if k, pending := strings.CutPrefix(*c.Value, "lead:"); pending {
+				id := ids[k]
 				if id == "" {
 					ok = false
 					break
@@ -1082,10 +1085,12 @@ const readBackPerList, readBackPerPage = 200, 2000
 // readBackWindow returns the WHERE clause that finds n records written
 // since by when they changed, or "" when one query per readBackPerList
 // Ids costs less: the window (since less readBackSkew) also returns what
-// other writers changed meanwhile, so its records are counted first.
+// other writers changed meanwhile, so its records are counted first, and
+// the count is skipped when even the n records alone could not win.
 func (r *run) readBackWindow(ctx context.Context, object string, n int, since time.Time) (string, error) {
 	lists := (n + readBackPerList - 1) / readBackPerList
-	if lists <= 2 {
+	cost := func(records int) int { return 1 + (records+readBackPerPage-1)/readBackPerPage } // the count, then the pages
+	if cost(n) >= lists {
 		return "", nil
 	}
 	where := "SystemModstamp >= " + since.Add(-readBackSkew).UTC().Format("2006-01-02T15:04:05Z")
@@ -1093,11 +1098,9 @@ func (r *run) readBackWindow(ctx context.Context, object string, n int, since ti
 	if err != nil {
 		return "", fmt.Errorf("salesforce: count changed %s: %w", object, err)
 	}
-	pages := (changed + readBackPerPage - 1) / readBackPerPage
-	if 1+pages >= lists {
+	if cost(changed) >= lists {
 		return "", nil
 	}
-	r.log.Debug("read back by SystemModstamp", "object", object, "records", n, "changed", changed, "pages", pages, "id_lists", lists)
 	return where, nil
 }
 
