@@ -108,12 +108,12 @@ FROM (` + s.query + `) AS s(o, k, a, f, v, t) WHERE k IS NOT NULL AND f IS NOT N
 
 func (s Source) name() string { return s.Target + " " + s.Op }
 
-// DefaultChunkSize is how many records a Plan reads at a time. A chunk
-// is one Salesforce Bulk job (or more, past bulk_max_bytes), so the size
-// sets the requests a large load costs: 10,000 made 181 jobs of a
-// 1,000,000-contact first sync. At 100,000 contacts 50,000 cut the first
-// sync's jobs from 22 to 9 and its load from 36.6 s to 27.1 s; Go then
-// took 247 MiB from the OS in the load, against 151 MiB.
+// DefaultChunkSize is how many records a Plan reads at a time
+// (load.chunk_records). Salesforce Bulk jobs span chunks, so the size sets
+// the memory a load holds and how often its ledger is saved, not the jobs
+// it runs. At 100,000 contacts, 50,000 took the first sync's load from 36.6
+// s to 27.1 s against 10,000 (when a chunk was a job); Go then took 247 MiB
+// from the OS in the load, against 151 MiB.
 const DefaultChunkSize = 50_000
 
 // Plan is what the load stage would write. ReadPlan copies every outbound
@@ -563,11 +563,44 @@ func (l *Ledger) ResultIDs(ctx context.Context, target, object string, keys []st
 	return out, rows.Err()
 }
 
+// RunResults calls fn with the key and id of each of this run's
+// successful op writes of object (flushed ones), in no particular order.
+func (l *Ledger) RunResults(ctx context.Context, target, object, op string, fn func(key, id string) error) error {
+	rows, err := l.st.DB.QueryContext(ctx, l.st.Stmt("RunResults"), l.runID, target, object, op)
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, id string
+		if err := rows.Scan(&k, &id); err != nil {
+			return fmt.Errorf("ledger: %w", err)
+		}
+		if err := fn(k, id); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // Record buffers the outcome of one write.
 func (l *Ledger) Record(target string, r Record, op, status, resultID, errMsg string) {
+	l.RecordHashed(target, r.Object, r.Key, r.Hash(target), op, status, resultID, errMsg)
+}
+
+// RecordHashed is Record for a record no longer held, by its object, key
+// and payload hash (Record.Hash).
+func (l *Ledger) RecordHashed(target, object, key, hash, op, status, resultID, errMsg string) {
 	l.mu.Lock()
-	l.rows = append(l.rows, []driver.Value{l.runID, target, r.Object, r.Key, op, r.Hash(target), status, nullable(resultID), nullable(errMsg), l.now().UTC()})
+	l.rows = append(l.rows, []driver.Value{l.runID, target, object, key, op, hash, status, nullable(resultID), nullable(errMsg), l.now().UTC()})
 	l.mu.Unlock()
+}
+
+// Buffered is the number of rows waiting for Flush.
+func (l *Ledger) Buffered() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.rows)
 }
 
 func nullable(s string) driver.Value {

@@ -246,6 +246,8 @@ type LoadSettings struct {
 		MaxConcurrency int `yaml:"max_concurrency"`
 	} `yaml:"intercom"`
 	MaxRejectRatio float64 `yaml:"max_reject_ratio"`
+	// ChunkRecords is how many planned records the load holds at a time.
+	ChunkRecords int `yaml:"chunk_records"`
 }
 
 // Duration is a time.Duration written as "10m". It is parsed during
@@ -458,6 +460,9 @@ func (p *Pipeline) applyDefaults() {
 	if p.Load.Salesforce.BulkMaxBytes == 0 {
 		p.Load.Salesforce.BulkMaxBytes = DefaultBulkMaxBytes
 	}
+	if p.Load.ChunkRecords == 0 {
+		p.Load.ChunkRecords = DefaultChunkRecords
+	}
 	if p.Transform.MemoryLimit == "" {
 		p.Transform.MemoryLimit = DefaultMemoryLimit
 	}
@@ -483,6 +488,9 @@ func (p *Pipeline) applyDefaults() {
 // advises.
 const (
 	DefaultBulkMaxBytes = 100 << 20
+	// DefaultChunkRecords is load.chunk_records' default (see
+	// load.DefaultChunkSize for how it was chosen).
+	DefaultChunkRecords = 50_000
 	MaxBulkMaxBytes     = 150 << 20 / 4 * 3
 )
 
@@ -718,6 +726,9 @@ func (p *Pipeline) validate(probs *[]pathProblem) {
 	}
 	if p.Load.Salesforce.CollectionsMax < 0 || p.Load.Salesforce.CollectionsMax > 2000 {
 		add("$.load.salesforce.collections_max", "must be between 0 and 2000")
+	}
+	if p.Load.ChunkRecords < 1 {
+		add("$.load.chunk_records", "must be at least 1")
 	}
 	if n := p.Load.Salesforce.BulkMaxBytes; n <= 0 || n > MaxBulkMaxBytes {
 		add("$.load.salesforce.bulk_max_bytes", "must be between 1 and %d bytes (Salesforce takes 150 MB per upload once base64-encoded)", MaxBulkMaxBytes)

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -238,6 +239,7 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 				r.log.Warn("plan not released", "err", err)
 			}
 		}()
+		p.ChunkSize = r.opt.Pipeline.Load.ChunkRecords
 		r.plan = p
 		if r.sf != nil {
 			if err := r.checkRequired(ctx); err != nil {
@@ -717,7 +719,7 @@ func (r *run) identityCounts(ctx context.Context) error {
 func (r *run) sfSink(ledger *load.Ledger) *salesforceload.Sink {
 	p := r.opt.Pipeline
 	return &salesforceload.Sink{Client: r.sf, CollectionsMax: p.Load.Salesforce.CollectionsMax, BulkMaxBytes: p.Load.Salesforce.BulkMaxBytes, Poll: p.Load.Salesforce.PollInterval.Duration,
-		Ledger: ledger, State: r.st, RunID: r.id, Now: r.opt.Now, Log: r.log, Hook: r.opt.Hook}
+		SpoolDir: filepath.Join(r.opt.DataDir, "tmp"), Ledger: ledger, State: r.st, RunID: r.id, Now: r.opt.Now, Log: r.log, Hook: r.opt.Hook}
 }
 
 // customAttributes lists the custom attributes the mappings write to model.
@@ -742,7 +744,7 @@ func (r *run) load(ctx context.Context) error {
 	p := r.opt.Pipeline
 	plan := r.plan
 	out := load.NewOutcome()
-	out.KeepIDs = map[string]bool{"salesforce Lead": true} // syncBack, for the chunk just written
+	out.KeepIDs = map[string]bool{} // none: the ledger has every id a later write needs
 	ledger := load.NewLedger(r.st, r.id, r.opt.Now)
 	defer ledger.Flush(context.WithoutCancel(ctx))
 	ic := &intercomload.Sink{Client: r.ic, Concurrency: p.Load.Intercom.MaxConcurrency, Ledger: ledger, Log: r.log}
@@ -839,42 +841,98 @@ func (r *run) load(ctx context.Context) error {
 		objects = append(objects, "Contact")
 		sort.Strings(objects)
 	}
+	// sfEach writes src's records of obj: chunk by chunk through
+	// Collections when there are few, else through Bulk jobs that span the
+	// chunks (one per object and operation unless the CSV passes
+	// bulk_max_bytes). prep, when set, prepares each chunk first.
+	sfEach := func(src load.Source, obj string, prep func([]load.Record) ([]load.Record, error)) error {
+		write := func(recs []load.Record) error {
+			if src == load.SalesforceUpdates {
+				return sf.Update(ctx, obj, recs, out)
+			}
+			return sf.Upsert(ctx, obj, recs[0].Alt, recs, out)
+		}
+		if plan.Count(src, obj) <= p.Load.Salesforce.CollectionsMax {
+			return each(src, obj, func(recs []load.Record) error {
+				if prep != nil {
+					var err error
+					if recs, err = prep(recs); err != nil || len(recs) == 0 {
+						return err
+					}
+				}
+				return write(recs)
+			})
+		}
+		fields, err := plan.Fields(ctx, src, obj)
+		if err != nil {
+			return err
+		}
+		var w *salesforceload.BulkWriter
+		defer func() {
+			if w != nil {
+				w.Close(context.WithoutCancel(ctx))
+			}
+		}()
+		for recs, err := range plan.Chunks(ctx, src, obj) {
+			if err == nil && prep != nil {
+				recs, err = prep(recs)
+			}
+			if err != nil {
+				return err
+			}
+			if len(recs) == 0 {
+				continue
+			}
+			if w == nil {
+				key := "Id"
+				if src == load.SalesforceUpserts {
+					key = recs[0].Alt
+				}
+				w = sf.Bulk(obj, src.Op, key, fields, out)
+			}
+			if err := w.Add(ctx, recs); err != nil {
+				return err
+			}
+		}
+		if w != nil {
+			err, w = w.Close(ctx), nil
+			if err != nil {
+				return err
+			}
+		}
+		return saved()
+	}
 	for _, obj := range objects {
-		if err := each(load.SalesforceUpdates, obj, func(recs []load.Record) error { return sf.Update(ctx, obj, recs, out) }); err != nil {
+		if err := sfEach(load.SalesforceUpdates, obj, nil); err != nil {
 			return err
 		}
 		if obj != "Contact" {
 			continue
 		}
-		links := contactLinks(created, p.Sync.People.SalesforceExternalID)
-		for start := 0; start < len(links); start += plan.ChunkSize {
-			if err := sf.Update(ctx, obj, links[start:min(start+plan.ChunkSize, len(links))], out); err != nil {
+		// The links are in memory already (bounded by the contacts this
+		// run created), and are one write: one job when Bulk takes them.
+		// They stay apart from the plan's updates, whose job might hold
+		// the same Contact.
+		if err := sf.Update(ctx, obj, contactLinks(created, p.Sync.People.SalesforceExternalID), out); err != nil {
+			return err
+		}
+		if err := saved(); err != nil {
+			return err
+		}
+	}
+	for _, obj := range plan.Objects(load.SalesforceUpserts) {
+		prep := func(recs []load.Record) ([]load.Record, error) { return resolvePendingLeads(ctx, recs, ledger) }
+		since := r.opt.Now()
+		if err := sfEach(load.SalesforceUpserts, obj, prep); err != nil {
+			return err
+		}
+		if obj == "Lead" {
+			if err := r.syncBack(ctx, obj, since, ledger, out, ic); err != nil {
 				return err
 			}
 			if err := saved(); err != nil {
 				return err
 			}
-		}
-	}
-	for _, obj := range plan.Objects(load.SalesforceUpserts) {
-		if err := each(load.SalesforceUpserts, obj, func(recs []load.Record) error {
-			recs, err := resolvePendingLeads(ctx, recs, ledger)
-			if err != nil {
-				return err
-			}
-			if len(recs) == 0 {
-				return nil
-			}
-			since := r.opt.Now()
-			if err := sf.Upsert(ctx, obj, recs[0].Alt, recs, out); err != nil {
-				return err
-			}
-			if obj == "Lead" {
-				return r.syncBack(ctx, obj, recs, since, out, ic)
-			}
-			return nil
-		}); err != nil {
-			return err
 		}
 	}
 	r.sum.Written = out.Written
@@ -973,12 +1031,14 @@ func resolvePendingLeads(ctx context.Context, recs []load.Record, ledger *load.L
 	return kept, nil
 }
 
-// syncBack reads the Salesforce-owned one-way fields of records just created
-// (the owner Salesforce assigned, say) and writes them to the matching
-// Intercom contacts in the same run, so that the next run finds both systems
-// agreeing instead of echoing the create back. since is when the writes
-// of created began.
-func (r *run) syncBack(ctx context.Context, object string, created []load.Record, since time.Time, out *load.Outcome, ic *intercomload.Sink) error {
+// syncBack reads the Salesforce-owned one-way fields of the records this
+// run upserted (the owner Salesforce assigned, say) and writes them to the
+// matching Intercom contacts in the same run, so that the next run finds
+// both systems agreeing instead of echoing the create back. since is when
+// the upserts began. The records are found in the ledger, and read once
+// for the whole run: by when they changed where that costs fewer requests
+// (one page per 2,000), by Id for those the window missed.
+func (r *run) syncBack(ctx context.Context, object string, since time.Time, ledger *load.Ledger, out *load.Outcome, ic *intercomload.Sink) error {
 	var fields []config.FieldMapping
 	for _, f := range r.opt.Pipeline.Sync.People.Fields {
 		if f.Direction == "to_intercom" {
@@ -988,13 +1048,12 @@ func (r *run) syncBack(ctx context.Context, object string, created []load.Record
 	if len(fields) == 0 && !r.opt.Pipeline.Workflows.OwnerRouting.Enabled {
 		return nil
 	}
-	icByID := map[string]string{}
-	var ids []string
-	for _, rec := range created {
-		if id := out.ID("salesforce", object, rec.Key); id != "" {
-			icByID[id] = rec.Key
-			ids = append(ids, id)
-		}
+	n := 0
+	if err := ledger.RunResults(ctx, "salesforce", object, "upsert", func(string, string) error { n++; return nil }); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
 	}
 	routing := r.opt.Pipeline.Workflows.OwnerRouting.Enabled
 	admins := map[string]string{} // lower-case email -> Intercom admin id
@@ -1007,45 +1066,79 @@ func (r *run) syncBack(ctx context.Context, object string, created []load.Record
 			admins[strings.ToLower(a.Email)] = a.ID
 		}
 	}
-	sel := []string{"Id", "Owner.Email"}
+	extField := r.opt.Pipeline.Sync.People.SalesforceExternalID
+	sel := []string{"Id", "Owner.Email", extField}
 	for _, f := range fields {
-		if f.Salesforce != "Owner.Email" {
+		if f.Salesforce != "Owner.Email" && f.Salesforce != extField {
 			sel = append(sel, f.Salesforce)
 		}
 	}
+	// seen holds a digest of each Id read back: 8 bytes a record, where the
+	// Ids themselves would take several times that at a million.
+	seen := make(map[uint64]struct{}, n)
+	digest := func(id string) uint64 { h := fnv.New64a(); h.Write([]byte(id)); return h.Sum64() }
+	var pending []salesforceapi.Record // read, not yet matched with the ledger
 	var updates []load.Record
-	seen := make(map[string]bool, len(ids))
+	// settle keeps the pending records this run wrote (the ledger has
+	// their key and the same Id) and writes their Intercom updates.
+	settle := func() error {
+		keys := make([]string, 0, len(pending))
+		vals := make([]map[string]any, len(pending))
+		for i, rec := range pending {
+			if err := json.Unmarshal(rec.Raw, &vals[i]); err != nil {
+				return fmt.Errorf("salesforce: read back created %s: %w", object, err)
+			}
+			if k := textAt(vals[i], extField); k != nil {
+				keys = append(keys, *k)
+			}
+		}
+		ids, err := ledger.ResultIDs(ctx, "salesforce", object, keys)
+		if err != nil {
+			return err
+		}
+		for i, rec := range pending {
+			k := textAt(vals[i], extField)
+			if k == nil || ids[*k] != rec.ID {
+				continue // changed since, but not by these writes
+			}
+			if _, dup := seen[digest(rec.ID)]; dup {
+				continue
+			}
+			seen[digest(rec.ID)] = struct{}{}
+			u := load.Record{Object: "contacts", Key: *k}
+			for _, f := range fields {
+				u.Fields = append(u.Fields, load.Change{Field: f.Intercom, Value: textAt(vals[i], f.Salesforce), Type: f.Type})
+			}
+			if email := textAt(vals[i], "Owner.Email"); routing && email != nil {
+				if id, ok := admins[strings.ToLower(*email)]; ok {
+					u.Fields = append(u.Fields, load.Change{Field: "owner_id", Value: &id, Type: "integer"})
+				}
+			}
+			updates = append(updates, u)
+		}
+		pending = pending[:0]
+		if err := ic.UpdateContacts(ctx, updates, out); err != nil {
+			return err
+		}
+		updates = updates[:0]
+		return ledger.Flush(ctx)
+	}
 	read := func(soql string) error {
 		for page, err := range r.sf.Query(ctx, soql, false, 0, nil) {
 			if err != nil {
 				return fmt.Errorf("salesforce: read back created %s: %w", object, err)
 			}
-			for _, rec := range page {
-				key, ok := icByID[rec.ID]
-				if !ok || seen[rec.ID] {
-					continue // changed since, but not by these writes
-				}
-				seen[rec.ID] = true
-				var m map[string]any
-				if err := json.Unmarshal(rec.Raw, &m); err != nil {
+			pending = append(pending, page...)
+			if len(pending) >= readBackSettle {
+				if err := settle(); err != nil {
 					return err
 				}
-				u := load.Record{Object: "contacts", Key: key}
-				for _, f := range fields {
-					u.Fields = append(u.Fields, load.Change{Field: f.Intercom, Value: textAt(m, f.Salesforce), Type: f.Type})
-				}
-				if email := textAt(m, "Owner.Email"); routing && email != nil {
-					if id, ok := admins[strings.ToLower(*email)]; ok {
-						u.Fields = append(u.Fields, load.Change{Field: "owner_id", Value: &id, Type: "integer"})
-					}
-				}
-				updates = append(updates, u)
 			}
 		}
-		return nil
+		return settle()
 	}
 	cols := strings.Join(sel, ", ")
-	where, err := r.readBackWindow(ctx, object, len(ids), since)
+	where, err := r.readBackWindow(ctx, object, n, since)
 	if err != nil {
 		return err
 	}
@@ -1057,21 +1150,30 @@ func (r *run) syncBack(ctx context.Context, object string, created []load.Record
 	// By Id what the window did not return (all of it when there was no
 	// window; a clock far off Salesforce's would leave some out).
 	var rest []string
-	for _, id := range ids {
-		if !seen[id] {
-			rest = append(rest, salesforceapi.Quote(id))
+	if len(seen) < n {
+		if err := ledger.RunResults(ctx, "salesforce", object, "upsert", func(_, id string) error {
+			if _, ok := seen[digest(id)]; !ok {
+				rest = append(rest, salesforceapi.Quote(id))
+			}
+			return nil
+		}); err != nil {
+			return err
 		}
 	}
 	if where != "" {
-		r.log.Debug("read back", "object", object, "records", len(ids), "by_modstamp", len(ids)-len(rest), "by_id", len(rest))
+		r.log.Debug("read back", "object", object, "records", n, "by_modstamp", n-len(rest), "by_id", len(rest))
 	}
 	for start := 0; start < len(rest); start += readBackPerList {
 		if err := read(fmt.Sprintf("SELECT %s FROM %s WHERE Id IN (%s)", cols, object, strings.Join(rest[start:min(start+readBackPerList, len(rest))], ", "))); err != nil {
 			return err
 		}
 	}
-	return ic.UpdateContacts(ctx, updates, out)
+	return nil
 }
+
+// readBackSettle is how many records read back are matched with the
+// ledger at a time (one query), and their Intercom updates written.
+const readBackSettle = 10_000
 
 // readBackSkew is how far before a write's start (ferry's clock) the
 // records it changed are looked for by SystemModstamp (Salesforce's): a

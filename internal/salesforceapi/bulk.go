@@ -130,7 +130,13 @@ func (c *Client) CreateIngestJob(ctx context.Context, object, operation, extFiel
 
 // UploadJobData PUTs the job's single CSV upload (Salesforce answers 201).
 func (c *Client) UploadJobData(ctx context.Context, jobID string, data []byte) error {
-	resp, err := c.send(ctx, request{method: http.MethodPut, path: "jobs/ingest/" + jobID + "/batches", body: data, ctype: "text/csv"})
+	return c.UploadJobFile(ctx, jobID, bytes.NewReader(data), int64(len(data)))
+}
+
+// UploadJobFile is UploadJobData with the CSV read from the first size
+// bytes of f (a spool file), so that memory never holds the upload.
+func (c *Client) UploadJobFile(ctx context.Context, jobID string, f io.ReaderAt, size int64) error {
+	resp, err := c.send(ctx, request{method: http.MethodPut, path: "jobs/ingest/" + jobID + "/batches", bodyAt: f, bodyLen: size, ctype: "text/csv"})
 	if err != nil {
 		return fmt.Errorf("upload job %s: %w", jobID, err)
 	}

@@ -118,6 +118,11 @@ type Client struct {
 	max     int
 	log     *slog.Logger
 	version string
+	// described caches Describe by object: a run asks for an object's
+	// metadata from several places (extract, its parents' lookups, the
+	// required-fields check), and a schema change mid-run is picked up by
+	// the next run's client.
+	described map[string]Describe
 }
 
 var versionRe = regexp.MustCompile(`^[1-9]\d\.0$`)
@@ -282,6 +287,8 @@ type request struct {
 	path    string // absolute path from the instance root, or relative to /services/data/vNN.0
 	query   url.Values
 	body    []byte
+	bodyAt  io.ReaderAt // with bodyLen, instead of body: the body is read from here (a file)
+	bodyLen int64
 	ctype   string
 	accept  string
 	headers map[string]string
@@ -323,6 +330,8 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		var body io.Reader
 		if r.body != nil {
 			body = bytes.NewReader(r.body)
+		} else if r.bodyAt != nil {
+			body = io.NewSectionReader(r.bodyAt, 0, r.bodyLen)
 		}
 		rctx := ctx
 		if r.noRetry {
@@ -335,6 +344,11 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		if r.body != nil {
 			payload := r.body
 			req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(payload)), nil }
+			req.Header.Set("Content-Type", r.ctype)
+		} else if r.bodyAt != nil {
+			at, n := r.bodyAt, r.bodyLen
+			req.ContentLength = n
+			req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(io.NewSectionReader(at, 0, n)), nil }
 			req.Header.Set("Content-Type", r.ctype)
 		}
 		accept := r.accept
@@ -499,11 +513,23 @@ func (d Describe) Field(name string) *Field {
 }
 
 // Describe fetches an sObject's metadata.
+// The client keeps the answer: it is asked once per object.
 func (c *Client) Describe(ctx context.Context, object string) (Describe, error) {
-	var d Describe
+	c.mu.Lock()
+	d, ok := c.described[object]
+	c.mu.Unlock()
+	if ok {
+		return d, nil
+	}
 	_, err := c.doJSON(ctx, http.MethodGet, "sobjects/"+url.PathEscape(object)+"/describe", nil, nil, &d, false)
 	if err != nil {
 		return d, fmt.Errorf("describe %s: %w", object, err)
 	}
+	c.mu.Lock()
+	if c.described == nil {
+		c.described = map[string]Describe{}
+	}
+	c.described[object] = d
+	c.mu.Unlock()
 	return d, nil
 }

@@ -3,19 +3,19 @@
 // retried or repeated write finds the record it created instead of making a
 // second one. Small deltas (up to CollectionsMax rows per object) go through
 // sObject Collections, which costs one call per 200 rows; larger ones through
-// Bulk API 2.0 jobs (five calls plus polling each): as few as keep each
-// job's CSV under BulkMaxBytes, since Salesforce caps one upload at 150 MB
-// once base64-encoded. Per-row results are streamed back and every row is
-// accounted for: rows that fail on a row lock are retried once, other
-// failures become rejects.
+// Bulk API 2.0 jobs (four calls plus polling each, two more when rows
+// fail): as few as keep each job's CSV under BulkMaxBytes, since Salesforce
+// caps one upload at 150 MB once base64-encoded, and a BulkWriter fills one
+// job across the chunks a load reads its plan in. Per-row results are
+// streamed back and every row is accounted for: rows that fail on a row
+// lock are retried once, other failures become rejects.
 package salesforce
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/ferry-sync/ferry/internal/salesforceapi"
@@ -31,11 +31,14 @@ type Sink struct {
 	// row alone is larger is rejected.
 	BulkMaxBytes int
 	Poll         time.Duration
-	Ledger       *load.Ledger
-	State        *state.Store
-	RunID        string
-	Now          func() time.Time
-	Log          *slog.Logger
+	// SpoolDir holds the CSV of a Bulk job while it is filled ("" for the
+	// system's temporary directory).
+	SpoolDir string
+	Ledger   *load.Ledger
+	State    *state.Store
+	RunID    string
+	Now      func() time.Time
+	Log      *slog.Logger
 	// Hook, when set, is called at named points (tests crash there).
 	Hook func(step string) error
 }
@@ -124,9 +127,10 @@ func (s *Sink) write(ctx context.Context, object, op, key string, recs []load.Re
 	if len(recs) <= s.CollectionsMax {
 		results, err = s.collections(ctx, object, op, key, recs)
 	} else {
-		// Results of the jobs that finished are settled even when a
-		// later one failed.
-		results, err = s.bulk(ctx, object, op, key, recs)
+		w := s.Bulk(object, op, key, fieldsOf(recs), out)
+		w.retries = attempts - 1
+		err = w.Add(ctx, recs)
+		return errors.Join(err, w.Close(ctx))
 	}
 	var retry []load.Record
 	for _, r := range results {
@@ -183,185 +187,6 @@ func (s *Sink) collections(ctx context.Context, object, op, key string, recs []l
 				rr.code, rr.msg = r.Errors[0].StatusCode, r.Errors[0].Message
 			}
 			out = append(out, rr)
-		}
-	}
-	return out, nil
-}
-
-// bulk writes recs through as many Bulk API 2.0 ingest jobs as keep each
-// upload under BulkMaxBytes, filling each job before opening the next, and
-// maps their result files back to the input rows by the key column.
-func (s *Sink) bulk(ctx context.Context, object, op, key string, recs []load.Record) ([]rowResult, error) {
-	fieldSet := map[string]bool{}
-	for _, r := range recs {
-		for _, c := range r.Fields {
-			fieldSet[c.Field] = true
-		}
-	}
-	delete(fieldSet, key)
-	fields := make([]string, 0, len(fieldSet))
-	for f := range fieldSet {
-		fields = append(fields, f)
-	}
-	sort.Strings(fields)
-	header := append([]string{key}, fields...)
-	col := map[string]int{}
-	for i, h := range header {
-		col[h] = i
-	}
-	empty := ""
-	row := make([]*string, len(header))
-	limit := s.BulkMaxBytes
-	if limit <= 0 {
-		limit = 100 << 20 // Salesforce's advice, as load.salesforce.bulk_max_bytes defaults
-	}
-	csv := salesforceapi.NewCSVBuilder(header, limit)
-	var out []rowResult
-	var batch []int // indexes in recs of the rows in csv
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		res, err := s.bulkJob(ctx, object, op, key, recs, batch, csv.Bytes())
-		out = append(out, res...)
-		csv.Reset()
-		batch = batch[:0]
-		return err
-	}
-	for i, r := range recs {
-		for j := range row {
-			row[j] = &empty // empty leaves the field unchanged
-		}
-		k := r.Key
-		row[0] = &k
-		for _, c := range r.Fields {
-			if c.Field != key {
-				row[col[c.Field]] = c.Value // nil becomes #N/A: set null
-			}
-		}
-		line := salesforceapi.EncodeCSVRow(row)
-		if !csv.Add(line) {
-			if err := flush(); err != nil {
-				return out, err
-			}
-			if !csv.Add(line) {
-				out = append(out, rowResult{index: i, code: "ROW_TOO_LARGE",
-					msg: fmt.Sprintf("the record's CSV row is %d bytes, more than one Bulk job may upload (load.salesforce.bulk_max_bytes %d)", len(line), limit)})
-				continue
-			}
-		}
-		batch = append(batch, i)
-	}
-	return out, flush()
-}
-
-// bulkJob runs one ingest job over data, the CSV of recs[batch...], and
-// streams its three result files back, so that memory holds one result row
-// at a time. Every uploaded row must come back in exactly one of them.
-func (s *Sink) bulkJob(ctx context.Context, object, op, key string, recs []load.Record, batch []int, data []byte) ([]rowResult, error) {
-	extField := ""
-	if op == "upsert" {
-		extField = key
-	}
-	job, err := s.Client.CreateIngestJob(ctx, object, op, extField)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.State.DB.ExecContext(ctx, s.State.Stmt("InsertBulkJob"), job.ID, s.RunID, object, op, job.State, s.Now().UTC()); err != nil {
-		return nil, fmt.Errorf("record bulk job: %w", err)
-	}
-	if err := s.Client.UploadJobData(ctx, job.ID, data); err != nil {
-		s.Client.SetJobState(ctx, job.ID, "Aborted")
-		s.setJob(ctx, job.ID, "Aborted")
-		return nil, err
-	}
-	if _, err := s.Client.SetJobState(ctx, job.ID, "UploadComplete"); err != nil {
-		return nil, fmt.Errorf("close bulk job %s: %w", job.ID, err)
-	}
-	s.setJob(ctx, job.ID, "UploadComplete")
-	if s.Hook != nil {
-		if err := s.Hook("bulk-job-closed"); err != nil {
-			return nil, err
-		}
-	}
-	start := s.Now()
-	last := start
-	info, err := s.Client.WaitIngestJob(ctx, job.ID, s.Poll, func(j salesforceapi.JobInfo) {
-		if t := s.Now(); t.Sub(last) >= 5*time.Second {
-			last = t
-			s.Log.Info("bulk job progress", "job", j.ID, "object", object, "state", j.State, "processed", j.NumberRecordsProcessed, "of", len(batch))
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.setJob(ctx, job.ID, info.State)
-	s.Log.Info("bulk job finished", "job", info.ID, "object", object, "operation", op, "state", info.State, "rows", len(batch), "bytes", len(data),
-		"processed", info.NumberRecordsProcessed, "failed", info.NumberRecordsFailed, "elapsed", s.Now().Sub(start).Round(time.Millisecond))
-	if info.State == "Failed" && info.NumberRecordsProcessed == 0 {
-		return nil, fmt.Errorf("salesforce bulk %s %s job %s failed: %s", op, object, info.ID, info.ErrorMessage)
-	}
-	index := make(map[string]int, len(batch))
-	for _, i := range batch {
-		index[strings.ToLower(recs[i].Key)] = i
-	}
-	var out []rowResult
-	seen := make(map[int]bool, len(batch))
-	read := 0
-	for _, k := range []struct {
-		kind string
-		ok   bool
-	}{{"successfulResults", true}, {"failedResults", false}, {"unprocessedrecords", false}} {
-		keyCol, errCol, idCol := -1, -1, -1
-		n, err := s.Client.JobResults(ctx, job.ID, k.kind, func(hdr, row []string) error {
-			if keyCol < 0 {
-				for i, h := range hdr {
-					switch h {
-					case key:
-						keyCol = i
-					case "sf__Error":
-						errCol = i
-					case "sf__Id":
-						idCol = i
-					}
-				}
-				if keyCol < 0 {
-					return fmt.Errorf("salesforce %s of job %s lack the %s column", k.kind, job.ID, key)
-				}
-			}
-			if keyCol >= len(row) {
-				return fmt.Errorf("salesforce %s of job %s: a row has %d columns", k.kind, job.ID, len(row))
-			}
-			i, found := index[strings.ToLower(row[keyCol])]
-			if !found || seen[i] {
-				return nil // counted, but not ours or already answered
-			}
-			seen[i] = true
-			rr := rowResult{ok: k.ok, index: i}
-			if idCol >= 0 && idCol < len(row) {
-				rr.id = row[idCol]
-			}
-			if errCol >= 0 && errCol < len(row) {
-				rr.code, rr.msg, _ = strings.Cut(row[errCol], ":")
-				rr.msg = strings.TrimSuffix(strings.TrimSpace(rr.msg), "--")
-			}
-			if k.kind == "unprocessedrecords" {
-				rr.code, rr.msg = "UNPROCESSED", "the job ended before this row was processed"
-			}
-			out = append(out, rr)
-			return nil
-		})
-		if err != nil {
-			return out, err
-		}
-		read += n
-	}
-	if read != len(batch) {
-		return out, fmt.Errorf("salesforce bulk %s %s job %s: result files hold %d rows for %d uploaded", op, object, job.ID, read, len(batch))
-	}
-	for _, i := range batch {
-		if !seen[i] {
-			out = append(out, rowResult{index: i, code: "NO_RESULT", msg: "job " + job.ID + " reported no result for this row"})
 		}
 	}
 	return out, nil

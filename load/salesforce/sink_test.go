@@ -21,7 +21,14 @@ import (
 // base64 bytes, and a sink writing to it from a fresh data dir.
 func fixture(t *testing.T, maxUpload, bulkMaxBytes int) (*sfload.Sink, *salesforceapi.Client, *state.Store) {
 	t.Helper()
-	srv, err := salesforce.New(salesforce.Options{MaxUpload: maxUpload})
+	sink, c, st, _ := fixtureWith(t, salesforce.Options{MaxUpload: maxUpload}, bulkMaxBytes)
+	return sink, c, st
+}
+
+// fixtureWith is fixture for an org with opt, and returns the org's URL.
+func fixtureWith(t *testing.T, opt salesforce.Options, bulkMaxBytes int) (*sfload.Sink, *salesforceapi.Client, *state.Store, string) {
+	t.Helper()
+	srv, err := salesforce.New(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,9 +43,9 @@ func fixture(t *testing.T, maxUpload, bulkMaxBytes int) (*sfload.Sink, *salesfor
 		t.Fatal(err)
 	}
 	st := testenv.OpenStore(t, "")
-	sink := &sfload.Sink{Client: c, CollectionsMax: 200, BulkMaxBytes: bulkMaxBytes, Poll: time.Millisecond,
+	sink := &sfload.Sink{Client: c, CollectionsMax: 200, BulkMaxBytes: bulkMaxBytes, Poll: time.Millisecond, SpoolDir: t.TempDir(),
 		Ledger: load.NewLedger(st, "run-1", time.Now), State: st, RunID: "run-1", Now: time.Now, Log: slog.New(slog.DiscardHandler)}
-	return sink, c, st
+	return sink, c, st, ts.URL
 }
 
 func count(t *testing.T, c *salesforceapi.Client, soql string) int {

@@ -54,6 +54,12 @@ FROM ferry.ledger
 WHERE run_id = $1 AND target = $2 AND object = $3 AND status = 'done' AND result_id IS NOT NULL
   AND record_key IN (SELECT unnest($4::VARCHAR[]));
 
+-- name: RunResults
+-- The key and id of each of this run's successful writes of one operation.
+SELECT record_key, result_id
+FROM ferry.ledger
+WHERE run_id = $1 AND target = $2 AND object = $3 AND op = $4 AND status = 'done' AND result_id IS NOT NULL;
+
 -- name: InsertBulkJob
 INSERT INTO ferry.bulk_jobs (job_id, run_id, object, operation, state, created_at)
 VALUES ($1, $2, $3, $4, $5, $6);
