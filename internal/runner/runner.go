@@ -870,7 +870,7 @@ func (r *run) load(ctx context.Context) error {
 		var w *salesforceload.BulkWriter
 		defer func() {
 			if w != nil {
-				w.Close(context.WithoutCancel(ctx))
+				w.Discard() // stopped early: what is spooled is not sent
 			}
 		}()
 		for recs, err := range plan.Chunks(ctx, src, obj) {

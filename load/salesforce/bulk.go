@@ -172,6 +172,18 @@ func (w *BulkWriter) Close(ctx context.Context) error {
 	return err
 }
 
+// Discard removes the spool without running a job for what it holds: the
+// load stopped (an error, a cancelled run), and nothing more is sent.
+func (w *BulkWriter) Discard() {
+	if w.spool == nil {
+		return
+	}
+	name := w.spool.Name()
+	w.spool.Close()
+	os.Remove(name)
+	w.spool = nil
+}
+
 // flush runs one ingest job over the spool and settles every row from its
 // result files: done, rejected, or (failed transiently) written again.
 func (w *BulkWriter) flush(ctx context.Context) error {

@@ -160,3 +160,24 @@ func TestBulkWriter_RetriesFromSpool(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkWriter_DiscardSendsNothing: a load that stops after spooling
+// rows (an error, a cancelled run) discards them: no job, no spool left.
+func TestBulkWriter_DiscardSendsNothing(t *testing.T) {
+	t.Parallel()
+	sink, c, _, url := fixtureWith(t, salesforce.Options{}, 0)
+	w := sink.Bulk("Lead", "upsert", "Intercom_Id__c", []string{"Company", "Intercom_Id__c", "LastName"}, load.NewOutcome())
+	if err := w.Add(t.Context(), leads(30)[:30]); err != nil {
+		t.Fatal(err)
+	}
+	w.Discard()
+	if n := routeCounts(t, url)["POST /services/data/v{version}/jobs/ingest"]; n != 0 || count(t, c, "SELECT COUNT() FROM Lead") != 0 {
+		t.Errorf("%d jobs created after a discard, want none", n)
+	}
+	if files, _ := os.ReadDir(sink.SpoolDir); len(files) != 0 {
+		t.Errorf("spool left behind: %v", files)
+	}
+	if err := w.Close(t.Context()); err != nil {
+		t.Errorf("close after discard: %v", err)
+	}
+}

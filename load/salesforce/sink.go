@@ -13,7 +13,6 @@ package salesforce
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -129,8 +128,11 @@ func (s *Sink) write(ctx context.Context, object, op, key string, recs []load.Re
 	} else {
 		w := s.Bulk(object, op, key, fieldsOf(recs), out)
 		w.retries = attempts - 1
-		err = w.Add(ctx, recs)
-		return errors.Join(err, w.Close(ctx))
+		if err := w.Add(ctx, recs); err != nil {
+			w.Discard()
+			return err
+		}
+		return w.Close(ctx)
 	}
 	var retry []load.Record
 	for _, r := range results {
