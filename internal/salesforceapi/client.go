@@ -331,7 +331,7 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		if r.body != nil {
 			body = bytes.NewReader(r.body)
 		} else if r.bodyAt != nil {
-			body = io.NewSectionReader(r.bodyAt, 0, r.bodyLen)
+			body = seekCloser{io.NewSectionReader(r.bodyAt, 0, r.bodyLen)}
 		}
 		rctx := ctx
 		if r.noRetry {
@@ -381,6 +381,14 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		return resp, nil
 	}
 }
+
+// seekCloser is a request body that can be rewound: the retrying
+// transport seeks it back to the start for another attempt, where any
+// other reader it would first read whole into memory (a 100 MB Bulk
+// upload held twice over).
+type seekCloser struct{ *io.SectionReader }
+
+func (seekCloser) Close() error { return nil }
 
 func (c *Client) observe(h http.Header) {
 	v := h.Get("Sforce-Limit-Info")

@@ -2,9 +2,12 @@ package salesforceapi_test
 
 import (
 	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,5 +162,58 @@ func TestClient_BulkQueryPagesByLocator(t *testing.T) {
 	}
 	if rows != n || pages != (n+24)/25 {
 		t.Fatalf("%d rows in %d pages, want %d rows in %d pages", rows, pages, n, (n+24)/25)
+	}
+}
+
+// countingReaderAt counts the bytes read from it.
+type countingReaderAt struct {
+	r *strings.Reader
+	n atomic.Int64
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// TestClient_UploadStreamsFromFile: a Bulk upload is read from its file as
+// it is sent, and a retry reads the file again, instead of the whole upload
+// being copied into memory first (which the retrying transport does to any
+// body it cannot rewind).
+func TestClient_UploadStreamsFromFile(t *testing.T) {
+	t.Parallel()
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 10})
+	var puts atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && puts.Add(1) == 1 {
+			io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusBadGateway) // the first upload fails; the client retries
+			return
+		}
+		emu.Salesforce.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	c, err := salesforceapi.New(salesforceapi.Options{LoginURL: ts.URL, Flow: salesforceapi.FlowClientCredentials, ClientID: salesforce.ClientID, ClientSecret: salesforce.ClientSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Authenticate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	job, err := c.CreateIngestJob(t.Context(), "Lead", "insert", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := "LastName,Company\n" + strings.Repeat("Doe,Acme\n", 1000)
+	f := &countingReaderAt{r: strings.NewReader(data)}
+	if err := c.UploadJobFile(t.Context(), job.ID, f, int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	if puts.Load() != 2 {
+		t.Fatalf("%d uploads, want a failed one and its retry", puts.Load())
+	}
+	if got := f.n.Load(); got != 2*int64(len(data)) {
+		t.Errorf("read %d bytes of the %d-byte file, want it read once per attempt (%d)", got, len(data), 2*len(data))
 	}
 }
