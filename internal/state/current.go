@@ -99,6 +99,7 @@ func Merge(ctx context.Context, tx *sql.Tx, runID, system, object, file string, 
 	if err != nil {
 		return err
 	}
+	var n int64 // records the table holds
 	if len(have) == 0 {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * EXCLUDE (file_row_number) FROM %s LIMIT 0", table, src)); err != nil {
 			return fmt.Errorf("merge %s.%s: create current state: %w", system, object, err)
@@ -106,7 +107,6 @@ func Merge(ctx context.Context, tx *sql.Tx, runID, system, object, file string, 
 	} else {
 		// A table the transform created empty, for an object never
 		// extracted, gains its real columns without reporting them.
-		var n int64
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
 			return fmt.Errorf("merge %s.%s: %w", system, object, err)
 		}
@@ -114,20 +114,31 @@ func Merge(ctx context.Context, tx *sql.Tx, runID, system, object, file string, 
 			return err
 		}
 	}
-	if snapshot {
+	if snapshot && n > 0 {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil {
 			return fmt.Errorf("merge %s.%s: %w", system, object, err)
 		}
+		n = 0
 	}
-	stmts := []string{
-		// Each record's latest version in the file. The window sees only
-		// the narrow columns that choose it: over whole rows it holds every
-		// column of the file in memory, which does not spill enough (a
-		// million conversations at 512 MB went past a gigabyte).
-		fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE ferry_delta AS SELECT * EXCLUDE (file_row_number) FROM %[1]s
+	// Each record's latest version in the file. The window sees only the
+	// narrow columns that choose it: over whole rows it holds every column
+	// of the file in memory, which does not spill enough (a million
+	// conversations at 512 MB went past a gigabyte).
+	latest := fmt.Sprintf(`SELECT * EXCLUDE (file_row_number) FROM %[1]s
 			WHERE file_row_number IN (
 				SELECT file_row_number FROM (SELECT id, updated_at, file_row_number FROM %[1]s)
-				QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST, file_row_number DESC) = 1)`, src),
+				QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST, file_row_number DESC) = 1)`, src)
+	if n == 0 {
+		// Nothing to replace (a first sync, a snapshot): the latest
+		// versions go straight in, without a copy of the file in a
+		// temporary table or a join against the table.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s BY NAME %s", table, latest)); err != nil {
+			return fmt.Errorf("merge %s.%s into current state: %w", system, object, err)
+		}
+		return nil
+	}
+	stmts := []string{
+		"CREATE OR REPLACE TEMP TABLE ferry_delta AS " + latest,
 		fmt.Sprintf(`DELETE FROM %[1]s USING ferry_delta AS d
 			WHERE %[1]s.id = d.id AND (d.updated_at IS NULL OR %[1]s.updated_at IS NULL OR d.updated_at >= %[1]s.updated_at)`, table),
 		fmt.Sprintf(`INSERT INTO %[1]s BY NAME SELECT * FROM ferry_delta AS d WHERE NOT EXISTS (SELECT 1 FROM %[1]s AS c WHERE c.id = d.id)`, table),
