@@ -225,6 +225,11 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 		}
 	}
 	if stages&Transform != 0 {
+		if stages&Extract != 0 {
+			if err := r.st.Reopen(ctx); err != nil {
+				return err
+			}
+		}
 		if err := r.timed("transform", func() error { return r.transform(ctx) }); err != nil {
 			return err
 		}

@@ -24,6 +24,8 @@ import (
 type Store struct {
 	DB    *sql.DB
 	stmts map[string]string
+	dir   string // the data dir
+	limit string // memory_limit set by LimitMemory ("" for none)
 }
 
 // Open opens dir/warehouse.duckdb and applies pending migrations.
@@ -35,7 +37,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{DB: db}
+	s := &Store{DB: db, dir: dir}
 	if s.stmts, err = sqlfiles.Statements(); err != nil {
 		db.Close()
 		return nil, err
@@ -61,6 +63,28 @@ func (s *Store) LimitMemory(ctx context.Context, dir, limit string) error {
 		if _, err := s.DB.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("configure duckdb: %w", err)
 		}
+	}
+	s.limit = limit
+	return nil
+}
+
+// Reopen closes the database and opens it again with the same memory
+// limit, so that what comes next starts from an empty buffer pool and a
+// checkpointed file. A run does this between extracting and building the
+// models: at 1,000,000 contacts the full model build that follows a large
+// merge ran out of memory_limit inside a run, while the same build on the
+// same data passed in a process of its own.
+func (s *Store) Reopen(ctx context.Context) error {
+	if err := s.DB.Close(); err != nil {
+		return fmt.Errorf("reopen warehouse: %w", err)
+	}
+	db, err := duck.Open(filepath.Join(s.dir, "warehouse.duckdb"))
+	if err != nil {
+		return fmt.Errorf("reopen warehouse: %w", err)
+	}
+	s.DB = db
+	if s.limit != "" {
+		return s.LimitMemory(ctx, s.dir, s.limit)
 	}
 	return nil
 }
