@@ -146,7 +146,8 @@ type Stats struct {
 	Faults        map[string]int            `json:"faults"`
 }
 
-func getStats(t testing.TB, base string) Stats {
+// ReadStats reads the counters of the emulator at base.
+func ReadStats(t testing.TB, base string) Stats {
 	t.Helper()
 	resp, err := http.Get(base + "/_emulator/stats")
 	if err != nil {
@@ -161,10 +162,10 @@ func getStats(t testing.TB, base string) Stats {
 }
 
 // ICStats and SFStats read each emulator's counters.
-func (e *Emulators) ICStats() Stats { return getStats(e.t, e.IC.URL) }
+func (e *Emulators) ICStats() Stats { return ReadStats(e.t, e.IC.URL) }
 
 // SFStats reads the Salesforce emulator's counters.
-func (e *Emulators) SFStats() Stats { return getStats(e.t, e.SF.URL) }
+func (e *Emulators) SFStats() Stats { return ReadStats(e.t, e.SF.URL) }
 
 func (e *Emulators) token() string {
 	if e.sfToken != "" {

@@ -1,36 +1,40 @@
 package salesforce_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/ferry-sync/ferry/emulator/salesforce"
+	"github.com/ferry-sync/ferry/internal/testenv"
 	"github.com/ferry-sync/ferry/load"
+	sfload "github.com/ferry-sync/ferry/load/salesforce"
 )
 
-// routeCounts reads how many requests the emulated org served per route.
+// routeCounts reads how many requests the emulated org served per route,
+// with its injected faults as "fault <kind>".
 func routeCounts(t *testing.T, url string) map[string]int {
 	t.Helper()
-	resp, err := http.Get(url + "/_emulator/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var s struct {
-		Requests map[string]int `json:"requests"`
-		Faults   map[string]int `json:"faults"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		t.Fatal(err)
-	}
+	s := testenv.ReadStats(t, url)
 	for k, v := range s.Faults {
 		s.Requests["fault "+k] = v
 	}
 	return s.Requests
+}
+
+// writeAll adds recs to w size at a time, as the runner adds plan chunks,
+// and closes it.
+func writeAll(t *testing.T, w *sfload.BulkWriter, recs []load.Record, size int) {
+	t.Helper()
+	for start := 0; start < len(recs); start += size {
+		if err := w.Add(t.Context(), recs[start:min(start+size, len(recs))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // leads are n Leads keyed ic-NN whose Company holds a comma and quotes, so
@@ -59,14 +63,7 @@ func TestBulkWriter_OneJobAcrossChunks(t *testing.T) {
 	recs := leads(50)
 	out := load.NewOutcome()
 	w := sink.Bulk("Lead", "upsert", "Intercom_Id__c", []string{"Company", "Intercom_Id__c", "LastName"}, out)
-	for start := 0; start < len(recs); start += 7 {
-		if err := w.Add(t.Context(), recs[start:min(start+7, len(recs))]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	writeAll(t, w, recs, 7)
 	if err := sink.Ledger.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -126,14 +123,7 @@ func TestBulkWriter_RetriesFromSpool(t *testing.T) {
 	recs := leads(300)[:300] // all with a name
 	out := load.NewOutcome()
 	w := sink.Bulk("Lead", "upsert", "Intercom_Id__c", []string{"Company", "Intercom_Id__c", "LastName"}, out)
-	for start := 0; start < len(recs); start += 50 {
-		if err := w.Add(t.Context(), recs[start:min(start+50, len(recs))]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	writeAll(t, w, recs, 50)
 	req := routeCounts(t, url)
 	if req["fault UNABLE_TO_LOCK_ROW"] == 0 {
 		t.Fatal("no row failed on a lock: the test proves nothing")
