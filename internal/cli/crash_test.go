@@ -36,13 +36,19 @@ func TestMain(m *testing.M) {
 // rows on, so small datasets exercise Bulk jobs.
 func smallBatchPipeline(t *testing.T) string {
 	t.Helper()
+	return pipelineWith(t, "collections_max: 200", "collections_max: 10")
+}
+
+// pipelineWith writes the example pipeline with old replaced by new.
+func pipelineWith(t *testing.T, old, new string) string {
+	t.Helper()
 	b, err := os.ReadFile(pipelinePath())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := strings.Replace(string(b), "collections_max: 200", "collections_max: 10", 1)
-	if s == string(b) {
-		t.Fatal("pipeline has no collections_max: 200 to lower")
+	s := strings.Replace(string(b), old, new, 1)
+	if s == string(b) && old != new {
+		t.Fatalf("pipeline has no %q to replace", old)
 	}
 	return testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", s)
 }

@@ -34,20 +34,37 @@ func grepLines(s, sub string) string {
 	return strings.Join(out, "")
 }
 
-// TestRun_LeadReadBackClockSkew: with Salesforce's clock two minutes behind
-// ferry's, more than the margin, the SystemModstamp window finds none of the
-// Leads the run wrote; they are read back by Id instead, and the next run
-// still has nothing to write.
+// TestRun_LeadReadBackClockSkew puts Salesforce's clock two minutes
+// behind ferry's, more than the margin ferry allows its own clock. Leads
+// created by a Bulk job are still all found by the SystemModstamp window,
+// which starts at the job's creation by Salesforce's clock. Leads created
+// through Collections (no job to ask) are looked for from ferry's clock
+// less the margin: the window finds none of them, they are read back by Id
+// instead. Either way the next run has nothing to write.
 func TestRun_LeadReadBackClockSkew(t *testing.T) {
 	t.Parallel()
-	// The emulators share one clock. Intercom's rate-limit window would
-	// move back with it, and ferry paces by the reset time Intercom sends,
-	// so its budget is raised out of the way.
-	emu, _, run := setupWith(t, testenv.EmulatorOptions{Scale: 1200, RateLimit: 1_000_000})
-	emu.Clock.Advance(-2 * time.Minute)
-	first := mustRun(t, run, "run", "--log-level", "debug")
-	if lines := grepLines(first.stderr, `msg="read back" `); !strings.Contains(lines, "object=Lead") || !strings.Contains(lines, " by_modstamp=0 ") || strings.Contains(lines, " by_id=0") {
-		t.Fatalf("expected the window to miss every Lead and the Ids to find them:\n%s", grepLines(first.stderr, "read back"))
+	for name, c := range map[string]struct {
+		collectionsMax string
+		want           func(lines string) bool
+	}{
+		"bulk": {"200", func(l string) bool { return strings.Contains(l, " by_id=0") && !strings.Contains(l, " by_modstamp=0 ") }},
+		"collections": {"2000", func(l string) bool {
+			return strings.Contains(l, " by_modstamp=0 ") && !strings.Contains(l, " by_id=0")
+		}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			// The emulators share one clock. Intercom's rate-limit window
+			// would move back with it, and ferry paces by the reset time
+			// Intercom sends, so its budget is raised out of the way.
+			emu, _, run := setupWith(t, testenv.EmulatorOptions{Scale: 1200, RateLimit: 1_000_000})
+			emu.Clock.Advance(-2 * time.Minute)
+			pipeline := pipelineWith(t, "collections_max: 200", "collections_max: "+c.collectionsMax)
+			first := mustRun(t, run, "run", "--pipeline", pipeline, "--log-level", "debug")
+			if lines := grepLines(first.stderr, `msg="read back" `); !strings.Contains(lines, "object=Lead") || !c.want(lines) {
+				t.Fatalf("Leads not read back as expected:\n%s", grepLines(first.stderr, "read back"))
+			}
+			runWritesNothing(t, emu, run)
+		})
 	}
-	runWritesNothing(t, emu, run)
 }

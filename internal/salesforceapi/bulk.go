@@ -24,6 +24,7 @@ type JobInfo struct {
 	State                  string  `json:"state"`
 	ExternalIDFieldName    string  `json:"externalIdFieldName"`
 	ErrorMessage           string  `json:"errorMessage"`
+	CreatedDate            string  `json:"createdDate"` // Salesforce's clock
 	NumberRecordsProcessed int     `json:"numberRecordsProcessed"`
 	NumberRecordsFailed    int     `json:"numberRecordsFailed"`
 	APIVersion             float64 `json:"apiVersion"`

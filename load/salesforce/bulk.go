@@ -36,6 +36,7 @@ type BulkWriter struct {
 	rows             []spooled
 	scratch          []*string
 	jobs, jobRecords int
+	started          time.Time // the first job's creation, by Salesforce's clock
 }
 
 // spooled is one row in the spool.
@@ -198,6 +199,9 @@ func (w *BulkWriter) flush(ctx context.Context) error {
 	job, err := s.Client.CreateIngestJob(ctx, w.object, w.op, extField)
 	if err != nil {
 		return err
+	}
+	if t, err := salesforceapi.ParseTime(job.CreatedDate); err == nil && w.started.IsZero() {
+		w.started = t
 	}
 	if _, err := s.State.DB.ExecContext(ctx, s.State.Stmt("InsertBulkJob"), job.ID, s.RunID, w.object, w.op, job.State, s.Now().UTC()); err != nil {
 		return fmt.Errorf("record bulk job: %w", err)
@@ -387,6 +391,11 @@ func (w *BulkWriter) retry(ctx context.Context, rows []int) error {
 	w.s.Log.Warn("retrying rows that failed transiently", "object", w.object, "rows", len(recs))
 	return w.s.write(ctx, w.object, w.op, w.key, recs, w.out, w.retries)
 }
+
+// Started is when Salesforce created the writer's first job, by its own
+// clock (zero before a job, or when Salesforce did not say): every record
+// the writer's jobs changed has a SystemModstamp at or after it.
+func (w *BulkWriter) Started() time.Time { return w.started }
 
 // Jobs is how many jobs the writer ran and how many records they held.
 func (w *BulkWriter) Jobs() (jobs, records int) { return w.jobs, w.jobRecords }
