@@ -583,6 +583,16 @@ func (l *Ledger) RunResults(ctx context.Context, target, object, op string, fn f
 	return rows.Err()
 }
 
+// RunResultCount is how many successful op writes of object this run has
+// flushed (RunResults' rows).
+func (l *Ledger) RunResultCount(ctx context.Context, target, object, op string) (int, error) {
+	var n int
+	if err := l.st.DB.QueryRowContext(ctx, l.st.Stmt("RunResultCount"), l.runID, target, object, op).Scan(&n); err != nil {
+		return 0, fmt.Errorf("ledger: %w", err)
+	}
+	return n, nil
+}
+
 // Record buffers the outcome of one write.
 func (l *Ledger) Record(target string, r Record, op, status, resultID, errMsg string) {
 	l.RecordHashed(target, r.Object, r.Key, r.Hash(target), op, status, resultID, errMsg)

@@ -1062,8 +1062,8 @@ func (r *run) syncBack(ctx context.Context, object string, since time.Time, ledg
 	if len(fields) == 0 && !r.opt.Pipeline.Workflows.OwnerRouting.Enabled {
 		return nil
 	}
-	n := 0
-	if err := ledger.RunResults(ctx, "salesforce", object, "upsert", func(string, string) error { n++; return nil }); err != nil {
+	n, err := ledger.RunResultCount(ctx, "salesforce", object, "upsert")
+	if err != nil {
 		return err
 	}
 	if n == 0 {
@@ -1115,10 +1115,11 @@ func (r *run) syncBack(ctx context.Context, object string, since time.Time, ledg
 			if k == nil || ids[*k] != rec.ID {
 				continue // changed since, but not by these writes
 			}
-			if _, dup := seen[digest(rec.ID)]; dup {
+			d := digest(rec.ID)
+			if _, dup := seen[d]; dup {
 				continue
 			}
-			seen[digest(rec.ID)] = struct{}{}
+			seen[d] = struct{}{}
 			u := load.Record{Object: "contacts", Key: *k}
 			for _, f := range fields {
 				u.Fields = append(u.Fields, load.Change{Field: f.Intercom, Value: textAt(vals[i], f.Salesforce), Type: f.Type})

@@ -60,6 +60,12 @@ SELECT record_key, result_id
 FROM ferry.ledger
 WHERE run_id = $1 AND target = $2 AND object = $3 AND op = $4 AND status = 'done' AND result_id IS NOT NULL;
 
+-- name: RunResultCount
+-- How many rows RunResults returns.
+SELECT count(*)
+FROM ferry.ledger
+WHERE run_id = $1 AND target = $2 AND object = $3 AND op = $4 AND status = 'done' AND result_id IS NOT NULL;
+
 -- name: InsertBulkJob
 INSERT INTO ferry.bulk_jobs (job_id, run_id, object, operation, state, created_at)
 VALUES ($1, $2, $3, $4, $5, $6);
