@@ -5,9 +5,10 @@
 // SELECT; an optional header of `-- key: value` lines sets materialized
 // (table | view | incremental), record_ids, depends_on and description. Dependencies are the other
 // models a model's SQL names, plus depends_on. The runner orders models by
-// dependency and builds them all in one transaction: a model that fails
-// rolls everything back and is reported with its file name and DuckDB's
-// message, before anything is written to either system.
+// dependency and builds them into a new generation that is published in
+// one transaction: a model that fails leaves the published generation as it
+// was and is reported with its file name and DuckDB's message, before
+// anything is written to either system.
 //
 // Models read raw data only through raw.* views over the landing Parquet,
 // the pipeline's settings through config.* tables, and the sync state
@@ -322,17 +323,20 @@ type BuildOptions struct {
 // dropped. Readers of main.* therefore always see one complete generation;
 // a model that fails drops the new schema and leaves the published one in
 // place. (Building every model inside one transaction instead was three
-// times slower in DuckDB 1.4; docs/decisions.md.)
+// times slower in DuckDB 1.4, and at 1,000,000 contacts ran out of its
+// memory limit; docs/decisions.md.)
 //
-// In an incremental build (opt.Changed), the build connection has a
-// temporary table ferry_changed(id) of the changed record ids, changed(x)
-// tells whether x is one of them, and is_incremental() is true while an
-// incremental model is built. Such a
-// model's table starts as a copy of its published rows without those whose
-// record ids changed, and receives the rows of its SELECT whose record ids
-// changed. A table model that names record_ids adds the ids of the rows
-// that differ from its published version to ferry_changed, so the
-// incremental models after it see them.
+// In an incremental build (opt.Changed), the generation has a table of the
+// changed record ids, changed(x) tells whether x is one of them, and
+// is_incremental() is true while an incremental model is built. Such a
+// model's SELECT yields only the rows whose record ids changed; they are
+// kept as the model's delta, and until publication the model reads as its
+// published rows without the changed ones plus the delta. Publication
+// applies every delta to its published table in place (DELETE the changed
+// ids, INSERT the delta) in the same short transaction that points the
+// views at the generation. A table model that names record_ids adds the
+// ids of the rows that differ from its published version to the changed
+// ids, so the incremental models after it see them.
 func Build(ctx context.Context, db *sql.DB, models []Model, opt BuildOptions) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -344,68 +348,60 @@ func Build(ctx context.Context, db *sql.DB, models []Model, opt BuildOptions) er
 		return fmt.Errorf("transform: create schema %s: %w", gen, err)
 	}
 	cleanup := context.WithoutCancel(ctx)
-	defer conn.ExecContext(cleanup, "SET search_path = 'main'; DROP MACRO IF EXISTS temp.changed; DROP MACRO IF EXISTS temp.is_incremental; DROP TABLE IF EXISTS temp.ferry_changed")
-	changed := opt.Changed
-	if changed == "" {
-		changed = "SELECT NULL::VARCHAR AS id WHERE false"
-	}
-	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE ferry_changed AS SELECT DISTINCT CAST(id AS VARCHAR) AS id FROM ("+changed+") AS c(id) WHERE id IS NOT NULL"); err != nil {
-		return fmt.Errorf("transform: changed records: %w", err)
-	}
-	if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TEMP MACRO is_incremental() AS false;
-CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELECT id FROM ferry_changed), false)`); err != nil {
-		return fmt.Errorf("transform: %w", err)
-	}
-	// Unqualified model names resolve to this generation first, then main
-	// (macros); the generation name is generated, not user input.
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET search_path = '%s,main'", gen)); err != nil {
-		return fmt.Errorf("transform: %w", err)
-	}
+	defer conn.ExecContext(cleanup, "SET search_path = 'main'; DROP MACRO IF EXISTS temp.changed; DROP MACRO IF EXISTS temp.is_incremental")
 	drop := func() {
 		conn.ExecContext(cleanup, "SET search_path = 'main'")
 		conn.ExecContext(cleanup, fmt.Sprintf("DROP SCHEMA IF EXISTS %s CASCADE", gen))
 	}
-	// An incremental build changes the published incremental tables in
-	// place, so it runs in one transaction that ends with the publication:
-	// readers see the old generation or the new one, never a mix, and a
-	// failure rolls the changes back. (A full build writes only new tables
-	// and publishes them in a short transaction of its own.)
-	var q querier = conn
-	var tx *sql.Tx
-	if opt.Changed != "" {
-		if tx, err = conn.BeginTx(ctx, nil); err != nil {
-			drop()
-			return fmt.Errorf("transform: %w", err)
-		}
-		defer tx.Rollback()
-		q = tx
-	}
 	fail := func(err error) error {
-		if tx != nil {
-			tx.Rollback()
-		}
 		drop()
 		return err
 	}
+	// The changed ids live in the generation, with the step (model index
+	// + 1) that added them: an incremental model's delta was computed
+	// against the ids of the steps before it, and its published rows are
+	// filtered by exactly those.
+	b := builder{gen: gen, changed: qualified(gen, "$changed")}
+	changed := opt.Changed
+	if changed == "" {
+		changed = "SELECT NULL::VARCHAR AS id WHERE false"
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT DISTINCT CAST(id AS VARCHAR) AS id, 0 AS step FROM (%s) AS c(id) WHERE id IS NOT NULL", b.changed, changed)); err != nil {
+		return fail(fmt.Errorf("transform: changed records: %w", err))
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP MACRO is_incremental() AS false;
+CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELECT id FROM %s), false)`, b.changed)); err != nil {
+		return fail(fmt.Errorf("transform: %w", err))
+	}
+	// Unqualified model names resolve to this generation first, then main
+	// (macros); the generation name is generated, not user input.
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET search_path = '%s,main'", gen)); err != nil {
+		return fail(fmt.Errorf("transform: %w", err))
+	}
 	home := map[string]string{} // model -> the table main.<model> publishes
-	for _, m := range models {
+	var deltas []delta
+	for i, m := range models {
 		prev := ""
 		if opt.Changed != "" && m.Materialized != "view" {
-			if prev, err = publishedTable(ctx, q, m.Name); err != nil {
+			if prev, err = publishedTable(ctx, conn, m.Name); err != nil {
 				return fail(err)
 			}
 		}
-		incremental := m.Materialized == "incremental" && prev != ""
 		start := time.Now()
-		if err := buildModel(ctx, q, gen, prev, m, incremental); err != nil {
+		home[m.Name] = qualified(gen, m.Name)
+		incremental := m.Materialized == "incremental" && prev != ""
+		if incremental {
+			d := delta{model: m, prev: prev, step: i}
+			if err := b.buildDelta(ctx, conn, d); err != nil {
+				return fail(&ModelError{Model: m, Err: err})
+			}
+			deltas = append(deltas, d)
+			home[m.Name] = prev
+		} else if err := b.build(ctx, conn, m); err != nil {
 			return fail(&ModelError{Model: m, Err: err})
 		}
-		home[m.Name] = qualified(gen, m.Name)
-		if incremental {
-			home[m.Name] = prev
-		}
 		if opt.Changed != "" && m.Materialized == "table" && len(m.RecordIDs) > 0 {
-			if err := reportChanges(ctx, q, gen, prev, m); err != nil {
+			if err := b.reportChanges(ctx, conn, prev, m, i+1); err != nil {
 				return fail(&ModelError{Model: m, Err: err})
 			}
 		}
@@ -413,10 +409,17 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 			opt.Took(m, time.Since(start), incremental)
 		}
 	}
-	if _, err := q.ExecContext(ctx, "SET search_path = 'main'"); err != nil {
+	if _, err := conn.ExecContext(ctx, "SET search_path = 'main'"); err != nil {
 		return fail(fmt.Errorf("transform: %w", err))
 	}
-	if err := publish(ctx, conn, tx, models, home); err != nil {
+	if err := publish(ctx, conn, models, home, func(tx *sql.Tx) error {
+		for _, d := range deltas {
+			if err := b.apply(ctx, tx, d); err != nil {
+				return &ModelError{Model: d.model, Err: err}
+			}
+		}
+		return nil
+	}); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -433,58 +436,88 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// inChanged is true for a row one of whose record ids changed.
-func inChanged(m Model) string {
+// builder builds the models of one generation.
+type builder struct {
+	gen     string // the generation's schema
+	changed string // its table of changed record ids (id, step)
+}
+
+// delta is an incremental model's pending change to its published table:
+// the rows of its SELECT whose record ids were among the changed ids of
+// the steps up to step.
+type delta struct {
+	model Model
+	prev  string // the published table, schema-qualified
+	step  int
+}
+
+// table holds the delta's rows until publication; "$" keeps it apart from
+// model names.
+func (d delta) table(gen string) string { return qualified(gen, d.model.Name+"$delta") }
+
+// inChanged is true for a row one of whose record ids is among the changed
+// ids of steps up to step.
+func (b builder) inChanged(m Model, step int) string {
 	terms := make([]string, len(m.RecordIDs))
 	for i, c := range m.RecordIDs {
-		terms[i] = fmt.Sprintf("changed(%q)", c)
+		terms[i] = fmt.Sprintf("coalesce(CAST(%q AS VARCHAR) IN (SELECT id FROM %s WHERE step <= %d), false)", c, b.changed, step)
 	}
 	return "(" + strings.Join(terms, " OR ") + ")"
 }
 
-// buildModel creates gen.<m>; when incremental, it updates prev (the
-// published table, schema-qualified) instead, and gen.<m> is a view of it.
-func buildModel(ctx context.Context, conn querier, gen, prev string, m Model, incremental bool) error {
-	if incremental {
-		if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP MACRO is_incremental() AS true"); err != nil {
-			return err
-		}
-	}
+// build creates gen.<m> as a view or a table of its SELECT.
+func (b builder) build(ctx context.Context, conn querier, m Model) error {
 	// The model name is validated against nameRe, so quoting is enough.
-	target := qualified(gen, m.Name)
-	var stmts []string
-	switch {
-	case m.Materialized == "view":
-		stmts = []string{fmt.Sprintf("CREATE VIEW %s AS\n%s", target, m.SQL)}
-	case incremental:
-		// In place (Build runs in a transaction); the generation gets a
-		// view so that the models after it find it by name.
-		stmts = []string{
-			fmt.Sprintf("DELETE FROM %s WHERE %s", prev, inChanged(m)),
-			fmt.Sprintf("INSERT INTO %s BY NAME SELECT * FROM (\n%s\n) WHERE %s", prev, m.SQL, inChanged(m)),
-			fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM %s", target, prev),
-		}
-	default:
-		stmts = []string{fmt.Sprintf("CREATE TABLE %s AS\n%s", target, m.SQL)}
+	kind := "TABLE"
+	if m.Materialized == "view" {
+		kind = "VIEW"
+	}
+	_, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE %s %s AS\n%s", kind, qualified(b.gen, m.Name), m.SQL))
+	return err
+}
+
+// buildDelta stores the rows of an incremental model whose record ids
+// changed, with is_incremental() true, and makes gen.<m> read as the model
+// will once the delta is applied, so the models after it see it by name.
+func (b builder) buildDelta(ctx context.Context, conn querier, d delta) error {
+	m := d.model
+	stmts := []string{
+		"CREATE OR REPLACE TEMP MACRO is_incremental() AS true",
+		fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM (\n%s\n) WHERE %s", d.table(b.gen), m.SQL, b.inChanged(m, d.step)),
+		"CREATE OR REPLACE TEMP MACRO is_incremental() AS false",
+		fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM %s WHERE NOT %s UNION ALL BY NAME SELECT * FROM %s",
+			qualified(b.gen, m.Name), d.prev, b.inChanged(m, d.step), d.table(b.gen)),
 	}
 	for _, q := range stmts {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return err
 		}
 	}
-	if incremental {
-		if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TEMP MACRO is_incremental() AS false"); err != nil {
+	return nil
+}
+
+// apply writes a delta into its published table, in the publication's
+// transaction; gen.<m> then reads the table itself.
+func (b builder) apply(ctx context.Context, tx *sql.Tx, d delta) error {
+	m := d.model
+	for _, q := range []string{
+		fmt.Sprintf("DELETE FROM %s WHERE %s", d.prev, b.inChanged(m, d.step)),
+		fmt.Sprintf("INSERT INTO %s BY NAME SELECT * FROM %s", d.prev, d.table(b.gen)),
+		fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM %s", qualified(b.gen, m.Name), d.prev),
+		fmt.Sprintf("DROP TABLE %s", d.table(b.gen)),
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// reportChanges adds to ferry_changed the record ids of the rows of a
-// table model that differ from its published version (all of them when
-// there is none).
-func reportChanges(ctx context.Context, conn querier, gen, prev string, m Model) error {
-	target := qualified(gen, m.Name)
+// reportChanges adds to the changed ids, as step, the record ids of the
+// rows of a table model that differ from its published version (all of
+// them when there is none).
+func (b builder) reportChanges(ctx context.Context, conn querier, prev string, m Model, step int) error {
+	target := qualified(b.gen, m.Name)
 	diff := "SELECT * FROM " + target
 	if prev != "" {
 		diff = fmt.Sprintf("(SELECT * FROM %[1]s EXCEPT SELECT * FROM %[2]s) UNION ALL (SELECT * FROM %[2]s EXCEPT SELECT * FROM %[1]s)", target, prev)
@@ -493,9 +526,9 @@ func reportChanges(ctx context.Context, conn querier, gen, prev string, m Model)
 	for i, c := range m.RecordIDs {
 		ids[i] = fmt.Sprintf("CAST(%q AS VARCHAR)", c)
 	}
-	_, err := conn.ExecContext(ctx, fmt.Sprintf(`INSERT INTO ferry_changed
-SELECT DISTINCT id FROM (SELECT unnest([%s]) AS id FROM (%s)) WHERE id IS NOT NULL AND id NOT IN (SELECT id FROM ferry_changed)`,
-		strings.Join(ids, ", "), diff))
+	_, err := conn.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %[1]s
+SELECT DISTINCT id, %[2]d FROM (SELECT unnest([%[3]s]) AS id FROM (%[4]s)) WHERE id IS NOT NULL AND id NOT IN (SELECT id FROM %[1]s)`,
+		b.changed, step, strings.Join(ids, ", "), diff))
 	if err != nil {
 		return fmt.Errorf("record ids that changed (record_ids %s): %w", strings.Join(m.RecordIDs, ", "), err)
 	}
@@ -529,19 +562,15 @@ func publishedTable(ctx context.Context, conn querier, name string) (string, err
 	return qualified(g[1], name), nil
 }
 
-// publish points every main.<model> view at home[model], in tx when there
-// is one (an incremental build commits it here) or in a transaction of its
-// own, then drops the generations no published view reads any more.
-func publish(ctx context.Context, conn *sql.Conn, tx *sql.Tx, models []Model, home map[string]string) error {
+// publish runs first (the deltas of an incremental build) and points
+// every main.<model> view at home[model], in one transaction, then drops
+// the generations no published view reads any more.
+func publish(ctx context.Context, conn *sql.Conn, models []Model, home map[string]string, first func(*sql.Tx) error) error {
 	current := map[string]bool{}
 	for _, m := range models {
 		current[m.Name] = true
 	}
-	var q querier = conn
-	if tx != nil {
-		q = tx
-	}
-	views, err := column(ctx, q, "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND sql LIKE '%FROM build\\_%' ESCAPE '\\'")
+	views, err := column(ctx, conn, "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND sql LIKE '%FROM build\\_%' ESCAPE '\\'")
 	if err != nil {
 		return fmt.Errorf("transform: list published views: %w", err)
 	}
@@ -551,11 +580,13 @@ func publish(ctx context.Context, conn *sql.Conn, tx *sql.Tx, models []Model, ho
 			stale = append(stale, v)
 		}
 	}
-	if tx == nil {
-		if tx, err = conn.BeginTx(ctx, nil); err != nil {
-			return fmt.Errorf("transform: publish: %w", err)
-		}
-		defer tx.Rollback()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("transform: publish: %w", err)
+	}
+	defer tx.Rollback()
+	if err := first(tx); err != nil {
+		return err
 	}
 	for _, v := range stale {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("DROP VIEW IF EXISTS main.%q", v)); err != nil {

@@ -188,8 +188,9 @@ func TestLoad_IncrementalModelsMustBeTrackable(t *testing.T) {
 }
 
 // TestBuild_IncrementalInPlaceRollsBack: an incremental build changes the
-// published incremental table in place; a model failing after it leaves
-// the published rows as they were, and the next build applies the change.
+// published incremental table in place when it publishes; a model failing
+// after it leaves the published rows as they were, and the next build
+// applies the change.
 func TestBuild_IncrementalInPlaceRollsBack(t *testing.T) {
 	t.Parallel()
 	db, err := duck.Open(t.TempDir() + "/w.duckdb")
@@ -247,5 +248,51 @@ func TestBuild_IncrementalInPlaceRollsBack(t *testing.T) {
 	db.QueryRow(`SELECT sum(n) FROM main.b`).Scan(&n)
 	if n != 61 {
 		t.Errorf("main.b sums to %d, want 61 (built over the new a)", n)
+	}
+}
+
+// TestBuild_IncrementalDeltaUsesItsOwnChanges: ids a table model reports
+// changed after an incremental model was built are applied to the models
+// after it, never to that one: its delta was computed without them, so
+// deleting their rows from it would lose them.
+func TestBuild_IncrementalDeltaUsesItsOwnChanges(t *testing.T) {
+	t.Parallel()
+	db, err := duck.Open(t.TempDir() + "/w.duckdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE SCHEMA raw;
+CREATE TABLE raw.x (id VARCHAR, v VARCHAR); INSERT INTO raw.x VALUES ('1', 'a'), ('2', 'b'), ('3', 'c');
+CREATE TABLE raw.y (id VARCHAR, w VARCHAR); INSERT INTO raw.y VALUES ('1', 'p'), ('2', 'q'), ('3', 'r')`); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := transform.Load(fstest.MapFS{
+		"a.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: id\nSELECT id, v FROM raw.x WHERE NOT is_incremental() OR changed(id)")},
+		"t.sql": {Data: []byte("-- materialized: table\n-- record_ids: id\n-- depends_on: a\nSELECT id, w FROM raw.y")},
+		"c.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: id\nSELECT a.id, a.v, t.w FROM a JOIN t USING (id) WHERE NOT is_incremental() OR changed(a.id)")},
+	}, "models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := transform.Build(t.Context(), db, ms, transform.BuildOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The change feed names id 1 (raw.x); t's diff adds id 2 (raw.y).
+	db.Exec(`UPDATE raw.x SET v = 'A' WHERE id = '1'; UPDATE raw.y SET w = 'Q' WHERE id = '2'`)
+	if err := transform.Build(t.Context(), db, ms, transform.BuildOptions{Changed: "SELECT '1'"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ query, want string }{
+		{`SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM main.a`, "1=A,2=b,3=c"},
+		{`SELECT string_agg(id || '=' || v || w, ',' ORDER BY id) FROM main.c`, "1=Ap,2=bQ,3=cr"},
+	} {
+		var got string
+		if err := db.QueryRow(c.query).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("%s = %s, want %s", c.query, got, c.want)
+		}
 	}
 }
