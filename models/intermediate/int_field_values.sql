@@ -45,6 +45,15 @@ pairs AS (
     SELECT * FROM company_pairs
 ),
 
+-- The configured values of the pairs' records only: joined whole, the
+-- second lookup built its hash table over every value (10 s of an 11 s
+-- incremental build at 1,000,000 contacts).
+pair_values AS (
+    SELECT * FROM int_configured_values
+    WHERE NOT is_incremental()
+       OR record_id IN (SELECT intercom_id FROM pairs UNION ALL SELECT sf_id FROM pairs)
+),
+
 -- Materialised before the snapshot join, so that the two value lookups
 -- and the snapshot are not all held as hash tables at once (a full build
 -- at 1,000,000 contacts is close to the 512 MB memory_limit).
@@ -67,12 +76,19 @@ field_values AS MATERIALIZED (
     FROM pairs
     INNER JOIN config.field_map AS field_map
         ON field_map.entity = pairs.entity
-    LEFT JOIN int_configured_values AS ic_values
+    LEFT JOIN pair_values AS ic_values
         ON ic_values.record_id = pairs.intercom_id
         AND ic_values.field = field_map.intercom_field
-    LEFT JOIN int_configured_values AS sf_values
+    LEFT JOIN pair_values AS sf_values
         ON sf_values.record_id = pairs.sf_id
         AND sf_values.field = field_map.salesforce_field
+),
+
+-- Likewise the snapshot rows of the pairs only.
+pair_snapshot AS (
+    SELECT * FROM ferry.snapshot
+    WHERE NOT is_incremental()
+       OR intercom_id IN (SELECT intercom_id FROM pairs)
 ),
 
 final AS (
@@ -81,7 +97,7 @@ final AS (
         snapshot.value AS snapshot_value,
         snapshot.field IS NOT NULL AS has_snapshot
     FROM field_values
-    LEFT JOIN ferry.snapshot AS snapshot
+    LEFT JOIN pair_snapshot AS snapshot
         ON snapshot.entity = field_values.entity
         AND snapshot.intercom_id = field_values.intercom_id
         AND snapshot.sf_id = field_values.sf_id
