@@ -337,8 +337,9 @@ func ruleModel(p *config.Pipeline) []Model {
 	return []Model{{
 		Name:         "int_lead_capture_qualified",
 		Path:         p.Path + ": workflows.lead_capture.rule",
-		Materialized: "table",
+		Materialized: "incremental",
+		RecordIDs:    []string{"intercom_id"},
 		DependsOn:    []string{"lead_capture_input"},
-		SQL:          "SELECT intercom_id FROM lead_capture_input WHERE (" + rule + ")",
+		SQL:          "SELECT intercom_id FROM lead_capture_input WHERE (NOT is_incremental() OR changed(intercom_id)) AND (" + rule + ")",
 	}}
 }

@@ -315,6 +315,25 @@ type BuildOptions struct {
 	// Took, when non-nil, is told how long each model took and whether it
 	// was built incrementally.
 	Took func(m Model, d time.Duration, incremental bool)
+	// Whole lists tables (raw.<table>) of objects read whole, such as tags,
+	// whose records changed: an incremental model cannot follow such a
+	// change record by record (a renamed tag changes every contact that
+	// has it), so one that names one of them is built in full, and the
+	// record ids of its rows that differ count as changed.
+	Whole []string
+}
+
+// readsWhole reports whether m names one of the tables in opt.Whole.
+func (opt BuildOptions) readsWhole(m Model) bool {
+	code := blankStrings(m.SQL)
+	for _, t := range opt.Whole {
+		schema, table, _ := strings.Cut(t, ".")
+		re := regexp.MustCompile(`(?i)(^|[^a-z0-9_."])` + regexp.QuoteMeta(schema) + `\."?` + regexp.QuoteMeta(table) + `($|[^a-z0-9_"])`)
+		if re.MatchString(code) {
+			return true
+		}
+	}
+	return false
 }
 
 // Build materialises models in dependency order into a fresh schema
@@ -389,7 +408,7 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 		}
 		start := time.Now()
 		home[m.Name] = qualified(gen, m.Name)
-		incremental := m.Materialized == "incremental" && prev != ""
+		incremental := m.Materialized == "incremental" && prev != "" && !opt.readsWhole(m)
 		if incremental {
 			d := delta{model: m, prev: prev, step: i}
 			if err := b.buildDelta(ctx, conn, d); err != nil {
@@ -400,8 +419,8 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 		} else if err := b.build(ctx, conn, m); err != nil {
 			return fail(&ModelError{Model: m, Err: err})
 		}
-		if opt.Changed != "" && m.Materialized == "table" && len(m.RecordIDs) > 0 {
-			if err := b.reportChanges(ctx, conn, prev, m, i+1); err != nil {
+		if opt.Changed != "" && !incremental && m.Materialized != "view" && len(m.RecordIDs) > 0 {
+			if err := b.reportChanges(ctx, conn, qualified(gen, m.Name), prev, m, i+1); err != nil {
 				return fail(&ModelError{Model: m, Err: err})
 			}
 		}
@@ -493,7 +512,11 @@ func (b builder) buildDelta(ctx context.Context, conn querier, d delta) error {
 			return err
 		}
 	}
-	return nil
+	// The record ids of the rows the delta changes count as changed for
+	// the models after it: a row's other ids (the email it had, the
+	// contact a conversation belongs to) reach the models keyed on them.
+	replaced := fmt.Sprintf("(SELECT * FROM %s WHERE %s)", d.prev, b.inChanged(m, d.step))
+	return b.reportChanges(ctx, conn, d.table(b.gen), replaced, m, d.step+1)
 }
 
 // apply writes a delta into its published table, in the publication's
@@ -514,13 +537,13 @@ func (b builder) apply(ctx context.Context, tx *sql.Tx, d delta) error {
 }
 
 // reportChanges adds to the changed ids, as step, the record ids of the
-// rows of a table model that differ from its published version (all of
-// them when there is none). Rows are compared by their record ids and a
-// 64-bit hash of all their columns: a set difference over whole rows took
-// three times as long on the million-row identity tables, and a changed
-// row whose hash collides with its old one is a 2^-64 chance.
-func (b builder) reportChanges(ctx context.Context, conn querier, prev string, m Model, step int) error {
-	target := qualified(b.gen, m.Name)
+// rows of target (a model's new rows) that differ from those of prev (its
+// published rows; all of them when prev is ""). Rows are compared by
+// their record ids and a 64-bit hash of all their columns: a set
+// difference over whole rows took three times as long on the million-row
+// identity tables, and a changed row whose hash collides with its old one
+// is a 2^-64 chance.
+func (b builder) reportChanges(ctx context.Context, conn querier, target, prev string, m Model, step int) error {
 	ids := make([]string, len(m.RecordIDs))
 	for i, c := range m.RecordIDs {
 		ids[i] = fmt.Sprintf("CAST(%q AS VARCHAR)", c)

@@ -296,3 +296,41 @@ CREATE TABLE raw.y (id VARCHAR, w VARCHAR); INSERT INTO raw.y VALUES ('1', 'p'),
 		}
 	}
 }
+
+// TestBuild_IncrementalReportsItsRecordIDs: the record ids of the rows an
+// incremental model changes count as changed for the models after it, old
+// values and new: a record moved from one group to another updates both
+// groups' rows in a model keyed on the group.
+func TestBuild_IncrementalReportsItsRecordIDs(t *testing.T) {
+	t.Parallel()
+	db, err := duck.Open(t.TempDir() + "/w.duckdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE SCHEMA raw;
+CREATE TABLE raw.x (id VARCHAR, grp VARCHAR); INSERT INTO raw.x VALUES ('1', 'g1'), ('2', 'g1'), ('3', 'g2'), ('4', 'g3')`); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := transform.Load(fstest.MapFS{
+		"a.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: id, grp\nSELECT id, grp FROM raw.x")},
+		"b.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: grp\nSELECT grp, count(*) AS n FROM a WHERE NOT is_incremental() OR changed(grp) GROUP BY grp")},
+	}, "models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := transform.Build(t.Context(), db, ms, transform.BuildOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	db.Exec(`UPDATE raw.x SET grp = 'g2' WHERE id = '1'`)
+	if err := transform.Build(t.Context(), db, ms, transform.BuildOptions{Changed: "SELECT '1'"}); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := db.QueryRow(`SELECT string_agg(grp || '=' || n, ',' ORDER BY grp) FROM main.b`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := "g1=1,g2=2,g3=1"; got != want {
+		t.Errorf("main.b = %s, want %s", got, want)
+	}
+}

@@ -406,6 +406,27 @@ func TestModels_IncrementalBuildsEqualFullBuild(t *testing.T) {
 		case 5:
 			emu.SFDo(http.MethodPatch, "/services/data/v62.0/sobjects/Lead/"+pick(leads, "Id"), map[string]any{"Email": pick(contacts, "Email")})
 		}
+		// Changes lead capture follows through other records: a contact
+		// tagged with the rule's tag, a new tag (tags are read whole), a
+		// conversation with a new reply, a company grown past the rule's
+		// size.
+		switch rnd.IntN(4) {
+		case 0:
+			emu.ICDo(http.MethodPost, "/tags", map[string]any{"name": "pricing", "users": []any{map[string]any{"id": pick(ic, "id")}}})
+		case 1:
+			emu.ICDo(http.MethodPost, "/tags", map[string]any{"name": fmt.Sprintf("prop-%d", i), "users": []any{map[string]any{"id": pick(ic, "id")}}})
+		case 2:
+			convs := warehouse(t, dir, "SELECT conversation_id FROM main.stg_intercom__conversations WHERE customer_initiated ORDER BY conversation_id")
+			admins := warehouse(t, dir, "SELECT id FROM raw.intercom__admins ORDER BY id")
+			if len(convs) > 0 && len(admins) > 0 {
+				emu.ICDo(http.MethodPost, fmt.Sprintf("/conversations/%v/parts", convs[rnd.IntN(len(convs))]),
+					map[string]any{"message_type": "comment", "type": "admin", "admin_id": fmt.Sprint(admins[0]), "body": fmt.Sprintf("Reply %d", i)})
+			}
+		case 3:
+			if cs := warehouse(t, dir, "SELECT DISTINCT first_company_id FROM main.stg_intercom__contacts WHERE first_company_id IS NOT NULL ORDER BY 1"); len(cs) > 0 {
+				emu.ICDo(http.MethodPut, fmt.Sprintf("/companies/%v", cs[rnd.IntN(len(cs))]), map[string]any{"size": 2500 + i})
+			}
+		}
 		if i%5 == 3 {
 			// A Contact claims, by external id, an Intercom contact matched
 			// to a Lead: the match moves away from a record that did not
@@ -459,5 +480,114 @@ func TestRebuild_PipelineFileOptional(t *testing.T) {
 	}
 	if r := ferry(t, testenv.Env(nil), "rebuild", "--pipeline", bad, "--data-dir", dir); r.code == 0 || !strings.Contains(r.stderr, "bad.yaml") {
 		t.Fatalf("rebuild with a broken pipeline file: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestRun_UnchangedSnapshotsAreNotLanded: admins and tags are read whole
+// every run; a snapshot equal to current state is not landed, so its
+// records do not count as changed for the next transform, and one that
+// differs replaces current state.
+func TestRun_UnchangedSnapshotsAreNotLanded(t *testing.T) {
+	t.Parallel()
+	emu, dir, run := setup(t, 30)
+	summary := func() runner.Summary {
+		t.Helper()
+		r := mustRun(t, run, "run", "--output", "json")
+		var s runner.Summary
+		if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+			t.Fatalf("summary: %v\n%s", err, r.stdout)
+		}
+		return s
+	}
+	first := summary()
+	if first.Files["intercom.tags"] == "" || first.Files["intercom.admins"] == "" {
+		t.Fatalf("the first sync landed no tags or admins: %v", first.Files)
+	}
+	s := summary()
+	for _, o := range []string{"intercom.tags", "intercom.admins"} {
+		if s.Files[o] != "" {
+			t.Errorf("%s: an unchanged snapshot was landed again (%s)", o, s.Files[o])
+		}
+		if s.Unchanged[o] == 0 || s.Unchanged[o] != s.Extracted[o] {
+			t.Errorf("%s: unchanged %d of %d rows read, want all", o, s.Unchanged[o], s.Extracted[o])
+		}
+	}
+	if got := warehouse(t, dir, "SELECT DISTINCT _run_id FROM raw.intercom__tags"); len(got) != 1 || fmt.Sprint(got[0]) != first.RunID {
+		t.Errorf("tags' lineage = %v, want the first sync's run %s", got, first.RunID)
+	}
+	if code, b := emu.ICDo(http.MethodPost, "/tags", map[string]any{"name": "brand-new"}); code != 200 {
+		t.Fatalf("create tag: %d %s", code, b)
+	}
+	s = summary()
+	if s.Files["intercom.tags"] == "" {
+		t.Fatalf("a changed tag list was not landed: %v", s.Files)
+	}
+	if got := warehouse(t, dir, "SELECT count(*) FROM raw.intercom__tags WHERE name = 'brand-new' AND _run_id = '"+s.RunID+"'"); fmt.Sprint(got[0]) != "1" {
+		t.Errorf("the new tag in current state: %v rows, want 1", got)
+	}
+}
+
+// TestModels_IncrementalFollowsRelatedRecords: changes that reach a model
+// through another record than the one it is keyed on, made directly in
+// current state as a run would land them: a conversation moved to another
+// contact and tagged, a company grown, the tags renamed (an object read
+// whole). After each, the incremental build equals a full build.
+func TestModels_IncrementalFollowsRelatedRecords(t *testing.T) {
+	t.Parallel()
+	_, dir, run := setup(t, 60)
+	mustRun(t, run)
+	mustRun(t, run)
+	exec := func(stmts ...string) {
+		t.Helper()
+		db := openWarehouse(t, dir)
+		defer db.Close()
+		for _, q := range stmts {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	one := func(q string) string {
+		t.Helper()
+		got := warehouse(t, dir, q)
+		if len(got) != 1 {
+			t.Fatalf("%s: %d rows, want 1", q, len(got))
+		}
+		return fmt.Sprint(got[0])
+	}
+	conv := one("SELECT conversation_id FROM main.stg_intercom__conversations WHERE customer_initiated AND contact_id IS NOT NULL ORDER BY conversation_id LIMIT 1")
+	quiet := one(`SELECT intercom_id FROM main.lead_capture_input WHERE conversation_count = 0 AND email IS NOT NULL
+		AND intercom_id NOT IN (SELECT intercom_id FROM main.int_people_identity) ORDER BY intercom_id LIMIT 1`)
+	company := one("SELECT first_company_id FROM main.lead_capture_input WHERE first_company_id IS NOT NULL AND coalesce(company_size, 0) < 2000 ORDER BY intercom_id LIMIT 1")
+	// Each change moves what probe counts.
+	changes := []struct{ what, table, set, where, probe string }{
+		{"a conversation moved to another contact and tagged", "intercom__conversations",
+			fmt.Sprintf("contact_ids = ['%s'], tag_names = list_append(tag_names, 'pricing')", quiet), fmt.Sprintf("id = '%s'", conv),
+			"SELECT count(*) FROM main.int_lead_capture_qualified"},
+		{"a company grown past the rule's size", "intercom__companies", "size = 9000", fmt.Sprintf("id = '%s'", company),
+			"SELECT count(*) FROM main.lead_capture_input WHERE company_size = 9000"},
+		{"the tags renamed", "intercom__tags", "name = name || '-renamed'", "true",
+			"SELECT count(*) FROM main.lead_capture_input WHERE len(list_filter(tag_names, x -> x LIKE '%-renamed')) > 0"},
+	}
+	for i, c := range changes {
+		before := one(c.probe)
+		id := fmt.Sprintf("related-%d", i)
+		exec(fmt.Sprintf("INSERT INTO ferry.run_order VALUES ('%s', nextval('ferry.run_seq'))", id),
+			fmt.Sprintf("UPDATE raw.%s SET %s, _run_id = '%s' WHERE %s", c.table, c.set, id, c.where))
+		r := mustRun(t, run, "transform", "--log-level", "info")
+		if strings.Contains(r.stderr, "in full") || strings.Contains(r.stderr, "incremental=0") {
+			t.Fatalf("%s: the transform did not build incrementally:\n%s", c.what, r.stderr)
+		}
+		got := modelsDigest(t, dir)
+		after := one(c.probe)
+		mustRun(t, run, "transform", "--rebuild-models")
+		for m, w := range modelsDigest(t, dir) {
+			if got[m] != w {
+				t.Errorf("%s: model %s after an incremental build: %s; a full build gives %s", c.what, m, got[m], w)
+			}
+		}
+		if after == before {
+			t.Errorf("%s: %s gives %s before and after; the change should have moved it", c.what, c.probe, after)
+		}
 	}
 }

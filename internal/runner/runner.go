@@ -491,6 +491,20 @@ func (r *run) extractSource(ctx context.Context, src extract.Source, landing str
 	if err != nil {
 		return nil, err
 	}
+	// A snapshot equal to current state lands nothing, as a lookback's
+	// re-read rows do not.
+	if extract.IsSnapshot(src) && res.File != "" && mode == "incremental" {
+		same, err := r.st.SnapshotUnchanged(ctx, src.System(), src.Object(), res.File)
+		if err != nil {
+			return nil, err
+		}
+		if same {
+			if err := os.Remove(res.File); err != nil {
+				return nil, fmt.Errorf("%s.%s: drop the unchanged snapshot: %w", src.System(), src.Object(), err)
+			}
+			res.File, res.Unchanged = "", res.Rows
+		}
+	}
 	return &extracted{mode: mode, window: w, old: old, res: res}, nil
 }
 
@@ -614,6 +628,33 @@ func short(d time.Duration) string {
 	return s
 }
 
+// wholeChanged lists the current-state tables of objects read whole
+// (snapshots) that a run after the one numbered seq landed.
+func (r *run) wholeChanged(ctx context.Context, seq int64) ([]string, error) {
+	var out []string
+	for _, name := range config.IntercomObjects {
+		if !intercomextract.IsSnapshot(name) {
+			continue
+		}
+		table := extract.TableName("intercom", name)
+		if cols, err := state.TableColumns(ctx, r.st.DB, "raw", table); err != nil || len(cols) == 0 {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var landed bool
+		q := fmt.Sprintf("SELECT count(*) > 0 FROM raw.%s WHERE _run_id IN (SELECT run_id FROM ferry.run_order WHERE seq > $1)", state.QuoteIdent(table))
+		if err := r.st.DB.QueryRowContext(ctx, q, seq).Scan(&landed); err != nil {
+			return nil, fmt.Errorf("changes of %s: %w", table, err)
+		}
+		if landed {
+			out = append(out, "raw."+table)
+		}
+	}
+	return out, nil
+}
+
 // incrementalFloor is how many changed records always build incrementally,
 // whatever their share.
 const incrementalFloor = 50_000
@@ -658,11 +699,12 @@ func (r *run) transform(ctx context.Context) error {
 		full = "the models, the pipeline's settings or the raw columns changed"
 	}
 	if full == "" {
-		// An incremental build rewrites the published tables in place, in
-		// one transaction DuckDB holds in memory: past a share of the
-		// records, a full build (new tables, which spill) is both cheaper
-		// and bounded. At 1,000,000 contacts, the run after the echo run
-		// changed millions of ids and its in-place build ran out of memory.
+		// An incremental build deletes and inserts the changed rows of the
+		// published tables in place, in one transaction when it publishes:
+		// past a share of the records, a full build (new tables) is both
+		// cheaper and bounded. At 1,000,000 contacts, the run after the
+		// echo run changed millions of ids and an incremental build ran out
+		// of memory.
 		changed, records, err := fp.Scope(ctx, r.st.DB, lastSeq.Int64)
 		if err != nil {
 			return err
@@ -673,6 +715,9 @@ func (r *run) transform(ctx context.Context) error {
 	}
 	if full == "" {
 		opt.Changed = fp.Changes(lastSeq.Int64)
+		if opt.Whole, err = r.wholeChanged(ctx, lastSeq.Int64); err != nil {
+			return err
+		}
 	} else {
 		r.log.Info("building every model in full", "reason", full)
 	}

@@ -456,3 +456,52 @@ func (s *Store) Versions(ctx context.Context, system, object string, since time.
 		return v.us > us || v.us == us && v.deleted == deleted
 	}, len(have), nil
 }
+
+// SnapshotUnchanged reports whether a snapshot landing file (an object
+// read whole) holds exactly what current state holds: the same columns and
+// the same rows, lineage aside. Such a snapshot is not landed, so that a
+// run that read admins and tags again does not make every one of them a
+// changed record for the transform.
+func (s *Store) SnapshotUnchanged(ctx context.Context, system, object, file string) (bool, error) {
+	table := extract.TableName(system, object)
+	have, err := TableColumns(ctx, s.DB, "raw", table)
+	if err != nil || len(have) == 0 {
+		return false, err
+	}
+	src := "read_parquet(" + QuoteString(file) + ", hive_partitioning = false)"
+	fileCols, err := describe(ctx, s.DB, "SELECT * FROM "+src)
+	if err != nil {
+		return false, fmt.Errorf("snapshot of %s.%s: read %s: %w", system, object, file, err)
+	}
+	content := func(cols []Column) map[string]string {
+		m := map[string]string{}
+		for _, c := range cols {
+			if c.Name != "_run_id" && c.Name != "_extracted_at" {
+				m[c.Name] = c.Type
+			}
+		}
+		return m
+	}
+	a, b := content(have), content(fileCols)
+	if len(a) != len(b) {
+		return false, nil
+	}
+	var names []string
+	for n, t := range a {
+		if b[n] != t {
+			return false, nil
+		}
+		names = append(names, QuoteIdent(n))
+	}
+	sort.Strings(names)
+	cols := strings.Join(names, ", ")
+	var differ int64
+	err = s.DB.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM (
+		(SELECT %[1]s FROM %[2]s EXCEPT ALL SELECT %[1]s FROM raw.%[3]s)
+		UNION ALL
+		(SELECT %[1]s FROM raw.%[3]s EXCEPT ALL SELECT %[1]s FROM %[2]s))`, cols, src, QuoteIdent(table))).Scan(&differ)
+	if err != nil {
+		return false, fmt.Errorf("snapshot of %s.%s: compare with current state: %w", system, object, err)
+	}
+	return differ == 0, nil
+}

@@ -1,8 +1,19 @@
--- materialized: table
+-- materialized: incremental
+-- record_ids: intercom_id, first_company_id
 -- description: One row per live Intercom contact with the columns a lead-capture rule (workflows.lead_capture.rule) may test: tags of the contact and its conversations, company size and name, conversation counts, custom attributes (as columns named "custom_attributes.<name>"), and the latest conversation's subject and snippet for the Lead description.
+-- An incremental build recomputes the contacts that changed, those whose
+-- company changed, and (through stg_intercom__conversations, whose record
+-- ids include the contact) those whose conversations changed. A change to
+-- the tags builds it in full (raw.intercom__tags is read whole).
 WITH contacts AS (
     SELECT * FROM stg_intercom__contacts
     WHERE NOT coalesce(is_deleted, false)
+      AND (NOT is_incremental() OR changed(intercom_id) OR changed(first_company_id))
+),
+
+conversations AS (
+    SELECT * FROM stg_intercom__conversations
+    WHERE NOT is_incremental() OR contact_id IN (SELECT intercom_id FROM contacts)
 ),
 
 tag_names AS (
@@ -13,7 +24,7 @@ tag_names AS (
         ON tags.id = contact_tags.tag_id
     UNION
     SELECT conversations.contact_id, unnest(conversations.tag_names)
-    FROM stg_intercom__conversations AS conversations
+    FROM conversations
 ),
 
 tag_lists AS (
@@ -37,11 +48,11 @@ conversation_stats AS (
             -- kept per contact: keeping the texts themselves in the
             -- aggregate holds them all in memory.
             arg_max(conversation_id, (created_at, conversation_id)) AS last_conversation_id
-        FROM stg_intercom__conversations
+        FROM conversations
         WHERE customer_initiated
         GROUP BY contact_id
     ) AS stats
-    INNER JOIN stg_intercom__conversations AS last
+    INNER JOIN conversations AS last
         ON last.conversation_id = stats.last_conversation_id
 ),
 
@@ -57,6 +68,7 @@ base AS MATERIALIZED (
         contacts.email_norm,
         contacts.name,
         contacts.owner_id AS owner_admin_id,
+        contacts.first_company_id,
         coalesce(tag_lists.tag_names, []) AS tag_names,
         companies.name AS company_name,
         companies.size AS company_size,

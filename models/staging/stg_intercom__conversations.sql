@@ -1,5 +1,5 @@
 -- materialized: incremental
--- record_ids: conversation_id
+-- record_ids: conversation_id, contact_id
 -- description: Current version of every Intercom conversation with its statistics, rating, tags and a plain-text snippet, one row per id.
 SELECT
     id AS conversation_id,
