@@ -530,8 +530,8 @@ func TestRun_UnchangedSnapshotsAreNotLanded(t *testing.T) {
 // TestModels_IncrementalFollowsRelatedRecords: changes that reach a model
 // through another record than the one it is keyed on, made directly in
 // current state as a run would land them: a conversation moved to another
-// contact and tagged, a company grown, the tags renamed (an object read
-// whole). After each, the incremental build equals a full build.
+// contact and tagged, a company grown, a contact that takes another's email
+// (both are ranked again), the tags renamed (an object read whole). After each, the incremental build equals a full build.
 func TestModels_IncrementalFollowsRelatedRecords(t *testing.T) {
 	t.Parallel()
 	_, dir, run := setup(t, 60)
@@ -559,6 +559,8 @@ func TestModels_IncrementalFollowsRelatedRecords(t *testing.T) {
 	quiet := one(`SELECT intercom_id FROM main.lead_capture_input WHERE conversation_count = 0 AND email IS NOT NULL
 		AND intercom_id NOT IN (SELECT intercom_id FROM main.int_people_identity) ORDER BY intercom_id LIMIT 1`)
 	company := one("SELECT first_company_id FROM main.lead_capture_input WHERE first_company_id IS NOT NULL AND coalesce(company_size, 0) < 2000 ORDER BY intercom_id LIMIT 1")
+	taken := one("SELECT email FROM main.int_people_intercom WHERE email_rank = 1 ORDER BY intercom_id LIMIT 1")
+	taker := one(fmt.Sprintf("SELECT intercom_id FROM main.int_people_intercom WHERE email <> '%s' ORDER BY intercom_id DESC LIMIT 1", taken))
 	// Each change moves what probe counts.
 	changes := []struct{ what, table, set, where, probe string }{
 		{"a conversation moved to another contact and tagged", "intercom__conversations",
@@ -566,6 +568,9 @@ func TestModels_IncrementalFollowsRelatedRecords(t *testing.T) {
 			"SELECT count(*) FROM main.int_lead_capture_qualified"},
 		{"a company grown past the rule's size", "intercom__companies", "size = 9000", fmt.Sprintf("id = '%s'", company),
 			"SELECT count(*) FROM main.lead_capture_input WHERE company_size = 9000"},
+		{"a contact takes another's email, as the older user", "intercom__contacts",
+			fmt.Sprintf("email = '%s', role = 'user', created_at = TIMESTAMPTZ '2001-01-01 00:00:00+00'", taken), fmt.Sprintf("id = '%s'", taker),
+			"SELECT count(*) FROM main.int_people_intercom WHERE email_rank > 1"},
 		{"the tags renamed", "intercom__tags", "name = name || '-renamed'", "true",
 			"SELECT count(*) FROM main.lead_capture_input WHERE len(list_filter(tag_names, x -> x LIKE '%-renamed')) > 0"},
 	}

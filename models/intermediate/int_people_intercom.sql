@@ -1,9 +1,18 @@
--- materialized: table
--- record_ids: intercom_id
+-- materialized: incremental
+-- record_ids: intercom_id, email_norm
 -- description: Live Intercom contacts with their rank among contacts sharing an email (users before leads, then oldest, then lowest id).
-WITH contacts AS (
+-- An incremental build ranks again every contact sharing an email with a
+-- contact that changed: stg_intercom__contacts lists email_norm among its
+-- record ids, so an email a contact took or left counts as changed.
+WITH emails AS (
+    SELECT email_norm FROM stg_intercom__contacts
+    WHERE is_incremental() AND (changed(intercom_id) OR changed(email_norm))
+),
+
+contacts AS (
     SELECT * FROM stg_intercom__contacts
     WHERE NOT coalesce(is_deleted, false)
+      AND (NOT is_incremental() OR changed(intercom_id) OR email_norm IN (SELECT email_norm FROM emails))
 ),
 
 final AS (

@@ -1,5 +1,5 @@
 -- materialized: incremental
--- record_ids: intercom_id
+-- record_ids: intercom_id, email_norm
 -- description: Current version of every Intercom contact (users and leads), one row per id.
 SELECT
     id AS intercom_id,
