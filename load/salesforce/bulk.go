@@ -222,7 +222,16 @@ func (w *BulkWriter) flush(ctx context.Context) error {
 	}
 	start := s.Now()
 	last := start
-	info, err := s.Client.WaitIngestJob(ctx, job.ID, s.Poll, func(j salesforceapi.JobInfo) {
+	// A job just closed is not done yet: the first poll waits one
+	// interval, where an immediate one was a request spent on every job.
+	t := time.NewTimer(s.Poll)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	case <-t.C:
+	}
+	info, err := s.Client.WaitIngestJob(ctx, job.ID, s.Poll*2, func(j salesforceapi.JobInfo) {
 		if t := s.Now(); t.Sub(last) >= 5*time.Second {
 			last = t
 			s.Log.Info("bulk job progress", "job", j.ID, "object", w.object, "state", j.State, "processed", j.NumberRecordsProcessed, "of", len(w.rows))

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-sync/ferry/emulator/salesforce"
 	"github.com/ferry-sync/ferry/internal/testenv"
@@ -169,5 +170,23 @@ func TestBulkWriter_DiscardSendsNothing(t *testing.T) {
 	}
 	if err := w.Close(t.Context()); err != nil {
 		t.Errorf("close after discard: %v", err)
+	}
+}
+
+// TestBulkWriter_FirstPollWaits: a job just closed is polled after one
+// interval, not at once, so a job the org finishes within it costs one
+// status request.
+func TestBulkWriter_FirstPollWaits(t *testing.T) {
+	t.Parallel()
+	sink, _, _, url := fixtureWith(t, salesforce.Options{BulkDelay: 20 * time.Millisecond}, 0)
+	sink.Poll = 300 * time.Millisecond
+	out := load.NewOutcome()
+	w := sink.Bulk("Lead", "upsert", "Intercom_Id__c", []string{"Company", "Intercom_Id__c", "LastName"}, out)
+	writeAll(t, w, leads(10)[:10], 10)
+	if got := out.Written["salesforce Lead upsert"]; got != 10 {
+		t.Fatalf("written %d, want 10", got)
+	}
+	if got := routeCounts(t, url)["GET /services/data/v{version}/jobs/ingest/{id}"]; got != 1 {
+		t.Errorf("job status requested %d times, want 1", got)
 	}
 }
