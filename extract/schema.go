@@ -75,6 +75,9 @@ type Column struct {
 	Name string
 	Type Type
 	Path []string
+	// LandingOnly: landed for audits and analysts (landing.* views) but
+	// not kept in current state, which models read.
+	LandingOnly bool
 }
 
 // Col is a column whose name is its dotted path.

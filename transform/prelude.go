@@ -32,12 +32,20 @@ func Objects() []Object {
 	return out
 }
 
-// documented is the column list a never-extracted object's table starts with.
+// documented is the column list a never-extracted object's table starts
+// with: its documented columns but those kept in the landing files only.
 func documented(o Object) []extract.Column {
+	all := salesforceextract.Documented[o.Object]
 	if o.System == "intercom" {
-		return intercomextract.Documented(o.Object)
+		all = intercomextract.Documented(o.Object)
 	}
-	return salesforceextract.Documented[o.Object]
+	var out []extract.Column
+	for _, c := range all {
+		if !c.LandingOnly {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Prepare creates the schemas and macros, makes sure every object has a

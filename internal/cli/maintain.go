@@ -63,7 +63,7 @@ func compactCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer done()
-	res, err := st.Compact(ctx, filepath.Join(p.dataDir, "landing"), cutoff, runner.SnapshotObject)
+	res, err := st.Compact(ctx, filepath.Join(p.dataDir, "landing"), cutoff, runner.ObjectKind)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func rebuildCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer done()
-	objs, err := st.Rebuild(ctx, filepath.Join(p.dataDir, "landing"), runner.SnapshotObject)
+	objs, err := st.Rebuild(ctx, filepath.Join(p.dataDir, "landing"), runner.ObjectKind)
 	if err != nil {
 		return err
 	}

@@ -596,3 +596,47 @@ func TestModels_IncrementalFollowsRelatedRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestRun_ConversationPartsStayInLanding: conversation parts are landed
+// (landing.intercom__conversations) but kept out of current state, by a
+// merge (which also drops the column from a table an older ferry made
+// with it) and by a rebuild.
+func TestRun_ConversationPartsStayInLanding(t *testing.T) {
+	t.Parallel()
+	emu, dir, run := setup(t, 30)
+	mustRun(t, run)
+	has := func(schema string) bool {
+		t.Helper()
+		got := warehouse(t, dir, "SELECT count(*) FROM duckdb_columns() WHERE schema_name = $1 AND table_name = 'intercom__conversations' AND column_name = 'conversation_parts'", schema)
+		return fmt.Sprint(got[0]) == "1"
+	}
+	if has("raw") {
+		t.Error("the first sync kept conversation_parts in current state")
+	}
+	if got := warehouse(t, dir, "SELECT count(*) FROM landing.intercom__conversations WHERE json_array_length(conversation_parts) > 0"); fmt.Sprint(got[0]) == "0" {
+		t.Error("landing.intercom__conversations has no conversation parts")
+	}
+	// A warehouse an older ferry made: the column is there, and the next
+	// merge of conversations drops it.
+	db := openWarehouse(t, dir)
+	if _, err := db.Exec("ALTER TABLE raw.intercom__conversations ADD COLUMN conversation_parts JSON"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	convs := warehouse(t, dir, "SELECT id FROM raw.intercom__conversations ORDER BY id LIMIT 1")
+	admins := warehouse(t, dir, "SELECT id FROM raw.intercom__admins ORDER BY id LIMIT 1")
+	if code, b := emu.ICDo(http.MethodPost, fmt.Sprintf("/conversations/%v/parts", convs[0]), map[string]any{"message_type": "comment", "type": "admin", "admin_id": fmt.Sprint(admins[0]), "body": "A reply"}); code != 200 {
+		t.Fatalf("reply: %d %s", code, b)
+	}
+	mustRun(t, run)
+	if has("raw") {
+		t.Error("a merge of conversations left conversation_parts in current state")
+	}
+	mustRun(t, run, "rebuild")
+	if has("raw") {
+		t.Error("a rebuild put conversation_parts in current state")
+	}
+	if got := warehouse(t, dir, "SELECT count(*) FROM raw.intercom__conversations"); fmt.Sprint(got[0]) == "0" {
+		t.Error("no conversations in current state after the rebuild")
+	}
+}

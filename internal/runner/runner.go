@@ -518,7 +518,7 @@ func (r *run) record(ctx context.Context, src extract.Source, e *extracted) erro
 	}
 	res, w, old := e.res, e.window, e.old
 	if res.File != "" {
-		r.landed = append(r.landed, landed{system: src.System(), object: src.Object(), file: res.File, snapshot: extract.IsSnapshot(src)})
+		r.landed = append(r.landed, landed{system: src.System(), object: src.Object(), file: res.File})
 		r.sum.Files[key] = res.File
 	}
 	r.sum.Extracted[key] = res.Rows
@@ -553,7 +553,6 @@ func (r *run) record(ctx context.Context, src extract.Source, e *extracted) erro
 // landed is one landing file of this run, to merge into current state.
 type landed struct {
 	system, object, file string
-	snapshot             bool
 }
 
 // commitExtract merges this run's landing files into current state and
@@ -568,7 +567,7 @@ func (r *run) commitExtract(ctx context.Context) error {
 	}
 	defer tx.Rollback()
 	for _, l := range r.landed {
-		if err := state.Merge(ctx, tx, r.id, l.system, l.object, l.file, l.snapshot); err != nil {
+		if err := state.Merge(ctx, tx, r.id, l.system, l.object, l.file, ObjectKind(l.system, l.object)); err != nil {
 			return err
 		}
 	}
@@ -1397,6 +1396,15 @@ func (r *run) export(ctx context.Context, table string) (string, error) {
 // that its latest extraction is its current state.
 func SnapshotObject(system, object string) bool {
 	return system == "intercom" && intercomextract.IsSnapshot(object)
+}
+
+// ObjectKind says how an object's landing files become its current state.
+func ObjectKind(system, object string) state.Kind {
+	k := state.Kind{Snapshot: SnapshotObject(system, object)}
+	if system == "intercom" {
+		k.LandingOnly = intercomextract.LandingOnly(object)
+	}
+	return k
 }
 
 // TableName is the current-state table of "system.object".

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -74,7 +75,7 @@ func (s *Store) CheckColumns(ctx context.Context, runID, system, object string, 
 	}
 	for _, c := range cols {
 		old, ok := types[strings.ToLower(c.Name)]
-		if !ok || extract.IsLineage(c.Name) || old == c.Type.DuckDBType() {
+		if !ok || c.LandingOnly || extract.IsLineage(c.Name) || old == c.Type.DuckDBType() {
 			continue
 		}
 		s.DB.ExecContext(ctx, `INSERT INTO ferry.schema_changes VALUES ($1, $2, $3, $4, $5, $6, 'type_changed', now())`,
@@ -84,24 +85,73 @@ func (s *Store) CheckColumns(ctx context.Context, runID, system, object string, 
 	return nil
 }
 
+// Kind says how an object's landing files become its current state.
+type Kind struct {
+	// Snapshot: the object is read whole every run; its latest extraction
+	// replaces current state instead of being merged into it.
+	Snapshot bool
+	// LandingOnly names columns kept in the landing files (and the
+	// landing.* views) but not in current state: Intercom's conversation
+	// parts, 1.1 GB of JSON text at 1,000,000 contacts that no model reads.
+	LandingOnly []string
+}
+
+// exclude is the EXCLUDE list of a SELECT * over landing files with the
+// given columns: extra, then the kind's landing-only columns they have.
+func (k Kind) exclude(cols []Column, extra ...string) string {
+	out := append([]string{}, extra...)
+	for _, c := range cols {
+		if slices.Contains(k.LandingOnly, c.Name) {
+			out = append(out, QuoteIdent(c.Name))
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "EXCLUDE (" + strings.Join(out, ", ") + ")"
+}
+
+// current drops from cols the kind's landing-only columns.
+func (k Kind) current(cols []Column) []Column {
+	var out []Column
+	for _, c := range cols {
+		if !slices.Contains(k.LandingOnly, c.Name) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // Merge folds the landing file of one run into raw.<table>, inside tx:
 // new columns are added (recorded in ferry.schema_changes), a changed
 // column type is refused, and each record's version is replaced when the
-// landed one is at least as new. A snapshot replaces the whole table.
-func Merge(ctx context.Context, tx *sql.Tx, runID, system, object, file string, snapshot bool) error {
+// landed one is at least as new. A snapshot replaces the whole table; the
+// kind's landing-only columns stay out (and are dropped from a table an
+// older ferry made with them).
+func Merge(ctx context.Context, tx *sql.Tx, runID, system, object, file string, kind Kind) error {
 	table := "raw." + QuoteIdent(extract.TableName(system, object))
 	src := "read_parquet(" + QuoteString(file) + ", file_row_number = true, hive_partitioning = false)"
-	fileCols, err := describe(ctx, tx, "SELECT * EXCLUDE (file_row_number) FROM "+src)
+	landed, err := describe(ctx, tx, "SELECT * EXCLUDE (file_row_number) FROM "+src)
 	if err != nil {
 		return fmt.Errorf("merge %s.%s: read %s: %w", system, object, file, err)
 	}
+	fileCols := kind.current(landed)
+	exclude := kind.exclude(landed, "file_row_number")
 	have, err := TableColumns(ctx, tx, "raw", extract.TableName(system, object))
 	if err != nil {
 		return err
 	}
+	for _, c := range have {
+		if slices.Contains(kind.LandingOnly, c.Name) {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", table, QuoteIdent(c.Name))); err != nil {
+				return fmt.Errorf("merge %s.%s: drop landing-only column %s: %w", system, object, c.Name, err)
+			}
+		}
+	}
+	have = kind.current(have)
 	var n int64 // records the table holds
 	if len(have) == 0 {
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * EXCLUDE (file_row_number) FROM %s LIMIT 0", table, src)); err != nil {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * %s FROM %s LIMIT 0", table, exclude, src)); err != nil {
 			return fmt.Errorf("merge %s.%s: create current state: %w", system, object, err)
 		}
 	} else {
@@ -114,7 +164,7 @@ func Merge(ctx context.Context, tx *sql.Tx, runID, system, object, file string, 
 			return err
 		}
 	}
-	if snapshot && n > 0 {
+	if kind.Snapshot && n > 0 {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil {
 			return fmt.Errorf("merge %s.%s: %w", system, object, err)
 		}
@@ -124,10 +174,10 @@ func Merge(ctx context.Context, tx *sql.Tx, runID, system, object, file string, 
 	// narrow columns that choose it: over whole rows it holds every column
 	// of the file in memory, which does not spill enough (a million
 	// conversations at 512 MB went past a gigabyte).
-	latest := fmt.Sprintf(`SELECT * EXCLUDE (file_row_number) FROM %[1]s
+	latest := fmt.Sprintf(`SELECT * %[2]s FROM %[1]s
 			WHERE file_row_number IN (
 				SELECT file_row_number FROM (SELECT id, updated_at, file_row_number FROM %[1]s)
-				QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST, file_row_number DESC) = 1)`, src)
+				QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST, file_row_number DESC) = 1)`, src, exclude)
 	if n == 0 {
 		// Nothing to replace (a first sync, a snapshot): the latest
 		// versions go straight in, without a copy of the file in a
@@ -263,9 +313,9 @@ func latestSQL(files []string, snapshot bool) string {
 
 // Rebuild recreates the current state of every landed object from the
 // landing files that remain, in one transaction, and makes the next
-// transform build every model in full. snapshot reports which
-// objects are read whole each run.
-func (s *Store) Rebuild(ctx context.Context, landing string, snapshot func(system, object string) bool) ([]string, error) {
+// transform build every model in full. kind says how each object's
+// landing becomes current state.
+func (s *Store) Rebuild(ctx context.Context, landing string, kind func(system, object string) Kind) ([]string, error) {
 	objs, err := LandedObjects(landing)
 	if err != nil {
 		return nil, err
@@ -284,7 +334,18 @@ func (s *Store) Rebuild(ctx context.Context, landing string, snapshot func(syste
 		if len(files) == 0 {
 			continue
 		}
-		q := fmt.Sprintf("CREATE OR REPLACE TABLE raw.%s AS %s", QuoteIdent(extract.TableName(o[0], o[1])), latestSQL(files, snapshot(o[0], o[1])))
+		k := kind(o[0], o[1])
+		latest := latestSQL(files, k.Snapshot)
+		if len(k.LandingOnly) > 0 {
+			cols, err := describe(ctx, tx, latest)
+			if err != nil {
+				return nil, fmt.Errorf("rebuild %s.%s: %w", o[0], o[1], err)
+			}
+			if ex := k.exclude(cols); ex != "" {
+				latest = fmt.Sprintf("SELECT * %s FROM (%s)", ex, latest)
+			}
+		}
+		q := fmt.Sprintf("CREATE OR REPLACE TABLE raw.%s AS %s", QuoteIdent(extract.TableName(o[0], o[1])), latest)
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("rebuild %s.%s from %d landing files: %w", o[0], o[1], len(files), err)
 		}
@@ -314,7 +375,7 @@ type CompactResult struct {
 // compacted file and the newer files equals it. A crash between writing
 // the compacted file and removing the old ones leaves duplicates that a
 // rebuild resolves identically.
-func (s *Store) Compact(ctx context.Context, landing string, cutoff time.Time, snapshot func(system, object string) bool) ([]CompactResult, error) {
+func (s *Store) Compact(ctx context.Context, landing string, cutoff time.Time, kind func(system, object string) Kind) ([]CompactResult, error) {
 	objs, err := LandedObjects(landing)
 	if err != nil {
 		return nil, err
@@ -346,7 +407,7 @@ func (s *Store) Compact(ctx context.Context, landing string, cutoff time.Time, s
 		}
 		final := filepath.Join(dir, "part-00000.parquet")
 		tmp := final + ".tmp"
-		q := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd)", latestSQL(old, snapshot(o[0], o[1])), QuoteString(tmp))
+		q := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd)", latestSQL(old, kind(o[0], o[1]).Snapshot), QuoteString(tmp))
 		if _, err := s.DB.ExecContext(ctx, q); err != nil {
 			os.Remove(tmp)
 			return nil, fmt.Errorf("compact %s.%s: %w", o[0], o[1], err)

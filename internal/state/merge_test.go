@@ -54,7 +54,7 @@ func TestMerge_KeepsEachRecordsLatestVersion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := state.Merge(t.Context(), tx, fmt.Sprintf("r%d", i+1), "intercom", "contacts", f, false); err != nil {
+		if err := state.Merge(t.Context(), tx, fmt.Sprintf("r%d", i+1), "intercom", "contacts", f, state.Kind{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {
@@ -73,7 +73,7 @@ func TestMerge_KeepsEachRecordsLatestVersion(t *testing.T) {
 	if got := names(); got != want {
 		t.Fatalf("merged current state %q, want %q", got, want)
 	}
-	if _, err := st.Rebuild(t.Context(), landing, func(string, string) bool { return false }); err != nil {
+	if _, err := st.Rebuild(t.Context(), landing, func(string, string) state.Kind { return state.Kind{} }); err != nil {
 		t.Fatal(err)
 	}
 	if got := names(); got != want {
