@@ -1,6 +1,7 @@
 package transform_test
 
 import (
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -187,27 +188,39 @@ func TestLoad_IncrementalModelsMustBeTrackable(t *testing.T) {
 	}
 }
 
+// fixture opens a fresh warehouse, runs setup and loads models (file name
+// → SQL) for a Build test.
+func fixture(t *testing.T, setup string, models map[string]string) (*sql.DB, []transform.Model) {
+	t.Helper()
+	db, err := duck.Open(t.TempDir() + "/w.duckdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(setup); err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{}
+	for name, text := range models {
+		fsys[name] = &fstest.MapFile{Data: []byte(text)}
+	}
+	ms, err := transform.Load(fsys, "models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, ms
+}
+
 // TestBuild_IncrementalInPlaceRollsBack: an incremental build changes the
 // published incremental table in place when it publishes; a model failing
 // after it leaves the published rows as they were, and the next build
 // applies the change.
 func TestBuild_IncrementalInPlaceRollsBack(t *testing.T) {
 	t.Parallel()
-	db, err := duck.Open(t.TempDir() + "/w.duckdb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE SCHEMA raw; CREATE TABLE raw.x (id VARCHAR, v VARCHAR); INSERT INTO raw.x VALUES ('1', '10'), ('2', '20'), ('3', '30')`); err != nil {
-		t.Fatal(err)
-	}
-	ms, err := transform.Load(fstest.MapFS{
-		"a.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: id\nSELECT id, v FROM raw.x WHERE NOT is_incremental() OR changed(id)")},
-		"b.sql": {Data: []byte("SELECT id, CAST(v AS INTEGER) AS n FROM a")},
-	}, "models")
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, ms := fixture(t, `CREATE SCHEMA raw; CREATE TABLE raw.x (id VARCHAR, v VARCHAR); INSERT INTO raw.x VALUES ('1', '10'), ('2', '20'), ('3', '30')`, map[string]string{
+		"a.sql": "-- materialized: incremental\n-- record_ids: id\nSELECT id, v FROM raw.x WHERE NOT is_incremental() OR changed(id)",
+		"b.sql": "SELECT id, CAST(v AS INTEGER) AS n FROM a",
+	})
 	published := func() string {
 		t.Helper()
 		var s string
@@ -257,24 +270,13 @@ func TestBuild_IncrementalInPlaceRollsBack(t *testing.T) {
 // deleting their rows from it would lose them.
 func TestBuild_IncrementalDeltaUsesItsOwnChanges(t *testing.T) {
 	t.Parallel()
-	db, err := duck.Open(t.TempDir() + "/w.duckdb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE SCHEMA raw;
+	db, ms := fixture(t, `CREATE SCHEMA raw;
 CREATE TABLE raw.x (id VARCHAR, v VARCHAR); INSERT INTO raw.x VALUES ('1', 'a'), ('2', 'b'), ('3', 'c');
-CREATE TABLE raw.y (id VARCHAR, w VARCHAR); INSERT INTO raw.y VALUES ('1', 'p'), ('2', 'q'), ('3', 'r')`); err != nil {
-		t.Fatal(err)
-	}
-	ms, err := transform.Load(fstest.MapFS{
-		"a.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: id\nSELECT id, v FROM raw.x WHERE NOT is_incremental() OR changed(id)")},
-		"t.sql": {Data: []byte("-- materialized: table\n-- record_ids: id\n-- depends_on: a\nSELECT id, w FROM raw.y")},
-		"c.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: id\nSELECT a.id, a.v, t.w FROM a JOIN t USING (id) WHERE NOT is_incremental() OR changed(a.id)")},
-	}, "models")
-	if err != nil {
-		t.Fatal(err)
-	}
+CREATE TABLE raw.y (id VARCHAR, w VARCHAR); INSERT INTO raw.y VALUES ('1', 'p'), ('2', 'q'), ('3', 'r')`, map[string]string{
+		"a.sql": "-- materialized: incremental\n-- record_ids: id\nSELECT id, v FROM raw.x WHERE NOT is_incremental() OR changed(id)",
+		"t.sql": "-- materialized: table\n-- record_ids: id\n-- depends_on: a\nSELECT id, w FROM raw.y",
+		"c.sql": "-- materialized: incremental\n-- record_ids: id\nSELECT a.id, a.v, t.w FROM a JOIN t USING (id) WHERE NOT is_incremental() OR changed(a.id)",
+	})
 	if err := transform.Build(t.Context(), db, ms, transform.BuildOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -303,22 +305,11 @@ CREATE TABLE raw.y (id VARCHAR, w VARCHAR); INSERT INTO raw.y VALUES ('1', 'p'),
 // groups' rows in a model keyed on the group.
 func TestBuild_IncrementalReportsItsRecordIDs(t *testing.T) {
 	t.Parallel()
-	db, err := duck.Open(t.TempDir() + "/w.duckdb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE SCHEMA raw;
-CREATE TABLE raw.x (id VARCHAR, grp VARCHAR); INSERT INTO raw.x VALUES ('1', 'g1'), ('2', 'g1'), ('3', 'g2'), ('4', 'g3')`); err != nil {
-		t.Fatal(err)
-	}
-	ms, err := transform.Load(fstest.MapFS{
-		"a.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: id, grp\nSELECT id, grp FROM raw.x")},
-		"b.sql": {Data: []byte("-- materialized: incremental\n-- record_ids: grp\nSELECT grp, count(*) AS n FROM a WHERE NOT is_incremental() OR changed(grp) GROUP BY grp")},
-	}, "models")
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, ms := fixture(t, `CREATE SCHEMA raw;
+CREATE TABLE raw.x (id VARCHAR, grp VARCHAR); INSERT INTO raw.x VALUES ('1', 'g1'), ('2', 'g1'), ('3', 'g2'), ('4', 'g3')`, map[string]string{
+		"a.sql": "-- materialized: incremental\n-- record_ids: id, grp\nSELECT id, grp FROM raw.x",
+		"b.sql": "-- materialized: incremental\n-- record_ids: grp\nSELECT grp, count(*) AS n FROM a WHERE NOT is_incremental() OR changed(grp) GROUP BY grp",
+	})
 	if err := transform.Build(t.Context(), db, ms, transform.BuildOptions{}); err != nil {
 		t.Fatal(err)
 	}
