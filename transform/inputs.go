@@ -126,10 +126,35 @@ func Inputs(ctx context.Context, db *sql.DB, models []Model) (Fingerprint, error
 func (f Fingerprint) Changes(seq int64) string {
 	var parts []string
 	for _, t := range f.lineaged {
-		parts = append(parts, fmt.Sprintf("SELECT CAST(id AS VARCHAR) FROM raw.%q WHERE _run_id IN (SELECT run_id FROM ferry.run_order WHERE seq > %d)", t, seq))
+		parts = append(parts, fmt.Sprintf("SELECT CAST(id AS VARCHAR) FROM raw.%q WHERE %s", t, mergedAfter(seq)))
 	}
 	parts = append(parts, fmt.Sprintf("SELECT unnest([intercom_id, sf_id]) FROM ferry.snapshot WHERE run_id IN (SELECT run_id FROM ferry.run_order WHERE seq >= %d)", seq))
 	return strings.Join(parts, "\nUNION ALL\n")
+}
+
+// mergedAfter is true for a raw.* row merged by a run after the one
+// numbered seq in ferry.run_order.
+func mergedAfter(seq int64) string {
+	return fmt.Sprintf("_run_id IN (SELECT run_id FROM ferry.run_order WHERE seq > %d)", seq)
+}
+
+// Landed lists, as raw.<table> (BuildOptions.Whole), the tables in whole
+// that hold a record merged by a run after the one numbered seq.
+func (f Fingerprint) Landed(ctx context.Context, db *sql.DB, seq int64, whole map[string]bool) ([]string, error) {
+	var out []string
+	for _, t := range f.lineaged {
+		if !whole[t] {
+			continue
+		}
+		var landed bool
+		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) > 0 FROM raw.%q WHERE %s", t, mergedAfter(seq))).Scan(&landed); err != nil {
+			return nil, fmt.Errorf("changes of raw.%s: %w", t, err)
+		}
+		if landed {
+			out = append(out, "raw."+t)
+		}
+	}
+	return out, nil
 }
 
 // Scope counts what an incremental build from seq would follow: the rows of

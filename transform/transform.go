@@ -353,8 +353,9 @@ func (opt BuildOptions) readsWhole(m Model) bool {
 // published rows without the changed ones plus the delta. Publication
 // applies every delta to its published table in place (DELETE the changed
 // ids, INSERT the delta) in the same short transaction that points the
-// views at the generation. A table model that names record_ids adds the
-// ids of the rows that differ from its published version to the changed
+// views at the generation. Every model that names record_ids (a table,
+// or an incremental model's delta against the rows it replaces) adds the
+// ids of its rows that differ from their published version to the changed
 // ids, so the incremental models after it see them.
 func Build(ctx context.Context, db *sql.DB, models []Model, opt BuildOptions) error {
 	conn, err := db.Conn(ctx)

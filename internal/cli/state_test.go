@@ -259,6 +259,18 @@ func TestState_RebuildAndCompactionAgree(t *testing.T) {
 	}
 }
 
+// runSummary runs `ferry run --output json` with args and returns its
+// summary.
+func runSummary(t *testing.T, run func(args ...string) result, args ...string) runner.Summary {
+	t.Helper()
+	r := mustRun(t, run, append([]string{"run", "--output", "json"}, args...)...)
+	var s runner.Summary
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatalf("summary: %v\n%s", err, r.stdout)
+	}
+	return s
+}
+
 // TestRun_LookbackRereadsAreNotLanded: each run's lookback re-reads what
 // the runs before it landed (the first sync's own writes, here). Versions
 // current state already holds are dropped before landing, conversations
@@ -266,15 +278,7 @@ func TestState_RebuildAndCompactionAgree(t *testing.T) {
 func TestRun_LookbackRereadsAreNotLanded(t *testing.T) {
 	t.Parallel()
 	emu, dir, run := setup(t, 150)
-	summary := func(args ...string) runner.Summary {
-		t.Helper()
-		r := mustRun(t, run, append([]string{"run", "--output", "json"}, args...)...)
-		var s runner.Summary
-		if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
-			t.Fatalf("summary: %v\n%s", err, r.stdout)
-		}
-		return s
-	}
+	summary := func(args ...string) runner.Summary { return runSummary(t, run, args...) }
 	fetches := func() int {
 		n := 0
 		for route, c := range emu.ICStats().Requests {
@@ -490,15 +494,7 @@ func TestRebuild_PipelineFileOptional(t *testing.T) {
 func TestRun_UnchangedSnapshotsAreNotLanded(t *testing.T) {
 	t.Parallel()
 	emu, dir, run := setup(t, 30)
-	summary := func() runner.Summary {
-		t.Helper()
-		r := mustRun(t, run, "run", "--output", "json")
-		var s runner.Summary
-		if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
-			t.Fatalf("summary: %v\n%s", err, r.stdout)
-		}
-		return s
-	}
+	summary := func() runner.Summary { return runSummary(t, run) }
 	first := summary()
 	if first.Files["intercom.tags"] == "" || first.Files["intercom.admins"] == "" {
 		t.Fatalf("the first sync landed no tags or admins: %v", first.Files)

@@ -627,33 +627,6 @@ func short(d time.Duration) string {
 	return s
 }
 
-// wholeChanged lists the current-state tables of objects read whole
-// (snapshots) that a run after the one numbered seq landed.
-func (r *run) wholeChanged(ctx context.Context, seq int64) ([]string, error) {
-	var out []string
-	for _, name := range config.IntercomObjects {
-		if !intercomextract.IsSnapshot(name) {
-			continue
-		}
-		table := extract.TableName("intercom", name)
-		if cols, err := state.TableColumns(ctx, r.st.DB, "raw", table); err != nil || len(cols) == 0 {
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		var landed bool
-		q := fmt.Sprintf("SELECT count(*) > 0 FROM raw.%s WHERE _run_id IN (SELECT run_id FROM ferry.run_order WHERE seq > $1)", state.QuoteIdent(table))
-		if err := r.st.DB.QueryRowContext(ctx, q, seq).Scan(&landed); err != nil {
-			return nil, fmt.Errorf("changes of %s: %w", table, err)
-		}
-		if landed {
-			out = append(out, "raw."+table)
-		}
-	}
-	return out, nil
-}
-
 // incrementalFloor is how many changed records always build incrementally,
 // whatever their share.
 const incrementalFloor = 50_000
@@ -714,7 +687,12 @@ func (r *run) transform(ctx context.Context) error {
 	}
 	if full == "" {
 		opt.Changed = fp.Changes(lastSeq.Int64)
-		if opt.Whole, err = r.wholeChanged(ctx, lastSeq.Int64); err != nil {
+		// Objects read whole change as a whole (BuildOptions.Whole).
+		snapshots := map[string]bool{}
+		for _, o := range transform.Objects() {
+			snapshots[o.Table] = SnapshotObject(o.System, o.Object)
+		}
+		if opt.Whole, err = fp.Landed(ctx, r.st.DB, lastSeq.Int64, snapshots); err != nil {
 			return err
 		}
 	} else {

@@ -231,6 +231,8 @@ func (w *BulkWriter) flush(ctx context.Context) error {
 		return ctx.Err()
 	case <-t.C:
 	}
+	// WaitIngestJob polls at once and doubles its wait: starting from
+	// twice the interval continues the backoff this first wait began.
 	info, err := s.Client.WaitIngestJob(ctx, job.ID, s.Poll*2, func(j salesforceapi.JobInfo) {
 		if t := s.Now(); t.Sub(last) >= 5*time.Second {
 			last = t
