@@ -527,7 +527,10 @@ func TestRun_UnchangedSnapshotsAreNotLanded(t *testing.T) {
 // through another record than the one it is keyed on, made directly in
 // current state as a run would land them: a conversation moved to another
 // contact and tagged, a company grown, a contact that takes another's email
-// (both are ranked again), the tags renamed (an object read whole). After each, the incremental build equals a full build.
+// (both are ranked again), the tags renamed (an object read whole), an
+// opportunity role moved (the WhatId of its contacts' Tasks), a Task deleted
+// in Salesforce (logged again), a Lead unlinked from its Intercom user (a
+// Lead to create). After each, the incremental build equals a full build.
 func TestModels_IncrementalFollowsRelatedRecords(t *testing.T) {
 	t.Parallel()
 	_, dir, run := setup(t, 60)
@@ -557,8 +560,35 @@ func TestModels_IncrementalFollowsRelatedRecords(t *testing.T) {
 	company := one("SELECT first_company_id FROM main.lead_capture_input WHERE first_company_id IS NOT NULL AND coalesce(company_size, 0) < 2000 ORDER BY intercom_id LIMIT 1")
 	taken := one("SELECT email FROM main.int_people_intercom WHERE email_rank = 1 ORDER BY intercom_id LIMIT 1")
 	taker := one(fmt.Sprintf("SELECT intercom_id FROM main.int_people_intercom WHERE email <> '%s' ORDER BY intercom_id DESC LIMIT 1", taken))
+	// A matched Contact with no open opportunity whose conversation is
+	// logged as a Task, and a role on an open opportunity to give it.
+	roleTo := one(`SELECT p.sf_id FROM main.int_people_identity AS p
+		JOIN main.stg_intercom__conversations AS c ON c.contact_id = p.intercom_id
+		WHERE p.sf_object = 'Contact'
+		  AND p.sf_id NOT IN (SELECT contact_id FROM main.int_contact_open_opportunities)
+		  AND c.conversation_id IN (SELECT conversation_link FROM main.stg_salesforce__tasks WHERE NOT is_deleted)
+		ORDER BY p.sf_id LIMIT 1`)
+	role := one(`SELECT r.sf_id FROM main.stg_salesforce__opportunity_contact_roles AS r
+		JOIN main.stg_salesforce__opportunities AS o ON o.sf_id = r.opportunity_id
+		WHERE NOT r.is_deleted AND NOT o.is_deleted AND NOT o.is_closed
+		ORDER BY r.sf_id LIMIT 1`)
+	task := one("SELECT sf_id FROM main.stg_salesforce__tasks WHERE conversation_link IS NOT NULL AND NOT is_deleted ORDER BY sf_id LIMIT 1")
+	// A Lead linked to an Intercom user who has no other Salesforce person.
+	unlinked := one(`SELECT l.sf_id FROM main.stg_salesforce__leads AS l
+		JOIN main.int_people_intercom AS p ON p.intercom_id = l.intercom_link AND p.role = 'user' AND p.email_rank = 1
+		WHERE NOT l.is_deleted AND NOT l.is_converted
+		  AND p.email_norm NOT IN (SELECT email_norm FROM main.stg_salesforce__contacts WHERE email_norm IS NOT NULL)
+		  AND (SELECT count(*) FROM main.stg_salesforce__leads AS o WHERE o.email_norm = p.email_norm OR o.intercom_link = p.intercom_id) = 1
+		ORDER BY l.sf_id LIMIT 1`)
 	// Each change moves what probe counts.
 	changes := []struct{ what, table, set, where, probe string }{
+		{"an opportunity role moved to another contact", "salesforce__opportunity_contact_role", fmt.Sprintf(`"ContactId" = '%s'`, roleTo), fmt.Sprintf("id = '%s'", role),
+			"SELECT count(*) FROM main.sf_task_upserts WHERE field = 'WhatId'"},
+		{"a Task deleted in Salesforce", "salesforce__task", "is_deleted = true", fmt.Sprintf("id = '%s'", task),
+			"SELECT count(*) FROM main.sf_task_upserts"},
+		{"a Lead unlinked from its Intercom user and given another email", "salesforce__lead",
+			`"Intercom_Id__c" = NULL, "Email" = 'elsewhere@related.example'`, fmt.Sprintf("id = '%s'", unlinked),
+			"SELECT count(*) FROM main.sf_lead_creates"},
 		{"a conversation moved to another contact and tagged", "intercom__conversations",
 			fmt.Sprintf("contact_ids = ['%s'], tag_names = list_append(tag_names, 'pricing')", quiet), fmt.Sprintf("id = '%s'", conv),
 			"SELECT count(*) FROM main.int_lead_capture_qualified"},

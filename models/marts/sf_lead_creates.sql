@@ -1,5 +1,6 @@
--- materialized: table
--- description: Leads to create, keyed on the people external id (an upsert, so a retry can never duplicate), one row per field: Intercom users with an email that match no Salesforce person (sync.people.create_salesforce_leads), and contacts of any role that meet the lead-capture rule (workflows.lead_capture). Never created when the email exists in Salesforce in any form, deleted records included: a person sales deleted is not resurrected.
+-- materialized: incremental
+-- record_ids: record_key, email_norm, first_company_id, owner_admin_id
+-- description: Leads to create, keyed on the people external id (an upsert, so a retry can never duplicate), one row per field: Intercom users with an email that match no Salesforce person (sync.people.create_salesforce_leads), and contacts of any role that meet the lead-capture rule (workflows.lead_capture). Never created when the email exists in Salesforce in any form, deleted records included: a person sales deleted is not resurrected. Each row also names the email, company and owning admin it was computed from, so that an incremental build recomputes a contact when any of them changes.
 WITH settings AS (
     SELECT
         max(CASE WHEN key = 'create_salesforce_leads' THEN value = 'true' END) AS create_for_users,
@@ -30,9 +31,24 @@ owners AS (
     SELECT admin_id, user_id FROM int_admin_users
 ),
 
+-- An incremental build recomputes the contacts one of whose records
+-- changed: the contact, its email (a Salesforce person taking or leaving
+-- it), its company, its owning admin.
+people AS (
+    SELECT * FROM int_people_intercom
+    WHERE NOT is_incremental()
+       OR changed(intercom_id)
+       OR changed(email_norm)
+       OR changed(first_company_id)
+       OR intercom_id IN (SELECT intercom_id FROM lead_capture_input WHERE changed(owner_admin_id))
+),
+
 candidates AS (
     SELECT
         people.intercom_id,
+        people.email_norm,
+        people.first_company_id,
+        input.owner_admin_id,
         people.email,
         people.name,
         companies.name AS company_name,
@@ -40,7 +56,7 @@ candidates AS (
         input.last_conversation_snippet,
         owners.user_id AS owner_id,
         qualified.intercom_id IS NOT NULL AS captured
-    FROM int_people_intercom AS people
+    FROM people
     INNER JOIN stg_intercom__contacts AS contacts
         ON contacts.intercom_id = people.intercom_id
     INNER JOIN lead_capture_input AS input
@@ -94,15 +110,33 @@ mapped_fields AS (
     FROM candidates
     INNER JOIN config.field_map AS field_map
         ON field_map.entity = 'people' AND field_map.direction <> 'to_intercom'
-    LEFT JOIN int_configured_values AS held
+    LEFT JOIN (
+        SELECT * FROM int_configured_values
+        WHERE NOT is_incremental() OR record_id IN (SELECT intercom_id FROM candidates)
+    ) AS held
         ON held.record_id = candidates.intercom_id
         AND held.field = field_map.intercom_field
 ),
 
-final AS (
-    SELECT 'Lead' AS sf_object, intercom_id AS record_key, field, value, value_type FROM base_fields
+fields AS (
+    SELECT intercom_id, field, value, value_type FROM base_fields
     UNION ALL
-    SELECT 'Lead', intercom_id, field, value, value_type FROM mapped_fields WHERE value IS NOT NULL
+    SELECT intercom_id, field, value, value_type FROM mapped_fields WHERE value IS NOT NULL
+),
+
+final AS (
+    SELECT
+        'Lead' AS sf_object,
+        fields.intercom_id AS record_key,
+        fields.field,
+        fields.value,
+        fields.value_type,
+        candidates.email_norm,
+        candidates.first_company_id,
+        candidates.owner_admin_id
+    FROM fields
+    INNER JOIN candidates
+        ON candidates.intercom_id = fields.intercom_id
 )
 
 SELECT * FROM final

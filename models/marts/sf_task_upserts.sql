@@ -1,5 +1,6 @@
--- materialized: table
--- description: Conversations logged as Salesforce Tasks, keyed on the conversation id (an upsert: a retry or rerun never makes a second Task). One row per field, and only fields that differ from the Task Salesforce holds (all of them for a new Task). WhoId is the matched Lead or Contact; WhatId the contact's single open opportunity where it has a role, none when there are several; OwnerId the assignee's Salesforce user, matched by email.
+-- materialized: incremental
+-- record_ids: record_key, contact_id, who_id, admin_assignee_id, task_id
+-- description: Conversations logged as Salesforce Tasks, keyed on the conversation id (an upsert: a retry or rerun never makes a second Task). One row per field, and only fields that differ from the Task Salesforce holds (all of them for a new Task). WhoId is the matched Lead or Contact; WhatId the contact's single open opportunity where it has a role, none when there are several; OwnerId the assignee's Salesforce user, matched by email. Each row also names the records it was computed from (the Intercom contact, the WhoId, the assignee, the Task Salesforce holds), so that an incremental build recomputes a conversation when any of them changes.
 WITH settings AS (
     SELECT
         max(CASE WHEN key = 'tasks_enabled' THEN value = 'true' END) AS enabled,
@@ -15,20 +16,19 @@ in_scope AS (
     WHERE settings.enabled
       AND conversations.customer_initiated -- not the conversations ferry's own messages open
       AND (settings.tags = '' OR list_has_any(conversations.tag_names, string_split(settings.tags, ',')))
+      -- An incremental build recomputes the conversations one of whose
+      -- records changed: itself, its contact, its assignee, the Salesforce
+      -- person its contact matches, the Task that logs it.
+      AND (NOT is_incremental()
+           OR changed(conversations.conversation_id)
+           OR changed(conversations.contact_id)
+           OR changed(conversations.admin_assignee_id)
+           OR conversations.contact_id IN (SELECT intercom_id FROM int_people_identity WHERE changed(sf_id))
+           OR conversations.conversation_id IN (SELECT conversation_link FROM stg_salesforce__tasks WHERE changed(sf_id)))
 ),
 
 open_roles AS (
-    SELECT
-        roles.contact_id,
-        count(DISTINCT opportunities.sf_id) AS open_opportunities,
-        min(opportunities.sf_id) AS opportunity_id
-    FROM stg_salesforce__opportunity_contact_roles AS roles
-    INNER JOIN stg_salesforce__opportunities AS opportunities
-        ON opportunities.sf_id = roles.opportunity_id
-    WHERE NOT roles.is_deleted
-      AND NOT opportunities.is_deleted
-      AND NOT opportunities.is_closed
-    GROUP BY roles.contact_id
+    SELECT contact_id, open_opportunities, opportunity_id FROM int_contact_open_opportunities
 ),
 
 owners AS (
@@ -46,6 +46,8 @@ people AS (
 desired AS (
     SELECT
         in_scope.conversation_id,
+        in_scope.contact_id,
+        in_scope.admin_assignee_id,
         left('Intercom: ' || coalesce(nullif(in_scope.subject, ''), 'conversation ' || in_scope.conversation_id), 255) AS subject,
         concat_ws(chr(10) || chr(10), nullif(in_scope.snippet, ''), replace((SELECT link_template FROM settings), '{id}', in_scope.conversation_id)) AS description,
         CASE WHEN in_scope.state = 'closed' THEN 'Completed' ELSE 'In Progress' END AS status,
@@ -68,7 +70,7 @@ desired AS (
 
 fields AS (
     UNPIVOT (
-        SELECT conversation_id, subject AS "Subject", description AS "Description", status AS "Status",
+        SELECT conversation_id, contact_id, admin_assignee_id, who_id AS matched_id, subject AS "Subject", description AS "Description", status AS "Status",
                who_id AS "WhoId", what_id AS "WhatId", owner_id AS "OwnerId", activity_date AS "ActivityDate"
         FROM desired
     )
@@ -80,13 +82,17 @@ current_tasks AS (
     SELECT tasks.sf_id, tasks.conversation_link
     FROM stg_salesforce__tasks AS tasks
     WHERE NOT tasks.is_deleted AND tasks.conversation_link IS NOT NULL
+      AND (NOT is_incremental() OR tasks.conversation_link IN (SELECT conversation_id FROM in_scope))
 ),
 
+-- The held values of the in-scope conversations' Tasks only: an
+-- incremental build would otherwise join every configured value.
 current_values AS (
     SELECT current_tasks.conversation_link, held.field, nullif(held.value, '') AS value
     FROM current_tasks
     INNER JOIN int_configured_values AS held
         ON held.record_id = current_tasks.sf_id
+    WHERE NOT is_incremental() OR held.record_id IN (SELECT sf_id FROM current_tasks)
 ),
 
 final AS (
@@ -95,7 +101,11 @@ final AS (
         fields.conversation_id AS record_key,
         fields.field,
         fields.value,
-        'string' AS value_type
+        'string' AS value_type,
+        fields.contact_id,
+        fields.matched_id AS who_id,
+        fields.admin_assignee_id,
+        current_tasks.sf_id AS task_id
     FROM fields
     LEFT JOIN current_tasks
         ON current_tasks.conversation_link = fields.conversation_id

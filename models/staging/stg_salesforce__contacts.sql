@@ -1,5 +1,5 @@
 -- materialized: incremental
--- record_ids: sf_id
+-- record_ids: sf_id, email_norm, intercom_link
 -- description: Current version of every Salesforce Contact (deleted ones flagged), one row per Id.
 SELECT
     id AS sf_id,

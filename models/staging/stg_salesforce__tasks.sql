@@ -1,5 +1,5 @@
 -- materialized: incremental
--- record_ids: sf_id
+-- record_ids: sf_id, conversation_link
 -- description: Current version of every Task (deleted ones flagged), one row per Id.
 SELECT
     id AS sf_id,
