@@ -325,3 +325,66 @@ CREATE TABLE raw.x (id VARCHAR, grp VARCHAR); INSERT INTO raw.x VALUES ('1', 'g1
 		t.Errorf("main.b = %s, want %s", got, want)
 	}
 }
+
+// TestBuild_IncrementalNeverDeletesFromItsBase: incremental builds leave
+// the rows a full build wrote untouched (their superseded ids and the
+// replacing rows live beside them), read as the model's rows; past
+// CompactAt the model's rows become one table again.
+func TestBuild_IncrementalNeverDeletesFromItsBase(t *testing.T) {
+	t.Parallel()
+	db, ms := fixture(t, `CREATE SCHEMA raw;
+CREATE TABLE raw.x (id VARCHAR, v VARCHAR); INSERT INTO raw.x SELECT CAST(i AS VARCHAR), 'v' || i FROM range(100) t(i)`, map[string]string{
+		"a.sql": "-- materialized: incremental\n-- record_ids: id\nSELECT id, v FROM raw.x WHERE NOT is_incremental() OR changed(id)",
+	})
+	query := func(q string) string {
+		t.Helper()
+		var got string
+		if err := db.QueryRow(q).Scan(&got); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return got
+	}
+	rows := `SELECT count(*) || ' ' || sum(hash(id, v)) FROM main.a`
+	bases := `SELECT count(*) FROM duckdb_tables() WHERE table_name = 'a$base'`
+	build := func(changed string, compactAt float64) {
+		t.Helper()
+		if err := transform.Build(t.Context(), db, ms, transform.BuildOptions{Changed: changed, CompactAt: compactAt}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build("", 0)
+	// Three edits, a delete and a create, in two builds; the second edits
+	// a record the first already replaced.
+	db.Exec(`UPDATE raw.x SET v = 'w' WHERE id IN ('1', '2'); DELETE FROM raw.x WHERE id = '3'`)
+	build("SELECT unnest(['1', '2', '3'])", 0.5)
+	db.Exec(`UPDATE raw.x SET v = 'z' WHERE id = '1'; INSERT INTO raw.x VALUES ('100', 'new')`)
+	build("SELECT unnest(['1', '100'])", 0.5)
+	if query(bases) != "1" {
+		t.Fatalf("no base table after incremental builds")
+	}
+	base := query(`SELECT schema_name || '."a$base"' FROM duckdb_tables() WHERE table_name = 'a$base'`)
+	if got := query(`SELECT count(*) || ' ' || count(*) FILTER (WHERE v LIKE 'v%') FROM ` + base); got != "100 100" {
+		t.Errorf("base rows: %s, want the full build's 100, unchanged", got)
+	}
+	if got := query(`SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM main.a WHERE id IN ('1', '2', '3', '4', '100')`); got != "1=z,100=new,2=w,4=v4" {
+		t.Errorf("main.a = %s", got)
+	}
+	incremental := query(rows)
+	// A full build gives the same rows.
+	build("", 0)
+	if full := query(rows); full != incremental {
+		t.Errorf("incremental builds give %s, a full build %s", incremental, full)
+	}
+	// Past CompactAt the rows are written as one table, with nothing to
+	// overlay.
+	db.Exec(`UPDATE raw.x SET v = 'y' WHERE id = '5'`)
+	build("SELECT '5'", 0.5) // the first delta makes the overlay
+	db.Exec(`UPDATE raw.x SET v = 'x' WHERE id = '6'`)
+	build("SELECT '6'", 0.001)
+	if query(bases) != "0" {
+		t.Errorf("the overlay was not compacted")
+	}
+	if got := query(`SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM main.a WHERE id IN ('5', '6')`); got != "5=y,6=x" {
+		t.Errorf("after compaction main.a = %s", got)
+	}
+}
