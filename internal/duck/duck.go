@@ -32,5 +32,11 @@ func Open(path string) (*sql.DB, error) {
 			return nil, fmt.Errorf("configure duckdb: %w", err)
 		}
 	}
+	// DuckDB's allocator (jemalloc, on Linux) returns freed memory to the
+	// system from a background thread rather than only when a query
+	// allocates again: an incremental build at 1,000,000 contacts peaked at
+	// 1,132-1,174 MiB with it and 1,268-1,285 MiB without. Builds without
+	// jemalloc have nothing to configure, hence no error.
+	db.Exec("SET allocator_background_threads = true")
 	return db, nil
 }
