@@ -138,22 +138,24 @@ func mergedAfter(seq int64) string {
 	return fmt.Sprintf("_run_id IN (SELECT run_id FROM ferry.run_order WHERE seq > %d)", seq)
 }
 
-// Landed lists, as raw.<table> (BuildOptions.Whole), the tables in whole
-// that hold a record merged by a run after the one numbered seq.
-func (f Fingerprint) Landed(ctx context.Context, db *sql.DB, seq int64, whole map[string]bool) ([]string, error) {
-	var out []string
+// Landed reports, for each raw.* table with lineage (as raw.<table>) and
+// for ferry.snapshot, whether a run after the one numbered seq in
+// ferry.run_order wrote to it: merged a record, or (the snapshot) recorded a
+// synced pair. Tables it does not list may have changed.
+func (f Fingerprint) Landed(ctx context.Context, db *sql.DB, seq int64) (map[string]bool, error) {
+	out := map[string]bool{}
 	for _, t := range f.lineaged {
-		if !whole[t] {
-			continue
-		}
 		var landed bool
-		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) > 0 FROM raw.%q WHERE %s", t, mergedAfter(seq))).Scan(&landed); err != nil {
+		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM raw.%q WHERE %s)", t, mergedAfter(seq))).Scan(&landed); err != nil {
 			return nil, fmt.Errorf("changes of raw.%s: %w", t, err)
 		}
-		if landed {
-			out = append(out, "raw."+t)
-		}
+		out["raw."+t] = landed
 	}
+	var snapshot bool
+	if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM ferry.snapshot WHERE run_id IN (SELECT run_id FROM ferry.run_order WHERE seq >= %d))", seq)).Scan(&snapshot); err != nil {
+		return nil, fmt.Errorf("changes of ferry.snapshot: %w", err)
+	}
+	out["ferry.snapshot"] = snapshot
 	return out, nil
 }
 

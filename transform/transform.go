@@ -315,6 +315,14 @@ type BuildOptions struct {
 	// Took, when non-nil, is told how long each model took and whether it
 	// was built incrementally.
 	Took func(m Model, d time.Duration, incremental bool)
+	// Unchanged lists tables (raw.<table>, ferry.snapshot) known not to
+	// have changed since the published build. A model of an incremental
+	// build none of whose inputs changed (those tables, and models that
+	// were kept or reported no changed record) is not built: its published
+	// relation stays. Tables not listed count as changed.
+	Unchanged []string
+	// Kept, when non-nil, is told of each model kept that way.
+	Kept func(m Model)
 	// CompactAt is the size, as a fraction of an incremental model's base
 	// rows, past which its overlay (the rows and superseded ids incremental
 	// builds added) is folded into a new base table; 0 means 0.05.
@@ -411,6 +419,11 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 	}
 	home := map[string]string{} // model -> the table main.<model> publishes
 	var deltas []delta
+	unchanged := map[string]bool{}
+	for _, t := range opt.Unchanged {
+		unchanged[t] = true
+	}
+	moved := map[string]bool{} // models whose rows may differ from the published ones
 	for i, m := range models {
 		prev, prevGen := "", ""
 		if opt.Changed != "" && m.Materialized != "view" {
@@ -421,12 +434,20 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 				prev = qualified(prevGen, m.Name)
 			}
 		}
+		if prev != "" && !inputsMoved(m, unchanged, moved) {
+			home[m.Name] = prev
+			if opt.Kept != nil {
+				opt.Kept(m)
+			}
+			continue
+		}
 		start := time.Now()
 		home[m.Name] = qualified(gen, m.Name)
 		incremental := m.Materialized == "incremental" && prev != "" && !opt.readsWhole(m)
+		reported := true // whether rows may differ from the published ones
 		if incremental {
 			d := delta{model: m, prev: prev, prevGen: prevGen, step: i}
-			if err := b.buildDelta(ctx, conn, d); err != nil {
+			if reported, err = b.buildDelta(ctx, conn, d); err != nil {
 				return fail(&ModelError{Model: m, Err: err})
 			}
 			full, err := overlayFull(ctx, conn, d, opt.compactAt())
@@ -447,9 +468,22 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 			return fail(&ModelError{Model: m, Err: err})
 		}
 		if opt.Changed != "" && !incremental && m.Materialized != "view" && len(m.RecordIDs) > 0 {
-			if err := b.reportChanges(ctx, conn, qualified(gen, m.Name), prev, m, i+1); err != nil {
+			if reported, err = b.reportChanges(ctx, conn, qualified(gen, m.Name), prev, m, i+1); err != nil {
 				return fail(&ModelError{Model: m, Err: err})
 			}
+		}
+		// Whether the models after it may see other rows than the
+		// published ones: a view moves with its inputs, a model with record
+		// ids when it reported one, any other table always.
+		switch {
+		case opt.Changed == "":
+			moved[m.Name] = true
+		case m.Materialized == "view":
+			moved[m.Name] = inputsMoved(m, unchanged, moved)
+		case len(m.RecordIDs) > 0:
+			moved[m.Name] = reported
+		default:
+			moved[m.Name] = true
 		}
 		if opt.Took != nil {
 			opt.Took(m, time.Since(start), incremental)
@@ -469,6 +503,30 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 		return fail(err)
 	}
 	return nil
+}
+
+var rawTableRe = regexp.MustCompile(`(?i)\braw\.("[^"]+"|[a-z_][a-z0-9_]*)`)
+
+// inputsMoved reports whether anything m reads may have changed: a raw.*
+// or ferry.* table not known unchanged, or a model that moved.
+func inputsMoved(m Model, unchanged, moved map[string]bool) bool {
+	code := blankStrings(m.SQL)
+	for _, g := range rawTableRe.FindAllStringSubmatch(code, -1) {
+		if !unchanged["raw."+strings.ToLower(strings.Trim(g[1], `"`))] {
+			return true
+		}
+	}
+	for _, g := range ferryTableRe.FindAllStringSubmatch(code, -1) {
+		if !unchanged["ferry."+strings.ToLower(g[1])] {
+			return true
+		}
+	}
+	for _, d := range m.DependsOn {
+		if moved[d] {
+			return true
+		}
+	}
+	return false
 }
 
 // qualified names a model's relation in a generation schema, as home and
@@ -584,7 +642,7 @@ func (b builder) build(ctx context.Context, conn querier, m Model) error {
 // buildDelta stores the rows of an incremental model whose record ids
 // changed, with is_incremental() true, and makes gen.<m> read as the model
 // will once the delta is applied, so the models after it see it by name.
-func (b builder) buildDelta(ctx context.Context, conn querier, d delta) error {
+func (b builder) buildDelta(ctx context.Context, conn querier, d delta) (bool, error) {
 	m := d.model
 	stmts := []string{
 		"CREATE OR REPLACE TEMP MACRO is_incremental() AS true",
@@ -595,7 +653,7 @@ func (b builder) buildDelta(ctx context.Context, conn querier, d delta) error {
 	}
 	for _, q := range stmts {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return err
+			return false, err
 		}
 	}
 	// The record ids of the rows the delta changes count as changed for
@@ -650,8 +708,8 @@ WHERE id IN (SELECT id FROM %[5]s WHERE step <= %[6]d) AND id NOT IN (SELECT id 
 // their record ids and a 64-bit hash of all their columns: a set
 // difference over whole rows took three times as long on the million-row
 // identity tables, and a changed row whose hash collides with its old one
-// is a 2^-64 chance.
-func (b builder) reportChanges(ctx context.Context, conn querier, target, prev string, m Model, step int) error {
+// is a 2^-64 chance. It reports whether any row differed.
+func (b builder) reportChanges(ctx context.Context, conn querier, target, prev string, m Model, step int) (bool, error) {
 	ids := make([]string, len(m.RecordIDs))
 	for i, c := range m.RecordIDs {
 		ids[i] = fmt.Sprintf("CAST(%q AS VARCHAR)", c)
@@ -674,13 +732,15 @@ func (b builder) reportChanges(ctx context.Context, conn querier, target, prev s
 		diff = fmt.Sprintf(`SELECT %s FROM (%s) AS a FULL JOIN (%s) AS b ON %s
 WHERE a."$hash" IS NULL OR b."$hash" IS NULL`, strings.Join(pick, ", "), keyed(target), keyed(prev), strings.Join(on, " AND "))
 	}
-	_, err := conn.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %[1]s
-SELECT DISTINCT id, %[2]d FROM (SELECT unnest([%[3]s]) AS id FROM (%[4]s)) WHERE id IS NOT NULL AND id NOT IN (SELECT id FROM %[1]s)`,
-		b.changed, step, strings.Join(ids, ", "), diff))
+	reported := qualified(b.gen, "$reported")
+	var n int64
+	err := conn.QueryRowContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TABLE %[1]s AS SELECT DISTINCT id FROM (SELECT unnest([%[2]s]) AS id FROM (%[3]s)) WHERE id IS NOT NULL;
+INSERT INTO %[4]s SELECT id, %[5]d FROM %[1]s WHERE id NOT IN (SELECT id FROM %[4]s);
+SELECT count(*) FROM %[1]s`, reported, strings.Join(ids, ", "), diff, b.changed, step)).Scan(&n)
 	if err != nil {
-		return fmt.Errorf("record ids that changed (record_ids %s): %w", strings.Join(m.RecordIDs, ", "), err)
+		return false, fmt.Errorf("record ids that changed (record_ids %s): %w", strings.Join(m.RecordIDs, ", "), err)
 	}
-	return nil
+	return n > 0, nil
 }
 
 var generationRe = regexp.MustCompile(`(?i)\bFROM\s+"?(build_[0-9]+)"?\.`)

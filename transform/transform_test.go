@@ -3,6 +3,7 @@ package transform_test
 import (
 	"database/sql"
 	"errors"
+	"sort"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -386,5 +387,62 @@ CREATE TABLE raw.x (id VARCHAR, v VARCHAR); INSERT INTO raw.x SELECT CAST(i AS V
 	}
 	if got := query(`SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM main.a WHERE id IN ('5', '6')`); got != "5=y,6=x" {
 		t.Errorf("after compaction main.a = %s", got)
+	}
+}
+
+// TestBuild_KeepsModelsWhoseInputsDidNotChange: in an incremental build, a
+// model none of whose inputs changed (tables known unchanged, models kept
+// or reporting no changed record) is not built, and its published rows
+// stay readable; a table model without record ids counts as changed.
+func TestBuild_KeepsModelsWhoseInputsDidNotChange(t *testing.T) {
+	t.Parallel()
+	db, ms := fixture(t, `CREATE SCHEMA raw;
+CREATE TABLE raw.x (id VARCHAR, v VARCHAR); INSERT INTO raw.x VALUES ('1', 'a'), ('2', 'b');
+CREATE TABLE raw.y (id VARCHAR, w VARCHAR); INSERT INTO raw.y VALUES ('1', 'p'), ('2', 'q')`, map[string]string{
+		"a.sql": "-- materialized: incremental\n-- record_ids: id\nSELECT id, v FROM raw.x WHERE NOT is_incremental() OR changed(id)",
+		"b.sql": "-- materialized: table\n-- record_ids: id\nSELECT id, w FROM raw.y",
+		"c.sql": "SELECT count(*) AS n FROM b",
+		"d.sql": "-- materialized: table\n-- record_ids: id\nSELECT a.id, a.v, b.w FROM a JOIN b USING (id)",
+		"e.sql": "SELECT string_agg(id || v || w, ',' ORDER BY id) AS s FROM d",
+	})
+	if err := transform.Build(t.Context(), db, ms, transform.BuildOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	build := func(changed string) []string {
+		t.Helper()
+		var kept []string
+		opt := transform.BuildOptions{Changed: changed, Unchanged: []string{"raw.y"}, Kept: func(m transform.Model) { kept = append(kept, m.Name) }}
+		if err := transform.Build(t.Context(), db, ms, opt); err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(kept)
+		return kept
+	}
+	e := func() string {
+		t.Helper()
+		var s string
+		if err := db.QueryRow("SELECT s FROM main.e").Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	db.Exec(`UPDATE raw.x SET v = 'A' WHERE id = '1'`)
+	if got := build("SELECT '1'"); strings.Join(got, ",") != "b,c" {
+		t.Errorf("kept %v, want b and c (raw.y did not change)", got)
+	}
+	if got := e(); got != "1Ap,2bq" {
+		t.Errorf("main.e = %s", got)
+	}
+	// A changed id whose rows did not change: a reports nothing, so d (and
+	// e, a table without record ids over it) are kept too.
+	if got := build("SELECT '2'"); strings.Join(got, ",") != "b,c,d,e" {
+		t.Errorf("kept %v, want b, c, d and e (a reported no change)", got)
+	}
+	if got := e(); got != "1Ap,2bq" {
+		t.Errorf("main.e after keeping it = %s", got)
+	}
+	var n int
+	if err := db.QueryRow("SELECT n FROM main.c").Scan(&n); err != nil || n != 2 {
+		t.Errorf("main.c = %d, %v; want the kept count 2", n, err)
 	}
 }

@@ -687,23 +687,38 @@ func (r *run) transform(ctx context.Context) error {
 	}
 	if full == "" {
 		opt.Changed = fp.Changes(lastSeq.Int64)
-		// Objects read whole change as a whole (BuildOptions.Whole).
-		snapshots := map[string]bool{}
-		for _, o := range transform.Objects() {
-			snapshots[o.Table] = SnapshotObject(o.System, o.Object)
-		}
-		if opt.Whole, err = fp.Landed(ctx, r.st.DB, lastSeq.Int64, snapshots); err != nil {
+		landed, err := fp.Landed(ctx, r.st.DB, lastSeq.Int64)
+		if err != nil {
 			return err
 		}
+		// Objects read whole change as a whole (BuildOptions.Whole); models
+		// whose inputs did not change are kept (BuildOptions.Unchanged).
+		snapshots := map[string]bool{}
+		for _, o := range transform.Objects() {
+			snapshots["raw."+o.Table] = SnapshotObject(o.System, o.Object)
+		}
+		for t, l := range landed {
+			if l && snapshots[t] {
+				opt.Whole = append(opt.Whole, t)
+			}
+			if !l {
+				opt.Unchanged = append(opt.Unchanged, t)
+			}
+		}
+		sort.Strings(opt.Whole)
 	} else {
 		r.log.Info("building every model in full", "reason", full)
 	}
-	incremental := 0
+	incremental, kept := 0, 0
 	opt.Took = func(m transform.Model, d time.Duration, inc bool) {
 		if inc {
 			incremental++
 		}
 		r.log.Debug("model built", "model", m.Name, "elapsed", d.Round(time.Millisecond), "incremental", inc)
+	}
+	opt.Kept = func(m transform.Model) {
+		kept++
+		r.log.Debug("model kept: its inputs did not change", "model", m.Name)
 	}
 	if err := transform.Build(ctx, r.st.DB, models, opt); err != nil {
 		return err
@@ -722,7 +737,7 @@ func (r *run) transform(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("record model build: %w", err)
 	}
-	r.log.Info("models built", "models", len(models), "incremental", incremental)
+	r.log.Info("models built", "models", len(models)-kept, "incremental", incremental, "kept", kept)
 	return nil
 }
 

@@ -6,7 +6,7 @@ WITH keys AS (
 ),
 
 intercom AS (
-    SELECT * FROM int_people_intercom
+    SELECT intercom_id, email_norm, email_rank FROM int_people_intercom
 ),
 
 linked_candidates AS (
