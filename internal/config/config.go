@@ -10,7 +10,6 @@ import (
 	"os"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -311,22 +310,6 @@ func (ps Problems) Error() string {
 
 // Unwrap lets errors.Is(err, ErrInvalid) match.
 func (ps Problems) Unwrap() error { return ErrInvalid }
-
-// MemoryBytes is memory_limit in bytes (KB, MB... are powers of 1000, KiB,
-// MiB... of 1024, as DuckDB reads them); 0 when it is not a valid size.
-func (t TransformSettings) MemoryBytes() int64 {
-	m := memoryLimitRe.FindStringSubmatch(t.MemoryLimit)
-	if m == nil {
-		return 0
-	}
-	num := strings.TrimSpace(t.MemoryLimit[:len(t.MemoryLimit)-len(m[2])])
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil {
-		return 0
-	}
-	unit := map[string]float64{"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}[strings.ToLower(m[2])]
-	return int64(f * unit)
-}
 
 // DefaultMemoryLimit is transform.memory_limit when the file sets none.
 const DefaultMemoryLimit = "512MB"

@@ -161,11 +161,3 @@ func TestParse_NewLimits(t *testing.T) {
 		t.Fatalf("err = %v, want it at p.yaml:%d", err, line)
 	}
 }
-
-func TestTransform_MemoryBytes(t *testing.T) {
-	for in, want := range map[string]int64{"512MB": 512e6, "2 GiB": 2 << 30, "1.5GB": 15e8, "100KiB": 100 << 10, "lots": 0} {
-		if got := (config.TransformSettings{MemoryLimit: in}).MemoryBytes(); got != want {
-			t.Errorf("MemoryBytes(%q) = %d, want %d", in, got, want)
-		}
-	}
-}

@@ -266,15 +266,6 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 	}
 	var loadErr error
 	if stages&Load != 0 {
-		// The load streams its plan a chunk at a time and spools Bulk
-		// uploads to files, while Go holds the chunk being written: DuckDB
-		// gets half of transform.memory_limit for it, and what the
-		// transform's reads left cached is released (docs/decisions.md).
-		if half := r.opt.Pipeline.Transform.MemoryBytes() / 2; half > 0 {
-			if _, err := r.st.DB.ExecContext(ctx, fmt.Sprintf("SET GLOBAL memory_limit = '%dKiB'", half>>10)); err != nil {
-				return fmt.Errorf("limit memory for the load: %w", err)
-			}
-		}
 		loadErr = r.timed("load", func() error { return r.load(ctx) })
 		if loadErr != nil && !errors.Is(loadErr, ErrRejects) {
 			return loadErr
