@@ -447,6 +447,9 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 		reported := true // whether rows may differ from the published ones
 		if incremental {
 			d := delta{model: m, prev: prev, prevGen: prevGen, step: i}
+			if err := conn.QueryRowContext(ctx, "SELECT count(*) > 0 FROM duckdb_tables() WHERE schema_name = $1 AND table_name = $2", prevGen, m.Name+"$base").Scan(&d.overlaid); err != nil {
+				return fail(&ModelError{Model: m, Err: err})
+			}
 			if reported, err = b.buildDelta(ctx, conn, d); err != nil {
 				return fail(&ModelError{Model: m, Err: err})
 			}
@@ -550,10 +553,11 @@ type builder struct {
 // the rows of its SELECT whose record ids were among the changed ids of
 // the steps up to step.
 type delta struct {
-	model   Model
-	prev    string // the published relation, schema-qualified
-	prevGen string // the generation that holds it
-	step    int
+	model    Model
+	prev     string // the published relation, schema-qualified
+	prevGen  string // the generation that holds it
+	overlaid bool   // prev is the view over <model>$base and its overlay
+	step     int
 }
 
 // An incremental model's published rows are never deleted in place: DuckDB
@@ -570,23 +574,10 @@ type delta struct {
 // model's rows as a new table instead (compact).
 func (d delta) part(suffix string) string { return qualified(d.prevGen, d.model.Name+suffix) }
 
-// hiddenBy is true for a base row one of whose record ids is in tomb.
-func hiddenBy(m Model, tomb string) string {
-	terms := make([]string, len(m.RecordIDs))
-	for i, c := range m.RecordIDs {
-		terms[i] = fmt.Sprintf("coalesce(CAST(%q AS VARCHAR) IN (SELECT id FROM %s), false)", c, tomb)
-	}
-	return "(" + strings.Join(terms, " OR ") + ")"
-}
-
 // overlayFull reports whether the overlay of d's published rows holds more
 // rows and superseded ids than fraction of its base rows.
 func overlayFull(ctx context.Context, q querier, d delta, fraction float64) (bool, error) {
-	var n int
-	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = $1 AND table_name = $2", d.prevGen, d.model.Name+"$base").Scan(&n); err != nil {
-		return false, err
-	}
-	if n == 0 {
+	if !d.overlaid {
 		return false, nil // a table as a full build wrote it
 	}
 	var base, added int64
@@ -621,9 +612,23 @@ func (d delta) table(gen string) string { return qualified(gen, d.model.Name+"$d
 // inChanged is true for a row one of whose record ids is among the changed
 // ids of steps up to step.
 func (b builder) inChanged(m Model, step int) string {
-	terms := make([]string, len(m.RecordIDs))
+	return anyIDIn(m, fmt.Sprintf("SELECT id FROM %s WHERE step <= %d", b.changed, step))
+}
+
+// recordIDs lists m's record id columns as text.
+func recordIDs(m Model) []string {
+	ids := make([]string, len(m.RecordIDs))
 	for i, c := range m.RecordIDs {
-		terms[i] = fmt.Sprintf("coalesce(CAST(%q AS VARCHAR) IN (SELECT id FROM %s WHERE step <= %d), false)", c, b.changed, step)
+		ids[i] = fmt.Sprintf("CAST(%q AS VARCHAR)", c)
+	}
+	return ids
+}
+
+// anyIDIn is true for a row one of whose record ids the query ids lists.
+func anyIDIn(m Model, ids string) string {
+	terms := recordIDs(m)
+	for i, c := range terms {
+		terms[i] = fmt.Sprintf("coalesce(%s IN (%s), false)", c, ids)
 	}
 	return "(" + strings.Join(terms, " OR ") + ")"
 }
@@ -669,21 +674,14 @@ func (b builder) apply(ctx context.Context, tx *sql.Tx, d delta) error {
 	m := d.model
 	base, over, tomb := d.part("$base"), d.part("$over"), d.part("$tomb")
 	var stmts []string
-	var plain int
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = $1 AND table_name = $2", d.prevGen, m.Name).Scan(&plain); err != nil {
-		return err
-	}
-	if plain > 0 {
+	if !d.overlaid {
 		stmts = append(stmts,
 			fmt.Sprintf("ALTER TABLE %s RENAME TO %q", d.prev, m.Name+"$base"),
 			fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s LIMIT 0", over, base),
 			fmt.Sprintf("CREATE TABLE %s (id VARCHAR)", tomb),
-			fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM %s WHERE NOT %s UNION ALL BY NAME SELECT * FROM %s", d.prev, base, hiddenBy(m, tomb), over))
+			fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM %s WHERE NOT %s UNION ALL BY NAME SELECT * FROM %s", d.prev, base, anyIDIn(m, "SELECT id FROM "+tomb), over))
 	}
-	ids := make([]string, len(m.RecordIDs))
-	for i, c := range m.RecordIDs {
-		ids[i] = fmt.Sprintf("CAST(%q AS VARCHAR)", c)
-	}
+	ids := recordIDs(m)
 	stmts = append(stmts,
 		// The changed ids that name base rows, so the tombstones stay as
 		// small as the rows they hide.
@@ -710,10 +708,7 @@ WHERE id IN (SELECT id FROM %[5]s WHERE step <= %[6]d) AND id NOT IN (SELECT id 
 // identity tables, and a changed row whose hash collides with its old one
 // is a 2^-64 chance. It reports whether any row differed.
 func (b builder) reportChanges(ctx context.Context, conn querier, target, prev string, m Model, step int) (bool, error) {
-	ids := make([]string, len(m.RecordIDs))
-	for i, c := range m.RecordIDs {
-		ids[i] = fmt.Sprintf("CAST(%q AS VARCHAR)", c)
-	}
+	ids := recordIDs(m)
 	diff := "SELECT * FROM " + target
 	if prev != "" {
 		cols := make([]string, len(m.RecordIDs))
