@@ -32,6 +32,7 @@ type Config struct {
 	Scale          int
 	Latency        time.Duration
 	FailRate       float64
+	LoseRate       float64
 	RateLimit      int
 	DailyLimit     int
 }
@@ -64,11 +65,11 @@ func Open(cfg Config) (*Pair, error) {
 		ij.Close()
 		return nil, err
 	}
-	ic, err := intercom.New(intercom.Options{Dataset: ds, Journal: ij, Latency: cfg.Latency, FailRate: cfg.FailRate, RateLimit: cfg.RateLimit})
+	ic, err := intercom.New(intercom.Options{Dataset: ds, Journal: ij, Latency: cfg.Latency, FailRate: cfg.FailRate, LoseRate: cfg.LoseRate, RateLimit: cfg.RateLimit})
 	if err != nil {
 		return nil, err
 	}
-	sf, err := salesforce.New(salesforce.Options{Dataset: ds, Journal: sj, Latency: cfg.Latency, FailRate: cfg.FailRate, DailyLimit: cfg.DailyLimit, PublicKey: &key.PublicKey})
+	sf, err := salesforce.New(salesforce.Options{Dataset: ds, Journal: sj, Latency: cfg.Latency, FailRate: cfg.FailRate, LoseRate: cfg.LoseRate, DailyLimit: cfg.DailyLimit, PublicKey: &key.PublicKey})
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-sync/ferry/emulator/fault"
 	"github.com/ferry-sync/ferry/emulator/seed"
 	"github.com/ferry-sync/ferry/emulator/store"
 )
@@ -29,11 +30,14 @@ const Token = "ferry-emulator-intercom-token"
 
 // Options configure a Server.
 type Options struct {
-	Dataset        *seed.Dataset
-	Journal        *store.Journal
-	Now            func() time.Time
-	Latency        time.Duration
-	FailRate       float64 // share of requests answered 503
+	Dataset  *seed.Dataset
+	Journal  *store.Journal
+	Now      func() time.Time
+	Latency  time.Duration
+	FailRate float64 // share of requests answered 503
+	// LoseRate is the share of writes committed whose response is lost
+	// (the connection dropped, or a gateway's 502 or 504).
+	LoseRate       float64
 	FaultSeed      uint64
 	RateLimit      int    // requests per 10-second window; 0 means 1666 (10,000/min)
 	DefaultVersion string // Intercom-Version when the header is absent; default 2.14
@@ -82,6 +86,9 @@ func New(opt Options) (*Server, error) {
 
 // SetFailRate changes fault injection at run time.
 func (s *Server) SetFailRate(r float64) { s.mu.Lock(); s.opt.FailRate = r; s.mu.Unlock() }
+
+// SetLoseRate changes the share of writes whose response is lost.
+func (s *Server) SetLoseRate(r float64) { s.mu.Lock(); s.opt.LoseRate = r; s.mu.Unlock() }
 
 // SetRateLimit changes the per-10-second budget at run time.
 func (s *Server) SetRateLimit(n int) { s.mu.Lock(); s.opt.RateLimit = n; s.mu.Unlock() }
@@ -136,7 +143,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, s.stats.snapshot())
 		return
 	}
-	s.stats.request(routeOf(r.Method, path), r.Method != http.MethodGet && !strings.HasSuffix(path, "/search") && path != "/companies/list")
+	write := r.Method != http.MethodGet && !strings.HasSuffix(path, "/search") && path != "/companies/list"
+	s.stats.request(routeOf(r.Method, path), write)
 	if r.Header.Get("Authorization") != "Bearer "+Token {
 		writeError(w, 401, "unauthorized", "Access Token Invalid")
 		return
@@ -162,6 +170,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	remaining := limit - s.count
 	fail := s.opt.FailRate > 0 && s.rnd.Float64() < s.opt.FailRate
 	throttle := fail && s.rnd.IntN(2) == 0
+	lose := write && !fail && s.opt.LoseRate > 0 && s.rnd.Float64() < s.opt.LoseRate
+	var loss fault.Loss
+	if lose {
+		loss = fault.Pick(s.rnd.Float64())
+	}
 	s.mu.Unlock()
 	w.Header().Set("X-RateLimit-Limit", strconv.Itoa(limit))
 	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(max(remaining, 0)))
@@ -175,6 +188,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fail {
 		s.stats.fault("503")
 		writeError(w, 503, "service_unavailable", "Sorry, the API service is temporarily unavailable")
+		return
+	}
+	if lose {
+		s.stats.fault(loss.String())
+		fault.Lose(w, func(w http.ResponseWriter) { s.route(w, r, path, version) }, loss)
 		return
 	}
 	s.route(w, r, path, version)

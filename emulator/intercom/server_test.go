@@ -309,3 +309,53 @@ func TestMessages_NewConversationKeepsSeededOnes(t *testing.T) {
 		t.Fatalf("message's conversation: %d %v", code, conv)
 	}
 }
+
+// TestLoseRate_CreateCommitsAndItsAnswerIsLost: a contact create whose
+// response is lost (a dropped connection, a 502 or a 504) exists all the
+// same: creating it again is a 409 naming it. Reads are never lost.
+func TestLoseRate_CreateCommitsAndItsAnswerIsLost(t *testing.T) {
+	t.Parallel()
+	srv, err := New(Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 50}), LoseRate: 1, FaultSeed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	send := func(method, path string, body any) (int, string, error) {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest(method, ts.URL+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(out), nil
+	}
+	seen := map[string]int{}
+	for i := range 9 {
+		code, out, err := send("POST", "/contacts", map[string]any{"role": "user", "email": fmt.Sprintf("lost-%d@example.com", i)})
+		switch {
+		case err != nil:
+			seen["dropped"]++
+		case code == 502 || code == 504:
+			seen[fmt.Sprint(code)]++
+		default:
+			t.Fatalf("create %d answered %d with its response meant to be lost: %s", i, code, out)
+		}
+		if code, out, err := send("GET", "/admins", nil); err != nil || code != 200 {
+			t.Fatalf("a read was lost: %d %s %v", code, out, err)
+		}
+	}
+	if seen["dropped"] == 0 || seen["502"] == 0 || seen["504"] == 0 {
+		t.Fatalf("losses seen %v, want all three kinds", seen)
+	}
+	srv.SetLoseRate(0)
+	for i := range 9 {
+		code, out, err := send("POST", "/contacts", map[string]any{"role": "user", "email": fmt.Sprintf("lost-%d@example.com", i)})
+		if err != nil || code != 409 || !strings.Contains(out, "id=") {
+			t.Fatalf("create %d again: %d %s %v, want 409 naming the contact the lost create made", i, code, out, err)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-sync/ferry/emulator/fault"
 	"github.com/ferry-sync/ferry/emulator/seed"
 	"github.com/ferry-sync/ferry/emulator/store"
 )
@@ -35,11 +36,14 @@ const (
 
 // Options configure a Server.
 type Options struct {
-	Dataset    *seed.Dataset  // nil for an empty org
-	Journal    *store.Journal // nil keeps state in memory only
-	Now        func() time.Time
-	Latency    time.Duration
-	FailRate   float64 // share of requests answered 503, and of rows failing UNABLE_TO_LOCK_ROW
+	Dataset  *seed.Dataset  // nil for an empty org
+	Journal  *store.Journal // nil keeps state in memory only
+	Now      func() time.Time
+	Latency  time.Duration
+	FailRate float64 // share of requests answered 503, and of rows failing UNABLE_TO_LOCK_ROW
+	// LoseRate is the share of writes committed whose response is lost
+	// (the connection dropped, or a gateway's 502 or 504).
+	LoseRate   float64
 	FaultSeed  uint64
 	DailyLimit int // DailyApiRequests Max; 0 means 1,000,000
 	TokenTTL   time.Duration
@@ -109,6 +113,9 @@ func New(opt Options) (*Server, error) {
 // SetFailRate changes fault injection at run time (tests use it between runs).
 func (s *Server) SetFailRate(r float64) { s.mu.Lock(); s.opt.FailRate = r; s.mu.Unlock() }
 
+// SetLoseRate changes the share of writes whose response is lost.
+func (s *Server) SetLoseRate(r float64) { s.mu.Lock(); s.opt.LoseRate = r; s.mu.Unlock() }
+
 // ExpireTokens invalidates every issued access token, as a session timeout does.
 func (s *Server) ExpireTokens() { s.mu.Lock(); s.tokens = map[string]time.Time{}; s.mu.Unlock() }
 
@@ -116,6 +123,16 @@ func (s *Server) fail() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.opt.FailRate > 0 && s.rnd.Float64() < s.opt.FailRate
+}
+
+// lose decides whether a write's response is lost, and how.
+func (s *Server) lose() (fault.Loss, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opt.LoseRate <= 0 || s.rnd.Float64() >= s.opt.LoseRate {
+		return 0, false
+	}
+	return fault.Pick(s.rnd.Float64()), true
 }
 
 type apiError struct {
@@ -208,6 +225,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.stats.fault("503")
 		writeErr(w, 503, "SERVER_UNAVAILABLE", "Server is temporarily unavailable; please retry your request.")
 		return
+	}
+	if isWrite(r.Method, path) {
+		if loss, ok := s.lose(); ok {
+			s.stats.fault(loss.String())
+			fault.Lose(w, func(w http.ResponseWriter) { s.api(w, r, m[1], strings.Trim(m[2], "/")) }, loss)
+			return
+		}
 	}
 	s.api(w, r, m[1], strings.Trim(m[2], "/"))
 }

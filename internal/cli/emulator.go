@@ -16,6 +16,7 @@ func emulatorCmd(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&c.Scale, "scale", 0, "about this many Intercom contacts (default: as recorded in --dir, else 1000)")
 	fs.DurationVar(&c.Latency, "latency", 0, "added latency per request")
 	fs.Float64Var(&c.FailRate, "fail-rate", 0, "share of requests that fail: Intercom answers half of them 429, half 503; Salesforce answers 503, and fails that share of Bulk and Collections rows with UNABLE_TO_LOCK_ROW")
+	fs.Float64Var(&c.LoseRate, "lose-rate", 0, "share of writes (creates, updates, Bulk uploads and job closes included) that are committed and whose response is lost: the connection is dropped, or a gateway answers 502 or 504")
 	fs.IntVar(&c.RateLimit, "rate-limit", 0, "Intercom requests per 10-second window (default 1666)")
 	fs.IntVar(&c.DailyLimit, "daily-limit", 0, "Salesforce DailyApiRequests (default 1,000,000)")
 	if err := parse(fs, args); err != nil {
@@ -23,6 +24,9 @@ func emulatorCmd(ctx context.Context, e *env, args []string) error {
 	}
 	if c.FailRate < 0 || c.FailRate > 1 {
 		return &usageError{msg: "--fail-rate must be between 0 and 1"}
+	}
+	if c.LoseRate < 0 || c.LoseRate > 1 {
+		return &usageError{msg: "--lose-rate must be between 0 and 1"}
 	}
 	return emulator.Serve(ctx, c, e.stdout)
 }
