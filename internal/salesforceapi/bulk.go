@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -147,6 +148,26 @@ func (c *Client) UploadJobFile(ctx context.Context, jobID string, f io.ReaderAt,
 		return fmt.Errorf("upload job %s: unexpected HTTP %d (want 201)", jobID, resp.StatusCode)
 	}
 	return nil
+}
+
+// IsCode reports whether err is Salesforce's answer with this errorCode.
+func IsCode(err error, code string) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Code == code
+}
+
+// IsNotFound reports whether err is a 404: the resource (a job Salesforce
+// removed a week after it ended, or one a user deleted) is gone.
+func IsNotFound(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
+}
+
+// UploadedBefore reports whether err refuses an upload because the job
+// already holds one: an earlier attempt whose answer was lost arrived.
+func UploadedBefore(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Code == "BULK_API_ERROR" && strings.Contains(e.Message, "multiple contents")
 }
 
 // SetJobState moves a job to UploadComplete or Aborted.

@@ -206,15 +206,14 @@ func (w *BulkWriter) flush(ctx context.Context) error {
 	if _, err := s.State.DB.ExecContext(ctx, s.State.Stmt("InsertBulkJob"), job.ID, s.RunID, w.object, w.op, job.State, s.Now().UTC()); err != nil {
 		return fmt.Errorf("record bulk job: %w", err)
 	}
-	if err := s.Client.UploadJobFile(ctx, job.ID, w.spool, w.size); err != nil {
-		s.Client.SetJobState(ctx, job.ID, "Aborted")
-		s.setJob(ctx, job.ID, "Aborted")
+	// A retried upload refused because the job already holds one means
+	// the first attempt arrived and only its answer was lost.
+	if err := s.Client.UploadJobFile(ctx, job.ID, w.spool, w.size); err != nil && !salesforceapi.UploadedBefore(err) {
+		return errors.Join(err, s.abortJob(context.WithoutCancel(ctx), job.ID))
+	}
+	if err := s.closeJob(ctx, job.ID); err != nil {
 		return err
 	}
-	if _, err := s.Client.SetJobState(ctx, job.ID, "UploadComplete"); err != nil {
-		return fmt.Errorf("close bulk job %s: %w", job.ID, err)
-	}
-	s.setJob(ctx, job.ID, "UploadComplete")
 	if s.Hook != nil {
 		if err := s.Hook("bulk-job-closed"); err != nil {
 			return err
@@ -242,7 +241,9 @@ func (w *BulkWriter) flush(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.setJob(ctx, job.ID, info.State)
+	if err := s.setJob(ctx, job.ID, info.State); err != nil {
+		return err
+	}
 	w.jobs++
 	w.jobRecords += len(w.rows)
 	s.Log.Info("bulk job finished", "job", info.ID, "object", w.object, "operation", w.op, "state", info.State, "rows", len(w.rows), "bytes", w.size,

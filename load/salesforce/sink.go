@@ -13,6 +13,7 @@ package salesforce
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -49,8 +50,13 @@ func transient(code string) bool {
 	return code == "UNABLE_TO_LOCK_ROW" || code == "SERVER_UNAVAILABLE"
 }
 
-// Resume waits for Bulk jobs an interrupted run left behind, so that the
-// next extract sees their effects; jobs never closed are aborted.
+// Resume settles the Bulk jobs an interrupted run left behind, so that the
+// next extract sees their effects: jobs never closed are aborted, jobs
+// still running are waited for. A job Salesforce no longer has (it removes
+// jobs a week after they end, and a user may delete one) is recorded as
+// gone: whatever it wrote, the extract reads back, and rows that still
+// differ are planned and written again, by upsert or update, so nothing
+// is doubled.
 func (s *Sink) Resume(ctx context.Context) error {
 	rows, err := s.State.DB.QueryContext(ctx, s.State.Stmt("OpenBulkJobs"))
 	if err != nil {
@@ -67,17 +73,30 @@ func (s *Sink) Resume(ctx context.Context) error {
 		jobs = append(jobs, j)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list open bulk jobs: %w", err)
+	}
 	for _, j := range jobs {
 		info, err := s.Client.IngestJob(ctx, j.id)
+		if salesforceapi.IsNotFound(err) {
+			s.Log.Warn("a bulk job of an interrupted run no longer exists in Salesforce; the extract reads back what it wrote, and rows that still differ are written again",
+				"job", j.id, "object", j.object, "operation", j.op)
+			if err := s.setJob(ctx, j.id, jobGone); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("resume bulk job %s: %w", j.id, err)
 		}
 		if info.State == "Open" {
 			s.Log.Warn("aborting bulk job an interrupted run never closed", "job", j.id, "object", j.object)
-			if info, err = s.Client.SetJobState(ctx, j.id, "Aborted"); err != nil {
-				return fmt.Errorf("abort bulk job %s: %w", j.id, err)
+			if err := s.abortJob(ctx, j.id); err != nil {
+				return err
 			}
-		} else if !info.Terminal() {
+			continue
+		}
+		if !info.Terminal() {
 			s.Log.Info("waiting for bulk job of an interrupted run", "job", j.id, "object", j.object, "state", info.State)
 			if info, err = s.Client.WaitIngestJob(ctx, j.id, s.Poll, nil); err != nil {
 				return fmt.Errorf("wait bulk job %s: %w", j.id, err)
@@ -90,13 +109,61 @@ func (s *Sink) Resume(ctx context.Context) error {
 	return nil
 }
 
+// jobGone is the state ferry records for a job Salesforce answers 404 for.
+const jobGone = "NotFound"
+
+// closeJob moves a job to UploadComplete. A retry of a close whose answer
+// was lost is refused with INVALIDJOBSTATE, since the first attempt moved
+// the job on: the job is read back, and any state past Open counts as
+// closed.
+func (s *Sink) closeJob(ctx context.Context, id string) error {
+	if err := s.moveJob(ctx, id, "UploadComplete", func(st string) bool { return st != "Open" && st != "Aborted" }); err != nil {
+		return fmt.Errorf("close bulk job %s: %w", id, err)
+	}
+	return nil
+}
+
+// abortJob aborts a job a failed upload or an interrupted run left open.
+// A job that ended meanwhile (or whose earlier abort's answer was lost)
+// keeps the state it reached.
+func (s *Sink) abortJob(ctx context.Context, id string) error {
+	if err := s.moveJob(ctx, id, "Aborted", func(st string) bool { return st != "Open" }); err != nil {
+		return fmt.Errorf("abort bulk job %s: %w", id, err)
+	}
+	return nil
+}
+
+// moveJob asks Salesforce to move job id to state and records the state
+// the job is in. Refused with INVALIDJOBSTATE, it reads the job back and
+// accepts any state moved reports true for.
+func (s *Sink) moveJob(ctx context.Context, id, state string, moved func(string) bool) error {
+	info, err := s.Client.SetJobState(ctx, id, state)
+	if err != nil && salesforceapi.IsCode(err, "INVALIDJOBSTATE") {
+		got, rerr := s.Client.IngestJob(ctx, id)
+		if rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		if !moved(got.State) {
+			return err
+		}
+		s.Log.Info("bulk job already moved on: an earlier request's answer was lost", "job", id, "wanted", state, "state", got.State)
+		info, err = got, nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.setJob(ctx, id, info.State)
+}
+
 func (s *Sink) setJob(ctx context.Context, id, st string) error {
 	var fin any
-	if st == "JobComplete" || st == "Failed" || st == "Aborted" {
+	if st == "JobComplete" || st == "Failed" || st == "Aborted" || st == jobGone {
 		fin = s.Now().UTC()
 	}
-	_, err := s.State.DB.ExecContext(ctx, s.State.Stmt("UpdateBulkJob"), id, st, fin)
-	return err
+	if _, err := s.State.DB.ExecContext(ctx, s.State.Stmt("UpdateBulkJob"), id, st, fin); err != nil {
+		return fmt.Errorf("record bulk job %s as %s: %w", id, st, err)
+	}
+	return nil
 }
 
 // Update writes changes to existing records of object by Id.

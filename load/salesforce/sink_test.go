@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -28,11 +29,22 @@ func fixture(t *testing.T, maxUpload, bulkMaxBytes int) (*sfload.Sink, *salesfor
 // fixtureWith is fixture for an org with opt, and returns the org's URL.
 func fixtureWith(t *testing.T, opt salesforce.Options, bulkMaxBytes int) (*sfload.Sink, *salesforceapi.Client, *state.Store, string) {
 	t.Helper()
+	return fixtureWrapped(t, opt, bulkMaxBytes, nil)
+}
+
+// fixtureWrapped is fixtureWith with the org's handler wrapped by wrap
+// (nil for none), so that a test can pick the requests to disturb.
+func fixtureWrapped(t *testing.T, opt salesforce.Options, bulkMaxBytes int, wrap func(http.Handler) http.Handler) (*sfload.Sink, *salesforceapi.Client, *state.Store, string) {
+	t.Helper()
 	srv, err := salesforce.New(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv)
+	var h http.Handler = srv
+	if wrap != nil {
+		h = wrap(srv)
+	}
+	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	c, err := salesforceapi.New(salesforceapi.Options{LoginURL: ts.URL, Flow: salesforceapi.FlowClientCredentials,
 		ClientID: salesforce.ClientID, ClientSecret: salesforce.ClientSecret})

@@ -75,7 +75,7 @@ UPDATE ferry.bulk_jobs SET state = $2, finished_at = $3 WHERE job_id = $1;
 
 -- name: OpenBulkJobs
 SELECT job_id, object, operation, state FROM ferry.bulk_jobs
-WHERE state NOT IN ('JobComplete', 'Failed', 'Aborted');
+WHERE state NOT IN ('JobComplete', 'Failed', 'Aborted', 'NotFound');
 
 -- name: InsertReject
 INSERT INTO ferry.rejects (run_id, target, object, record_key, op, error, payload)
