@@ -180,12 +180,38 @@ func (s *Sink) settle(ctx context.Context, r load.Record, op, resultID string, e
 		out.Wrote(target, r.Object, op, 1)
 		return nil
 	}
-	if !isFatal(ctx, err) {
-		s.Ledger.Record(target, r, op, "rejected", "", err.Error())
-		out.Reject(load.Reject{Target: target, Object: r.Object, Key: r.Key, Op: op, Error: err.Error(), Payload: r.Payload()})
+	if isFatal(ctx, err) {
+		return fmt.Errorf("intercom %s %s %s: %w", op, r.Object, r.Key, err)
+	}
+	if op == "create" && unconfirmed(err) {
+		s.unresolved(r, err, out)
 		return nil
 	}
-	return fmt.Errorf("intercom %s %s %s: %w", op, r.Object, r.Key, err)
+	s.Ledger.Record(target, r, op, "rejected", "", err.Error())
+	out.Reject(load.Reject{Target: target, Object: r.Object, Key: r.Key, Op: op, Error: err.Error(), Payload: r.Payload()})
+	return nil
+}
+
+// unconfirmed reports whether a failed create may have happened all the
+// same: its answer never came (a dropped connection, a timeout) or came
+// from a server or gateway in trouble (5xx), after Intercom may have
+// committed it. Only a 4xx proves a create was not made.
+func unconfirmed(err error) bool {
+	var e *intercomapi.Error
+	if errors.As(err, &e) {
+		return e.Status >= 500
+	}
+	return true
+}
+
+// unresolved records a create that may or may not have happened as
+// "unknown", which leaves its pending mark in force: the next run looks it
+// up before sending anything (PendingCreates). It is listed with the
+// run's rejects, since the run could not confirm it.
+func (s *Sink) unresolved(r load.Record, err error, out *load.Outcome) {
+	msg := "UNCONFIRMED: " + err.Error() + " (it may have been made; the next run looks for it before sending it again)"
+	s.Ledger.Record(target, r, "create", "unknown", "", msg)
+	out.Reject(load.Reject{Target: target, Object: r.Object, Key: r.Key, Op: "create", Error: msg, Payload: r.Payload()})
 }
 
 // UpdateCompanies upserts companies by company_id, or updates by Intercom id
@@ -324,7 +350,12 @@ func (s *Sink) SendMessages(ctx context.Context, recs []load.Record, out *load.O
 		if pending[r.Key] {
 			found, err := s.messageSent(ctx, m["contact"], m["body"])
 			if err != nil {
-				return s.settle(ctx, r, "create", "", err, out)
+				// Not knowing whether it was sent, send nothing.
+				if isFatal(ctx, err) {
+					return fmt.Errorf("intercom look up message %s: %w", r.Key, err)
+				}
+				s.unresolved(r, err, out)
+				return nil
 			}
 			if found != "" {
 				s.Log.Info("message of an interrupted run was sent; not sending again", "key", r.Key, "conversation", found)

@@ -36,8 +36,10 @@ INSERT INTO ferry.ledger (run_id, target, object, record_key, op, payload_hash, 
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
 
 -- name: PendingCreates
--- (status 'unsent': marked pending with its batch, never sent because the
--- run stopped first.)
+-- Creates marked pending and never settled since: the run died around the
+-- call, or its answer was lost (status 'unknown' settles nothing). They are
+-- looked up before anything is sent again. (Status 'unsent': marked pending
+-- with its batch, never sent because the run stopped first.)
 SELECT DISTINCT l.record_key
 FROM ferry.ledger AS l
 WHERE l.target = $1 AND l.object = $2 AND l.op = 'create' AND l.status = 'pending'

@@ -1,0 +1,98 @@
+package intercom
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferry-sync/ferry/emulator/fault"
+	emu "github.com/ferry-sync/ferry/emulator/intercom"
+	"github.com/ferry-sync/ferry/emulator/seed"
+	"github.com/ferry-sync/ferry/internal/intercomapi"
+	"github.com/ferry-sync/ferry/internal/state"
+	"github.com/ferry-sync/ferry/load"
+)
+
+// TestSendMessages_LostAnswerIsLookedUpNotResent: Intercom sends a
+// message and its answer is lost (a dropped connection, a 502, a 504). The
+// run records it as unconfirmed, not as refused; the next run, given the
+// same plan, finds the conversation the message opened and sends nothing.
+func TestSendMessages_LostAnswerIsLookedUpNotResent(t *testing.T) {
+	t.Parallel()
+	for _, loss := range []fault.Loss{fault.Dropped, fault.BadGateway, fault.GatewayTimeout} {
+		t.Run(loss.String(), func(t *testing.T) {
+			t.Parallel()
+			srv, err := emu.New(emu.Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 50})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var posts, lost atomic.Int32
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost && r.URL.Path == "/messages" {
+					if posts.Add(1) == 1 {
+						lost.Add(1)
+						fault.Lose(w, func(w http.ResponseWriter) { srv.ServeHTTP(w, r) }, loss)
+						return
+					}
+				}
+				srv.ServeHTTP(w, r)
+			}))
+			t.Cleanup(ts.Close)
+			ctx := context.Background()
+			st, err := state.Open(ctx, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			client, err := intercomapi.New(intercomapi.Options{BaseURL: ts.URL, Token: emu.Token, Version: "2.14", Attempts: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var contact string
+			for page, err := range client.SearchContacts(ctx, intercomapi.Search{Query: intercomapi.Cmp("role", "=", "user"), PerPage: 1}, nil) {
+				if err != nil || len(page) == 0 {
+					t.Fatalf("find a contact: %v", err)
+				}
+				contact = page[0].ID
+				break
+			}
+			str := func(s string) *string { return &s }
+			rec := load.Record{Object: "messages", Key: "006000000000001AAA", Fields: []load.Change{
+				{Field: "contact", Value: str(contact)}, {Field: "admin", Value: str("991200000")}, {Field: "message_type", Value: str("in_app")},
+				{Field: "subject", Value: str("")}, {Field: "body", Value: str("Welcome aboard, lost answer " + loss.String())}}}
+			run := func(id string) *load.Outcome {
+				t.Helper()
+				ledger := load.NewLedger(st, id, time.Now)
+				sink := &Sink{Client: client, Concurrency: 1, Ledger: ledger, Log: slog.New(slog.DiscardHandler)}
+				out := load.NewOutcome()
+				if err := sink.SendMessages(ctx, []load.Record{rec}, out); err != nil {
+					t.Fatalf("%s: %v", id, err)
+				}
+				if err := ledger.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				return out
+			}
+			out := run("run-1")
+			if len(out.Rejects) != 1 || !strings.HasPrefix(out.Rejects[0].Error, "UNCONFIRMED") {
+				t.Fatalf("the lost answer is reported as %+v, want one unconfirmed create", out.Rejects)
+			}
+			out = run("run-2")
+			if len(out.Rejects) != 0 || out.Written["intercom messages create"] != 1 {
+				t.Fatalf("second run: written %v, rejects %+v; want the message found", out.Written, out.Rejects)
+			}
+			if n := posts.Load(); n != 1 {
+				t.Fatalf("%d POST /messages, want 1: the second run sent the message again", n)
+			}
+			var status string
+			if err := st.DB.QueryRowContext(ctx, "SELECT status FROM ferry.ledger WHERE record_key = $1 AND run_id = 'run-2' AND status <> 'pending'", rec.Key).Scan(&status); err != nil || status != "done" {
+				t.Fatalf("ledger after the look-up: %q %v, want done", status, err)
+			}
+		})
+	}
+}
