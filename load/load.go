@@ -540,6 +540,28 @@ func (l *Ledger) PendingCreates(ctx context.Context, target, object string) (map
 	return out, rows.Err()
 }
 
+// DoneCreates lists which of keys a run (this one or any before) created
+// in target, by the ledger: flushed rows only.
+func (l *Ledger) DoneCreates(ctx context.Context, target, object string, keys []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	rows, err := l.st.DB.QueryContext(ctx, l.st.Stmt("DoneCreates"), target, object, keys)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		out[k] = true
+	}
+	return out, rows.Err()
+}
+
 // ResultIDs returns the ids the target gave this run's successful writes
 // of keys (flushed ones), by key: a later write can refer to a record an
 // earlier chunk created without the whole run's ids held in memory.

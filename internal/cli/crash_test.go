@@ -118,7 +118,13 @@ func envList(getenv func(string) string, extra ...string) []string {
 // step, and kills it with SIGKILL: no deferred code, no flushing.
 func killAt(t *testing.T, emu *testenv.Emulators, pipeline, dataDir, step string) {
 	t.Helper()
-	cmd := exec.Command(ferryBin, "run", "--pipeline", pipeline, "--data-dir", dataDir)
+	killCommandAt(t, emu, "run", pipeline, dataDir, step)
+}
+
+// killCommandAt is killAt for any ferry command.
+func killCommandAt(t *testing.T, emu *testenv.Emulators, command, pipeline, dataDir, step string) {
+	t.Helper()
+	cmd := exec.Command(ferryBin, command, "--pipeline", pipeline, "--data-dir", dataDir)
 	cmd.Env = envList(emu.Env(nil), "FERRY_TEST_PAUSE_AT="+step)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -2,8 +2,10 @@ package cli_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
+	"github.com/ferry-sync/ferry/internal/cli"
 	"github.com/ferry-sync/ferry/internal/testenv"
 )
 
@@ -39,5 +41,53 @@ func TestRun_OnboardingMessageOnce(t *testing.T) {
 	mustRun(t, run)
 	if got := sent(); got != want+1 {
 		t.Fatalf("after one more won deal and two runs: %d messages, want %d", got, want+1)
+	}
+}
+
+// TestLoad_NeverReplaysAPlan: `ferry load` on its own reads the plan the
+// last transform published. Killed after sending the onboarding messages,
+// it is run again and sends none of them twice (the ledger has them); once
+// a load has committed, the same plan is refused, writing nothing, until
+// a transform plans afresh.
+func TestLoad_NeverReplaysAPlan(t *testing.T) {
+	t.Parallel()
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 500})
+	pipeline, dir := pipelinePath(), t.TempDir()
+	cmd := func(args ...string) result {
+		t.Helper()
+		return ferry(t, emu.Env(nil), append(args, "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn")...)
+	}
+	for _, c := range []string{"extract", "transform"} {
+		if r := cmd(c); r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s", c, r.code, r.stderr)
+		}
+	}
+	sent := func() int { return emu.ICStats().Records["messages"]["sent"] }
+	killCommandAt(t, emu, "load", pipeline, dir, "after-intercom-load")
+	want := sent()
+	if want == 0 {
+		t.Fatal("the killed load sent no message: the test proves nothing")
+	}
+	if r := cmd("load"); r.code != 0 {
+		t.Fatalf("load after the killed one: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := sent(); got != want {
+		t.Fatalf("the load retried after a kill sent %d messages again", got-want)
+	}
+	ic0, sf0 := emu.ICStats().WriteRequests, emu.SFStats().WriteRequests
+	r := cmd("load")
+	if r.code != cli.ExitFailure || !strings.Contains(r.stderr, "was loaded by run") || !strings.Contains(r.stderr, "ferry transform") {
+		t.Fatalf("a second load of the same plan: exit %d, want %d and a message naming the load and the way out\n%s", r.code, cli.ExitFailure, r.stderr)
+	}
+	if ic, sf := emu.ICStats().WriteRequests-ic0, emu.SFStats().WriteRequests-sf0; ic != 0 || sf != 0 {
+		t.Fatalf("the refused load made %d Intercom and %d Salesforce writes", ic, sf)
+	}
+	for _, c := range []string{"extract", "transform", "load"} {
+		if r := cmd(c); r.code != 0 {
+			t.Fatalf("%s after a fresh plan: exit %d\n%s", c, r.code, r.stderr)
+		}
+	}
+	if got := sent(); got != want {
+		t.Fatalf("a fresh plan sent %d messages again", got-want)
 	}
 }

@@ -201,6 +201,11 @@ func (r *run) finish(runErr error) {
 }
 
 func (r *run) execute(ctx context.Context, stages Stage) error {
+	if stages&Load != 0 && stages&Transform == 0 {
+		if err := r.planFresh(ctx); err != nil {
+			return err
+		}
+	}
 	needAPIs := stages&(Extract|Load) != 0
 	if needAPIs {
 		if err := r.connect(ctx); err != nil {
@@ -278,6 +283,31 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 		return err
 	}
 	return loadErr
+}
+
+// ErrPlanLoaded refuses to load a plan a load already wrote.
+var ErrPlanLoaded = errors.New("the plan was already loaded")
+
+// planFresh refuses a load without a transform when the published plan
+// was already loaded: sending it again would repeat its onboarding
+// messages and overwrite what changed in either system since it was
+// computed. A load that failed before committing did not mark the plan,
+// so it can be run again; what it wrote is in the ledger.
+func (r *run) planFresh(ctx context.Context) error {
+	var builder, loader sql.NullString
+	var built sql.NullTime
+	err := r.st.DB.QueryRowContext(ctx, r.st.Stmt("PlanLoaded")).Scan(&builder, &built, &loader)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // no build recorded (a rebuild forgot it); ReadPlan decides
+	}
+	if err != nil {
+		return fmt.Errorf("check the plan: %w", err)
+	}
+	if loader.Valid {
+		return fmt.Errorf("%w: the plan built by run %s at %s was loaded by run %s; run `ferry transform` (or `ferry run`) to plan from what both systems hold now",
+			ErrPlanLoaded, builder.String, built.Time.UTC().Format(time.RFC3339), loader.String)
+	}
+	return nil
 }
 
 func (r *run) timed(stage string, fn func() error) error {
@@ -1333,6 +1363,9 @@ func (r *run) commit(ctx context.Context, stages Stage) error {
 	defer tx.Rollback()
 	now := r.opt.Now().UTC()
 	if stages&Load != 0 {
+		if _, err := tx.ExecContext(ctx, r.st.Stmt("MarkPlanLoaded"), r.id); err != nil {
+			return fmt.Errorf("commit: record the plan as loaded: %w", err)
+		}
 		if _, err := tx.ExecContext(ctx, r.st.Stmt("StageSnapshot"), r.id); err != nil {
 			return fmt.Errorf("commit snapshot: %w", err)
 		}

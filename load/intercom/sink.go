@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -335,10 +336,26 @@ func (s *Sink) Attach(ctx context.Context, recs []load.Record, created map[strin
 // SendMessages sends each message once. A message an earlier run marked
 // pending but never confirmed (the process died around the call) is looked
 // up first: if the conversation it opened exists, it counts as sent.
+//
+// A message the ledger records as sent is never sent again, whatever the
+// plan says: a load retried after one that failed part way reads the same
+// plan, and the messages it sent are done in the ledger.
 func (s *Sink) SendMessages(ctx context.Context, recs []load.Record, out *load.Outcome) error {
 	pending, err := s.Ledger.PendingCreates(ctx, target, "messages")
 	if err != nil {
 		return err
+	}
+	keys := make([]string, len(recs))
+	for i, r := range recs {
+		keys[i] = r.Key
+	}
+	done, err := s.Ledger.DoneCreates(ctx, target, "messages", keys)
+	if err != nil {
+		return err
+	}
+	if len(done) > 0 {
+		s.Log.Info("messages the ledger records as sent are not sent again", "messages", len(done))
+		recs = slices.DeleteFunc(slices.Clone(recs), func(r load.Record) bool { return done[r.Key] })
 	}
 	return s.creating(ctx, recs, func(r load.Record) error {
 		m := map[string]string{}

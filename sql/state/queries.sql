@@ -49,6 +49,13 @@ WHERE l.target = $1 AND l.object = $2 AND l.op = 'create' AND l.status = 'pendin
         AND d.op = 'create' AND d.status IN ('done', 'rejected', 'unsent') AND d.written_at >= l.written_at
   );
 
+-- name: DoneCreates
+-- Which of the keys $3 a create of $1 $2 is recorded done for, by any run.
+SELECT DISTINCT record_key
+FROM ferry.ledger
+WHERE target = $1 AND object = $2 AND op = 'create' AND status = 'done'
+  AND record_key IN (SELECT unnest($3::VARCHAR[]));
+
 -- name: RunResultIDs
 -- The ids a target gave this run's successful writes of the given keys.
 SELECT record_key, result_id
@@ -149,6 +156,14 @@ FROM last;
 -- The published generation's inputs and structure fingerprints ('' if
 -- none) and the number of the run that built it (NULL if unknown).
 SELECT coalesce(max(inputs), ''), coalesce(max(structure), ''), max(seq) FROM ferry.model_builds;
+
+-- name: PlanLoaded
+-- The run that built the published generation, when, and the run that
+-- loaded its plan (NULL while none has).
+SELECT run_id, built_at, loaded_by FROM ferry.model_builds LIMIT 1;
+
+-- name: MarkPlanLoaded
+UPDATE ferry.model_builds SET loaded_by = $1;
 
 -- name: RecordModelBuild
 -- $1 inputs fingerprint, $2 run id, $3 time, $4 structure fingerprint; the
