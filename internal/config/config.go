@@ -245,7 +245,10 @@ type LoadSettings struct {
 	Intercom struct {
 		MaxConcurrency int `yaml:"max_concurrency"`
 	} `yaml:"intercom"`
-	MaxRejectRatio float64 `yaml:"max_reject_ratio"`
+	// MaxRejectRatio is the share of rejected rows past which a run fails
+	// (1 when the file sets none; 0 when it says 0: any reject fails).
+	MaxRejectRatio    float64  `yaml:"-"`
+	RawMaxRejectRatio *float64 `yaml:"max_reject_ratio"`
 	// ChunkRecords is how many planned records the load holds at a time.
 	ChunkRecords int `yaml:"chunk_records"`
 }
@@ -331,14 +334,26 @@ func Parse(name string, b []byte, getenv func(string) string) (*Pipeline, error)
 	if getenv == nil {
 		getenv = os.Getenv
 	}
+	if len(b) > MaxFileBytes {
+		return nil, Problems{{File: name, Msg: fmt.Sprintf("the file is %d bytes; a pipeline file may be at most %d", len(b), MaxFileBytes)}}
+	}
+	// The syntax tree first: it is as small as the file, and says where
+	// each problem is before decoding expands anything.
+	file, err := parser.ParseBytes(b, 0)
+	if err != nil {
+		return nil, Problems{yamlProblem(name, nil, err)}
+	}
+	if empty(file) {
+		return nil, Problems{{File: name, Msg: "the file is empty: a pipeline file starts with `version: 1` and `name:` (see pipelines/intercom_salesforce.yaml)"}}
+	}
+	if n := bounded(file); n != nil {
+		return nil, Problems{{File: name, Line: n.GetToken().Position.Line, Path: displayPath(n.GetPath()),
+			Msg: fmt.Sprintf("aliases expand the file past %d values; write the repeated part out, or alias less", MaxExpandedNodes)}}
+	}
 	var p Pipeline
 	dec := yaml.NewDecoder(bytes.NewReader(b), yaml.DisallowUnknownField())
 	if err := dec.Decode(&p); err != nil {
-		var ye yaml.Error
-		if errors.As(err, &ye) && ye.GetToken() != nil {
-			return nil, Problems{{File: name, Line: ye.GetToken().Position.Line, Msg: strings.TrimSpace(ye.GetMessage())}}
-		}
-		return nil, Problems{{File: name, Msg: err.Error()}}
+		return nil, Problems{yamlProblem(name, file, err)}
 	}
 	p.Path = name
 	var probs []pathProblem
@@ -349,13 +364,45 @@ func Parse(name string, b []byte, getenv func(string) string) (*Pipeline, error)
 	if len(probs) == 0 {
 		return &p, nil
 	}
-	file, _ := parser.ParseBytes(b, 0)
 	out := make(Problems, 0, len(probs))
 	for _, pp := range probs {
 		out = append(out, Problem{File: name, Line: lineOf(file, pp.path), Path: displayPath(pp.path), Msg: pp.msg})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
 	return nil, out
+}
+
+// yamlProblem places a parse or decode error at its line and key path,
+// worded in the file's terms.
+func yamlProblem(name string, file *ast.File, err error) Problem {
+	var ye yaml.Error
+	if !errors.As(err, &ye) || ye.GetToken() == nil {
+		return Problem{File: name, Msg: err.Error()}
+	}
+	pos := ye.GetToken().Position
+	p := Problem{File: name, Line: pos.Line, Msg: plainMessage(strings.TrimSpace(ye.GetMessage()))}
+	if n := nodeAt(file, pos); n != nil {
+		p.Path = displayPath(n.GetPath())
+	}
+	return p
+}
+
+// empty reports whether file holds no document with content (nothing, or
+// only comments).
+func empty(file *ast.File) bool {
+	for _, doc := range file.Docs {
+		if doc == nil || doc.Body == nil {
+			continue
+		}
+		if _, comment := doc.Body.(*ast.CommentGroupNode); comment {
+			continue
+		}
+		if _, null := doc.Body.(*ast.NullNode); null {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 type pathProblem struct {
@@ -365,7 +412,8 @@ type pathProblem struct {
 
 func displayPath(p string) string { return strings.TrimPrefix(strings.TrimPrefix(p, "$"), ".") }
 
-// lineOf finds the line of the node at path, or of its nearest ancestor.
+// lineOf finds the line of the node at path, or of its nearest ancestor;
+// a top-level key the file lacks is placed on its first line.
 func lineOf(file *ast.File, path string) int {
 	if file == nil {
 		return 0
@@ -382,7 +430,7 @@ func lineOf(file *ast.File, path string) int {
 		}
 		path = path[:i]
 	}
-	return 0
+	return 1
 }
 
 func (p *Pipeline) expandEnv(getenv func(string) string, probs *[]pathProblem) {
@@ -472,8 +520,12 @@ func (p *Pipeline) applyDefaults() {
 	if p.Load.Intercom.MaxConcurrency == 0 {
 		p.Load.Intercom.MaxConcurrency = 4
 	}
-	if p.Load.MaxRejectRatio == 0 {
-		p.Load.MaxRejectRatio = 1
+	p.Load.MaxRejectRatio = 1
+	if p.Load.RawMaxRejectRatio != nil {
+		p.Load.MaxRejectRatio = *p.Load.RawMaxRejectRatio
+	}
+	if p.Extract.UpperBoundLag.raw == "" {
+		p.Extract.UpperBoundLag.Duration = DefaultUpperBoundLag
 	}
 	if p.Workflows.LeadCapture.LeadSource == "" {
 		p.Workflows.LeadCapture.LeadSource = "Intercom"
@@ -497,6 +549,8 @@ const (
 var (
 	memoryLimitRe = regexp.MustCompile(`^(?i)[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$`)
 	identRe       = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+	sfVersionRe   = regexp.MustCompile(`^[1-9][0-9]\.0$`)
+	icVersionRe   = regexp.MustCompile(`^([12]\.[0-9]{1,2}|Unstable)$`)
 	sfFieldRe     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$`)
 	icFieldRe     = regexp.MustCompile(`^([a-z_][a-z0-9_]*|custom_attributes\.[A-Za-z_][A-Za-z0-9_ ]*)$`)
 )
@@ -543,6 +597,15 @@ func (p *Pipeline) validate(probs *[]pathProblem) {
 		}
 	default:
 		add("$.connections.salesforce.auth", "must be client_credentials, jwt or access_token, got %q", sf.Auth)
+	}
+	if !sfVersionRe.MatchString(sf.APIVersion) {
+		add("$.connections.salesforce.api_version", "must be a Salesforce API version such as \"62.0\", got %q", sf.APIVersion)
+	}
+	if !icVersionRe.MatchString(ic.APIVersion) {
+		add("$.connections.intercom.api_version", "must be an Intercom-Version such as \"2.14\", got %q", ic.APIVersion)
+	}
+	if len(p.Extract.Intercom)+len(p.Extract.Salesforce) == 0 {
+		add("$.extract", "required: the Intercom and Salesforce objects to read, each with its lookback (see pipelines/intercom_salesforce.yaml)")
 	}
 	if sf.Budget.MaxCallsPerRun < 0 || sf.Budget.MinDailyRemaining < 0 {
 		add("$.connections.salesforce.budget", "limits must not be negative")
@@ -747,13 +810,29 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Lookback returns the configured lookback of a source object.
+// Defaults that keep rows from being missed at a watermark boundary: the
+// extract stops this far behind the source's clock, and re-reads this far
+// back from its watermark (Intercom's search is eventually consistent for
+// minutes; a Salesforce record can commit with a SystemModstamp slightly
+// before the query that should have seen it). Only an explicit 0s turns
+// either off.
+const (
+	DefaultUpperBoundLag      = 2 * time.Second
+	DefaultIntercomLookback   = 5 * time.Minute
+	DefaultSalesforceLookback = 2 * time.Minute
+)
+
+// Lookback returns the lookback of a source object: as configured, else
+// the system's default.
 func (p *Pipeline) Lookback(system, object string) time.Duration {
-	m := p.Extract.Intercom
+	m, def := p.Extract.Intercom, DefaultIntercomLookback
 	if system == "salesforce" {
-		m = p.Extract.Salesforce
+		m, def = p.Extract.Salesforce, DefaultSalesforceLookback
 	}
-	return m[object].Lookback.Duration
+	if lb := m[object].Lookback; lb.raw != "" {
+		return lb.Duration
+	}
+	return def
 }
 
 // Every returns how often a source object is re-read (0: every run).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -57,7 +58,24 @@ func TestParse_Errors(t *testing.T) {
 	}{
 		"unknown key": {func(s string) string {
 			return strings.Replace(s, "name: intercom_salesforce", "name: intercom_salesforce\ncolour: blue", 1)
-		}, `p.yaml:10: unknown field "colour"`},
+		}, `p.yaml:10: colour: unknown field "colour"`},
+		"whole number given text": {func(s string) string {
+			return strings.Replace(s, "chunk_records: 50000", "chunk_records: lots", 1)
+		}, `load.chunk_records: expected a whole number, got text`},
+		"mapping given text": {func(s string) string {
+			return strings.Replace(s, "  max_reject_ratio: 0.2", "  max_reject_ratio: [0.2]", 1)
+		}, `load.max_reject_ratio: expected a number, got a list`},
+		"list given a mapping": {func(s string) string {
+			return strings.Replace(s, "tags: [", "tags: {a: 1}\n    x: [", 1)
+		}, `workflows.conversation_tasks.tags: expected a list, got a mapping`},
+		"salesforce api_version without .0": {func(s string) string {
+			return strings.Replace(s, `api_version: "62.0"`, `api_version: "62"`, 1)
+		}, `connections.salesforce.api_version: must be a Salesforce API version such as "62.0", got "62"`},
+		"no extract section": {func(s string) string {
+			before, after, _ := strings.Cut(s, "\nextract:\n")
+			_, rest, _ := strings.Cut(after, "\n\n")
+			return before + "\n\n" + rest
+		}, "extract: required: the Intercom and Salesforce objects to read"},
 		"bad owner": {func(s string) string {
 			return strings.Replace(s, "owner: intercom }", "owner: marketing }", 1)
 		}, `sync.people.fields[1].owner: must be salesforce, intercom or newest, got "marketing"`},
@@ -159,5 +177,85 @@ func TestParse_NewLimits(t *testing.T) {
 	line := 1 + strings.Count(bad[:strings.Index(bad, "memory_limit: plenty")], "\n")
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("p.yaml:%d: transform.memory_limit", line)) {
 		t.Fatalf("err = %v, want it at p.yaml:%d", err, line)
+	}
+}
+
+// TestParse_BoundedInput: files that would take time or memory out of
+// proportion to their size are refused from their syntax tree, quickly,
+// naming the file, the line and the key; so is an empty file.
+func TestParse_BoundedInput(t *testing.T) {
+	t.Parallel()
+	base := string(example(t))
+	// Ten aliases of ten aliases, eight levels deep: 1.3 KB that decodes
+	// to 10^8 values.
+	var bomb strings.Builder
+	bomb.WriteString("    tags: &t0 [a, b, c, d, e, f, g, h, i, j]\n")
+	for i := 1; i <= 8; i++ {
+		fmt.Fprintf(&bomb, "    x%d: &t%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*t%d, ", i-1), 10), ", "))
+	}
+	bombed := strings.Replace(base, "    tags: []", strings.TrimSuffix(bomb.String(), "\n"), 1)
+	if bombed == base {
+		t.Fatal("no `tags: []` to replace")
+	}
+	cases := map[string]struct {
+		src, want string
+	}{
+		"alias bomb":   {bombed, "aliases expand the file past 100000 values"},
+		"oversized":    {base + strings.Repeat("# padding\n", 120_000), "a pipeline file may be at most 1048576"},
+		"empty":        {"", "p.yaml: the file is empty"},
+		"only comment": {"# todo\n\n", "p.yaml: the file is empty"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Parse("p.yaml", []byte(tc.src), testenv.Env(nil))
+			if err == nil || !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want an ErrInvalid containing %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "EOF") || strings.Contains(err.Error(), "Go struct") {
+				t.Fatalf("err = %v, worded in the parser's terms", err)
+			}
+		})
+	}
+	_, err := config.Parse("p.yaml", []byte(bombed), testenv.Env(nil))
+	var ps config.Problems
+	if !errors.As(err, &ps) || ps[0].Line < 100 || !strings.HasPrefix(ps[0].Path, "workflows.conversation_tasks.") {
+		t.Fatalf("the alias bomb is refused as %v, want the line and key of the alias that expands too far", err)
+	}
+}
+
+// TestParse_SafeDefaults: a file that sets no lookback or upper bound lag
+// still re-reads an overlap at each watermark; only an explicit 0s turns
+// them off. max_reject_ratio: 0 means no reject is tolerated, and an unset
+// one tolerates all (the run exits 3).
+func TestParse_SafeDefaults(t *testing.T) {
+	t.Parallel()
+	base := string(example(t))
+	strip := strings.NewReplacer("{ lookback: 2m }", "{}", "{ lookback: 5m }", "{}", "{ lookback: 2m }", "{}", "  upper_bound_lag: 2s\n", "", "  max_reject_ratio: 0.2", "  max_reject_ratio: 0")
+	p, err := config.Parse("p.yaml", []byte(strip.Replace(base)), testenv.Env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Lookback("intercom", "contacts"); got != config.DefaultIntercomLookback || got <= 0 {
+		t.Errorf("unset Intercom contacts lookback = %s, want %s", got, config.DefaultIntercomLookback)
+	}
+	if got := p.Lookback("salesforce", "Lead"); got != config.DefaultSalesforceLookback || got <= 0 {
+		t.Errorf("unset Lead lookback = %s, want %s", got, config.DefaultSalesforceLookback)
+	}
+	if got := p.Extract.UpperBoundLag.Duration; got != config.DefaultUpperBoundLag || got <= 0 {
+		t.Errorf("unset upper_bound_lag = %s, want %s", got, config.DefaultUpperBoundLag)
+	}
+	if p.Load.MaxRejectRatio != 0 {
+		t.Errorf("max_reject_ratio: 0 became %v", p.Load.MaxRejectRatio)
+	}
+	zero := regexp.MustCompile(`(?m)^  max_reject_ratio:.*\n`).ReplaceAllString(strings.Replace(base, "Lead:                   { lookback: 2m }", "Lead: { lookback: 0s }", 1), "")
+	if p, err = config.Parse("p.yaml", []byte(zero), testenv.Env(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Lookback("salesforce", "Lead"); got != 0 {
+		t.Errorf("explicit lookback 0s = %s, want 0", got)
+	}
+	if p.Load.MaxRejectRatio != 1 {
+		t.Errorf("unset max_reject_ratio = %v, want 1", p.Load.MaxRejectRatio)
 	}
 }
