@@ -321,6 +321,10 @@ type BuildOptions struct {
 	// were kept or reported no changed record) is not built: its published
 	// relation stays. Tables not listed count as changed.
 	Unchanged []string
+	// Warn, when non-nil, is told what went wrong after the build was
+	// published (dropping generations no view reads), which the next
+	// build tries again.
+	Warn func(error)
 	// Kept, when non-nil, is told of each model kept that way.
 	Kept func(m Model)
 	// CompactAt is the size, as a fraction of an incremental model's base
@@ -504,6 +508,9 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 		return nil
 	}); err != nil {
 		return fail(err)
+	}
+	if err := sweep(ctx, conn, home); err != nil && opt.Warn != nil {
+		opt.Warn(err)
 	}
 	return nil
 }
@@ -785,6 +792,12 @@ func publish(ctx context.Context, conn *sql.Conn, models []Model, home map[strin
 			stale = append(stale, v)
 		}
 	}
+	// A table a model's name, left by an older ferry, gives way to the
+	// model's view.
+	tables, err := column(ctx, conn, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'")
+	if err != nil {
+		return fmt.Errorf("transform: list tables: %w", err)
+	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("transform: publish: %w", err)
@@ -798,15 +811,34 @@ func publish(ctx context.Context, conn *sql.Conn, models []Model, home map[strin
 			return fmt.Errorf("transform: drop view of removed model %s: %w", v, err)
 		}
 	}
+	for _, t := range tables {
+		if current[t] {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("DROP TABLE main.%q", t)); err != nil {
+				return fmt.Errorf("transform: replace table main.%s by the model's view: %w", t, err)
+			}
+		}
+	}
 	for _, m := range models {
-		// A table of that name left by an older ferry is replaced by the view.
-		tx.ExecContext(ctx, fmt.Sprintf("DROP TABLE IF EXISTS main.%q", m.Name))
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW main.%q AS SELECT * FROM %s", m.Name, home[m.Name])); err != nil {
 			return fmt.Errorf("transform: publish %s: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("transform: publish: %w", err)
+	}
+	return nil
+}
+
+// sweep drops what no published view reads any more: every generation no
+// view reads, and in a generation kept for its incremental tables, the
+// other tables and views. A failure leaves tables the next build's sweep
+// drops; it is returned, not fatal, since the build is published.
+func sweep(ctx context.Context, conn *sql.Conn, home map[string]string) error {
+	var errs []error
+	drop := func(q string) {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	// Every generation no published view reads is dropped; one holding an
 	// incremental model's table stays while that table is published.
@@ -816,7 +848,7 @@ func publish(ctx context.Context, conn *sql.Conn, models []Model, home map[strin
 	}
 	schemas, err := column(ctx, conn, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'build\\_%' ESCAPE '\\'")
 	if err != nil {
-		return nil // published; old generations are dropped next time
+		return fmt.Errorf("transform: list generations: %w", err)
 	}
 	var old []string
 	for _, s := range schemas {
@@ -825,7 +857,7 @@ func publish(ctx context.Context, conn *sql.Conn, models []Model, home map[strin
 		}
 	}
 	for _, s := range old {
-		conn.ExecContext(ctx, fmt.Sprintf("DROP SCHEMA IF EXISTS %s CASCADE", s))
+		drop(fmt.Sprintf("DROP SCHEMA IF EXISTS %s CASCADE", s))
 	}
 	// In a generation kept for its incremental tables, the other tables
 	// are no longer read.
@@ -835,7 +867,7 @@ func publish(ctx context.Context, conn *sql.Conn, models []Model, home map[strin
 	}
 	tables, err := column(ctx, conn, "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE schema_name LIKE 'build\\_%' ESCAPE '\\'")
 	if err != nil {
-		return nil
+		return errors.Join(append(errs, fmt.Errorf("transform: list generation tables: %w", err))...)
 	}
 	var dead []string
 	for _, t := range tables {
@@ -853,18 +885,21 @@ func publish(ctx context.Context, conn *sql.Conn, models []Model, home map[strin
 		}
 	}
 	for _, t := range dead {
-		conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+t)
+		drop("DROP TABLE IF EXISTS " + t)
 	}
 	// So are its views, but for the overlay views that are homes.
-	views, err = column(ctx, conn, "SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE schema_name LIKE 'build\\_%' ESCAPE '\\'")
+	views, err := column(ctx, conn, "SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE schema_name LIKE 'build\\_%' ESCAPE '\\'")
 	if err != nil {
-		return nil
+		return errors.Join(append(errs, fmt.Errorf("transform: list generation views: %w", err))...)
 	}
 	for _, v := range views {
 		schema, name, _ := strings.Cut(v, ".")
 		if used[schema] && !homes[qualified(schema, name)] {
-			conn.ExecContext(ctx, "DROP VIEW IF EXISTS "+qualified(schema, name))
+			drop("DROP VIEW IF EXISTS " + qualified(schema, name))
 		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("transform: drop unused generations: %w", errors.Join(errs...))
 	}
 	return nil
 }

@@ -181,15 +181,23 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 	return &r.sum, err
 }
 
-func (r *run) finish(runErr error) {
-	status, code, msg := "succeeded", 0, ""
+// outcome is how a run ending with runErr is recorded.
+func outcome(runErr error) (status string, code int, msg string) {
 	var rej *RejectsError
 	switch {
-	case errors.As(runErr, &rej):
-		status, code, msg = "rejects", 3, runErr.Error()
+	case errors.As(runErr, &rej) || errors.Is(runErr, ErrRejects):
+		return "rejects", 3, runErr.Error()
 	case runErr != nil:
-		status, code, msg = "failed", 1, runErr.Error()
+		return "failed", 1, runErr.Error()
 	}
+	return "succeeded", 0, ""
+}
+
+// finish records the run's outcome with its whole summary. A run that
+// committed recorded its outcome in the commit's transaction already;
+// this adds what it learned since (requests, peak memory, exports).
+func (r *run) finish(runErr error) {
+	status, code, msg := outcome(runErr)
 	r.sum.PeakRSSMiB, _ = peakRSSMiB()
 	b, _ := json.Marshal(r.sum)
 	// Record the outcome even when the run's context was cancelled.
@@ -279,7 +287,10 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 			return err
 		}
 	}
-	if err := r.commit(ctx, stages); err != nil {
+	if err := r.commit(ctx, stages, loadErr); err != nil {
+		return err
+	}
+	if err := r.hook("after-commit"); err != nil {
 		return err
 	}
 	return loadErr
@@ -753,6 +764,9 @@ func (r *run) transform(ctx context.Context) error {
 		}
 		r.log.Debug("model built", "model", m.Name, "elapsed", d.Round(time.Millisecond), "incremental", inc)
 	}
+	opt.Warn = func(err error) {
+		r.log.Warn("models published, but old generations were not all dropped; the next build tries again", "err", err)
+	}
 	opt.Kept = func(m transform.Model) {
 		kept++
 		r.log.Debug("model kept: its inputs did not change", "model", m.Name)
@@ -819,13 +833,26 @@ func customAttributes(fields []config.FieldMapping) map[string]string {
 // (bounded by the creates), which the Contact links write back. Tasks
 // that refer to Leads created earlier in the run find their Ids in the
 // ledger, a chunk at a time.
-func (r *run) load(ctx context.Context) error {
+func (r *run) load(ctx context.Context) (err error) {
 	p := r.opt.Pipeline
 	plan := r.plan
 	out := load.NewOutcome()
 	out.KeepIDs = map[string]bool{} // none: the ledger has every id a later write needs
 	ledger := load.NewLedger(r.st, r.id, r.opt.Now)
-	defer ledger.Flush(context.WithoutCancel(ctx))
+	// What is still buffered when the load stops early (an error, a
+	// cancelled run) is appended all the same, and a failure to append it
+	// fails the run: the ledger is what keeps a later run from writing
+	// twice.
+	defer func() {
+		if ferr := ledger.Flush(context.WithoutCancel(ctx)); ferr != nil {
+			// Not joined: a run with rejects would go on to commit.
+			if err != nil {
+				err = fmt.Errorf("ledger: %w (the load had stopped: %s)", ferr, err)
+			} else {
+				err = fmt.Errorf("ledger: %w", ferr)
+			}
+		}
+	}()
 	ic := &intercomload.Sink{Client: r.ic, Concurrency: p.Load.Intercom.MaxConcurrency, Ledger: ledger, Log: r.log}
 	sf := r.sfSink(ledger)
 	if plan.Writes() == 0 {
@@ -1352,9 +1379,18 @@ func (r *run) exportRejects(ctx context.Context) (string, error) {
 // commit records the synced snapshot and health history in one
 // transaction (watermarks were committed with current state, after
 // extraction).
-func (r *run) commit(ctx context.Context, stages Stage) error {
+func (r *run) commit(ctx context.Context, stages Stage, loadErr error) error {
 	if err := r.hook("before-commit"); err != nil {
 		return err
+	}
+	// Only a run that loads appends the health it wrote to the history:
+	// `plan` and `transform` write nothing.
+	health := false
+	if stages&Load != 0 {
+		var err error
+		if health, err = r.hasModel(ctx, "account_health"); err != nil {
+			return err
+		}
 	}
 	tx, err := r.st.DB.BeginTx(ctx, nil)
 	if err != nil {
@@ -1375,7 +1411,6 @@ func (r *run) commit(ctx context.Context, stages Stage) error {
 			}
 		}
 	}
-	health := stages&Transform != 0 && r.hasModel(ctx, "account_health")
 	if health {
 		if _, err := tx.ExecContext(ctx, r.st.Stmt("CreateHealthHistory")); err != nil {
 			return fmt.Errorf("account_health_history: %w", err)
@@ -1383,6 +1418,15 @@ func (r *run) commit(ctx context.Context, stages Stage) error {
 		if _, err := tx.ExecContext(ctx, r.st.Stmt("AppendHealthHistory"), r.id, now); err != nil {
 			return fmt.Errorf("append account_health_history (did account_health change columns? rename the old history table): %w", err)
 		}
+	}
+	// The outcome commits with the state it describes.
+	status, code, msg := outcome(loadErr)
+	b, err := json.Marshal(r.sum)
+	if err != nil {
+		return fmt.Errorf("commit: run summary: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, r.st.Stmt("FinishRun"), r.id, now, status, code, string(b), msg); err != nil {
+		return fmt.Errorf("commit: record the run's outcome: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit state: %w", err)
@@ -1399,10 +1443,12 @@ func (r *run) commit(ctx context.Context, stages Stage) error {
 	return nil
 }
 
-func (r *run) hasModel(ctx context.Context, name string) bool {
+func (r *run) hasModel(ctx context.Context, name string) (bool, error) {
 	var n int
-	r.st.DB.QueryRowContext(ctx, "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'main' AND view_name = $1", name).Scan(&n)
-	return n > 0
+	if err := r.st.DB.QueryRowContext(ctx, "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'main' AND view_name = $1", name).Scan(&n); err != nil {
+		return false, fmt.Errorf("look for model %s: %w", name, err)
+	}
+	return n > 0, nil
 }
 
 // export writes main.<table> to <data-dir>/exports/<table>.parquet,
