@@ -134,6 +134,24 @@ func valueType(t string) extract.Type {
 // ConfiguredColumns lists, per current-state table, the fields the
 // pipeline file names (mapped fields, external ids, health, signal and
 // escalation fields), in the order the file gives them.
+// PipelineVars are the variables models may name ({{ var('name') }}):
+// the external-id fields of the pipeline file, or their conventional
+// names where a workflow that is off leaves one unset.
+func PipelineVars(p *config.Pipeline) Vars {
+	or := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	return Vars{
+		"people_external_id":    or(p.Sync.People.SalesforceExternalID, "Intercom_Id__c"),
+		"companies_external_id": or(p.Sync.Companies.SalesforceExternalID, "Intercom_Company_Id__c"),
+		"tasks_external_id":     or(p.Workflows.ConversationTasks.ExternalIDField, "Intercom_Conversation_Id__c"),
+		"cases_external_id":     or(p.Workflows.Escalation.ExternalIDField, "Intercom_Conversation_Id__c"),
+	}
+}
+
 func ConfiguredColumns(p *config.Pipeline) map[string][]extract.Column {
 	out := map[string][]extract.Column{}
 	add := func(table, name string, t extract.Type) {
@@ -159,13 +177,14 @@ func ConfiguredColumns(p *config.Pipeline) map[string][]extract.Column {
 		add(lead, f.Salesforce, valueType(f.Type))
 		add(contact, f.Salesforce, valueType(f.Type))
 	}
-	add(lead, p.Sync.People.SalesforceExternalID, extract.String)
-	add(contact, p.Sync.People.SalesforceExternalID, extract.String)
+	vars := PipelineVars(p)
+	add(lead, vars["people_external_id"], extract.String)
+	add(contact, vars["people_external_id"], extract.String)
 	for _, f := range p.Sync.Companies.Fields {
 		add(companies, f.Intercom, valueType(f.Type))
 		add(account, f.Salesforce, valueType(f.Type))
 	}
-	add(account, p.Sync.Companies.SalesforceExternalID, extract.String)
+	add(account, vars["companies_external_id"], extract.String)
 	h := p.Health
 	add(account, h.Salesforce.ScoreField, extract.Number)
 	add(account, h.Salesforce.BandField, extract.String)
@@ -181,7 +200,7 @@ func ConfiguredColumns(p *config.Pipeline) map[string][]extract.Column {
 	} else {
 		add(account, esc.AccountField, extract.String)
 	}
-	add("salesforce__case", esc.ExternalIDField, extract.String)
+	add("salesforce__case", vars["cases_external_id"], extract.String)
 	// The fields the Task and Case models write, compared with what
 	// Salesforce holds.
 	for _, f := range []string{"ContactId", "AccountId", "OwnerId", "Subject", "Description", "Status"} {
@@ -194,7 +213,7 @@ func ConfiguredColumns(p *config.Pipeline) map[string][]extract.Column {
 	for field := range esc.Fields {
 		add("salesforce__case", field, extract.String)
 	}
-	add("salesforce__task", p.Workflows.ConversationTasks.ExternalIDField, extract.String)
+	add("salesforce__task", vars["tasks_external_id"], extract.String)
 	add("salesforce__opportunity", p.Workflows.SupportIssueFlag.Field, extract.Boolean)
 	if a := p.Workflows.OpportunityStage.Attribute; a != "" {
 		add(contacts, "custom_attributes."+a, extract.String)

@@ -51,6 +51,20 @@ var (
 // Load reads every model under fsys, validates headers and names, and
 // returns them, with any extra (generated) models, in build order.
 func Load(fsys fs.FS, root string, extra ...Model) ([]Model, error) {
+	return LoadVars(fsys, root, nil, extra...)
+}
+
+// Vars are the pipeline file's names a model refers to as
+// {{ var('name') }}: the Salesforce fields ferry keys its links on, which
+// a model reads as columns, so SQL cannot take them as values. Each is
+// written into the model's SQL as a quoted identifier before it is built
+// (and fingerprinted: renaming one rebuilds every model).
+type Vars map[string]string
+
+var varRe = regexp.MustCompile(`\{\{\s*var\(\s*'([^']*)'\s*\)\s*\}\}|\{\{\s*var\(\s*"([^"]*)"\s*\)\s*\}\}|\{\{[^}]*\}\}`)
+
+// LoadVars is Load with the pipeline's variables bound.
+func LoadVars(fsys fs.FS, root string, vars Vars, extra ...Model) ([]Model, error) {
 	var models []Model
 	byName := map[string]int{}
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
@@ -64,7 +78,11 @@ func Load(fsys fs.FS, root string, extra ...Model) ([]Model, error) {
 		if err != nil {
 			return err
 		}
-		m, err := parse(path.Join(root, p), string(b))
+		src, err := bind(path.Join(root, p), string(b), vars)
+		if err != nil {
+			return err
+		}
+		m, err := parse(path.Join(root, p), src)
 		if err != nil {
 			return err
 		}
@@ -86,6 +104,36 @@ func Load(fsys fs.FS, root string, extra ...Model) ([]Model, error) {
 		models = append(models, m)
 	}
 	return order(models)
+}
+
+// bind writes vars into src wherever it says {{ var('name') }}; anything
+// else between {{ and }} is an error, as is a name vars lacks.
+func bind(p, src string, vars Vars) (string, error) {
+	var bad error
+	out := varRe.ReplaceAllStringFunc(src, func(m string) string {
+		if bad != nil {
+			return m
+		}
+		line := strings.Count(src[:strings.Index(src, m)], "\n") + 1
+		g := varRe.FindStringSubmatch(m)
+		name := g[1] + g[2]
+		if g[1] == "" && g[2] == "" && !strings.Contains(m, "var(") {
+			bad = fmt.Errorf("%s:%d: %s: the only template a model may hold is {{ var('name') }}", p, line, m)
+			return m
+		}
+		v, ok := vars[name]
+		if !ok || v == "" {
+			known := make([]string, 0, len(vars))
+			for k := range vars {
+				known = append(known, k)
+			}
+			sort.Strings(known)
+			bad = fmt.Errorf("%s:%d: %s: no such variable (known: %s)", p, line, m, strings.Join(known, ", "))
+			return m
+		}
+		return `"` + strings.ReplaceAll(v, `"`, `""`) + `"`
+	})
+	return out, bad
 }
 
 func parse(p, src string) (Model, error) {

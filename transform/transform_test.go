@@ -25,7 +25,7 @@ func TestModels_BuildOverEmptyRaw(t *testing.T) {
 	if err := transform.Prepare(t.Context(), st.DB, dir+"/landing", p); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := transform.Load(models.FS, "models", transform.RuleModels(p)...)
+	ms, err := transform.LoadVars(models.FS, "models", transform.PipelineVars(p), transform.RuleModels(p)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +186,30 @@ func TestLoad_IncrementalModelsMustBeTrackable(t *testing.T) {
 	}
 	if _, err := transform.Load(ok, "models"); err != nil {
 		t.Errorf("models that read tracked tables: %v", err)
+	}
+}
+
+// TestLoadVars: {{ var('name') }} becomes the pipeline's field name as a
+// quoted identifier; an unknown name or any other template is refused at
+// its file and line.
+func TestLoadVars(t *testing.T) {
+	t.Parallel()
+	vars := transform.Vars{"people_external_id": `Odd"Name__c`}
+	ms, err := transform.LoadVars(fstest.MapFS{"m.sql": {Data: []byte("-- materialized: table\nSELECT {{ var('people_external_id') }} AS a, {{var(\"people_external_id\")}} AS b FROM raw.x")}}, "models", vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `SELECT "Odd""Name__c" AS a, "Odd""Name__c" AS b FROM raw.x`; ms[0].SQL != want {
+		t.Fatalf("bound SQL %q, want %q", ms[0].SQL, want)
+	}
+	for src, want := range map[string]string{
+		"SELECT 1 AS a\nFROM {{ var('nope') }}":      "models/m.sql:2: {{ var('nope') }}: no such variable (known: people_external_id)",
+		"SELECT 1\n\nWHERE {{ ref('other') }} = 1": "models/m.sql:3: {{ ref('other') }}: the only template a model may hold is {{ var('name') }}",
+	} {
+		_, err := transform.LoadVars(fstest.MapFS{"m.sql": {Data: []byte(src)}}, "models", vars)
+		if err == nil || err.Error() != want {
+			t.Errorf("err = %v, want %q", err, want)
+		}
 	}
 }
 

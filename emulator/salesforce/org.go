@@ -60,9 +60,30 @@ type journalEntry struct {
 	Next   uint64         `json:"next"`
 }
 
-func newOrg(ds *seed.Dataset, j *store.Journal, now func() time.Time, st *stats) (*org, error) {
+// newOrg builds an org from the seed and journal; extIDs adds custom
+// external-id text fields (object -> field names), as an admin does.
+func newOrg(ds *seed.Dataset, j *store.Journal, now func() time.Time, st *stats, extIDs map[string][]string) (*org, error) {
+	schema := buildSchema()
+	for obj, fields := range extIDs {
+		meta := schema[strings.ToLower(obj)]
+		if meta == nil {
+			return nil, fmt.Errorf("unknown object %s", obj)
+		}
+		for _, name := range fields {
+			if !strings.HasSuffix(name, "__c") {
+				return nil, fmt.Errorf("%s.%s: a custom field's name ends in __c", obj, name)
+			}
+			if meta.field(name) != nil {
+				continue
+			}
+			f := extID(name)
+			f.Label = labelOf(name)
+			meta.Fields = append(meta.Fields, f)
+			meta.byName[strings.ToLower(name)] = f
+		}
+	}
 	o := &org{
-		schema: buildSchema(), recs: map[string]map[string]*record{}, ordered: map[string][]*record{},
+		schema: schema, recs: map[string]map[string]*record{}, ordered: map[string][]*record{},
 		ext: map[string]map[string]map[string]string{}, next: 1 << 40, now: now, journal: j, stats: st,
 	}
 	for name := range o.schema {

@@ -57,6 +57,9 @@ type Options struct {
 	// Required marks fields required on create beyond the standard ones,
 	// as an org's validation rules do: object -> field names.
 	Required map[string][]string
+	// ExternalIDs adds custom external-id text fields to objects, as an
+	// admin does: object -> field names (ending in __c).
+	ExternalIDs map[string][]string
 }
 
 // Server is the emulator; it implements http.Handler.
@@ -89,7 +92,7 @@ func New(opt Options) (*Server, error) {
 		opt.MaxUpload = maxUpload
 	}
 	st := newStats()
-	o, err := newOrg(opt.Dataset, opt.Journal, opt.Now, st)
+	o, err := newOrg(opt.Dataset, opt.Journal, opt.Now, st, opt.ExternalIDs)
 	if err != nil {
 		return nil, fmt.Errorf("salesforce emulator: replay journal: %w", err)
 	}

@@ -122,7 +122,7 @@ func TestREST_LimitInfoAndQuota(t *testing.T) {
 
 func TestSOQL_Parse(t *testing.T) {
 	t.Parallel()
-	o, err := newOrg(nil, nil, time.Now, newStats())
+	o, err := newOrg(nil, nil, time.Now, newStats(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func FuzzSOQL(f *testing.F) {
 	for _, s := range []string{"SELECT Id FROM Lead", "SELECT Id FROM Lead WHERE Email LIKE 'a%' ORDER BY Id DESC LIMIT 3", "SELECT COUNT() FROM Contact WHERE (A = 1 OR NOT B IN (1,2))"} {
 		f.Add(s)
 	}
-	o, _ := newOrg(seed.New(seed.Params{Seed: 1, Scale: 20}), nil, time.Now, newStats())
+	o, _ := newOrg(seed.New(seed.Params{Seed: 1, Scale: 20}), nil, time.Now, newStats(), nil)
 	f.Fuzz(func(t *testing.T, q string) {
 		sq, err := o.parseSOQL(q)
 		if err == nil {
@@ -426,7 +426,7 @@ func TestActivityObjects_DerivedFieldsAndPolymorphicLookups(t *testing.T) {
 // be what scanning every record gives, in the same order.
 func TestSOQL_IdIndexMatchesScan(t *testing.T) {
 	t.Parallel()
-	o, err := newOrg(seed.New(seed.Params{Seed: 1, Scale: 300}), nil, time.Now, newStats())
+	o, err := newOrg(seed.New(seed.Params{Seed: 1, Scale: 300}), nil, time.Now, newStats(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -683,7 +683,7 @@ func (r *run) transform(ctx context.Context) error {
 	if err := transform.Prepare(ctx, r.st.DB, filepath.Join(r.opt.DataDir, "landing"), r.opt.Pipeline); err != nil {
 		return err
 	}
-	models, err := transform.Load(r.opt.Models, r.opt.ModelsRoot, transform.RuleModels(r.opt.Pipeline)...)
+	models, err := transform.LoadVars(r.opt.Models, r.opt.ModelsRoot, transform.PipelineVars(r.opt.Pipeline), transform.RuleModels(r.opt.Pipeline)...)
 	if err != nil {
 		return err
 	}

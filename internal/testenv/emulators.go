@@ -78,6 +78,8 @@ type EmulatorOptions struct {
 	RateLimit int
 	// Required marks extra Salesforce fields required on create.
 	Required map[string][]string
+	// ExternalIDs adds custom external-id fields to Salesforce objects.
+	ExternalIDs map[string][]string
 }
 
 // StartEmulators serves both emulators over httptest for the test's life.
@@ -104,7 +106,7 @@ func StartEmulators(t testing.TB, o EmulatorOptions) *Emulators {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sf, err := salesforce.New(salesforce.Options{Dataset: ds, Journal: sj, PublicKey: &k.PublicKey, Now: clock.Now, Required: o.Required})
+	sf, err := salesforce.New(salesforce.Options{Dataset: ds, Journal: sj, PublicKey: &k.PublicKey, Now: clock.Now, Required: o.Required, ExternalIDs: o.ExternalIDs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ SELECT
     id AS sf_id,
     "Name" AS name,
     ferry_domain("Website") AS domain_norm,
-    nullif("Intercom_Company_Id__c", '') AS intercom_company_link,
+    nullif({{ var('companies_external_id') }}, '') AS intercom_company_link,
     "CreatedDate" AS created_date,
     "OwnerId" AS owner_id,
     "AnnualRevenue" AS annual_revenue,

@@ -7,7 +7,7 @@ SELECT
     nullif("AccountId", '') AS account_id,
     "Status" AS status,
     coalesce("IsClosed", false) AS is_closed,
-    nullif("Intercom_Conversation_Id__c", '') AS conversation_link,
+    nullif({{ var('cases_external_id') }}, '') AS conversation_link,
     updated_at,
     is_deleted
 FROM raw.salesforce__case

@@ -5,7 +5,7 @@ SELECT
     id AS sf_id,
     ferry_email("Email") AS email_norm,
     "Email" AS email,
-    nullif("Intercom_Id__c", '') AS intercom_link,
+    nullif({{ var('people_external_id') }}, '') AS intercom_link,
     nullif("AccountId", '') AS account_id,
     nullif(trim(concat_ws(' ', "FirstName", "LastName")), '') AS name,
     "OwnerId" AS owner_id,

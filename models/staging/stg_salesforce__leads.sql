@@ -4,7 +4,7 @@
 SELECT
     id AS sf_id,
     ferry_email("Email") AS email_norm,
-    nullif("Intercom_Id__c", '') AS intercom_link,
+    nullif({{ var('people_external_id') }}, '') AS intercom_link,
     coalesce("IsConverted", false) AS is_converted,
     nullif("ConvertedContactId", '') AS converted_contact_id,
     "OwnerId" AS owner_id,
