@@ -1,8 +1,13 @@
 -- materialized: incremental
 -- record_ids: intercom_id, sf_id
--- description: The field-ownership merge. Per mapped field: owner salesforce or intercom means the owner's value wins (an empty owner value is filled from the other side); owner newest means the side that changed since the last sync wins, and when both changed (a conflict) or there is no last sync, the more recently updated record wins. One-way fields always take their source's value.
+-- description: The field-ownership merge. Per mapped field: owner salesforce or intercom means the owner's value wins; an empty owner value is filled from the other side, unless the owner emptied it since the last sync (the pair held a value then), which clears the other side; owner newest means the side that changed since the last sync wins, and when both changed (a conflict) or there is no last sync, the more recently updated record wins. One-way fields always take their source's value.
 WITH field_values AS (
-    SELECT * FROM int_field_values
+    SELECT
+        *,
+        -- Both sides held a value after the last sync: an empty value now
+        -- was emptied since, on purpose.
+        coalesce(has_snapshot AND snapshot_value IS NOT NULL, false) AS emptied
+    FROM int_field_values
     WHERE NOT is_incremental() OR changed(intercom_id) OR changed(sf_id)
 ),
 
@@ -17,8 +22,8 @@ decided AS (
             WHEN ic_value IS NOT DISTINCT FROM sf_value THEN 'in_sync'
             WHEN direction = 'to_intercom' THEN 'salesforce'
             WHEN direction = 'to_salesforce' THEN 'intercom'
-            WHEN owner = 'salesforce' THEN CASE WHEN sf_value IS NULL THEN 'intercom' ELSE 'salesforce' END
-            WHEN owner = 'intercom' THEN CASE WHEN ic_value IS NULL THEN 'salesforce' ELSE 'intercom' END
+            WHEN owner = 'salesforce' THEN CASE WHEN sf_value IS NULL AND NOT emptied THEN 'intercom' ELSE 'salesforce' END
+            WHEN owner = 'intercom' THEN CASE WHEN ic_value IS NULL AND NOT emptied THEN 'salesforce' ELSE 'intercom' END
             WHEN has_snapshot AND ic_value IS DISTINCT FROM snapshot_value AND sf_value IS NOT DISTINCT FROM snapshot_value THEN 'intercom'
             WHEN has_snapshot AND sf_value IS DISTINCT FROM snapshot_value AND ic_value IS NOT DISTINCT FROM snapshot_value THEN 'salesforce'
             WHEN ic_updated_at > sf_updated_at THEN 'intercom'

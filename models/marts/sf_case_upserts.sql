@@ -47,8 +47,10 @@ escalated AS (
            OR list_has_any(conversations.tag_names, string_split(settings.tags, ',')))
 ),
 
+-- INCLUDE NULLS: a field that became empty (no owner any more) is
+-- cleared on an existing Case, not left as it was.
 fields AS (
-    UNPIVOT (
+    SELECT * FROM (
         SELECT
             conversation_id,
             sf_contact_id AS "ContactId",
@@ -58,9 +60,7 @@ fields AS (
             concat_ws(chr(10) || chr(10), nullif(snippet, ''), replace((SELECT link_template FROM settings), '{id}', conversation_id)) AS "Description",
             CASE WHEN state = 'closed' THEN 'Closed' ELSE 'New' END AS "Status"
         FROM escalated
-    )
-    ON "ContactId", "AccountId", "OwnerId", "Subject", "Description", "Status"
-    INTO NAME field VALUE value
+    ) UNPIVOT INCLUDE NULLS (value FOR field IN ("ContactId", "AccountId", "OwnerId", "Subject", "Description", "Status"))
 ),
 
 constant_fields AS (
@@ -101,8 +101,8 @@ final AS (
     LEFT JOIN current_values
         ON current_values.conversation_link = all_fields.conversation_id
         AND current_values.field = all_fields.field
-    WHERE current_cases.conversation_link IS NULL
-       OR all_fields.value IS DISTINCT FROM current_values.value
+    WHERE (current_cases.conversation_link IS NULL AND all_fields.value IS NOT NULL)
+       OR (current_cases.conversation_link IS NOT NULL AND all_fields.value IS DISTINCT FROM current_values.value)
 )
 
 SELECT * FROM final

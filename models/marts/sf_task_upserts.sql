@@ -68,14 +68,14 @@ desired AS (
         ON owners.admin_id = in_scope.admin_assignee_id
 ),
 
+-- INCLUDE NULLS: a relation the Task lost (its contact now has two open
+-- opportunities, so no single WhatId) is cleared, not left as it was.
 fields AS (
-    UNPIVOT (
+    SELECT * FROM (
         SELECT conversation_id, contact_id, admin_assignee_id, who_id AS matched_id, subject AS "Subject", description AS "Description", status AS "Status",
                who_id AS "WhoId", what_id AS "WhatId", owner_id AS "OwnerId", activity_date AS "ActivityDate"
         FROM desired
-    )
-    ON "Subject", "Description", "Status", "WhoId", "WhatId", "OwnerId", "ActivityDate"
-    INTO NAME field VALUE value
+    ) UNPIVOT INCLUDE NULLS (value FOR field IN ("Subject", "Description", "Status", "WhoId", "WhatId", "OwnerId", "ActivityDate"))
 ),
 
 current_tasks AS (
@@ -112,8 +112,8 @@ final AS (
     LEFT JOIN current_values
         ON current_values.conversation_link = fields.conversation_id
         AND current_values.field = fields.field
-    WHERE current_tasks.conversation_link IS NULL
-       OR fields.value IS DISTINCT FROM current_values.value
+    WHERE (current_tasks.conversation_link IS NULL AND fields.value IS NOT NULL)
+       OR (current_tasks.conversation_link IS NOT NULL AND fields.value IS DISTINCT FROM current_values.value)
 )
 
 SELECT * FROM final
