@@ -21,6 +21,7 @@ const maxUpload = 150 << 20
 
 type ingestJob struct {
 	ID, Operation, Object, ExtField string
+	AssignmentRuleID                string
 	State, ErrorMessage             string
 	LineEnding, ColumnDelimiter     string
 	APIVersion                      float64
@@ -44,6 +45,9 @@ func (j *ingestJob) info() map[string]any {
 	}
 	if j.ExtField != "" {
 		m["externalIdFieldName"] = j.ExtField
+	}
+	if j.AssignmentRuleID != "" {
+		m["assignmentRuleId"] = j.AssignmentRuleID
 	}
 	if j.State == "Open" {
 		m["contentUrl"] = fmt.Sprintf("services/data/v%.1f/jobs/ingest/%s/batches", j.APIVersion, j.ID)
@@ -158,6 +162,7 @@ func (s *Server) createIngest(w http.ResponseWriter, r *http.Request, version st
 		ContentType         string `json:"contentType"`
 		LineEnding          string `json:"lineEnding"`
 		ColumnDelimiter     string `json:"columnDelimiter"`
+		AssignmentRuleID    string `json:"assignmentRuleId"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		writeErr(w, 400, "JSON_PARSER_ERROR", "The request body is not valid JSON: "+err.Error())
@@ -185,6 +190,15 @@ func (s *Server) createIngest(w http.ResponseWriter, r *http.Request, version st
 		writeErr(w, 400, "INVALIDJOB", "Invalid operation: '"+req.Operation+"'")
 		return
 	}
+	if req.AssignmentRuleID != "" {
+		s.org.mu.RLock()
+		_, e := s.org.namedRule(req.AssignmentRuleID, obj)
+		s.org.mu.RUnlock()
+		if e != nil {
+			writeErr(w, 400, "INVALIDJOB", "Invalid assignmentRuleId for "+obj.Name+": "+e.Message)
+			return
+		}
+	}
 	if req.ContentType != "" && req.ContentType != "CSV" {
 		writeErr(w, 400, "INVALIDJOB", "Content type '"+req.ContentType+"' is not supported; only CSV")
 		return
@@ -204,7 +218,7 @@ func (s *Server) createIngest(w http.ResponseWriter, r *http.Request, version st
 	s.mu.Lock()
 	s.jobSeq++
 	j := &ingestJob{ID: seed.SFID("750", 1<<41+uint64(s.jobSeq)), Operation: req.Operation, Object: obj.Name, ExtField: req.ExternalIDFieldName,
-		State: "Open", LineEnding: req.LineEnding, ColumnDelimiter: req.ColumnDelimiter, APIVersion: v, Created: now, Modstamp: now}
+		AssignmentRuleID: req.AssignmentRuleID, State: "Open", LineEnding: req.LineEnding, ColumnDelimiter: req.ColumnDelimiter, APIVersion: v, Created: now, Modstamp: now}
 	s.ingest[j.ID] = j
 	info := j.info()
 	s.mu.Unlock()
@@ -440,7 +454,15 @@ func (s *Server) ingestRow(j *ingestJob, obj *objectMeta, header []string, cols,
 		}
 		fields[f.Name] = v
 	}
-	id, errs := s.org.apply(obj, existing, write{fields: fields, csv: true})
+	// A job runs the assignment rule its body names, and no other; the
+	// duplicate rule's alert is not shown to Bulk jobs.
+	wr := write{fields: fields, csv: true}
+	if j.AssignmentRuleID != "" {
+		if rule, e := s.org.namedRule(j.AssignmentRuleID, obj); e == nil {
+			wr.assign = assign{rule: rule, onUpdate: true}
+		}
+	}
+	id, errs := s.org.apply(obj, existing, wr)
 	if len(errs) > 0 {
 		return id, false, &errs[0]
 	}

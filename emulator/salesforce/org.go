@@ -51,6 +51,8 @@ type org struct {
 	journal *store.Journal
 	userID  string // the integration user every write is attributed to
 	stats   *stats
+	rules   map[string]assignmentRule // assignment rules by id (rules.go)
+	emails  map[string]int            // lower(Email) -> live Leads and Contacts holding it
 }
 
 type journalEntry struct {
@@ -85,6 +87,7 @@ func newOrg(ds *seed.Dataset, j *store.Journal, now func() time.Time, st *stats,
 	o := &org{
 		schema: schema, recs: map[string]map[string]*record{}, ordered: map[string][]*record{},
 		ext: map[string]map[string]map[string]string{}, next: 1 << 40, now: now, journal: j, stats: st,
+		rules: map[string]assignmentRule{}, emails: map[string]int{},
 	}
 	for name := range o.schema {
 		o.recs[name] = map[string]*record{}
@@ -92,6 +95,7 @@ func newOrg(ds *seed.Dataset, j *store.Journal, now func() time.Time, st *stats,
 	}
 	if ds != nil {
 		o.userID = ds.UserID(0)
+		o.seedRules(ds)
 		for r := range ds.SalesforceRecords() {
 			f := map[string]any{}
 			for k, v := range r.Fields {
@@ -152,6 +156,9 @@ func (o *org) put(objName, id string, f map[string]any) *record {
 		o.lastMod = r.modTime
 	}
 	if !r.deleted() {
+		if e := personEmail(r); e != "" {
+			o.emails[e]++
+		}
 		for _, fm := range meta.Fields {
 			if fm.ExternalID {
 				if v, ok := f[fm.Name].(string); ok && v != "" {
@@ -168,7 +175,21 @@ func (o *org) put(objName, id string, f map[string]any) *record {
 	return r
 }
 
+// personEmail is a live Lead's or Contact's email, lower-cased, or "".
+func personEmail(r *record) string {
+	if r.deleted() || (r.obj.Name != "Lead" && r.obj.Name != "Contact") {
+		return ""
+	}
+	e, _ := r.f["Email"].(string)
+	return strings.ToLower(strings.TrimSpace(e))
+}
+
 func (o *org) unindex(r *record) {
+	if e := personEmail(r); e != "" {
+		if o.emails[e]--; o.emails[e] <= 0 {
+			delete(o.emails, e)
+		}
+	}
 	key := strings.ToLower(r.obj.Name)
 	for _, fm := range r.obj.Fields {
 		if fm.ExternalID {
@@ -336,6 +357,10 @@ func parseSFDateTime(s string) (time.Time, bool) {
 type write struct {
 	fields map[string]any // field name as sent -> value (nil = set null)
 	csv    bool
+	assign assign // the assignment rule the write runs (rules.go)
+	// alert: the Lead duplicate rule's alert applies (REST, not Bulk);
+	// allowSave: the caller accepts it and saves.
+	alert, allowSave bool
 }
 
 // apply validates w against obj and, when valid, creates (existing == nil) or
@@ -401,6 +426,11 @@ func (o *org) apply(obj *objectMeta, existing *record, w write) (string, []recEr
 			errs = append(errs, recErr{StatusCode: "REQUIRED_FIELD_MISSING", Message: fmt.Sprintf("Required fields are missing: [%s]", strings.Join(missing, ", ")), Fields: missing})
 		}
 	}
+	if existing == nil && obj.Name == "Lead" && w.alert && !w.allowSave {
+		if e, _ := vals["Email"].(string); e != "" && o.emails[strings.ToLower(strings.TrimSpace(e))] > 0 {
+			errs = append(errs, recErr{StatusCode: "DUPLICATES_DETECTED", Message: duplicateMessage, Fields: []string{}})
+		}
+	}
 	key := strings.ToLower(obj.Name)
 	for _, f := range obj.Fields {
 		if !f.Unique || !f.ExternalID {
@@ -452,6 +482,9 @@ func (o *org) apply(obj *objectMeta, existing *record, w write) (string, []recEr
 		} else {
 			f[k] = v
 		}
+	}
+	if rule := w.assign.rule; rule != nil && (existing == nil || w.assign.onUpdate) {
+		f["OwnerId"] = rule.owner
 	}
 	derive(obj.Name, f)
 	f["LastModifiedDate"] = now

@@ -62,7 +62,14 @@ func (s *Server) sobjects(w http.ResponseWriter, r *http.Request, version string
 		}
 		delete(body, "attributes")
 		s.org.mu.Lock()
-		id, errs := s.org.apply(obj, nil, write{fields: body})
+		wr, e := s.org.restWrite(r, obj, body)
+		var id string
+		var errs []recErr
+		if e != nil {
+			errs = []recErr{*e}
+		} else {
+			id, errs = s.org.apply(obj, nil, wr)
+		}
 		s.org.mu.Unlock()
 		if len(errs) > 0 {
 			writeRecErrs(w, errs)
@@ -119,7 +126,12 @@ func (s *Server) recordByID(w http.ResponseWriter, r *http.Request, version stri
 			return
 		}
 		delete(body, "attributes")
-		if _, errs := s.org.apply(obj, rec, write{fields: body}); len(errs) > 0 {
+		wr, e := s.org.restWrite(r, obj, body)
+		if e != nil {
+			writeRecErrs(w, []recErr{*e})
+			return
+		}
+		if _, errs := s.org.apply(obj, rec, wr); len(errs) > 0 {
 			writeRecErrs(w, errs)
 			return
 		}
@@ -188,7 +200,12 @@ func (s *Server) byExternalID(w http.ResponseWriter, r *http.Request, version st
 			writeErr(w, 404, "NOT_FOUND", "The requested resource does not exist")
 			return
 		}
-		id, errs := s.org.apply(obj, existing, write{fields: body})
+		wr, e := s.org.restWrite(r, obj, body)
+		if e != nil {
+			writeRecErrs(w, []recErr{*e})
+			return
+		}
+		id, errs := s.org.apply(obj, existing, wr)
 		if len(errs) > 0 {
 			writeRecErrs(w, errs)
 			return
@@ -343,7 +360,7 @@ func (s *Server) collections(w http.ResponseWriter, r *http.Request, version str
 	results := make([]saveResult, len(body.Records))
 	failed := false
 	for i, rec := range body.Records {
-		res := s.collectionRecord(r.Method, rec, upsertObj, extField)
+		res := s.collectionRecord(r, rec, upsertObj, extField)
 		if !res.Success {
 			failed = true
 		}
@@ -365,7 +382,8 @@ func (s *Server) collections(w http.ResponseWriter, r *http.Request, version str
 	writeJSON(w, 200, results)
 }
 
-func (s *Server) collectionRecord(method string, rec map[string]any, upsertObj *objectMeta, extField *fieldMeta) saveResult {
+func (s *Server) collectionRecord(r *http.Request, rec map[string]any, upsertObj *objectMeta, extField *fieldMeta) saveResult {
+	method := r.Method
 	attrs, _ := rec["attributes"].(map[string]any)
 	typ, _ := attrs["type"].(string)
 	delete(rec, "attributes")
@@ -387,6 +405,10 @@ func (s *Server) collectionRecord(method string, rec map[string]any, upsertObj *
 		return fail("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record")
 	}
 	t, f := true, false
+	wr, e := s.org.restWrite(r, obj, rec)
+	if e != nil {
+		return saveResult{ID: nil, Success: false, Errors: []recErr{*e}}
+	}
 	switch {
 	case upsertObj != nil:
 		if obj != upsertObj {
@@ -411,7 +433,7 @@ func (s *Server) collectionRecord(method string, rec map[string]any, upsertObj *
 		if extField.Type == "id" {
 			delete(rec, "Id")
 		}
-		id, errs := s.org.apply(obj, existing, write{fields: rec})
+		id, errs := s.org.apply(obj, existing, wr)
 		if len(errs) > 0 {
 			return saveResult{ID: nilIfEmpty(id), Success: false, Errors: errs}
 		}
@@ -424,7 +446,7 @@ func (s *Server) collectionRecord(method string, rec map[string]any, upsertObj *
 		if _, has := rec["Id"]; has {
 			return fail("INVALID_FIELD", "cannot specify Id in an insert call", "Id")
 		}
-		id, errs := s.org.apply(obj, nil, write{fields: rec})
+		id, errs := s.org.apply(obj, nil, wr)
 		if len(errs) > 0 {
 			return saveResult{ID: nil, Success: false, Errors: errs}
 		}
@@ -436,7 +458,7 @@ func (s *Server) collectionRecord(method string, rec map[string]any, upsertObj *
 		if id == "" || existing == nil {
 			return fail("MALFORMED_ID", "Id not specified in an update call or invalid", "Id")
 		}
-		if _, errs := s.org.apply(obj, existing, write{fields: rec}); len(errs) > 0 {
+		if _, errs := s.org.apply(obj, existing, wr); len(errs) > 0 {
 			return saveResult{ID: id, Success: false, Errors: errs}
 		}
 		return saveResult{ID: id, Success: true, Errors: []recErr{}}

@@ -139,6 +139,13 @@ func buildSchema() map[string]*objectMeta {
 			func() *fieldMeta { f := readOnly(str("Name", 121)); f.Calculated, f.NameField = true, true; return f }(),
 			defaulted(typed("IsActive", "boolean")),
 		}},
+		// An org's Lead and Case assignment rules, read-only through the API
+		// (rules.go; the entries that pick an owner are not exposed).
+		{Name: "AssignmentRule", Label: "Assignment Rule", LabelPlural: "Assignment Rules", KeyPrefix: "01Q", Fields: []*fieldMeta{
+			func() *fieldMeta { f := readOnly(str("Name", 120)); f.NameField = true; return f }(),
+			readOnly(pick("SobjectType", "Lead", "Case")),
+			readOnly(defaulted(typed("Active", "boolean"))),
+		}},
 		{Name: "Account", Label: "Account", LabelPlural: "Accounts", KeyPrefix: "001", Fields: []*fieldMeta{
 			func() *fieldMeta { f := required(str("Name", 255)); f.NameField = true; return f }(),
 			typed("Website", "url"),

@@ -577,3 +577,6 @@ func (d *Dataset) sfOnlyContact(j int) Record {
 	}
 	return Record{Object: "Contact", ID: seedID(PrefixContact, 3, j), Fields: f, CreatedDate: created, SystemModstamp: created.Add(time.Duration(r.IntN(30*86400)) * time.Second)}
 }
+
+// UserCount is how many Salesforce Users (and Intercom admins) the dataset has.
+func (d *Dataset) UserCount() int { return d.users }

@@ -241,6 +241,16 @@ type LoadSettings struct {
 		PollInterval   Duration `yaml:"poll_interval"`
 		// BulkMaxBytes caps the CSV uploaded to one Bulk API 2.0 job.
 		BulkMaxBytes int `yaml:"bulk_max_bytes"`
+		// AssignmentRules says, per object (Lead, Case), which of the
+		// org's assignment rules run on ferry's writes: none (the owner
+		// ferry sets stays; the default), default (the object's active
+		// rule), or an AssignmentRule Id.
+		AssignmentRules map[string]string `yaml:"assignment_rules"`
+		DuplicateRules  struct {
+			// AllowSave saves records a duplicate rule alerts on (REST
+			// writes; a rule that blocks still refuses them).
+			AllowSave bool `yaml:"allow_save"`
+		} `yaml:"duplicate_rules"`
 	} `yaml:"salesforce"`
 	Intercom struct {
 		MaxConcurrency int `yaml:"max_concurrency"`
@@ -550,6 +560,7 @@ var (
 	memoryLimitRe = regexp.MustCompile(`^(?i)[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$`)
 	identRe       = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 	sfVersionRe   = regexp.MustCompile(`^[1-9][0-9]\.0$`)
+	ruleIDRe      = regexp.MustCompile(`^01Q[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$`)
 	icVersionRe   = regexp.MustCompile(`^([12]\.[0-9]{1,2}|Unstable)$`)
 	sfFieldRe     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$`)
 	icFieldRe     = regexp.MustCompile(`^([a-z_][a-z0-9_]*|custom_attributes\.[A-Za-z_][A-Za-z0-9_ ]*)$`)
@@ -783,6 +794,15 @@ func (p *Pipeline) validate(probs *[]pathProblem) {
 	}
 	if p.Load.MaxRejectRatio < 0 || p.Load.MaxRejectRatio > 1 {
 		add("$.load.max_reject_ratio", "must be between 0 and 1")
+	}
+	for obj, v := range p.Load.Salesforce.AssignmentRules {
+		path := "$.load.salesforce.assignment_rules." + obj
+		if obj != "Lead" && obj != "Case" {
+			add(path, "assignment rules exist for Lead and Case only")
+		}
+		if v != "none" && v != "default" && !ruleIDRe.MatchString(v) {
+			add(path, "must be none, default or an AssignmentRule Id (01Q…, 15 or 18 characters), got %q", v)
+		}
 	}
 	if p.Load.Intercom.MaxConcurrency < 1 || p.Load.Intercom.MaxConcurrency > 16 {
 		add("$.load.intercom.max_concurrency", "must be between 1 and 16")

@@ -71,6 +71,12 @@ func TestParse_Errors(t *testing.T) {
 		"salesforce api_version without .0": {func(s string) string {
 			return strings.Replace(s, `api_version: "62.0"`, `api_version: "62"`, 1)
 		}, `connections.salesforce.api_version: must be a Salesforce API version such as "62.0", got "62"`},
+		"assignment rule of another object": {func(s string) string {
+			return strings.Replace(s, "      Case: none", "      Case: none\n      Account: default", 1)
+		}, "load.salesforce.assignment_rules.Account: assignment rules exist for Lead and Case only"},
+		"assignment rule not an id": {func(s string) string {
+			return strings.Replace(s, "      Lead: none", "      Lead: round-robin", 1)
+		}, `load.salesforce.assignment_rules.Lead: must be none, default or an AssignmentRule Id (01Q…, 15 or 18 characters), got "round-robin"`},
 		"no extract section": {func(s string) string {
 			before, after, _ := strings.Cut(s, "\nextract:\n")
 			_, rest, _ := strings.Cut(after, "\n\n")

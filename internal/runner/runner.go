@@ -365,6 +365,22 @@ func (r *run) logStage(stage string, took time.Duration) {
 	r.log.Info("stage finished", attrs...)
 }
 
+// salesforceRules turns load.salesforce.assignment_rules and
+// duplicate_rules into the client's rule headers.
+func salesforceRules(p *config.Pipeline) salesforceapi.Rules {
+	r := salesforceapi.Rules{Assign: map[string]string{}, AllowSave: p.Load.Salesforce.DuplicateRules.AllowSave}
+	for obj, v := range p.Load.Salesforce.AssignmentRules {
+		switch v {
+		case "none":
+		case "default":
+			r.Assign[obj] = "TRUE"
+		default:
+			r.Assign[obj] = v
+		}
+	}
+	return r
+}
+
 // connect builds both clients and proves both credentials work before
 // anything is read or written.
 func (r *run) connect(ctx context.Context) error {
@@ -384,7 +400,8 @@ func (r *run) connect(ctx context.Context) error {
 	sf, err := salesforceapi.New(salesforceapi.Options{LoginURL: s.LoginURL, Flow: s.Auth, ClientID: s.ClientID, ClientSecret: s.ClientSecret,
 		Username: s.Username, PrivateKeyFile: s.PrivateKeyFile, Audience: s.Audience, AccessToken: s.AccessToken, InstanceURL: s.InstanceURL,
 		APIVersion: s.APIVersion, HTTP: r.opt.HTTP, Logger: r.log, Now: r.opt.Now,
-		Budget: salesforceapi.Budget{MaxCalls: s.Budget.MaxCallsPerRun, MinRemaining: s.Budget.MinDailyRemaining}})
+		Budget: salesforceapi.Budget{MaxCalls: s.Budget.MaxCallsPerRun, MinRemaining: s.Budget.MinDailyRemaining},
+		Rules:  salesforceRules(p)})
 	if err != nil {
 		return fmt.Errorf("salesforce: %w", err)
 	}

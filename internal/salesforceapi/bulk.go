@@ -116,11 +116,18 @@ func (c *CSVBuilder) Reset() {
 
 // CreateIngestJob opens a job. A retry after a lost answer can leave an
 // empty Open job behind; Salesforce discards such jobs, and nothing is
-// written through them, so the request is retried like a read.
+// written through them, so the request is retried like a read. A job
+// runs an assignment rule only when its body names one: Rules.Assign's
+// rule Id for object, or the object's active rule for "TRUE".
 func (c *Client) CreateIngestJob(ctx context.Context, object, operation, extField string) (JobInfo, error) {
 	body := map[string]any{"object": object, "operation": operation, "contentType": "CSV", "lineEnding": "LF", "columnDelimiter": "COMMA"}
 	if extField != "" {
 		body["externalIdFieldName"] = extField
+	}
+	if rule, err := c.assignmentRuleID(ctx, object); err != nil {
+		return JobInfo{}, err
+	} else if rule != "" {
+		body["assignmentRuleId"] = rule
 	}
 	var j JobInfo
 	_, err := c.doJSON(ctx, http.MethodPost, "jobs/ingest", nil, body, &j, false)
@@ -319,4 +326,42 @@ func (c *Client) QueryResults(ctx context.Context, jobID string, maxRecords int)
 			locator = next
 		}
 	}
+}
+
+// assignmentRuleID is the AssignmentRule Id a Bulk job for object names:
+// none unless Rules.Assign sets the object; its active rule for "TRUE",
+// looked up once.
+func (c *Client) assignmentRuleID(ctx context.Context, object string) (string, error) {
+	v := c.opt.Rules.Assign[object]
+	if v == "" || strings.EqualFold(v, "FALSE") {
+		return "", nil
+	}
+	if !strings.EqualFold(v, "TRUE") {
+		return v, nil
+	}
+	c.mu.Lock()
+	id, ok := c.activeRules[object]
+	c.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	for page, err := range c.Query(ctx, fmt.Sprintf("SELECT Id FROM AssignmentRule WHERE SobjectType = '%s' AND Active = true LIMIT 1", object), false, 0, nil) {
+		if err != nil {
+			return "", fmt.Errorf("find the active %s assignment rule: %w", object, err)
+		}
+		if len(page) > 0 {
+			id = page[0].ID
+		}
+		break
+	}
+	if id == "" {
+		return "", fmt.Errorf("load.salesforce.assignment_rules.%s is default, but the org has no active %s assignment rule", object, object)
+	}
+	c.mu.Lock()
+	if c.activeRules == nil {
+		c.activeRules = map[string]string{}
+	}
+	c.activeRules[object] = id
+	c.mu.Unlock()
+	return id, nil
 }

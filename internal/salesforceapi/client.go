@@ -63,6 +63,33 @@ type Options struct {
 	Now            func() time.Time
 	Budget         Budget
 	Attempts       int
+	// Rules says how ferry's writes meet the org's assignment and
+	// duplicate rules.
+	Rules Rules
+}
+
+// Rules control the org's rules on ferry's writes.
+type Rules struct {
+	// Assign is, per object, the Sforce-Auto-Assign value of REST writes:
+	// "TRUE" (the object's active rule), or an AssignmentRule Id. Objects
+	// it does not name are written with FALSE: no rule replaces the owner
+	// ferry sets.
+	Assign map[string]string
+	// AllowSave saves through duplicate rules whose action is an alert
+	// (Sforce-Duplicate-Rule-Header: allowSave=true).
+	AllowSave bool
+}
+
+// writeHeaders are the rule headers of a REST write to object.
+func (c *Client) writeHeaders(object string) map[string]string {
+	h := map[string]string{"Sforce-Auto-Assign": "FALSE"}
+	if v := c.opt.Rules.Assign[object]; v != "" {
+		h["Sforce-Auto-Assign"] = v
+	}
+	if c.opt.Rules.AllowSave {
+		h["Sforce-Duplicate-Rule-Header"] = "allowSave=true"
+	}
+	return h
 }
 
 // Budget bounds the API calls ferry spends.
@@ -118,6 +145,8 @@ type Client struct {
 	max     int
 	log     *slog.Logger
 	version string
+	// activeRules caches each object's active assignment rule Id.
+	activeRules map[string]string
 	// described caches Describe by object: a run asks for an object's
 	// metadata from several places (extract, its parents' lookups, the
 	// required-fields check), and a schema change mid-run is picked up by
@@ -432,7 +461,12 @@ func decodeAPIError(resp *http.Response) error {
 
 // doJSON sends a JSON body (when in != nil) and decodes the answer into out.
 func (c *Client) doJSON(ctx context.Context, method, path string, q url.Values, in, out any, noRetry bool) (int, error) {
-	r := request{method: method, path: path, query: q, noRetry: noRetry}
+	return c.doJSONHeaders(ctx, method, path, q, nil, in, out, noRetry)
+}
+
+// doJSONHeaders is doJSON with extra request headers.
+func (c *Client) doJSONHeaders(ctx context.Context, method, path string, q url.Values, headers map[string]string, in, out any, noRetry bool) (int, error) {
+	r := request{method: method, path: path, query: q, headers: headers, noRetry: noRetry}
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {

@@ -166,8 +166,8 @@ func (c *Client) UpsertCollection(ctx context.Context, object, extField string, 
 		return nil, err
 	}
 	var out []SaveResult
-	_, err = c.doJSON(ctx, http.MethodPatch, "composite/sobjects/"+url.PathEscape(object)+"/"+url.PathEscape(extField), nil,
-		map[string]any{"allOrNone": false, "records": recs}, &out, false)
+	_, err = c.doJSONHeaders(ctx, http.MethodPatch, "composite/sobjects/"+url.PathEscape(object)+"/"+url.PathEscape(extField), nil,
+		c.writeHeaders(object), map[string]any{"allOrNone": false, "records": recs}, &out, false)
 	return out, err
 }
 
@@ -178,7 +178,7 @@ func (c *Client) UpdateCollection(ctx context.Context, object string, records []
 		return nil, err
 	}
 	var out []SaveResult
-	_, err = c.doJSON(ctx, http.MethodPatch, "composite/sobjects", nil, map[string]any{"allOrNone": false, "records": recs}, &out, false)
+	_, err = c.doJSONHeaders(ctx, http.MethodPatch, "composite/sobjects", nil, c.writeHeaders(object), map[string]any{"allOrNone": false, "records": recs}, &out, false)
 	return out, err
 }
 

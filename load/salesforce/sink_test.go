@@ -36,6 +36,12 @@ func fixtureWith(t *testing.T, opt salesforce.Options, bulkMaxBytes int) (*sfloa
 // (nil for none), so that a test can pick the requests to disturb.
 func fixtureWrapped(t *testing.T, opt salesforce.Options, bulkMaxBytes int, wrap func(http.Handler) http.Handler) (*sfload.Sink, *salesforceapi.Client, *state.Store, string) {
 	t.Helper()
+	return fixtureRules(t, opt, bulkMaxBytes, wrap, salesforceapi.Rules{})
+}
+
+// fixtureRules is fixtureWrapped with the client's rule settings.
+func fixtureRules(t *testing.T, opt salesforce.Options, bulkMaxBytes int, wrap func(http.Handler) http.Handler, rules salesforceapi.Rules) (*sfload.Sink, *salesforceapi.Client, *state.Store, string) {
+	t.Helper()
 	srv, err := salesforce.New(opt)
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +53,7 @@ func fixtureWrapped(t *testing.T, opt salesforce.Options, bulkMaxBytes int, wrap
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	c, err := salesforceapi.New(salesforceapi.Options{LoginURL: ts.URL, Flow: salesforceapi.FlowClientCredentials,
-		ClientID: salesforce.ClientID, ClientSecret: salesforce.ClientSecret})
+		ClientID: salesforce.ClientID, ClientSecret: salesforce.ClientSecret, Rules: rules})
 	if err != nil {
 		t.Fatal(err)
 	}
