@@ -203,7 +203,7 @@ func TestLoadVars(t *testing.T) {
 		t.Fatalf("bound SQL %q, want %q", ms[0].SQL, want)
 	}
 	for src, want := range map[string]string{
-		"SELECT 1 AS a\nFROM {{ var('nope') }}":      "models/m.sql:2: {{ var('nope') }}: no such variable (known: people_external_id)",
+		"SELECT 1 AS a\nFROM {{ var('nope') }}":    "models/m.sql:2: {{ var('nope') }}: no such variable (known: people_external_id)",
 		"SELECT 1\n\nWHERE {{ ref('other') }} = 1": "models/m.sql:3: {{ ref('other') }}: the only template a model may hold is {{ var('name') }}",
 	} {
 		_, err := transform.LoadVars(fstest.MapFS{"m.sql": {Data: []byte(src)}}, "models", vars)
