@@ -6,11 +6,12 @@ GO      ?= go
 export CGO_ENABLED := 1
 
 SCALE     ?= 100000
+ROUNDS    ?= 20
 BENCHFLAGS ?=
 FUZZTIME  ?= 30s
 DEMO_DIR  ?= .demo
 
-.PHONY: help build test test-race bench bench-parquet demo emulator fmt lint fuzz tidy clean
+.PHONY: help build test test-race bench bench-parquet chaos demo emulator fmt lint fuzz tidy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -32,6 +33,10 @@ emulator: build ## serve the emulators on :4010 (Intercom) and :4020 (Salesforce
 
 bench: build ## first sync, echo, converged and after-0.1%-changes runs at SCALE contacts; BENCHFLAGS=--keep
 	$(GO) run ./internal/bench --scale $(SCALE) --ferry ./bin/ferry $(BENCHFLAGS)
+
+chaos: SCALE = $(if $(filter command line environment,$(origin SCALE)),$(SCALE),3000)
+chaos: ## ferry and the emulators killed at random under 20 % faults and 10 % lost answers, ROUNDS times at SCALE (3000) contacts; then convergence
+	$(GO) test ./internal/cli -run '^TestChaos$$' -count=1 -timeout 0 -v -args -chaos.scale=$(SCALE) -chaos.rounds=$(ROUNDS)
 
 bench-parquet: ## compare the Parquet landing writers on 1,000,000 contacts
 	cd internal/parquetbench && $(GO) test -run '^$$' -bench . -benchtime 1x -count 1

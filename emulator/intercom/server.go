@@ -140,7 +140,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := strings.TrimSuffix(r.URL.Path, "/")
 	if path == "/_emulator/stats" {
-		writeJSON(w, 200, s.stats.snapshot())
+		snap := s.stats.snapshot()
+		// What the workspace holds, journal included: unlike the counters,
+		// it survives a restart.
+		s.ws.mu.RLock()
+		snap["messages_total"] = len(s.ws.messages)
+		s.ws.mu.RUnlock()
+		writeJSON(w, 200, snap)
 		return
 	}
 	write := r.Method != http.MethodGet && !strings.HasSuffix(path, "/search") && path != "/companies/list"

@@ -70,7 +70,7 @@ func endState(t *testing.T, emu *testenv.Emulators) map[string]string {
 		}
 		out[k] = string(b)
 	}
-	put("intercom messages sent", emu.ICStats().Records["messages"]["sent"])
+	put("intercom messages sent", emu.ICStats().MessagesTotal)
 	emails := map[string]string{}
 	for _, c := range emu.ICContacts() {
 		emails[testenv.Str(c, "id")] = lower(testenv.Str(c, "email"))

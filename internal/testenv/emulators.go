@@ -59,7 +59,8 @@ func (c *Clock) Now() time.Time {
 // Advance moves the clock forward.
 func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.offset += d; c.mu.Unlock() }
 
-// Emulators is a pair of in-process emulators.
+// Emulators is a pair of emulators: in-process (StartEmulators), or
+// served by another process (Remote), read through their APIs alike.
 type Emulators struct {
 	Clock      *Clock
 	Intercom   *intercom.Server
@@ -68,6 +69,13 @@ type Emulators struct {
 	KeyFile    string
 	t          testing.TB
 	sfToken    string
+	icURL      string
+	sfURL      string
+}
+
+// Remote reads emulators another process serves at these URLs.
+func Remote(t testing.TB, icURL, sfURL, keyFile string) *Emulators {
+	return &Emulators{KeyFile: keyFile, t: t, icURL: icURL, sfURL: sfURL}
 }
 
 // EmulatorOptions tweak StartEmulators.
@@ -111,6 +119,7 @@ func StartEmulators(t testing.TB, o EmulatorOptions) *Emulators {
 		t.Fatal(err)
 	}
 	e := &Emulators{Clock: clock, Intercom: ic, Salesforce: sf, IC: httptest.NewServer(ic), SF: httptest.NewServer(sf), t: t}
+	e.icURL, e.sfURL = e.IC.URL, e.SF.URL
 	t.Cleanup(e.IC.Close)
 	t.Cleanup(e.SF.Close)
 	dir := t.TempDir()
@@ -125,9 +134,9 @@ func StartEmulators(t testing.TB, o EmulatorOptions) *Emulators {
 // Env returns the environment the example pipeline reads, for these emulators.
 func (e *Emulators) Env(overrides map[string]string) func(string) string {
 	vars := map[string]string{
-		"INTERCOM_BASE_URL":           e.IC.URL,
+		"INTERCOM_BASE_URL":           e.icURL,
 		"INTERCOM_ACCESS_TOKEN":       intercom.Token,
-		"SALESFORCE_LOGIN_URL":        e.SF.URL,
+		"SALESFORCE_LOGIN_URL":        e.sfURL,
 		"SALESFORCE_CLIENT_ID":        salesforce.ClientID,
 		"SALESFORCE_CLIENT_SECRET":    salesforce.ClientSecret,
 		"SALESFORCE_USERNAME":         salesforce.Username,
@@ -146,6 +155,8 @@ type Stats struct {
 	WriteRequests int                       `json:"write_requests"`
 	Records       map[string]map[string]int `json:"records"`
 	Faults        map[string]int            `json:"faults"`
+	// MessagesTotal is how many messages the Intercom workspace holds.
+	MessagesTotal int `json:"messages_total"`
 }
 
 // ReadStats reads the counters of the emulator at base.
@@ -164,16 +175,16 @@ func ReadStats(t testing.TB, base string) Stats {
 }
 
 // ICStats and SFStats read each emulator's counters.
-func (e *Emulators) ICStats() Stats { return ReadStats(e.t, e.IC.URL) }
+func (e *Emulators) ICStats() Stats { return ReadStats(e.t, e.icURL) }
 
 // SFStats reads the Salesforce emulator's counters.
-func (e *Emulators) SFStats() Stats { return ReadStats(e.t, e.SF.URL) }
+func (e *Emulators) SFStats() Stats { return ReadStats(e.t, e.sfURL) }
 
 func (e *Emulators) token() string {
 	if e.sfToken != "" {
 		return e.sfToken
 	}
-	resp, err := http.PostForm(e.SF.URL+"/services/oauth2/token", url.Values{"grant_type": {"client_credentials"},
+	resp, err := http.PostForm(e.sfURL+"/services/oauth2/token", url.Values{"grant_type": {"client_credentials"},
 		"client_id": {salesforce.ClientID}, "client_secret": {salesforce.ClientSecret}})
 	if err != nil {
 		e.t.Fatal(err)
@@ -194,7 +205,7 @@ func (e *Emulators) SOQL(q string) []map[string]any {
 	var out []map[string]any
 	next := "/services/data/v62.0/query?q=" + url.QueryEscape(q)
 	for next != "" {
-		req, _ := http.NewRequest(http.MethodGet, e.SF.URL+next, nil)
+		req, _ := http.NewRequest(http.MethodGet, e.sfURL+next, nil)
 		req.Header.Set("Authorization", "Bearer "+e.token())
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -219,13 +230,13 @@ func (e *Emulators) SOQL(q string) []map[string]any {
 // SFDo sends a REST request to the Salesforce emulator.
 func (e *Emulators) SFDo(method, path string, body any) (int, []byte) {
 	e.t.Helper()
-	return do(e.t, method, e.SF.URL+path, "Bearer "+e.token(), body)
+	return do(e.t, method, e.sfURL+path, "Bearer "+e.token(), body)
 }
 
 // ICDo sends a request to the Intercom emulator.
 func (e *Emulators) ICDo(method, path string, body any) (int, []byte) {
 	e.t.Helper()
-	return do(e.t, method, e.IC.URL+path, "Bearer "+intercom.Token, body)
+	return do(e.t, method, e.icURL+path, "Bearer "+intercom.Token, body)
 }
 
 func do(t testing.TB, method, u, auth string, body any) (int, []byte) {
