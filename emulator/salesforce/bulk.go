@@ -27,6 +27,8 @@ type ingestJob struct {
 	APIVersion                      float64
 	Created, Modstamp               time.Time
 	uploaded                        bool
+	restored                        bool // taken over from the journal after a restart
+	seq                             int
 	data                            []byte
 	header                          []string
 	success, failed, unprocessed    [][]string
@@ -103,12 +105,14 @@ func (s *Server) ingestRoute(w http.ResponseWriter, r *http.Request, version str
 			return
 		}
 		delete(s.ingest, j.ID)
+		s.forget(j)
 		w.WriteHeader(204)
 	case sub == "batches" && r.Method == http.MethodPut:
 		s.upload(w, r, j)
 	case sub == "successfulResults" || sub == "failedResults" || sub == "unprocessedrecords":
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		s.loadResults(j)
 		if sub != "unprocessedrecords" && j.State != "JobComplete" && j.State != "Failed" && j.State != "Aborted" {
 			writeErr(w, 400, "JOB_NOT_COMPLETE", "Job is not yet complete")
 			return
@@ -217,9 +221,10 @@ func (s *Server) createIngest(w http.ResponseWriter, r *http.Request, version st
 	now := s.opt.Now().UTC()
 	s.mu.Lock()
 	s.jobSeq++
-	j := &ingestJob{ID: seed.SFID("750", 1<<41+uint64(s.jobSeq)), Operation: req.Operation, Object: obj.Name, ExtField: req.ExternalIDFieldName,
+	j := &ingestJob{ID: seed.SFID("750", 1<<41+uint64(s.jobSeq)), seq: s.jobSeq, Operation: req.Operation, Object: obj.Name, ExtField: req.ExternalIDFieldName,
 		AssignmentRuleID: req.AssignmentRuleID, State: "Open", LineEnding: req.LineEnding, ColumnDelimiter: req.ColumnDelimiter, APIVersion: v, Created: now, Modstamp: now}
 	s.ingest[j.ID] = j
+	s.persist(j)
 	info := j.info()
 	s.mu.Unlock()
 	writeJSON(w, 200, info)
@@ -251,7 +256,12 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, j *ingestJob) {
 		writeErr(w, 400, "BULK_API_ERROR", fmt.Sprintf("Upload of job <%s> exceeds the limit of %d bytes of base64-encoded content (at least %d bytes); split the data into several jobs.", j.ID, s.opt.MaxUpload, n))
 		return
 	}
+	if err := s.keep(j.ID, ".csv", data); err != nil {
+		writeErr(w, 500, "UNKNOWN_EXCEPTION", "could not store the upload: "+err.Error())
+		return
+	}
 	j.uploaded, j.data = true, data
+	s.persist(j)
 	w.WriteHeader(201)
 }
 
@@ -276,6 +286,7 @@ func (s *Server) patchIngest(w http.ResponseWriter, r *http.Request, j *ingestJo
 		return
 	}
 	j.Modstamp = s.opt.Now().UTC()
+	s.persist(j)
 	info := j.info()
 	s.mu.Unlock()
 	writeJSON(w, 200, info)
@@ -291,6 +302,7 @@ func (s *Server) runJob(j *ingestJob) {
 		return
 	}
 	j.State = "InProgress"
+	s.persist(j)
 	data := j.data
 	s.mu.Unlock()
 	if s.opt.BulkDelay > 0 {
@@ -306,8 +318,11 @@ func (s *Server) process(j *ingestJob, data []byte) {
 	rd.FieldsPerRecord = 0
 	rows, err := rd.ReadAll()
 	finish := func(state, msg string) {
+		// The result files are kept before the state that serves them.
+		s.keepResults(j)
 		s.mu.Lock()
 		j.State, j.ErrorMessage, j.Modstamp = state, msg, s.opt.Now().UTC()
+		s.persist(j)
 		s.mu.Unlock()
 	}
 	if err != nil {
@@ -377,6 +392,10 @@ func (s *Server) process(j *ingestJob, data []byte) {
 		s.mu.Unlock()
 		if aborted {
 			j.unprocessed = append(j.unprocessed, rows[start:]...)
+			s.keepResults(j)
+			s.mu.Lock()
+			s.persist(j)
+			s.mu.Unlock()
 			return
 		}
 		s.org.mu.Lock()

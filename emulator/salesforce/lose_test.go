@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-sync/ferry/emulator/seed"
+	"github.com/ferry-sync/ferry/emulator/store"
 )
 
 // TestLoseRate_WritesCommitAndTheirAnswersAreLost: with every write's
@@ -53,5 +55,89 @@ func TestLoseRate_WritesCommitAndTheirAnswersAreLost(t *testing.T) {
 	stats := b.srv.stats.snapshot()
 	if got := fmt.Sprint(stats["faults"]); !strings.Contains(got, "lost-502") {
 		t.Fatalf("fault counters %s do not count lost answers", got)
+	}
+}
+
+// TestBulkJobs_SurviveRestart: an emulator restarted on its journal
+// answers for the ingest jobs it had as an org that kept running: a
+// finished job keeps its state, counts and result files; a job left open
+// with its upload can be closed and runs; a deleted job stays deleted.
+func TestBulkJobs_SurviveRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	open := func() *bundle {
+		j, err := store.Open(dir, "salesforce.journal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { j.Close() })
+		return setup(t, Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 50}), Journal: j})
+	}
+	b := open()
+	job := func(b *bundle, csv string, close bool) string {
+		_, out := b.json(t, "POST", v+"jobs/ingest", map[string]any{"object": "Lead", "operation": "upsert", "externalIdFieldName": "Intercom_Id__c"})
+		var info map[string]any
+		json.Unmarshal(out, &info)
+		id := info["id"].(string)
+		if code, _, body := b.do(t, "PUT", v+"jobs/ingest/"+id+"/batches", "text/csv", []byte(csv)); code != 201 {
+			t.Fatalf("upload: %d %s", code, body)
+		}
+		if close {
+			if code, out := b.json(t, "PATCH", v+"jobs/ingest/"+id, map[string]string{"state": "UploadComplete"}); code != 200 {
+				t.Fatalf("close: %d %s", code, out)
+			}
+		}
+		return id
+	}
+	state := func(b *bundle, id string) map[string]any {
+		code, out := b.json(t, "GET", v+"jobs/ingest/"+id, nil)
+		info := map[string]any{}
+		json.Unmarshal(out, &info)
+		info["code"] = code
+		return info
+	}
+	wait := func(b *bundle, id string) map[string]any {
+		for range 400 {
+			if info := state(b, id); info["state"] == "JobComplete" {
+				return info
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("job %s never completed", id)
+		return nil
+	}
+	done := job(b, "Intercom_Id__c,LastName,Company\nr-1,One,Acme\nr-2,,Acme\n", true)
+	wait(b, done)
+	left := job(b, "Intercom_Id__c,LastName,Company\nr-3,Three,Acme\n", false)
+	gone := job(b, "Intercom_Id__c,LastName,Company\nr-4,Four,Acme\n", true)
+	wait(b, gone)
+	if code, _, body := b.do(t, "DELETE", v+"jobs/ingest/"+gone, "", nil); code != 204 {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	b.ts.Close() // the emulator dies; its journal stays
+
+	b = open()
+	info := state(b, done)
+	if info["code"] != 200 || info["state"] != "JobComplete" || info["numberRecordsProcessed"].(float64) != 2 || info["numberRecordsFailed"].(float64) != 1 {
+		t.Fatalf("finished job after a restart: %v", info)
+	}
+	_, _, ok := b.do(t, "GET", v+"jobs/ingest/"+done+"/successfulResults", "", nil)
+	_, _, failed := b.do(t, "GET", v+"jobs/ingest/"+done+"/failedResults", "", nil)
+	if !strings.Contains(string(ok), `"r-1"`) || !strings.Contains(string(failed), "REQUIRED_FIELD_MISSING") {
+		t.Fatalf("result files after a restart:\n%s\n%s", ok, failed)
+	}
+	if code, out := b.json(t, "PATCH", v+"jobs/ingest/"+left, map[string]string{"state": "UploadComplete"}); code != 200 {
+		t.Fatalf("close a job left open before the restart: %d %s", code, out)
+	}
+	wait(b, left)
+	if code, out := b.json(t, "GET", v+"sobjects/Lead/Intercom_Id__c/r-3", nil); code != 200 {
+		t.Fatalf("the job closed after the restart wrote nothing: %d %s", code, out)
+	}
+	if info := state(b, gone); info["code"] != 404 {
+		t.Fatalf("a deleted job came back after a restart: %v", info)
+	}
+	// New jobs do not take the ids of old ones.
+	if id := job(b, "Intercom_Id__c,LastName,Company\nr-5,Five,Acme\n", false); id == done || id == left || id == gone {
+		t.Fatalf("a new job took an old job's id %s", id)
 	}
 }

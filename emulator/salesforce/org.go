@@ -53,13 +53,16 @@ type org struct {
 	stats   *stats
 	rules   map[string]assignmentRule // assignment rules by id (rules.go)
 	emails  map[string]int            // lower(Email) -> live Leads and Contacts holding it
+	jobs    map[string]*jobRecord     // ingest jobs the journal holds, for the server to take over
 }
 
 type journalEntry struct {
-	Obj    string         `json:"obj"`
-	ID     string         `json:"id"`
-	Fields map[string]any `json:"f"`
-	Next   uint64         `json:"next"`
+	Obj    string         `json:"obj,omitempty"`
+	ID     string         `json:"id,omitempty"`
+	Fields map[string]any `json:"f,omitempty"`
+	Next   uint64         `json:"next,omitempty"`
+	// Job, instead of a record, is an ingest job's new state (bulk.go).
+	Job *jobRecord `json:"job,omitempty"`
 }
 
 // newOrg builds an org from the seed and journal; extIDs adds custom
@@ -87,7 +90,7 @@ func newOrg(ds *seed.Dataset, j *store.Journal, now func() time.Time, st *stats,
 	o := &org{
 		schema: schema, recs: map[string]map[string]*record{}, ordered: map[string][]*record{},
 		ext: map[string]map[string]map[string]string{}, next: 1 << 40, now: now, journal: j, stats: st,
-		rules: map[string]assignmentRule{}, emails: map[string]int{},
+		rules: map[string]assignmentRule{}, emails: map[string]int{}, jobs: map[string]*jobRecord{},
 	}
 	for name := range o.schema {
 		o.recs[name] = map[string]*record{}
@@ -128,6 +131,10 @@ func newOrg(ds *seed.Dataset, j *store.Journal, now func() time.Time, st *stats,
 		var e journalEntry
 		if err := json.Unmarshal(b, &e); err != nil {
 			return err
+		}
+		if e.Job != nil {
+			o.jobs[e.Job.ID] = e.Job // its latest state wins
+			return nil
 		}
 		o.put(e.Obj, e.ID, e.Fields)
 		if e.Next > o.next {

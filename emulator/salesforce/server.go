@@ -109,8 +109,12 @@ func New(opt Options) (*Server, error) {
 			f.Nillable, f.DefaultedOnCreate = false, false
 		}
 	}
-	return &Server{opt: opt, org: o, stats: st, tokens: map[string]time.Time{}, rnd: rand.New(rand.NewPCG(opt.FaultSeed, 7)),
-		qcur: map[string]*cursor{}, ingest: map[string]*ingestJob{}, qjobs: map[string]*queryJob{}}, nil
+	s := &Server{opt: opt, org: o, stats: st, tokens: map[string]time.Time{}, rnd: rand.New(rand.NewPCG(opt.FaultSeed, 7)),
+		qcur: map[string]*cursor{}, ingest: map[string]*ingestJob{}, qjobs: map[string]*queryJob{}}
+	if err := s.restoreJobs(); err != nil {
+		return nil, fmt.Errorf("salesforce emulator: %w", err)
+	}
+	return s, nil
 }
 
 // SetFailRate changes fault injection at run time (tests use it between runs).

@@ -131,3 +131,12 @@ func CheckMeta(dir string, want Meta) (Meta, error) {
 	}
 	return have, nil
 }
+
+// Dir is the directory the journal lives in ("" for a nil journal), where
+// an emulator keeps the files its entries refer to.
+func (j *Journal) Dir() string {
+	if j == nil {
+		return ""
+	}
+	return filepath.Dir(j.path)
+}
