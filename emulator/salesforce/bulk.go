@@ -224,7 +224,12 @@ func (s *Server) createIngest(w http.ResponseWriter, r *http.Request, version st
 	j := &ingestJob{ID: seed.SFID("750", 1<<41+uint64(s.jobSeq)), seq: s.jobSeq, Operation: req.Operation, Object: obj.Name, ExtField: req.ExternalIDFieldName,
 		AssignmentRuleID: req.AssignmentRuleID, State: "Open", LineEnding: req.LineEnding, ColumnDelimiter: req.ColumnDelimiter, APIVersion: v, Created: now, Modstamp: now}
 	s.ingest[j.ID] = j
-	s.persist(j)
+	if err := s.persist(j); err != nil {
+		delete(s.ingest, j.ID)
+		s.mu.Unlock()
+		writeErr(w, 500, "UNKNOWN_EXCEPTION", "could not record the job: "+err.Error())
+		return
+	}
 	info := j.info()
 	s.mu.Unlock()
 	writeJSON(w, 200, info)
@@ -261,7 +266,11 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, j *ingestJob) {
 		return
 	}
 	j.uploaded, j.data = true, data
-	s.persist(j)
+	if err := s.persist(j); err != nil {
+		j.uploaded, j.data = false, nil
+		writeErr(w, 500, "UNKNOWN_EXCEPTION", "could not record the upload: "+err.Error())
+		return
+	}
 	w.WriteHeader(201)
 }
 
@@ -286,7 +295,11 @@ func (s *Server) patchIngest(w http.ResponseWriter, r *http.Request, j *ingestJo
 		return
 	}
 	j.Modstamp = s.opt.Now().UTC()
-	s.persist(j)
+	if err := s.persist(j); err != nil {
+		s.mu.Unlock()
+		writeErr(w, 500, "UNKNOWN_EXCEPTION", "could not record the job's state: "+err.Error())
+		return
+	}
 	info := j.info()
 	s.mu.Unlock()
 	writeJSON(w, 200, info)
@@ -318,8 +331,12 @@ func (s *Server) process(j *ingestJob, data []byte) {
 	rd.FieldsPerRecord = 0
 	rows, err := rd.ReadAll()
 	finish := func(state, msg string) {
-		// The result files are kept before the state that serves them.
-		s.keepResults(j)
+		// The result files are kept before the state that serves them; a
+		// job whose results cannot be kept fails, as a job Salesforce
+		// cannot finish does.
+		if err := s.keepResults(j); err != nil {
+			state, msg = "Failed", "could not store the results: "+err.Error()
+		}
 		s.mu.Lock()
 		j.State, j.ErrorMessage, j.Modstamp = state, msg, s.opt.Now().UTC()
 		s.persist(j)

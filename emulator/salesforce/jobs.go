@@ -35,11 +35,11 @@ func (s *Server) jobFile(id, suffix string) string {
 }
 
 // persist journals j's state; the caller holds s.mu or owns j.
-func (s *Server) persist(j *ingestJob) {
+func (s *Server) persist(j *ingestJob) error {
 	if s.opt.Journal == nil {
-		return
+		return nil
 	}
-	s.opt.Journal.Append(journalEntry{Job: &jobRecord{ID: j.ID, Operation: j.Operation, Object: j.Object, ExtField: j.ExtField,
+	return s.opt.Journal.Append(journalEntry{Job: &jobRecord{ID: j.ID, Operation: j.Operation, Object: j.Object, ExtField: j.ExtField,
 		AssignmentRuleID: j.AssignmentRuleID, State: j.State, ErrorMessage: j.ErrorMessage, LineEnding: j.LineEnding,
 		ColumnDelimiter: j.ColumnDelimiter, APIVersion: j.APIVersion, Seq: j.seq, Created: j.Created, Modstamp: j.Modstamp,
 		Uploaded: j.uploaded, Processed: j.processed, Failed: j.nfailed}})
@@ -75,10 +75,11 @@ func (s *Server) keepResults(j *ingestJob) error {
 	return s.keep(j.ID, ".results.json", b)
 }
 
-// loadResults reads back the result files of a job finished before a
-// restart; the caller holds s.mu.
+// loadResults reads back the result files of a job that ended before a
+// restart; the caller holds s.mu. A job processed again after the restart
+// has its results in memory.
 func (s *Server) loadResults(j *ingestJob) {
-	if !j.restored || j.header != nil || s.opt.Journal == nil {
+	if !j.restored || j.header != nil || s.opt.Journal == nil || !(j.State == "JobComplete" || j.State == "Failed" || j.State == "Aborted") {
 		return
 	}
 	b, err := os.ReadFile(s.jobFile(j.ID, ".results.json"))
@@ -117,7 +118,10 @@ func (s *Server) restoreJobs() error {
 		}
 		s.ingest[id] = j
 		if j.State == "UploadComplete" || j.State == "InProgress" {
-			j.State, j.processed, j.nfailed = "UploadComplete", 0, 0
+			// Processed again from the start: results kept by a
+			// processing the restart cut short are not its results.
+			os.Remove(s.jobFile(id, ".results.json"))
+			j.State, j.processed, j.nfailed, j.restored = "UploadComplete", 0, 0, false
 			go s.runJob(j)
 		}
 	}
@@ -133,7 +137,11 @@ func (s *Server) forget(j *ingestJob) {
 	if s.opt.Journal == nil {
 		return
 	}
-	s.opt.Journal.Append(journalEntry{Job: &jobRecord{ID: j.ID, State: jobDeleted, Seq: j.seq}})
+	// The files go only once the deletion is journaled: a journal that
+	// still holds the job must find its upload.
+	if err := s.opt.Journal.Append(journalEntry{Job: &jobRecord{ID: j.ID, State: jobDeleted, Seq: j.seq}}); err != nil {
+		return
+	}
 	os.Remove(s.jobFile(j.ID, ".csv"))
 	os.Remove(s.jobFile(j.ID, ".results.json"))
 }

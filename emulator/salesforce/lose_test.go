@@ -65,15 +65,15 @@ func TestLoseRate_WritesCommitAndTheirAnswersAreLost(t *testing.T) {
 func TestBulkJobs_SurviveRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	open := func() *bundle {
+	open := func(delay time.Duration) *bundle {
 		j, err := store.Open(dir, "salesforce.journal")
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { j.Close() })
-		return setup(t, Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 50}), Journal: j})
+		return setup(t, Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 50}), Journal: j, BulkDelay: delay})
 	}
-	b := open()
+	b := open(0)
 	job := func(b *bundle, csv string, close bool) string {
 		_, out := b.json(t, "POST", v+"jobs/ingest", map[string]any{"object": "Lead", "operation": "upsert", "externalIdFieldName": "Intercom_Id__c"})
 		var info map[string]any
@@ -116,7 +116,21 @@ func TestBulkJobs_SurviveRestart(t *testing.T) {
 	}
 	b.ts.Close() // the emulator dies; its journal stays
 
-	b = open()
+	// One more job, closed, dies mid-processing with the emulator.
+	b = open(time.Hour)
+	running := job(b, "Intercom_Id__c,LastName,Company\nr-6,Six,Acme\n", true)
+	if info := state(b, running); info["state"] != "InProgress" && info["state"] != "UploadComplete" {
+		t.Fatalf("job kept processing: %v", info)
+	}
+	b.ts.Close()
+
+	b = open(0)
+	if info := wait(b, running); info["numberRecordsProcessed"].(float64) != 1 {
+		t.Fatalf("the job interrupted mid-processing, run again: %v", info)
+	}
+	if code, out := b.json(t, "GET", v+"sobjects/Lead/Intercom_Id__c/r-6", nil); code != 200 {
+		t.Fatalf("the interrupted job wrote nothing after the restart: %d %s", code, out)
+	}
 	info := state(b, done)
 	if info["code"] != 200 || info["state"] != "JobComplete" || info["numberRecordsProcessed"].(float64) != 2 || info["numberRecordsFailed"].(float64) != 1 {
 		t.Fatalf("finished job after a restart: %v", info)

@@ -540,8 +540,7 @@ func (o *org) softDelete(r *record) {
 	f["IsDeleted"] = true
 	f["SystemModstamp"] = now
 	f["LastModifiedDate"] = now
-	o.unindex(r)
-	o.commit(r.obj, r.id, f)
+	o.commit(r.obj, r.id, f) // put unindexes the live version
 	o.stats.record(r.obj.Name, "deleted")
 }
 

@@ -111,6 +111,10 @@ func New(opt Options) (*Server, error) {
 	}
 	s := &Server{opt: opt, org: o, stats: st, tokens: map[string]time.Time{}, rnd: rand.New(rand.NewPCG(opt.FaultSeed, 7)),
 		qcur: map[string]*cursor{}, ingest: map[string]*ingestJob{}, qjobs: map[string]*queryJob{}}
+	// Ids of jobs and query cursors, which only ingest jobs outlive a
+	// restart with, start past any this org handed out before: from the
+	// milliseconds since the seed's epoch.
+	s.jobSeq = int(opt.Now().Sub(seed.Base).Milliseconds())
 	if err := s.restoreJobs(); err != nil {
 		return nil, fmt.Errorf("salesforce emulator: %w", err)
 	}
