@@ -521,21 +521,22 @@ func (l *Ledger) Pending(ctx context.Context, target string, recs []Record, op s
 	return nil
 }
 
-// PendingCreates lists keys whose create was sent by an earlier run that
-// never learned the answer.
-func (l *Ledger) PendingCreates(ctx context.Context, target, object string) (map[string]bool, error) {
+// PendingCreates lists keys whose create an earlier run sent without
+// learning the answer, with when it was first sent.
+func (l *Ledger) PendingCreates(ctx context.Context, target, object string) (map[string]time.Time, error) {
 	rows, err := l.st.DB.QueryContext(ctx, l.st.Stmt("PendingCreates"), target, object)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]bool{}
+	out := map[string]time.Time{}
 	for rows.Next() {
 		var k string
-		if err := rows.Scan(&k); err != nil {
+		var at time.Time
+		if err := rows.Scan(&k, &at); err != nil {
 			return nil, err
 		}
-		out[k] = true
+		out[k] = at
 	}
 	return out, rows.Err()
 }

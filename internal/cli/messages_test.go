@@ -76,11 +76,19 @@ func TestLoad_NeverReplaysAPlan(t *testing.T) {
 	}
 	ic0, sf0 := emu.ICStats().WriteRequests, emu.SFStats().WriteRequests
 	r := cmd("load")
-	if r.code != cli.ExitFailure || !strings.Contains(r.stderr, "was loaded by run") || !strings.Contains(r.stderr, "ferry transform") {
+	if r.code != cli.ExitFailure || !strings.Contains(r.stderr, "was loaded by run") || !strings.Contains(r.stderr, "ferry run") {
 		t.Fatalf("a second load of the same plan: exit %d, want %d and a message naming the load and the way out\n%s", r.code, cli.ExitFailure, r.stderr)
 	}
 	if ic, sf := emu.ICStats().WriteRequests-ic0, emu.SFStats().WriteRequests-sf0; ic != 0 || sf != 0 {
 		t.Fatalf("the refused load made %d Intercom and %d Salesforce writes", ic, sf)
+	}
+	// A rebuild of current state forgets the build's fingerprint, not
+	// that its plan was loaded.
+	if r := cmd("rebuild"); r.code != 0 {
+		t.Fatalf("rebuild: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := cmd("load"); r.code != cli.ExitFailure || !strings.Contains(r.stderr, "was loaded by run") {
+		t.Fatalf("load after a rebuild: exit %d, want the loaded plan refused\n%s", r.code, r.stderr)
 	}
 	for _, c := range []string{"extract", "transform", "load"} {
 		if r := cmd(c); r.code != 0 {

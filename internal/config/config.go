@@ -254,6 +254,10 @@ type LoadSettings struct {
 	} `yaml:"salesforce"`
 	Intercom struct {
 		MaxConcurrency int `yaml:"max_concurrency"`
+		// SearchLag is how long Intercom's search may take to show what
+		// was just written; a create whose answer was lost is looked up
+		// only once it is this old.
+		SearchLag Duration `yaml:"search_lag"`
 	} `yaml:"intercom"`
 	// MaxRejectRatio is the share of rejected rows past which a run fails
 	// (1 when the file sets none; 0 when it says 0: any reject fails).
@@ -473,6 +477,7 @@ func (p *Pipeline) parseDurations(probs *[]pathProblem) {
 	p.Extract.UpperBoundLag.parse("$.extract.upper_bound_lag", add)
 	p.Load.Salesforce.PollInterval.parse("$.load.salesforce.poll_interval", add)
 	p.Landing.CompactAfter.parse("$.landing.compact_after", add)
+	p.Load.Intercom.SearchLag.parse("$.load.intercom.search_lag", add)
 	for _, sys := range []struct {
 		name string
 		m    map[string]ObjectExtract
@@ -533,6 +538,9 @@ func (p *Pipeline) applyDefaults() {
 	p.Load.MaxRejectRatio = 1
 	if p.Load.RawMaxRejectRatio != nil {
 		p.Load.MaxRejectRatio = *p.Load.RawMaxRejectRatio
+	}
+	if p.Load.Intercom.SearchLag.raw == "" {
+		p.Load.Intercom.SearchLag.Duration = DefaultSearchLag
 	}
 	if p.Extract.UpperBoundLag.raw == "" {
 		p.Extract.UpperBoundLag.Duration = DefaultUpperBoundLag
@@ -838,6 +846,7 @@ func contains(list []string, s string) bool {
 // either off.
 const (
 	DefaultUpperBoundLag      = 2 * time.Second
+	DefaultSearchLag          = 5 * time.Minute
 	DefaultIntercomLookback   = 5 * time.Minute
 	DefaultSalesforceLookback = 2 * time.Minute
 )

@@ -315,7 +315,7 @@ func (r *run) planFresh(ctx context.Context) error {
 		return fmt.Errorf("check the plan: %w", err)
 	}
 	if loader.Valid {
-		return fmt.Errorf("%w: the plan built by run %s at %s was loaded by run %s; run `ferry transform` (or `ferry run`) to plan from what both systems hold now",
+		return fmt.Errorf("%w: the plan built by run %s at %s was loaded by run %s; run `ferry run` (or `ferry extract`, then `ferry transform`) to plan from what both systems hold now",
 			ErrPlanLoaded, builder.String, built.Time.UTC().Format(time.RFC3339), loader.String)
 	}
 	return nil
@@ -870,7 +870,8 @@ func (r *run) load(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	ic := &intercomload.Sink{Client: r.ic, Concurrency: p.Load.Intercom.MaxConcurrency, Ledger: ledger, Log: r.log}
+	ic := &intercomload.Sink{Client: r.ic, Concurrency: p.Load.Intercom.MaxConcurrency, Ledger: ledger, Log: r.log,
+		SearchLag: p.Load.Intercom.SearchLag.Duration, Now: r.opt.Now}
 	sf := r.sfSink(ledger)
 	if plan.Writes() == 0 {
 		r.log.Info("nothing to write: both systems agree")

@@ -351,8 +351,10 @@ func (s *Store) Rebuild(ctx context.Context, landing string, kind func(system, o
 		}
 		done = append(done, o[0]+"."+o[1])
 	}
-	// The next transform builds every model in full from the rebuilt state.
-	if _, err := tx.ExecContext(ctx, "DELETE FROM ferry.model_builds"); err != nil {
+	// The next transform builds every model in full from the rebuilt
+	// state; the record of who built and loaded the published plan stays,
+	// so a `ferry load` now still refuses a plan a load already wrote.
+	if _, err := tx.ExecContext(ctx, "UPDATE ferry.model_builds SET inputs = '', structure = '', seq = NULL"); err != nil {
 		return nil, fmt.Errorf("rebuild: forget the model build: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -2,6 +2,7 @@ package intercom
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -21,7 +22,9 @@ import (
 // TestSendMessages_LostAnswerIsLookedUpNotResent: Intercom sends a
 // message and its answer is lost (a dropped connection, a 502, a 504). The
 // run records it as unconfirmed, not as refused; the next run, given the
-// same plan, finds the conversation the message opened and sends nothing.
+// same plan, waits out Intercom's search lag (sending nothing, counting
+// nothing as sent), then finds the conversation the message opened and
+// sends nothing. Bodies are compared as text: Intercom may keep HTML.
 func TestSendMessages_LostAnswerIsLookedUpNotResent(t *testing.T) {
 	t.Parallel()
 	for _, loss := range []fault.Loss{fault.Dropped, fault.BadGateway, fault.GatewayTimeout} {
@@ -65,10 +68,11 @@ func TestSendMessages_LostAnswerIsLookedUpNotResent(t *testing.T) {
 			rec := load.Record{Object: "messages", Key: "006000000000001AAA", Fields: []load.Change{
 				{Field: "contact", Value: str(contact)}, {Field: "admin", Value: str("991200000")}, {Field: "message_type", Value: str("in_app")},
 				{Field: "subject", Value: str("")}, {Field: "body", Value: str("Welcome aboard, lost answer " + loss.String())}}}
-			run := func(id string) *load.Outcome {
+			run := func(id string, lag time.Duration, now time.Time) *load.Outcome {
 				t.Helper()
-				ledger := load.NewLedger(st, id, time.Now)
-				sink := &Sink{Client: client, Concurrency: 1, Ledger: ledger, Log: slog.New(slog.DiscardHandler)}
+				clock := func() time.Time { return now }
+				ledger := load.NewLedger(st, id, clock)
+				sink := &Sink{Client: client, Concurrency: 1, Ledger: ledger, Log: slog.New(slog.DiscardHandler), SearchLag: lag, Now: clock}
 				out := load.NewOutcome()
 				if err := sink.SendMessages(ctx, []load.Record{rec}, out); err != nil {
 					t.Fatalf("%s: %v", id, err)
@@ -78,11 +82,20 @@ func TestSendMessages_LostAnswerIsLookedUpNotResent(t *testing.T) {
 				}
 				return out
 			}
-			out := run("run-1")
+			start := time.Now()
+			out := run("run-1", time.Hour, start)
 			if len(out.Rejects) != 1 || !strings.HasPrefix(out.Rejects[0].Error, "UNCONFIRMED") {
 				t.Fatalf("the lost answer is reported as %+v, want one unconfirmed create", out.Rejects)
 			}
-			out = run("run-2")
+			// Within the search lag the message is neither sent nor
+			// counted as sent, however often runs come.
+			for i, at := range []time.Duration{time.Minute, 30 * time.Minute} {
+				out = run(fmt.Sprintf("run-wait-%d", i), time.Hour, start.Add(at))
+				if len(out.Rejects) != 1 || !strings.Contains(out.Rejects[0].Error, "search_lag") || posts.Load() != 1 {
+					t.Fatalf("%s after the lost answer: rejects %+v, %d POSTs; want it waiting, unsent", at, out.Rejects, posts.Load())
+				}
+			}
+			out = run("run-2", time.Hour, start.Add(61*time.Minute))
 			if len(out.Rejects) != 0 || out.Written["intercom messages create"] != 1 {
 				t.Fatalf("second run: written %v, rejects %+v; want the message found", out.Written, out.Rejects)
 			}
@@ -94,5 +107,16 @@ func TestSendMessages_LostAnswerIsLookedUpNotResent(t *testing.T) {
 				t.Fatalf("ledger after the look-up: %q %v, want done", status, err)
 			}
 		})
+	}
+}
+
+// TestPlainText: a body Intercom keeps as HTML matches the text sent.
+func TestPlainText(t *testing.T) {
+	t.Parallel()
+	if a, b := plainText("<p>Welcome aboard,  Ann &amp; team!</p>\n<p>Reply here.</p>"), plainText("Welcome aboard, Ann & team!\nReply here."); a != b {
+		t.Fatalf("%q != %q", a, b)
+	}
+	if plainText("<p>Welcome, Ann</p>") == plainText("Welcome, Bob") {
+		t.Fatal("different bodies compared equal")
 	}
 }

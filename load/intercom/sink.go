@@ -10,10 +10,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
+	"io"
 	"log/slog"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ferry-sync/ferry/internal/intercomapi"
 	"github.com/ferry-sync/ferry/load"
@@ -25,6 +30,12 @@ type Sink struct {
 	Concurrency int
 	Ledger      *load.Ledger
 	Log         *slog.Logger
+	// SearchLag is how long Intercom's search may take to show a new
+	// conversation: an onboarding message whose answer was lost is looked
+	// up only once it is this old, and until then neither sent nor
+	// counted as sent.
+	SearchLag time.Duration
+	Now       func() time.Time
 }
 
 const target = "intercom"
@@ -202,7 +213,10 @@ func unconfirmed(err error) bool {
 	if errors.As(err, &e) {
 		return e.Status >= 500
 	}
-	return true
+	// A transport failure (the request may have arrived); an error before
+	// sending (a body that cannot be encoded, a spent budget) is not one.
+	var ue *url.Error
+	return errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // unresolved records a create that may or may not have happened as
@@ -249,7 +263,7 @@ func (s *Sink) CreateContacts(ctx context.Context, recs []load.Record, out *load
 			return s.settle(ctx, r, "create", "", err, out)
 		}
 		email, _ := b["email"].(string)
-		if pending[r.Key] && email != "" {
+		if _, ok := pending[r.Key]; ok && email != "" {
 			if id, ok, err := s.findByEmail(ctx, email); err != nil {
 				return s.settle(ctx, r, "create", "", err, out)
 			} else if ok {
@@ -364,7 +378,15 @@ func (s *Sink) SendMessages(ctx context.Context, recs []load.Record, out *load.O
 				m[c.Field] = *c.Value
 			}
 		}
-		if pending[r.Key] {
+		if since, ok := pending[r.Key]; ok {
+			if wait := s.SearchLag - s.now().Sub(since); wait > 0 {
+				// Sent or not, search may not show it yet: neither send
+				// nor count it, until a later run can look.
+				s.Log.Info("message of an earlier run may have been sent; looking for it once Intercom's search shows it", "key", r.Key, "in", wait.Round(time.Second))
+				out.Reject(load.Reject{Target: target, Object: r.Object, Key: r.Key, Op: "create", Payload: r.Payload(),
+					Error: fmt.Sprintf("UNCONFIRMED: an earlier attempt's answer was lost; looked up once Intercom's search can show it (load.intercom.search_lag, in %s)", wait.Round(time.Second))})
+				return nil
+			}
 			found, err := s.messageSent(ctx, m["contact"], m["body"])
 			if err != nil {
 				// Not knowing whether it was sent, send nothing.
@@ -398,10 +420,26 @@ func (s *Sink) messageSent(ctx context.Context, contact, body string) (string, e
 					Body        string `json:"body"`
 				} `json:"source"`
 			}
-			if json.Unmarshal(c.Raw, &v) == nil && v.Source.DeliveredAs == "admin_initiated" && v.Source.Body == body {
+			if json.Unmarshal(c.Raw, &v) == nil && v.Source.DeliveredAs == "admin_initiated" && plainText(v.Source.Body) == plainText(body) {
 				return c.ID, nil
 			}
 		}
 	}
 	return "", nil
+}
+
+func (s *Sink) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+var tagRe = regexp.MustCompile(`<[^>]*>`)
+
+// plainText is a message body as its reader sees it: Intercom may keep
+// the body it was sent as HTML (<p>…</p>), so bodies are compared without
+// tags, entities or runs of white space.
+func plainText(s string) string {
+	return strings.Join(strings.Fields(html.UnescapeString(tagRe.ReplaceAllString(s, " "))), " ")
 }

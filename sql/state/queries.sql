@@ -40,14 +40,17 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
 -- call, or its answer was lost (status 'unknown' settles nothing). They are
 -- looked up before anything is sent again. (Status 'unsent': marked pending
 -- with its batch, never sent because the run stopped first.)
-SELECT DISTINCT l.record_key
+-- With each key, its earliest such mark: when the create may have been
+-- made.
+SELECT l.record_key, min(l.written_at)
 FROM ferry.ledger AS l
 WHERE l.target = $1 AND l.object = $2 AND l.op = 'create' AND l.status = 'pending'
   AND NOT EXISTS (
       SELECT 1 FROM ferry.ledger AS d
       WHERE d.target = l.target AND d.object = l.object AND d.record_key = l.record_key
         AND d.op = 'create' AND d.status IN ('done', 'rejected', 'unsent') AND d.written_at >= l.written_at
-  );
+  )
+GROUP BY l.record_key;
 
 -- name: DoneCreates
 -- Which of the keys $3 a create of $1 $2 is recorded done for, by any run.
