@@ -63,6 +63,18 @@ func pipelineWith(t *testing.T, old, new string) string {
 	return testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", s)
 }
 
+// cleanEndState runs pipeline once against fresh emulators at scale and
+// returns the end state it leaves, with the emulators: what a run that met
+// no trouble does.
+func cleanEndState(t *testing.T, scale int, pipeline string) (map[string]string, *testenv.Emulators) {
+	t.Helper()
+	clean := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: scale})
+	if r := ferry(t, clean.Env(nil), "run", "--pipeline", pipeline, "--data-dir", t.TempDir(), "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("uninterrupted run: exit %d\n%s", r.code, r.stderr)
+	}
+	return endState(t, clean), clean
+}
+
 // endState renders both systems' synced data in a form independent of the
 // ids minted during the run: people keyed by email, companies by
 // company_id or name, links rendered as the linked record's email.
@@ -175,11 +187,7 @@ func TestRun_KilledAnywhereConverges(t *testing.T) {
 	t.Parallel()
 	const scale = 250
 	pipeline := smallBatchPipeline(t)
-	clean := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: scale})
-	if r := ferry(t, clean.Env(nil), "run", "--pipeline", pipeline, "--data-dir", t.TempDir(), "--log-level", "warn"); r.code != 0 {
-		t.Fatalf("uninterrupted run: exit %d\n%s", r.code, r.stderr)
-	}
-	state := endState(t, clean)
+	state, _ := cleanEndState(t, scale, pipeline)
 	if len(state) < scale {
 		t.Fatalf("end state has only %d records; the comparison would prove little", len(state))
 	}

@@ -17,11 +17,8 @@ func TestRun_UnderFaults(t *testing.T) {
 	t.Parallel()
 	const scale = 120
 	pipeline := smallBatchPipeline(t)
-	clean := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: scale})
-	if r := ferry(t, clean.Env(nil), "run", "--pipeline", pipeline, "--data-dir", t.TempDir(), "--log-level", "warn"); r.code != 0 {
-		t.Fatalf("clean run: exit %d\n%s", r.code, r.stderr)
-	}
-	want := sortedLines(endState(t, clean))
+	state, _ := cleanEndState(t, scale, pipeline)
+	want := sortedLines(state)
 
 	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: scale})
 	emu.Intercom.SetFailRate(0.02)
@@ -67,12 +64,9 @@ func TestRun_UnderLostAnswers(t *testing.T) {
 	t.Parallel()
 	const scale = 400
 	pipeline := smallBatchPipeline(t)
-	clean := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: scale})
-	if r := ferry(t, clean.Env(nil), "run", "--pipeline", pipeline, "--data-dir", t.TempDir(), "--log-level", "warn"); r.code != 0 {
-		t.Fatalf("clean run: exit %d\n%s", r.code, r.stderr)
-	}
-	want := sortedLines(endState(t, clean))
-	if clean.ICStats().Records["messages"]["sent"] == 0 {
+	state, clean := cleanEndState(t, scale, pipeline)
+	want := sortedLines(state)
+	if clean.ICStats().MessagesTotal == 0 {
 		t.Fatal("the clean run sent no onboarding message: the test proves nothing for them")
 	}
 
