@@ -7,6 +7,7 @@ export CGO_ENABLED := 1
 
 SCALE     ?= 100000
 ROUNDS    ?= 20
+CONVERGE_FAULTS ?= false
 BENCHFLAGS ?=
 FUZZTIME  ?= 30s
 DEMO_DIR  ?= .demo
@@ -35,8 +36,8 @@ bench: build ## first sync, echo, converged and after-0.1%-changes runs at SCALE
 	$(GO) run ./internal/bench --scale $(SCALE) --ferry ./bin/ferry $(BENCHFLAGS)
 
 chaos: SCALE = $(if $(filter command line environment,$(origin SCALE)),$(SCALE),3000)
-chaos: ## ferry and the emulators killed at random under 20 % faults and 10 % lost answers, ROUNDS times at SCALE (3000) contacts; then convergence
-	$(GO) test ./internal/cli -run '^TestChaos$$' -count=1 -timeout 0 -v -args -chaos.scale=$(SCALE) -chaos.rounds=$(ROUNDS)
+chaos: ## ferry and the emulators killed at random under 20 % faults and 10 % lost answers, ROUNDS times at SCALE (3000) contacts; then convergence (CONVERGE_FAULTS=true keeps the failed requests on)
+	$(GO) test ./internal/cli -run '^TestChaos$$' -count=1 -timeout 0 -v -args -chaos.scale=$(SCALE) -chaos.rounds=$(ROUNDS) -chaos.converge-faults=$(CONVERGE_FAULTS)
 
 bench-parquet: ## compare the Parquet landing writers on 1,000,000 contacts
 	cd internal/parquetbench && $(GO) test -run '^$$' -bench . -benchtime 1x -count 1

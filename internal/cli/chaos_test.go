@@ -23,8 +23,11 @@ import (
 // runs it small.
 var (
 	chaosScale  = flag.Int("chaos.scale", 150, "TestChaos: contacts in the emulated workspace")
-	chaosRounds = flag.Int("chaos.rounds", 4, "TestChaos: rounds of ferry killed at a random moment")
+	chaosRounds = flag.Int("chaos.rounds", 8, "TestChaos: rounds of ferry killed at a random moment")
 	chaosSeed   = flag.Uint64("chaos.seed", 1, "TestChaos: seed of the kill schedule")
+	// Failed requests cost time, not rigour, once the rounds are over: an
+	// Intercom 429 pauses every request until its 10-second window ends.
+	chaosConvergeFaults = flag.Bool("chaos.converge-faults", false, "TestChaos: keep failed requests on while converging (lost answers always are)")
 )
 
 // Faults during the chaos rounds: 20 % of requests fail (Intercom 429 or
@@ -125,11 +128,13 @@ func (p *emuProcess) writes() int {
 
 // TestChaos: ferry killed with SIGKILL at random moments, the emulators
 // killed and restarted in some rounds, under 20 % failed requests and 10 %
-// lost answers; then ferry runs until a run exits 0 writing nothing, and a
-// last run against fault-free emulators must write nothing. The end state
-// in both systems must equal an uninterrupted run's on the same seed:
-// per object the same records, no duplicate per email, external id,
-// conversation or onboarding message. It prints those figures.
+// lost answers; then ferry runs until a run exits 0 writing nothing (writes
+// still losing their answers; failed requests too with
+// -chaos.converge-faults), and a last run against fault-free emulators
+// must write nothing. The end state in both systems must equal an
+// uninterrupted run's on the same seed: per object the same records, no
+// duplicate per email, external id, conversation or onboarding message.
+// It prints those figures.
 func TestChaos(t *testing.T) {
 	t.Parallel()
 	scale, rounds := *chaosScale, *chaosRounds
@@ -209,8 +214,13 @@ func TestChaos(t *testing.T) {
 		}
 	}
 
-	// Runs until one exits 0 and writes nothing, faults still on.
+	// Runs until one exits 0 and writes nothing. Writes still lose their
+	// answers; failed requests only with -chaos.converge-faults.
 	t2 := time.Now()
+	if !*chaosConvergeFaults {
+		emu.kill()
+		emu.start(0, chaosLoseRate)
+	}
 	converged := 0
 	for i := 0; ; i++ {
 		before := emu.writes()
@@ -220,7 +230,7 @@ func TestChaos(t *testing.T) {
 			break
 		}
 		if i == 14 {
-			t.Fatalf("no convergence in 15 runs under faults; last exit %d\n%s", r.code, r.stderr)
+			t.Fatalf("no convergence in 15 runs; last exit %d\n%s", r.code, r.stderr)
 		}
 	}
 	// A last run against emulators without faults writes nothing.
@@ -264,8 +274,12 @@ func TestChaos(t *testing.T) {
 	}
 	sort.Strings(kinds)
 	var report strings.Builder
-	fmt.Fprintf(&report, "chaos: %d contacts, %d rounds (%d runs killed, emulators restarted %d times), converged after %d more runs under faults\n",
-		scale, rounds, killed, restarts, converged)
+	under := "lost answers"
+	if *chaosConvergeFaults {
+		under = "failed requests and lost answers"
+	}
+	fmt.Fprintf(&report, "chaos: %d contacts, %d rounds (%d runs killed, emulators restarted %d times), converged after %d more runs under %s\n",
+		scale, rounds, killed, restarts, converged, under)
 	fmt.Fprintf(&report, "wall: uninterrupted %s, rounds %s, convergence %s\n", t1.Sub(t0).Round(time.Second), t2.Sub(t1).Round(time.Second), t3.Sub(t2).Round(time.Second))
 	fmt.Fprintf(&report, "%-32s %10s %10s %12s\n", "kind", "clean", "chaos", "duplicates")
 	for _, k := range kinds {
