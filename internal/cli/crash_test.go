@@ -104,13 +104,22 @@ func endState(t *testing.T, emu *testenv.Emulators) map[string]string {
 		}
 		put(key, []string{testenv.Str(c, "phone"), testenv.Str(c, "custom_attributes.job_title"), testenv.Str(c, "custom_attributes.account_owner"), testenv.Str(c, "unsubscribed_from_emails"), testenv.Str(c, "name")})
 	}
-	_, b := emu.ICDo("GET", "/companies/list?per_page=150", nil)
-	var companies struct {
-		Data []map[string]any `json:"data"`
-	}
-	json.Unmarshal(b, &companies)
-	for _, c := range companies.Data {
-		put("intercom company "+testenv.Str(c, "company_id")+" "+testenv.Str(c, "id"), []string{testenv.Str(c, "name"), testenv.Str(c, "website"), testenv.Str(c, "size"), testenv.Str(c, "industry"), testenv.Str(c, "custom_attributes.annual_revenue")})
+	// Companies with a contact (the others are not listed), page by page.
+	for page := 1; ; page++ {
+		code, b := emu.ICDo("POST", fmt.Sprintf("/companies/list?per_page=60&page=%d", page), nil)
+		if code != 200 {
+			t.Fatalf("list companies: %d %s", code, b)
+		}
+		var companies struct {
+			Data []map[string]any `json:"data"`
+		}
+		json.Unmarshal(b, &companies)
+		if len(companies.Data) == 0 {
+			break
+		}
+		for _, c := range companies.Data {
+			put("intercom company "+testenv.Str(c, "company_id")+" "+testenv.Str(c, "id"), []string{testenv.Str(c, "name"), testenv.Str(c, "website"), testenv.Str(c, "size"), testenv.Str(c, "industry"), testenv.Str(c, "custom_attributes.annual_revenue")})
+		}
 	}
 	for _, obj := range []string{"Lead", "Contact"} {
 		for _, r := range emu.SOQL("SELECT Id, Email, Title, Phone, HasOptedOutOfEmail, LeadSource, Intercom_Id__c, Owner.Email FROM " + obj) {
