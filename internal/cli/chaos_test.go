@@ -23,7 +23,7 @@ import (
 // runs it small.
 var (
 	chaosScale  = flag.Int("chaos.scale", 150, "TestChaos: contacts in the emulated workspace")
-	chaosRounds = flag.Int("chaos.rounds", 8, "TestChaos: rounds of ferry killed at a random moment")
+	chaosRounds = flag.Int("chaos.rounds", 6, "TestChaos: rounds of ferry killed at a random moment")
 	chaosSeed   = flag.Uint64("chaos.seed", 1, "TestChaos: seed of the kill schedule")
 	// Failed requests cost time, not rigour, once the rounds are over: an
 	// Intercom 429 pauses every request until its 10-second window ends.

@@ -51,7 +51,7 @@ func TestRun_OnboardingMessageOnce(t *testing.T) {
 // a transform plans afresh.
 func TestLoad_NeverReplaysAPlan(t *testing.T) {
 	t.Parallel()
-	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 500})
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 300})
 	pipeline, dir := pipelinePath(), t.TempDir()
 	cmd := func(args ...string) result {
 		t.Helper()
