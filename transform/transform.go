@@ -26,6 +26,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ferry-sync/ferry/internal/state"
 )
 
 // Model is one SQL model.
@@ -61,7 +63,7 @@ func Load(fsys fs.FS, root string, extra ...Model) ([]Model, error) {
 // (and fingerprinted: renaming one rebuilds every model).
 type Vars map[string]string
 
-var varRe = regexp.MustCompile(`\{\{\s*var\(\s*'([^']*)'\s*\)\s*\}\}|\{\{\s*var\(\s*"([^"]*)"\s*\)\s*\}\}|\{\{[^}]*\}\}`)
+var varRe = regexp.MustCompile(`\{\{\s*var\(\s*(?:'([^']*)'|"([^"]*)")\s*\)\s*\}\}|\{\{[^}]*\}\}`)
 
 // LoadVars is Load with the pipeline's variables bound.
 func LoadVars(fsys fs.FS, root string, vars Vars, extra ...Model) ([]Model, error) {
@@ -109,31 +111,29 @@ func LoadVars(fsys fs.FS, root string, vars Vars, extra ...Model) ([]Model, erro
 // bind writes vars into src wherever it says {{ var('name') }}; anything
 // else between {{ and }} is an error, as is a name vars lacks.
 func bind(p, src string, vars Vars) (string, error) {
-	var bad error
-	out := varRe.ReplaceAllStringFunc(src, func(m string) string {
-		if bad != nil {
-			return m
+	var out strings.Builder
+	last := 0
+	for _, g := range varRe.FindAllStringSubmatchIndex(src, -1) {
+		m, line := src[g[0]:g[1]], strings.Count(src[:g[0]], "\n")+1
+		if g[2] < 0 && g[4] < 0 {
+			return "", fmt.Errorf("%s:%d: %s: the only template a model may hold is {{ var('name') }}", p, line, m)
 		}
-		line := strings.Count(src[:strings.Index(src, m)], "\n") + 1
-		g := varRe.FindStringSubmatch(m)
-		name := g[1] + g[2]
-		if g[1] == "" && g[2] == "" && !strings.Contains(m, "var(") {
-			bad = fmt.Errorf("%s:%d: %s: the only template a model may hold is {{ var('name') }}", p, line, m)
-			return m
-		}
-		v, ok := vars[name]
-		if !ok || v == "" {
+		name := src[max(g[2], g[4]):max(g[3], g[5])]
+		v := vars[name]
+		if v == "" {
 			known := make([]string, 0, len(vars))
 			for k := range vars {
 				known = append(known, k)
 			}
 			sort.Strings(known)
-			bad = fmt.Errorf("%s:%d: %s: no such variable (known: %s)", p, line, m, strings.Join(known, ", "))
-			return m
+			return "", fmt.Errorf("%s:%d: %s: no such variable (known: %s)", p, line, m, strings.Join(known, ", "))
 		}
-		return `"` + strings.ReplaceAll(v, `"`, `""`) + `"`
-	})
-	return out, bad
+		out.WriteString(src[last:g[0]])
+		out.WriteString(state.QuoteIdent(v))
+		last = g[1]
+	}
+	out.WriteString(src[last:])
+	return out.String(), nil
 }
 
 func parse(p, src string) (Model, error) {

@@ -61,14 +61,17 @@ func (s *Server) keep(id, suffix string, data []byte) error {
 	return os.Rename(tmp, p)
 }
 
+// jobResults are a finished job's result files, as kept on disk.
+type jobResults struct {
+	Header      []string   `json:"header"`
+	Success     [][]string `json:"success"`
+	Failed      [][]string `json:"failed"`
+	Unprocessed [][]string `json:"unprocessed"`
+}
+
 // keepResults writes a finished job's result files.
 func (s *Server) keepResults(j *ingestJob) error {
-	b, err := json.Marshal(struct {
-		Header      []string   `json:"header"`
-		Success     [][]string `json:"success"`
-		Failed      [][]string `json:"failed"`
-		Unprocessed [][]string `json:"unprocessed"`
-	}{j.header, j.success, j.failed, j.unprocessed})
+	b, err := json.Marshal(jobResults{j.header, j.success, j.failed, j.unprocessed})
 	if err != nil {
 		return err
 	}
@@ -86,12 +89,7 @@ func (s *Server) loadResults(j *ingestJob) {
 	if err != nil {
 		return // a job that failed before reading its upload has none
 	}
-	var r struct {
-		Header      []string   `json:"header"`
-		Success     [][]string `json:"success"`
-		Failed      [][]string `json:"failed"`
-		Unprocessed [][]string `json:"unprocessed"`
-	}
+	var r jobResults
 	if json.Unmarshal(b, &r) == nil {
 		j.header, j.success, j.failed, j.unprocessed = r.Header, r.Success, r.Failed, r.Unprocessed
 	}

@@ -48,27 +48,27 @@ type assign struct {
 	onUpdate bool // TRUE runs the active rule on updates too; a named rule only on creates
 }
 
-// restAssignment reads Sforce-Auto-Assign for a REST write to obj. It
-// reports ok false, with the error to answer, for a value that is neither
-// TRUE, FALSE nor one of obj's rules.
-func (o *org) restAssignment(r *http.Request, obj *objectMeta) (assign, *recErr, bool) {
+// restAssignment reads Sforce-Auto-Assign for a REST write to obj, or the
+// error to answer for a value that is neither TRUE, FALSE nor one of
+// obj's rules.
+func (o *org) restAssignment(r *http.Request, obj *objectMeta) (assign, *recErr) {
 	v := strings.TrimSpace(r.Header.Get("Sforce-Auto-Assign"))
 	switch {
 	case strings.EqualFold(v, "false"):
-		return assign{}, nil, true
+		return assign{}, nil
 	case v == "" || strings.EqualFold(v, "true"):
 		for _, rule := range o.rules {
 			if rule.object == obj.Name && rule.active {
-				return assign{rule: &rule, onUpdate: true}, nil, true
+				return assign{rule: &rule, onUpdate: true}, nil
 			}
 		}
-		return assign{}, nil, true
+		return assign{}, nil
 	}
 	rule, e := o.namedRule(v, obj)
 	if e != nil {
-		return assign{}, e, false
+		return assign{}, e
 	}
-	return assign{rule: rule}, nil, true
+	return assign{rule: rule}, nil
 }
 
 // namedRule finds rule id for obj (15 or 18 characters).
@@ -89,8 +89,8 @@ func (o *org) namedRule(id string, obj *objectMeta) (*assignmentRule, *recErr) {
 func (o *org) restWrite(r *http.Request, obj *objectMeta, fields map[string]any) (write, *recErr) {
 	w := write{fields: fields, alert: true, allowSave: allowSave(r)}
 	if obj.Name == "Lead" || obj.Name == "Case" {
-		a, e, ok := o.restAssignment(r, obj)
-		if !ok {
+		a, e := o.restAssignment(r, obj)
+		if e != nil {
 			return w, e
 		}
 		w.assign = a

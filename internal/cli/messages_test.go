@@ -51,12 +51,8 @@ func TestRun_OnboardingMessageOnce(t *testing.T) {
 // a transform plans afresh.
 func TestLoad_NeverReplaysAPlan(t *testing.T) {
 	t.Parallel()
-	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 300})
-	pipeline, dir := pipelinePath(), t.TempDir()
-	cmd := func(args ...string) result {
-		t.Helper()
-		return ferry(t, emu.Env(nil), append(args, "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn")...)
-	}
+	emu, dir, cmd := setup(t, 300)
+	pipeline := pipelinePath()
 	for _, c := range []string{"extract", "transform"} {
 		if r := cmd(c); r.code != 0 {
 			t.Fatalf("%s: exit %d\n%s", c, r.code, r.stderr)

@@ -3,8 +3,6 @@ package cli_test
 import (
 	"strings"
 	"testing"
-
-	"github.com/ferry-sync/ferry/internal/testenv"
 )
 
 // TestRun_OutcomeCommitsWithState: a run killed right after its commit,
@@ -13,16 +11,9 @@ import (
 // system, and so append no health history: only runs that load do.
 func TestRun_OutcomeCommitsWithState(t *testing.T) {
 	t.Parallel()
-	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
-	pipeline, dir := pipelinePath(), t.TempDir()
-	cmd := func(args ...string) result {
-		t.Helper()
-		r := ferry(t, emu.Env(nil), append(args, "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn")...)
-		if r.code != 0 {
-			t.Fatalf("ferry %v: exit %d\n%s", args, r.code, r.stderr)
-		}
-		return r
-	}
+	emu, dir, run := setup(t, 200)
+	pipeline := pipelinePath()
+	cmd := func(args ...string) { t.Helper(); mustRun(t, run, args...) }
 	query := func(q string) string {
 		t.Helper()
 		r := ferry(t, emu.Env(nil), "query", "--data-dir", dir, "--format", "csv", q)

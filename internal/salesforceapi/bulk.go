@@ -333,11 +333,8 @@ func (c *Client) QueryResults(ctx context.Context, jobID string, maxRecords int)
 // looked up once.
 func (c *Client) assignmentRuleID(ctx context.Context, object string) (string, error) {
 	v := c.opt.Rules.Assign[object]
-	if v == "" || strings.EqualFold(v, "FALSE") {
-		return "", nil
-	}
-	if !strings.EqualFold(v, "TRUE") {
-		return v, nil
+	if v != "TRUE" {
+		return v, nil // no rule, or a rule Id
 	}
 	c.mu.Lock()
 	id, ok := c.activeRules[object]

@@ -34,11 +34,10 @@ func TestSendMessages_LostAnswerIsLookedUpNotResent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var posts, lost atomic.Int32
+			var posts atomic.Int32
 			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.Method == http.MethodPost && r.URL.Path == "/messages" {
 					if posts.Add(1) == 1 {
-						lost.Add(1)
 						fault.Lose(w, func(w http.ResponseWriter) { srv.ServeHTTP(w, r) }, loss)
 						return
 					}
