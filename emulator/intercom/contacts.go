@@ -85,12 +85,20 @@ func (s *Server) contactsRoute(w http.ResponseWriter, r *http.Request, p []strin
 		}
 		s.ws.mu.RUnlock()
 		if c == nil {
-			writeError(w, 404, "not_found", "User Not Found")
+			s.ws.mu.RLock()
+			s.fetchMissing(w, p[0], version)
+			s.ws.mu.RUnlock()
 			return
 		}
 		writeJSON(w, 200, out)
 	case len(p) == 1 && r.Method == http.MethodPut:
 		s.updateContact(w, r, p[0], version)
+	case len(p) == 1 && r.Method == http.MethodDelete:
+		s.deleteContact(w, p[0])
+	case len(p) == 1 && p[0] == "merge" && r.Method == http.MethodPost:
+		s.mergeContacts(w, r, version)
+	case len(p) == 2 && (p[1] == "archive" || p[1] == "unarchive") && r.Method == http.MethodPost:
+		s.archiveContact(w, p[0], p[1] == "archive")
 	case len(p) == 2 && p[1] == "companies":
 		s.contactCompanies(w, r, p[0])
 	case len(p) == 2 && p[1] == "tags":
@@ -110,38 +118,40 @@ func (s *Server) listContacts(w http.ResponseWriter, r *http.Request, version st
 	}
 	s.ws.mu.RLock()
 	defer s.ws.mu.RUnlock()
-	var visible []*contact
-	for _, c := range s.ws.contacts.list {
-		if !c.Deleted && !c.Archived {
-			visible = append(visible, c)
-		}
-	}
-	start := 0
+	// The cursor names the last contact listed and its page: the next
+	// page starts after that contact's place in creation order, so a
+	// full listing costs one pass however many pages it takes.
+	from, page := 0, 1
 	if after := r.URL.Query().Get("starting_after"); after != "" {
 		k, err := decodeCursor(after)
-		if err != nil {
+		p, ok := s.ws.contacts.pos[k.ID]
+		n, isNum := k.V.(int64)
+		if err != nil || !ok || !isNum {
 			writeError(w, 400, "parameter_invalid", "starting_after is invalid")
 			return
 		}
-		start = len(visible)
-		for i, c := range visible {
-			if c.ID == k.ID {
-				start = i + 1
-				break
-			}
+		from, page = p+1, int(n)+1
+	}
+	visible := func(c *contact) bool { return !c.gone() && !c.Archived }
+	list := s.ws.contacts.list
+	data := make([]map[string]any, 0, perPage)
+	last, i := "", from
+	for ; i < len(list) && len(data) < perPage; i++ {
+		if visible(list[i]) {
+			data = append(data, s.contactJSON(list[i], version))
+			last = list[i].ID
 		}
 	}
-	end := min(start+perPage, len(visible))
-	data := make([]map[string]any, 0, end-start)
-	for _, c := range visible[start:end] {
-		data = append(data, s.contactJSON(c, version))
-	}
 	var next any
-	if end < len(visible) {
-		next = map[string]any{"per_page": perPage, "starting_after": encodeCursor(cursorKey{ID: visible[end-1].ID})}
+	for ; i < len(list); i++ {
+		if visible(list[i]) {
+			next = map[string]any{"per_page": perPage, "starting_after": encodeCursor(cursorKey{V: page, ID: last})}
+			break
+		}
 	}
-	writeJSON(w, 200, map[string]any{"type": "list", "data": data, "total_count": len(visible),
-		"pages": pages(start, perPage, len(visible), next)})
+	total := s.ws.visibleContacts
+	writeJSON(w, 200, map[string]any{"type": "list", "data": data, "total_count": total,
+		"pages": pages((page-1)*perPage, perPage, total, next)})
 }
 
 func pages(start, perPage, total int, next any) map[string]any {

@@ -526,7 +526,7 @@ func (s *Server) searchContacts(w http.ResponseWriter, r *http.Request, version 
 	items := s.cache.get(string(req.Query)+"|"+sortField+fmt.Sprint(desc), s.ws.version, func() []*contact {
 		var items []*contact
 		for _, c := range s.ws.contacts.list {
-			if !c.Deleted && !c.Archived && s.match(q, c) {
+			if !c.gone() && !c.Archived && s.match(q, c) {
 				items = append(items, c)
 			}
 		}

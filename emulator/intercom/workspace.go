@@ -32,6 +32,7 @@ type contact struct {
 	Tags         []string       `json:"tags"`
 	Archived     bool           `json:"archived"`
 	Deleted      bool           `json:"deleted"`
+	MergedInto   string         `json:"merged_into,omitempty"` // the user a merged lead went into (lifecycle.go)
 }
 
 type company struct {
@@ -78,24 +79,25 @@ type entry struct {
 
 // workspace holds one emulated Intercom workspace.
 type workspace struct {
-	mu            sync.RWMutex
-	contacts      ordered[*contact]
-	companies     ordered[*company]
-	byCID         map[string]*company       // company_id -> company
-	attached      map[string]int            // company id -> live contacts attached
-	userEmail     map[string]string         // normalised email of a live user -> id
-	extID         map[string]string         // external_id of a live contact -> id
-	attrs         map[string]*dataAttribute // model/name
-	admins        []admin
-	conversations ordered[*conversation]
-	tags          map[string]*tag
-	messages      []*message
-	lastConvID    int64 // highest numeric conversation id held; new conversations take the next
-	seq           int64
-	version       int64 // bumps on every write; search caches key on it
-	journal       *store.Journal
-	tz            *time.Location
-	stats         *stats
+	mu              sync.RWMutex
+	contacts        ordered[*contact]
+	companies       ordered[*company]
+	byCID           map[string]*company       // company_id -> company
+	attached        map[string]int            // company id -> live contacts attached
+	visibleContacts int                       // contacts neither gone nor archived
+	userEmail       map[string]string         // normalised email of a live user -> id
+	extID           map[string]string         // external_id of a live contact -> id
+	attrs           map[string]*dataAttribute // model/name
+	admins          []admin
+	conversations   ordered[*conversation]
+	tags            map[string]*tag
+	messages        []*message
+	lastConvID      int64 // highest numeric conversation id held; new conversations take the next
+	seq             int64
+	version         int64 // bumps on every write; search caches key on it
+	journal         *store.Journal
+	tz              *time.Location
+	stats           *stats
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -192,8 +194,14 @@ func normEmail(e *string) string {
 }
 
 func (w *workspace) putContact(c *contact) {
+	if !c.gone() && !c.Archived {
+		w.visibleContacts++
+	}
 	if old, ok := w.contacts.put(c.ID, c); ok {
-		if !old.Deleted {
+		if !old.gone() && !old.Archived {
+			w.visibleContacts--
+		}
+		if !old.gone() {
 			for _, id := range old.Companies {
 				w.attached[id]--
 			}
@@ -205,7 +213,7 @@ func (w *workspace) putContact(c *contact) {
 			}
 		}
 	}
-	if !c.Deleted {
+	if !c.gone() {
 		for _, id := range c.Companies {
 			w.attached[id]++
 		}
@@ -290,7 +298,7 @@ func (w *workspace) saveCompany(c *company) {
 // findContact returns a visible contact by id.
 func (w *workspace) findContact(id string) *contact {
 	c := w.contacts.get(id)
-	if c == nil || c.Deleted || c.Archived {
+	if c == nil || c.gone() || c.Archived {
 		return nil
 	}
 	return c

@@ -450,8 +450,12 @@ func (s *Server) ingestRow(j *ingestJob, obj *objectMeta, header []string, cols,
 		if existing == nil || existing.deleted() {
 			return row[idCol], false, &recErr{StatusCode: "ENTITY_IS_DELETED", Message: "entity is deleted", Fields: []string{}}
 		}
-		if j.Operation != "update" {
+		switch j.Operation {
+		case "delete":
 			s.org.softDelete(existing)
+			return existing.id, false, nil
+		case "hardDelete":
+			s.org.purge(existing)
 			return existing.id, false, nil
 		}
 	case "upsert":
@@ -514,6 +518,7 @@ type queryJob struct {
 	delim                        rune
 	eol                          string
 	colDelim, lineEnding         string
+	seq                          int
 }
 
 func (q *queryJob) info() map[string]any {
@@ -543,23 +548,38 @@ func (s *Server) queryJobRoute(w http.ResponseWriter, r *http.Request, version s
 	switch {
 	case len(p) == 1 && r.Method == http.MethodGet:
 		s.mu.Lock()
+		was := q.State
 		if q.State == "UploadComplete" {
 			q.State = "InProgress"
 		} else if q.State == "InProgress" {
 			q.State = "JobComplete"
 		}
+		var err error
+		if q.State != was {
+			err = s.persistQuery(q, false)
+		}
 		info := q.info()
 		s.mu.Unlock()
+		if err != nil {
+			writeErr(w, 500, "UNKNOWN_EXCEPTION", "journal: "+err.Error())
+			return
+		}
 		writeJSON(w, 200, info)
 	case len(p) == 1 && r.Method == http.MethodPatch:
 		s.mu.Lock()
 		q.State = "Aborted"
+		err := s.persistQuery(q, false)
 		info := q.info()
 		s.mu.Unlock()
+		if err != nil {
+			writeErr(w, 500, "UNKNOWN_EXCEPTION", "journal: "+err.Error())
+			return
+		}
 		writeJSON(w, 200, info)
 	case len(p) == 1 && r.Method == http.MethodDelete:
 		s.mu.Lock()
 		delete(s.qjobs, q.ID)
+		s.forgetQuery(q)
 		s.mu.Unlock()
 		w.WriteHeader(204)
 	case len(p) >= 2 && p[1] == "results":
@@ -669,9 +689,17 @@ func (s *Server) createQueryJob(w http.ResponseWriter, r *http.Request, version 
 	s.jobSeq++
 	q := &queryJob{ID: seed.SFID("750", 1<<42+uint64(s.jobSeq)), Operation: req.Operation, Object: sq.obj.Name, State: "UploadComplete",
 		APIVersion: v, Created: s.opt.Now().UTC(), header: sq.fields, rows: rows, delim: delim, eol: eol, colDelim: req.ColumnDelimiter, lineEnding: req.LineEnding}
-	s.qjobs[q.ID] = q
+	q.seq = s.jobSeq
+	err = s.persistQuery(q, true)
+	if err == nil {
+		s.qjobs[q.ID] = q
+	}
 	info := q.info()
 	s.mu.Unlock()
+	if err != nil {
+		writeErr(w, 500, "UNKNOWN_EXCEPTION", "journal: "+err.Error())
+		return
+	}
 	writeJSON(w, 200, info)
 }
 

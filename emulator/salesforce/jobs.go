@@ -16,8 +16,9 @@ import (
 // restarted emulator answers for every job as before; a job it was
 // processing is processed again from its upload (the rows it had already
 // written were journaled; an upsert or update writes them again to the
-// same values). Query jobs are not kept: a restarted org answers 404 for
-// them, and a client reads again.
+// same values). Query jobs are kept the same way: their state in the
+// journal, their result rows in bulk/<id>.query.json, written before the
+// job's creation is answered.
 
 // jobRecord is an ingest job as the journal keeps it.
 type jobRecord struct {
@@ -28,6 +29,7 @@ type jobRecord struct {
 	Created, Modstamp                                 time.Time
 	Uploaded                                          bool
 	Processed, Failed                                 int
+	Query                                             bool // a query job (its rows in <id>.query.json)
 }
 
 func (s *Server) jobFile(id, suffix string) string {
@@ -95,12 +97,62 @@ func (s *Server) loadResults(j *ingestJob) {
 	}
 }
 
+// queryRows are a query job's results, as kept on disk.
+type queryRows struct {
+	Header []string   `json:"header"`
+	Rows   [][]string `json:"rows"`
+}
+
+// persistQuery journals q's state, and with keepRows its result rows
+// first; the caller holds s.mu or owns q.
+func (s *Server) persistQuery(q *queryJob, keepRows bool) error {
+	if s.opt.Journal == nil {
+		return nil
+	}
+	if keepRows {
+		b, err := json.Marshal(queryRows{q.header, q.rows})
+		if err != nil {
+			return err
+		}
+		if err := s.keep(q.ID, ".query.json", b); err != nil {
+			return err
+		}
+	}
+	return s.opt.Journal.Append(journalEntry{Job: &jobRecord{ID: q.ID, Operation: q.Operation, Object: q.Object, State: q.State,
+		LineEnding: q.lineEnding, ColumnDelimiter: q.colDelim, APIVersion: q.APIVersion, Seq: q.seq, Created: q.Created, Query: true}})
+}
+
+// restoreQuery takes over a query job the journal holds.
+func (s *Server) restoreQuery(r *jobRecord) error {
+	b, err := os.ReadFile(s.jobFile(r.ID, ".query.json"))
+	if err != nil {
+		return fmt.Errorf("bulk query job %s: its results: %w", r.ID, err)
+	}
+	var rows queryRows
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return fmt.Errorf("bulk query job %s: its results: %w", r.ID, err)
+	}
+	eol := "\n"
+	if r.LineEnding == "CRLF" {
+		eol = "\r\n"
+	}
+	s.qjobs[r.ID] = &queryJob{ID: r.ID, Operation: r.Operation, Object: r.Object, State: r.State, APIVersion: r.APIVersion, Created: r.Created,
+		header: rows.Header, rows: rows.Rows, delim: delimiters[r.ColumnDelimiter], eol: eol, colDelim: r.ColumnDelimiter, lineEnding: r.LineEnding, seq: r.Seq}
+	return nil
+}
+
 // restoreJobs takes over the jobs the journal holds, and processes again
 // the ones a restart interrupted.
 func (s *Server) restoreJobs() error {
 	for id, r := range s.org.jobs {
 		s.jobSeq = max(s.jobSeq, r.Seq)
 		if r.State == jobDeleted {
+			continue
+		}
+		if r.Query {
+			if err := s.restoreQuery(r); err != nil {
+				return err
+			}
 			continue
 		}
 		j := &ingestJob{ID: r.ID, Operation: r.Operation, Object: r.Object, ExtField: r.ExtField, AssignmentRuleID: r.AssignmentRuleID,
@@ -142,4 +194,16 @@ func (s *Server) forget(j *ingestJob) {
 	}
 	os.Remove(s.jobFile(j.ID, ".csv"))
 	os.Remove(s.jobFile(j.ID, ".results.json"))
+}
+
+// forgetQuery journals q's deletion and removes its rows; the caller
+// holds s.mu.
+func (s *Server) forgetQuery(q *queryJob) {
+	if s.opt.Journal == nil {
+		return
+	}
+	if err := s.opt.Journal.Append(journalEntry{Job: &jobRecord{ID: q.ID, State: jobDeleted, Seq: q.seq, Query: true}}); err != nil {
+		return
+	}
+	os.Remove(s.jobFile(q.ID, ".query.json"))
 }

@@ -155,3 +155,55 @@ func TestBulkJobs_SurviveRestart(t *testing.T) {
 		t.Fatalf("a new job took an old job's id %s", id)
 	}
 }
+
+// TestBulkQueryJobs_SurviveRestart: a query job keeps its state and its
+// results across a restart (the rows as of its creation, not re-run); a
+// deleted one stays deleted.
+func TestBulkQueryJobs_SurviveRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	open := func() *bundle {
+		j, err := store.Open(dir, "salesforce.journal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { j.Close() })
+		return setup(t, Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 50}), Journal: j})
+	}
+	b := open()
+	create := func() string {
+		code, out := b.json(t, "POST", v+"jobs/query", map[string]string{"operation": "query", "query": "SELECT Id FROM Lead"})
+		if code != 200 {
+			t.Fatalf("create: %d %s", code, out)
+		}
+		var info map[string]any
+		json.Unmarshal(out, &info)
+		return info["id"].(string)
+	}
+	kept, gone := create(), create()
+	for range 3 {
+		b.json(t, "GET", v+"jobs/query/"+kept, nil)
+	}
+	_, _, before := b.do(t, "GET", v+"jobs/query/"+kept+"/results", "", nil)
+	if code, _, body := b.do(t, "DELETE", v+"jobs/query/"+gone, "", nil); code != 204 {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	// A Lead created after the job is not in its results, before or after.
+	if code, out := b.json(t, "POST", v+"sobjects/Lead", map[string]any{"LastName": "Later", "Company": "Acme"}); code != 201 {
+		t.Fatalf("create Lead: %d %s", code, out)
+	}
+	b.ts.Close()
+
+	b = open()
+	code, out := b.json(t, "GET", v+"jobs/query/"+kept, nil)
+	if code != 200 || !strings.Contains(string(out), `"state":"JobComplete"`) {
+		t.Fatalf("query job after a restart: %d %s", code, out)
+	}
+	code, _, after := b.do(t, "GET", v+"jobs/query/"+kept+"/results", "", nil)
+	if code != 200 || string(after) != string(before) || strings.Count(string(after), "\n") < 10 {
+		t.Fatalf("results after a restart: %d\n%s\nbefore:\n%s", code, after, before)
+	}
+	if code, _ := b.json(t, "GET", v+"jobs/query/"+gone, nil); code != 404 {
+		t.Fatalf("a deleted query job came back: %d", code)
+	}
+}

@@ -20,7 +20,7 @@ const sfTimeLayout = "2006-01-02T15:04:05.000-0700"
 type record struct {
 	obj     *objectMeta
 	id      string
-	pos     int            // index in org.ordered: creation order
+	pos     int            // creation order (org.seq when stored)
 	f       map[string]any // JSON-native values keyed by canonical field name
 	modTime time.Time
 }
@@ -54,6 +54,12 @@ type org struct {
 	rules   map[string]assignmentRule // assignment rules by id (rules.go)
 	emails  map[string]int            // lower(Email) -> live Leads and Contacts holding it
 	jobs    map[string]*jobRecord     // ingest jobs the journal holds, for the server to take over
+	seq     int                       // creation counter for record.pos
+	// purgedAt is, per object, when a record was last physically deleted
+	// (the recycle bin emptied, a hard delete): the delete log reaches
+	// back no further (replication.go).
+	purgedAt map[string]time.Time
+	purged   map[string]bool // ids of records deleted for good
 }
 
 type journalEntry struct {
@@ -63,6 +69,9 @@ type journalEntry struct {
 	Next   uint64         `json:"next,omitempty"`
 	// Job, instead of a record, is an ingest job's new state (bulk.go).
 	Job *jobRecord `json:"job,omitempty"`
+	// Purged, with Obj and ID, records a physical delete at that time
+	// (replication.go).
+	Purged *time.Time `json:"purged,omitempty"`
 }
 
 // newOrg builds an org from the seed and journal; extIDs adds custom
@@ -91,6 +100,7 @@ func newOrg(ds *seed.Dataset, j *store.Journal, now func() time.Time, st *stats,
 		schema: schema, recs: map[string]map[string]*record{}, ordered: map[string][]*record{},
 		ext: map[string]map[string]map[string]string{}, next: 1 << 40, now: now, journal: j, stats: st,
 		rules: map[string]assignmentRule{}, emails: map[string]int{}, jobs: map[string]*jobRecord{},
+		purgedAt: map[string]time.Time{}, purged: map[string]bool{},
 	}
 	for name := range o.schema {
 		o.recs[name] = map[string]*record{}
@@ -136,6 +146,12 @@ func newOrg(ds *seed.Dataset, j *store.Journal, now func() time.Time, st *stats,
 			o.jobs[e.Job.ID] = e.Job // its latest state wins
 			return nil
 		}
+		if e.Purged != nil {
+			if meta := o.object(e.Obj); meta != nil {
+				o.remove(meta.Name, *e.Purged, o.recs[strings.ToLower(meta.Name)][e.ID])
+			}
+			return nil
+		}
 		o.put(e.Obj, e.ID, e.Fields)
 		if e.Next > o.next {
 			o.next = e.Next
@@ -151,7 +167,8 @@ func (o *org) put(objName, id string, f map[string]any) *record {
 	key := strings.ToLower(meta.Name)
 	r, ok := o.recs[key][id]
 	if !ok {
-		r = &record{obj: meta, id: id, pos: len(o.ordered[key])}
+		o.seq++
+		r = &record{obj: meta, id: id, pos: o.seq}
 		o.recs[key][id] = r
 		o.ordered[key] = append(o.ordered[key], r)
 	} else {

@@ -76,6 +76,8 @@ func (s *Server) sobjects(w http.ResponseWriter, r *http.Request, version string
 			return
 		}
 		writeJSON(w, 201, map[string]any{"id": id, "success": true, "errors": []any{}})
+	case (len(p) == 2 || len(p) == 3 && p[2] == "") && (p[1] == "deleted" || p[1] == "updated"):
+		s.replication(w, r, obj, p[1])
 	case len(p) == 2 && p[1] == "describe":
 		writeJSON(w, 200, obj.describeJSON(version))
 	case len(p) == 2:
@@ -105,7 +107,7 @@ func (s *Server) recordByID(w http.ResponseWriter, r *http.Request, version stri
 	defer s.org.mu.Unlock()
 	rec := s.org.get(obj, id)
 	if rec == nil || rec.deleted() {
-		if rec != nil && rec.deleted() && r.Method != http.MethodGet {
+		if (rec != nil || s.org.purged[id]) && r.Method != http.MethodGet {
 			writeErr(w, 404, "ENTITY_IS_DELETED", "entity is deleted")
 			return
 		}
@@ -455,6 +457,9 @@ func (s *Server) collectionRecord(r *http.Request, rec map[string]any, upsertObj
 		id, _ := rec["Id"].(string)
 		delete(rec, "Id")
 		existing := s.org.get(obj, id)
+		if existing == nil && s.org.purged[id] {
+			return fail("ENTITY_IS_DELETED", "entity is deleted")
+		}
 		if id == "" || existing == nil {
 			return fail("MALFORMED_ID", "Id not specified in an update call or invalid", "Id")
 		}
