@@ -434,6 +434,11 @@ type Outcome struct {
 	Written map[string]int // "target object op" -> records
 	Rejects []Reject
 	IDs     map[string]string // "target object key" -> id the target assigned or confirmed
+	// Gone lists the records a write found no longer there: deleted,
+	// archived or merged in the target. They are not rejects: the run
+	// records them as deletes (ferry.deletions), and the next extraction
+	// lands them as such, so nothing is written to them again.
+	Gone []Gone
 	// KeepIDs, when set, names the "target object"s whose IDs are kept
 	// (the rest are not needed later), so that IDs grows with those
 	// objects' writes rather than with the whole plan.
@@ -445,6 +450,19 @@ type Outcome struct {
 func (o *Outcome) ForgetIDs() {
 	o.mu.Lock()
 	clear(o.IDs)
+	o.mu.Unlock()
+}
+
+// Gone is a record a write found gone: the target (system), its object
+// as extracted, its id, and the record it was merged into, if any.
+type Gone struct {
+	Target, Object, ID, Into string
+}
+
+// Went records that a write found target's record gone.
+func (o *Outcome) Went(g Gone) {
+	o.mu.Lock()
+	o.Gone = append(o.Gone, g)
 	o.mu.Unlock()
 }
 

@@ -38,6 +38,9 @@ var contactColumns = []extract.Column{
 	col("ios_sdk_version", tText), col("ios_last_seen_at", tTime),
 	list("tag_ids", "tags.data.*.id"), list("company_ids", "companies.data.*.id"), list("note_ids", "notes.data.*.id"),
 	col("social_profiles", tJSON),
+	// ferry's own: set on a tombstone when Intercom answered 410
+	// contact_merged, naming the contact this one was merged into.
+	col("merged_into", tText),
 }
 
 var companyColumns = []extract.Column{

@@ -56,6 +56,12 @@ func printSummary(w io.Writer, s *runner.Summary, plan bool) {
 	if len(s.Skipped) > 0 {
 		fmt.Fprintf(w, "skipped (not due, see extract.<system>.<object>.every): %s\n", strings.Join(s.Skipped, ", "))
 	}
+	if len(s.Deleted) > 0 {
+		fmt.Fprintln(w, "deleted (found by a sweep, the delete log or a write; listed in ferry.deletions):")
+		for _, k := range keys(s.Deleted) {
+			fmt.Fprintf(w, "  %-34s %8d records\n", k, s.Deleted[k])
+		}
+	}
 	if len(s.Identity) > 0 {
 		fmt.Fprintln(w, "identity:")
 		for _, k := range keys(s.Identity) {
@@ -84,6 +90,9 @@ func printSummary(w io.Writer, s *runner.Summary, plan bool) {
 		}
 		if s.Rejects > 0 {
 			fmt.Fprintf(w, "rejected: %d (see %s)\n", s.Rejects, s.Files["rejects"])
+		}
+		if s.Gone > 0 {
+			fmt.Fprintf(w, "gone: %d records were deleted, archived or merged before they could be written; the next extraction records them as deleted\n", s.Gone)
 		}
 	}
 	if s.Ambiguous > 0 {

@@ -86,6 +86,12 @@ type ObjectExtract struct {
 	// without a server-side change filter (Intercom companies).
 	Every  Duration `yaml:"every"`
 	Fields []string `yaml:"fields"` // Salesforce: extra fields to select
+	// SweepEvery is how often every live id of the object is listed and
+	// compared with what ferry holds, to find deletes no change feed
+	// shows (0s: never). DeleteLogEvery (Salesforce) is how often
+	// getDeleted is asked for recent deletes.
+	SweepEvery     Duration `yaml:"sweep_every"`
+	DeleteLogEvery Duration `yaml:"delete_log_every"`
 }
 
 // Identity settings.
@@ -485,6 +491,14 @@ func (p *Pipeline) parseDurations(probs *[]pathProblem) {
 		for name, o := range sys.m {
 			o.Lookback.parse("$.extract."+sys.name+"."+name+".lookback", add)
 			o.Every.parse("$.extract."+sys.name+"."+name+".every", add)
+			o.SweepEvery.parse("$.extract."+sys.name+"."+name+".sweep_every", add)
+			o.DeleteLogEvery.parse("$.extract."+sys.name+"."+name+".delete_log_every", add)
+			if sys.name == "intercom" && o.DeleteLogEvery.raw != "" {
+				add("$.extract.intercom."+name+".delete_log_every", "Intercom has no delete log; its deletes are found by sweep_every")
+			}
+			if sys.name == "intercom" && o.SweepEvery.raw != "" && name != "contacts" && name != "companies" {
+				add("$.extract.intercom."+name+".sweep_every", "only contacts and companies are swept for deletes")
+			}
 			sys.m[name] = o
 		}
 	}
@@ -862,6 +876,45 @@ func (p *Pipeline) Lookback(system, object string) time.Duration {
 		return lb.Duration
 	}
 	return def
+}
+
+// Default intervals of the searches for deletes no change feed shows.
+// Intercom shows none, so its contacts and companies are listed whole
+// daily; Salesforce's delete log (getDeleted, 15 days) is read hourly,
+// and its Ids are compared weekly, or at once when the log says it has
+// lost deletes (the recycle bin emptied, a hard delete).
+const (
+	DefaultIntercomSweep       = 24 * time.Hour
+	DefaultSalesforceSweep     = 7 * 24 * time.Hour
+	DefaultSalesforceDeleteLog = time.Hour
+)
+
+// SweepEvery returns how often a source object's ids are compared (0:
+// never).
+func (p *Pipeline) SweepEvery(system, object string) time.Duration {
+	m, def := p.Extract.Intercom, time.Duration(0)
+	switch {
+	case system == "salesforce":
+		m, def = p.Extract.Salesforce, DefaultSalesforceSweep
+	case object == "contacts" || object == "companies":
+		def = DefaultIntercomSweep
+	}
+	if d := m[object].SweepEvery; d.raw != "" {
+		return d.Duration
+	}
+	return def
+}
+
+// DeleteLogEvery returns how often a Salesforce object's delete log is
+// read (0: never; Intercom has none).
+func (p *Pipeline) DeleteLogEvery(system, object string) time.Duration {
+	if system != "salesforce" {
+		return 0
+	}
+	if d := p.Extract.Salesforce[object].DeleteLogEvery; d.raw != "" {
+		return d.Duration
+	}
+	return DefaultSalesforceDeleteLog
 }
 
 // Every returns how often a source object is re-read (0: every run).

@@ -80,6 +80,9 @@ type Error struct {
 	Code      string
 	Message   string
 	Field     string
+	// Canonical is the id a 410 contact_merged names in its Link header:
+	// the contact the requested one was merged into.
+	Canonical string
 }
 
 func (e *Error) Error() string {
@@ -273,12 +276,31 @@ func decodeError(resp *http.Response) error {
 			e.Message = e.Message[:200]
 		}
 	}
+	if resp.StatusCode == 410 {
+		e.Canonical = canonicalLink(resp.Header.Get("Link"))
+	}
 	if resp.StatusCode == 409 && e.Code == "conflict" {
 		if i := strings.LastIndex(e.Message, "id="); i >= 0 {
 			return &ConflictError{ExistingID: strings.TrimSpace(e.Message[i+3:]), Err: e}
 		}
 	}
 	return e
+}
+
+// canonicalLink reads the contact id of a `</contacts/{id}>;
+// rel="canonical"` Link header ("" when there is none).
+func canonicalLink(h string) string {
+	for _, part := range strings.Split(h, ",") {
+		target, params, ok := strings.Cut(part, ";")
+		if !ok || !strings.Contains(strings.ReplaceAll(params, " ", ""), `rel="canonical"`) {
+			continue
+		}
+		target = strings.Trim(strings.TrimSpace(target), "<>")
+		if i := strings.LastIndex(target, "/contacts/"); i >= 0 {
+			return target[i+len("/contacts/"):]
+		}
+	}
+	return ""
 }
 
 // Me is the token's admin and workspace.

@@ -219,13 +219,6 @@ func (c *Client) GetContact(ctx context.Context, id string) (Contact, error) {
 	return out, err
 }
 
-// UpsertCompany creates or updates the company keyed by fields["company_id"].
-func (c *Client) UpsertCompany(ctx context.Context, fields map[string]any) (Company, error) {
-	var out Company
-	err := c.do(ctx, http.MethodPost, "/companies", nil, fields, &out)
-	return out, err
-}
-
 // UpdateCompany updates a company by its Intercom id.
 func (c *Client) UpdateCompany(ctx context.Context, id string, fields map[string]any) (Company, error) {
 	var out Company

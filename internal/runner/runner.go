@@ -86,9 +86,11 @@ type Summary struct {
 	Extracted map[string]int64         `json:"extracted"`
 	Unchanged map[string]int64         `json:"unchanged,omitempty"` // rows read again (lookback) that current state already held, not landed
 	Skipped   []string                 `json:"skipped,omitempty"`   // "system.object" not due for a refresh (extract.<system>.<object>.every)
+	Deleted   map[string]int64         `json:"deleted,omitempty"`   // tombstones landed for deletes no change feed showed (deletes.go)
 	Planned   []load.Line              `json:"planned"`
 	Written   map[string]int           `json:"written"`
 	Rejects   int                      `json:"rejects"`
+	Gone      int                      `json:"gone,omitempty"` // writes that found their record deleted, archived or merged: recorded as deletes, not rejects
 	Ambiguous int                      `json:"ambiguous"`
 	Requests  map[string]int           `json:"requests"`
 	Stages    map[string]time.Duration `json:"stages"`
@@ -127,6 +129,7 @@ type run struct {
 	wm     map[[2]string]extract.Watermark
 	landed []landed
 	plan   *load.Plan
+	gone   []load.Gone // records the load found gone (deletes.go)
 }
 
 func (r *run) hook(step string) error {
@@ -165,7 +168,7 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 		return nil, err
 	}
 	r := &run{opt: opt, st: st, id: id.String(), log: opt.Logger.With("run_id", id.String()), wm: map[[2]string]extract.Watermark{}}
-	r.sum = Summary{RunID: r.id, Extracted: map[string]int64{}, Unchanged: map[string]int64{}, Written: map[string]int{}, Requests: map[string]int{},
+	r.sum = Summary{RunID: r.id, Extracted: map[string]int64{}, Unchanged: map[string]int64{}, Deleted: map[string]int64{}, Written: map[string]int{}, Requests: map[string]int{},
 		Stages: map[string]time.Duration{}, Identity: map[string]int64{}, Files: map[string]string{}}
 	if _, err := st.DB.ExecContext(ctx, st.Stmt("InsertRun"), r.id, opt.Command, opt.Pipeline.Path, opt.Now().UTC()); err != nil {
 		return nil, fmt.Errorf("record run: %w", err)
@@ -490,6 +493,9 @@ func (r *run) extract(ctx context.Context) error {
 					continue
 				}
 				res, err := r.extractSource(ctx, src, landing, upper)
+				if err == nil && !res.skipped {
+					res.deletes, err = r.findDeletes(ctx, src)
+				}
 				if err != nil {
 					cancel(err)
 					return
@@ -507,7 +513,7 @@ func (r *run) extract(ctx context.Context) error {
 			return err
 		}
 	}
-	return r.commitExtract(ctx)
+	return r.commitExtract(ctx, srcs, results)
 }
 
 // extracted is what reading one source gave.
@@ -517,6 +523,7 @@ type extracted struct {
 	window  extract.Window
 	old     state.Watermark
 	res     extract.Result
+	deletes *deleteSearch // nil: not looked for
 }
 
 // extractSource reads src's window into a landing file.
@@ -625,7 +632,7 @@ type landed struct {
 // a row below a committed watermark, and a run killed before this point
 // leaves both as they were (its landing files are re-read next run, and
 // merging a version twice changes nothing).
-func (r *run) commitExtract(ctx context.Context) error {
+func (r *run) commitExtract(ctx context.Context, srcs []extract.Source, results []*extracted) error {
 	tx, err := r.st.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -635,6 +642,19 @@ func (r *run) commitExtract(ctx context.Context) error {
 		if err := state.Merge(ctx, tx, r.id, l.system, l.object, l.file, ObjectKind(l.system, l.object)); err != nil {
 			return err
 		}
+	}
+	// Deletes found now or by loads since the last extraction land as
+	// tombstones after the extraction, so each is compared with the
+	// latest version held.
+	for i, src := range srcs {
+		if results[i] != nil {
+			if err := r.recordDeletes(ctx, tx, src.System(), src.Object(), results[i].deletes); err != nil {
+				return err
+			}
+		}
+	}
+	if err := r.landTombstones(ctx, tx); err != nil {
+		return err
 	}
 	now := r.opt.Now().UTC()
 	keys := make([][2]string, 0, len(r.wm))
@@ -855,6 +875,9 @@ func (r *run) load(ctx context.Context) (err error) {
 	plan := r.plan
 	out := load.NewOutcome()
 	out.KeepIDs = map[string]bool{} // none: the ledger has every id a later write needs
+	// Records found gone are recorded as deletes in the run's commit,
+	// whatever stopped the load.
+	defer func() { r.gone = out.Gone; r.sum.Gone = len(out.Gone) }()
 	ledger := load.NewLedger(r.st, r.id, r.opt.Now)
 	// What is still buffered when the load stops early (an error, a
 	// cancelled run) is appended all the same, and a failure to append it
@@ -1435,6 +1458,13 @@ func (r *run) commit(ctx context.Context, stages Stage, loadErr error) error {
 		}
 		if _, err := tx.ExecContext(ctx, r.st.Stmt("AppendHealthHistory"), r.id, now); err != nil {
 			return fmt.Errorf("append account_health_history (did account_health change columns? rename the old history table): %w", err)
+		}
+	}
+	// Records the load found gone become deletes the next extraction
+	// lands (deletes.go).
+	for _, g := range r.gone {
+		if err := r.insertDeletion(ctx, tx, g.Target, g.Object, found{extract.Gone{ID: g.ID, At: now, Into: g.Into}, "write"}); err != nil {
+			return err
 		}
 	}
 	// The outcome commits with the state it describes.

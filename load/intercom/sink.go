@@ -199,9 +199,47 @@ func (s *Sink) settle(ctx context.Context, r load.Record, op, resultID string, e
 		s.unresolved(r, err, out)
 		return nil
 	}
+	if gone, err := s.gone(ctx, r, op, err, out); gone || err != nil {
+		return err
+	}
 	s.Ledger.Record(target, r, op, "rejected", "", err.Error())
 	out.Reject(load.Reject{Target: target, Object: r.Object, Key: r.Key, Op: op, Error: err.Error(), Payload: r.Payload()})
 	return nil
+}
+
+// gone settles a write to a contact or company that Intercom no longer
+// has (404 on the write; merged contacts answer 404 there too): the record
+// is looked up to tell a merge (410, naming the surviving contact) from a
+// delete or archive, recorded "gone" rather than rejected, and reported
+// in out.Gone so the run records the delete.
+func (s *Sink) gone(ctx context.Context, r load.Record, op string, werr error, out *load.Outcome) (bool, error) {
+	if op == "create" || (r.Object != "contacts" && r.Object != "companies") || !intercomapi.Gone(werr) {
+		return false, nil
+	}
+	var gone bool
+	var into string
+	var err error
+	if r.Object == "contacts" {
+		gone, into, err = s.Client.ContactGone(ctx, r.Key)
+	} else {
+		gone, err = s.Client.CompanyGone(ctx, r.Key)
+	}
+	if err != nil {
+		if isFatal(ctx, err) {
+			return true, fmt.Errorf("intercom: look up %s %s: %w", r.Object, r.Key, err)
+		}
+		return false, nil // rejected as the write's own error
+	}
+	if !gone {
+		return false, nil
+	}
+	msg := "GONE: " + werr.Error()
+	if into != "" {
+		msg += " (merged into " + into + ")"
+	}
+	s.Ledger.Record(target, r, op, "gone", "", msg)
+	out.Went(load.Gone{Target: target, Object: r.Object, ID: r.Key, Into: into})
+	return true, nil
 }
 
 // unconfirmed reports whether a failed create may have happened all the
@@ -229,18 +267,15 @@ func (s *Sink) unresolved(r load.Record, err error, out *load.Outcome) {
 	out.Reject(load.Reject{Target: target, Object: r.Object, Key: r.Key, Op: "create", Error: msg, Payload: r.Payload()})
 }
 
-// UpdateCompanies upserts companies by company_id, or updates by Intercom id
-// when the company has none.
+// UpdateCompanies updates companies by their Intercom id (PUT), never by
+// company_id (POST /companies creates the company when none has it): a
+// company deleted in Intercom answers 404, is recorded gone, and is not
+// created again.
 func (s *Sink) UpdateCompanies(ctx context.Context, recs []load.Record, out *load.Outcome) error {
 	return s.parallel(ctx, recs, func(r load.Record) error {
 		b, err := body(r)
 		if err == nil {
-			if r.Alt != "" {
-				b["company_id"] = r.Alt
-				_, err = s.Client.UpsertCompany(ctx, b)
-			} else {
-				_, err = s.Client.UpdateCompany(ctx, r.Key, b)
-			}
+			_, err = s.Client.UpdateCompany(ctx, r.Key, b)
 		}
 		return s.settle(ctx, r, "upsert", "", err, out)
 	})

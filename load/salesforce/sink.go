@@ -211,6 +211,9 @@ func (s *Sink) write(ctx context.Context, object, op, key string, recs []load.Re
 			out.Identified(target, object, rec.Key, r.id)
 		case transient(r.code) && attempts > 1:
 			retry = append(retry, rec)
+		case op == "update" && r.code == "ENTITY_IS_DELETED":
+			s.Ledger.Record(target, rec, op, "gone", "", r.code+": "+r.msg)
+			out.Went(load.Gone{Target: target, Object: object, ID: rec.Key})
 		default:
 			msg := r.code + ": " + r.msg
 			s.Ledger.Record(target, rec, op, "rejected", r.id, msg)

@@ -1,6 +1,6 @@
 -- materialized: table
 -- record_ids: intercom_id, sf_id
--- description: One Salesforce Contact or Lead per Intercom contact. Rule: first the external id ferry wrote (Intercom_Id__c; a converted Lead's link is followed to its Contact), then the normalised email. Among several candidates: Contact before Lead, then oldest CreatedDate, then lowest Id; the others are listed in int_people_ambiguous, never merged.
+-- description: One Salesforce Contact or Lead per Intercom contact. Rule: first the external id ferry wrote (Intercom_Id__c; a converted Lead's link is followed to its Contact; a link to an Intercom contact merged into another counts for the survivor, and is rewritten to it), then the normalised email. Among several candidates: Contact before Lead, then oldest CreatedDate, then lowest Id; the others are listed in int_people_ambiguous, never merged.
 WITH keys AS (
     SELECT value AS match_keys FROM config.settings WHERE key = 'people_match_keys'
 ),
@@ -9,23 +9,34 @@ intercom AS (
     SELECT intercom_id, email_norm, email_rank FROM int_people_intercom
 ),
 
+-- Intercom contacts merged into another: a link to one moves to the
+-- contact that survived.
+merges AS (
+    SELECT intercom_id, merged_into FROM stg_intercom__contacts
+    WHERE is_deleted AND merged_into IS NOT NULL
+),
+
 linked_candidates AS (
     SELECT
-        candidates.intercom_link AS intercom_id,
+        coalesce(merges.merged_into, candidates.intercom_link) AS intercom_id,
         candidates.sf_object,
         candidates.sf_id,
         candidates.type_rank,
         candidates.created_date
     FROM int_people_sf_candidates AS candidates
+    LEFT JOIN merges
+        ON merges.intercom_id = candidates.intercom_link
     WHERE candidates.intercom_link IS NOT NULL
     UNION ALL
     SELECT
-        leads.intercom_link AS intercom_id,
+        coalesce(merges.merged_into, leads.intercom_link) AS intercom_id,
         'Contact' AS sf_object,
         leads.converted_contact_id AS sf_id,
         1 AS type_rank,
         leads.created_date
     FROM stg_salesforce__leads AS leads
+    LEFT JOIN merges
+        ON merges.intercom_id = leads.intercom_link
     WHERE leads.is_converted
       AND NOT leads.is_deleted
       AND leads.intercom_link IS NOT NULL

@@ -1,5 +1,5 @@
 -- materialized: table
--- description: Cases for urgent conversations (an escalating priority or tag) of Contacts whose Account is high-value (workflows.escalation), keyed on the conversation id. Linked to the Contact and Account, owned by the Account owner, New while the conversation is open and Closed once it closes. One row per field, only fields that differ from the Case Salesforce holds.
+-- description: Cases for urgent conversations (an escalating priority or tag) of Contacts whose Account is high-value (workflows.escalation), keyed on the conversation id. Linked to the Contact and Account, owned by the Account owner, New while the conversation is open and Closed once it closes. A Case someone deleted is not created again. One row per field, only fields that differ from the Case Salesforce holds.
 WITH settings AS (
     SELECT
         max(CASE WHEN key = 'escalation_enabled' THEN value = 'true' END) AS enabled,
@@ -28,6 +28,15 @@ high_value_accounts AS (
       )
 ),
 
+-- Conversations whose Case was deleted, and that have no live one.
+deleted_cases AS (
+    SELECT conversation_link FROM stg_salesforce__cases
+    WHERE is_deleted AND conversation_link IS NOT NULL
+    EXCEPT
+    SELECT conversation_link FROM stg_salesforce__cases
+    WHERE NOT is_deleted AND conversation_link IS NOT NULL
+),
+
 escalated AS (
     SELECT
         conversations.*,
@@ -45,6 +54,8 @@ escalated AS (
     WHERE settings.enabled
       AND (list_contains(string_split(settings.priorities, ','), conversations.priority)
            OR list_has_any(conversations.tag_names, string_split(settings.tags, ',')))
+      -- A Case someone deleted in Salesforce is not created again.
+      AND conversations.conversation_id NOT IN (SELECT conversation_link FROM deleted_cases)
 ),
 
 -- INCLUDE NULLS: a field that became empty (no owner any more) is

@@ -1,6 +1,6 @@
 -- materialized: incremental
 -- record_ids: record_key, contact_id, who_id, admin_assignee_id, task_id
--- description: Conversations logged as Salesforce Tasks, keyed on the conversation id (an upsert: a retry or rerun never makes a second Task). One row per field, and only fields that differ from the Task Salesforce holds (all of them for a new Task). WhoId is the matched Lead or Contact; WhatId the contact's single open opportunity where it has a role, none when there are several; OwnerId the assignee's Salesforce user, matched by email. Each row also names the records it was computed from (the Intercom contact, the WhoId, the assignee, the Task Salesforce holds), so that an incremental build recomputes a conversation when any of them changes.
+-- description: Conversations logged as Salesforce Tasks, keyed on the conversation id (an upsert: a retry or rerun never makes a second Task). One row per field, and only fields that differ from the Task Salesforce holds (all of them for a new Task). WhoId is the matched Lead or Contact; WhatId the contact's single open opportunity where it has a role, none when there are several; OwnerId the assignee's Salesforce user, matched by email. A Task someone deleted is not created again. Each row also names the records it was computed from (the Intercom contact, the WhoId, the assignee, the Task Salesforce holds), so that an incremental build recomputes a conversation when any of them changes.
 WITH settings AS (
     SELECT
         max(CASE WHEN key = 'tasks_enabled' THEN value = 'true' END) AS enabled,
@@ -9,12 +9,23 @@ WITH settings AS (
     FROM config.settings
 ),
 
+-- Conversations whose Task was deleted, and that have no live one.
+deleted_tasks AS (
+    SELECT conversation_link FROM stg_salesforce__tasks
+    WHERE is_deleted AND conversation_link IS NOT NULL
+    EXCEPT
+    SELECT conversation_link FROM stg_salesforce__tasks
+    WHERE NOT is_deleted AND conversation_link IS NOT NULL
+),
+
 in_scope AS (
     SELECT conversations.*
     FROM stg_intercom__conversations AS conversations
     CROSS JOIN settings
     WHERE settings.enabled
       AND conversations.customer_initiated -- not the conversations ferry's own messages open
+      -- A Task someone deleted in Salesforce is not created again.
+      AND conversations.conversation_id NOT IN (SELECT conversation_link FROM deleted_tasks)
       AND (settings.tags = '' OR list_has_any(conversations.tag_names, string_split(settings.tags, ',')))
       -- An incremental build recomputes the conversations one of whose
       -- records changed: itself, its contact, its assignee, the Salesforce

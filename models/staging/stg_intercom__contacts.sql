@@ -15,5 +15,6 @@ SELECT
     nullif(owner_id, '') AS owner_id,
     last_seen_at,
     updated_at,
-    is_deleted
+    is_deleted,
+    merged_into -- set when the contact was merged into another (Intercom answers 410 with its id)
 FROM raw.intercom__contacts

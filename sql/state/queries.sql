@@ -173,3 +173,26 @@ UPDATE ferry.model_builds SET loaded_by = $1;
 -- caller deletes the old row in the same transaction.
 INSERT INTO ferry.model_builds (inputs, run_id, built_at, structure, seq)
 VALUES ($1, $2, $3, $4, (SELECT seq FROM ferry.run_order WHERE run_id = $2));
+
+-- name: GetDeleteChecks
+-- When an object's deletes were last looked for ($1 system, $2 object).
+SELECT max(log_covered), max(swept_at) FROM ferry.delete_checks WHERE system = $1 AND object = $2;
+
+-- name: UpsertDeleteChecks
+-- $3 log_covered and $4 swept_at replace the stored ones when not NULL.
+INSERT INTO ferry.delete_checks (system, object, log_covered, swept_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (system, object) DO UPDATE SET
+    log_covered = coalesce(excluded.log_covered, ferry.delete_checks.log_covered),
+    swept_at = coalesce(excluded.swept_at, ferry.delete_checks.swept_at);
+
+-- name: InsertDeletion
+-- A record found gone: $1 system, $2 object, $3 id, $4 when, $5 the
+-- record it was merged into (NULL if none), $6 how, $7 the run.
+INSERT INTO ferry.deletions (system, object, id, deleted_at, merged_into, how, found_by) VALUES ($1, $2, $3, $4, $5, $6, $7);
+
+-- name: PendingDeletionObjects
+-- The objects with deletions no tombstone has landed for yet.
+SELECT DISTINCT system, object FROM ferry.deletions WHERE landed_by IS NULL ORDER BY system, object;
+
+-- name: MarkDeletionsLanded
+UPDATE ferry.deletions SET landed_by = $1 WHERE landed_by IS NULL;
