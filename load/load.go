@@ -457,6 +457,7 @@ func (o *Outcome) ForgetIDs() {
 // as extracted, its id, and the record it was merged into, if any.
 type Gone struct {
 	Target, Object, ID, Into string
+	At                       time.Time // when the write found it gone
 }
 
 // Went records that a write found target's record gone.
@@ -523,6 +524,9 @@ type Ledger struct {
 func NewLedger(st *state.Store, runID string, now func() time.Time) *Ledger {
 	return &Ledger{st: st, runID: runID, now: now}
 }
+
+// Now is the ledger's clock.
+func (l *Ledger) Now() time.Time { return l.now() }
 
 // Pending durably records, in one append, that the non-idempotent writes
 // of recs are about to be sent; a run that dies before learning their

@@ -73,6 +73,8 @@ func (s *Server) companiesRoute(w http.ResponseWriter, r *http.Request, p []stri
 		writeJSON(w, 200, s.companyJSON(c, s.ws.attachedCounts()))
 	case len(p) == 1 && r.Method == http.MethodPut:
 		s.upsertCompany(w, r, p[0])
+	case len(p) == 1 && r.Method == http.MethodDelete:
+		s.deleteCompany(w, p[0])
 	default:
 		writeError(w, 404, "not_found", "Resource Not Found")
 	}

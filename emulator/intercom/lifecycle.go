@@ -17,6 +17,42 @@ import (
 	"strings"
 )
 
+// deleteCompany implements DELETE /companies/{id}: the company is archived
+// for good (404 company_not_found from then on, gone from list and
+// scroll) and detached from its contacts; a later POST /companies with its
+// company_id creates a new company, as the description warns syncing
+// tools do.
+func (s *Server) deleteCompany(w http.ResponseWriter, id string) {
+	s.ws.mu.Lock()
+	defer s.ws.mu.Unlock()
+	old := s.ws.companies.get(id)
+	if old == nil || old.Deleted {
+		writeError(w, 404, "company_not_found", "Company Not Found")
+		return
+	}
+	now := s.opt.Now().Unix()
+	for _, c := range s.ws.contacts.list {
+		if !containsString(c.Companies, id) {
+			continue
+		}
+		d := *c
+		d.Companies = nil
+		for _, cid := range c.Companies {
+			if cid != id {
+				d.Companies = append(d.Companies, cid)
+			}
+		}
+		d.UpdatedAt = now
+		s.ws.saveContact(&d)
+	}
+	co := *old
+	co.Deleted = true
+	co.UpdatedAt = now
+	s.ws.saveCompany(&co)
+	s.stats.record("companies", "deleted")
+	writeJSON(w, 200, map[string]any{"id": id, "object": "company", "deleted": true})
+}
+
 // gone reports whether a contact no longer exists for the API: deleted,
 // or merged into another.
 func (c *contact) gone() bool { return c.Deleted || c.MergedInto != "" }

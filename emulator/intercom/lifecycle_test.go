@@ -143,3 +143,43 @@ func TestContacts_ListPagesEveryContactOnce(t *testing.T) {
 		t.Fatalf("listed %d contacts in %d pages; total_count %d", len(seen), pages, total)
 	}
 }
+
+// TestContacts_MergeBefore216: before 2.16 a merge takes any lead into any
+// user, and the merged lead answers 404 (no 410, no Link).
+func TestContacts_MergeBefore216(t *testing.T) {
+	t.Parallel()
+	_, call := setup(t, Options{DefaultVersion: "2.14"})
+	_, _, user := call("POST", "/contacts", map[string]any{"email": "ada@example.com", "role": "user"})
+	_, _, lead := call("POST", "/contacts", map[string]any{"email": "bob@example.com", "role": "lead"})
+	if code, _, res := call("POST", "/contacts/merge", map[string]any{"from": lead["id"], "into": user["id"]}); code != 200 {
+		t.Fatalf("merge of non-duplicates on 2.14: %d %v", code, res)
+	}
+	if code, h, res := call("GET", "/contacts/"+lead["id"].(string), nil); code != 404 || h.Get("Link") != "" || errCode(res) != "not_found" {
+		t.Fatalf("GET merged lead on 2.14: %d %v Link %q, want 404", code, res, h.Get("Link"))
+	}
+}
+
+// TestCompanies_Delete: a deleted company answers 404 company_not_found,
+// leaves its contacts, and its company_id can be taken by a new company.
+func TestCompanies_Delete(t *testing.T) {
+	t.Parallel()
+	_, call := setup(t, Options{})
+	_, _, co := call("POST", "/companies", map[string]any{"company_id": "acme", "name": "Acme"})
+	_, _, c := call("POST", "/contacts", map[string]any{"email": "ada@example.com", "role": "user"})
+	id := co["id"].(string)
+	call("POST", "/contacts/"+c["id"].(string)+"/companies", map[string]any{"id": id})
+	if code, _, res := call("DELETE", "/companies/"+id, nil); code != 200 || res["deleted"] != true || res["object"] != "company" {
+		t.Fatalf("delete company: %d %v", code, res)
+	}
+	for _, m := range []string{"GET", "PUT", "DELETE"} {
+		if code, _, res := call(m, "/companies/"+id, map[string]any{"name": "x"}); code != 404 || errCode(res) != "company_not_found" {
+			t.Errorf("%s deleted company: %d %v", m, code, res)
+		}
+	}
+	if _, _, got := call("GET", "/contacts/"+c["id"].(string), nil); got["companies"].(map[string]any)["total_count"].(float64) != 0 {
+		t.Errorf("the deleted company is still attached: %v", got["companies"])
+	}
+	if _, _, again := call("POST", "/companies", map[string]any{"company_id": "acme", "name": "Acme again"}); again["id"] == id || again["id"] == nil {
+		t.Errorf("POST with the deleted company's company_id: %v, want a new company", again)
+	}
+}

@@ -233,8 +233,10 @@ func (w *workspace) putContact(c *contact) {
 
 func (w *workspace) putCompany(c *company) {
 	w.companies.put(c.ID, c)
-	if c.CompanyID != "" {
+	if c.CompanyID != "" && !c.Deleted {
 		w.byCID[strings.ToLower(c.CompanyID)] = c
+	} else if c.CompanyID != "" && w.byCID[strings.ToLower(c.CompanyID)] != nil && w.byCID[strings.ToLower(c.CompanyID)].ID == c.ID {
+		delete(w.byCID, strings.ToLower(c.CompanyID))
 	}
 	w.version++
 }

@@ -61,7 +61,7 @@ func (s *Server) replication(w http.ResponseWriter, r *http.Request, obj *object
 		span[i] = t.Truncate(time.Minute)
 	}
 	start, end := span[0], span[1]
-	if end.Sub(start) <= 0 {
+	if end.Sub(start) <= time.Minute {
 		writeErr(w, 400, "INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate by more than one minute")
 		return
 	}

@@ -50,14 +50,19 @@ func (s *Source) DeleteLog(ctx context.Context, start, end time.Time) ([]extract
 
 // LiveIDs lists every live record's Id through one Bulk API 2.0 query job:
 // a handful of API calls however large the object (REST paging would cost
-// one call per 2,000 records).
+// one call per 2,000 records). It is a queryAll of the records not
+// deleted: a plain query leaves out archived activities (Tasks older than
+// a year), which are not deleted. The job is deleted once read.
 func (s *Source) LiveIDs(ctx context.Context) iter.Seq2[[]string, error] {
 	return func(yield func([]string, error) bool) {
-		job, err := s.Client.CreateQueryJob(ctx, "SELECT Id FROM "+s.Name, false)
+		job, err := s.Client.CreateQueryJob(ctx, "SELECT Id FROM "+s.Name+" WHERE IsDeleted = false", true)
 		if err != nil {
 			yield(nil, fmt.Errorf("%s ids: %w", s.Name, err))
 			return
 		}
+		// Best effort: Salesforce deletes finished jobs after a week
+		// anyway.
+		defer s.Client.DeleteQueryJob(context.WithoutCancel(ctx), job.ID)
 		if _, err := s.Client.WaitQueryJob(ctx, job.ID, time.Second); err != nil {
 			yield(nil, fmt.Errorf("%s ids: %w", s.Name, err))
 			return

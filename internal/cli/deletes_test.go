@@ -66,6 +66,20 @@ func heldAs(t *testing.T, dir, system, object, id string) (string, string) {
 	return rows[0][0], rows[0][1]
 }
 
+// linkedCompany returns the Intercom id of a company linked to an Account.
+func linkedCompany(t *testing.T, emu *testenv.Emulators) string {
+	t.Helper()
+	acct := emu.SOQL("SELECT Id, Intercom_Company_Id__c FROM Account WHERE Intercom_Company_Id__c != null ORDER BY Id LIMIT 1")
+	if len(acct) == 0 {
+		t.Fatal("no Account is linked to an Intercom company")
+	}
+	code, b := emu.ICDo(http.MethodGet, "/companies?company_id="+testenv.Str(acct[0], "Intercom_Company_Id__c"), nil)
+	if code != 200 {
+		t.Fatalf("find company: %d %s", code, b)
+	}
+	return between(string(b), `"id":"`, `"`)
+}
+
 // linkedPairs returns Salesforce Contacts linked to an Intercom contact,
 // with their Intercom ids.
 func linkedPairs(t *testing.T, emu *testenv.Emulators, n int) []map[string]any {
@@ -126,6 +140,10 @@ func TestRun_DeletesFoundBySweep(t *testing.T) {
 	if code, b := emu.ICDo(http.MethodPost, "/contacts/"+testenv.Str(archived, "Intercom_Id__c")+"/archive", nil); code != 200 {
 		t.Fatalf("archive contact: %d %s", code, b)
 	}
+	company := linkedCompany(t, emu)
+	if code, b := emu.ICDo(http.MethodDelete, "/companies/"+company, nil); code != 200 {
+		t.Fatalf("delete company: %d %s", code, b)
+	}
 	// A lead linked to a Salesforce record, merged into a new user.
 	var lead, linked string
 	for _, c := range emu.ICContacts() {
@@ -167,7 +185,7 @@ func TestRun_DeletesFoundBySweep(t *testing.T) {
 	if n := emu.Salesforce.EmptyRecycleBin(); n != 2 {
 		t.Fatalf("emptied %d records from the recycle bin, want 2", n)
 	}
-	created0 := emu.ICStats().Records["contacts"]["created"]
+	created0, companies0 := emu.ICStats().Records["contacts"]["created"], emu.ICStats().Records["companies"]["created"]
 
 	second := mustRun(t, run)
 	heldDeleted := func(when string) {
@@ -176,6 +194,7 @@ func TestRun_DeletesFoundBySweep(t *testing.T) {
 			{"intercom", "contacts", testenv.Str(deleted, "Intercom_Id__c"), ""},
 			{"intercom", "contacts", testenv.Str(archived, "Intercom_Id__c"), ""},
 			{"intercom", "contacts", lead, survivor},
+			{"intercom", "companies", company, ""},
 			{"salesforce", "Task", testenv.Str(task[0], "Id"), ""},
 			{"salesforce", "Contact", testenv.Str(purged, "Id"), ""},
 		} {
@@ -185,8 +204,11 @@ func TestRun_DeletesFoundBySweep(t *testing.T) {
 		}
 	}
 	heldDeleted("after the run")
-	if rows := stateRows(t, dir, "SELECT count(*) FROM ferry.deletions WHERE how = 'sweep' AND landed_by IS NOT NULL"); rows[0][0] != "5" {
-		t.Errorf("ferry.deletions holds %s landed sweep finds, want 5", rows[0][0])
+	if rows := stateRows(t, dir, "SELECT count(*) FROM ferry.deletions WHERE how = 'sweep' AND landed_by IS NOT NULL"); rows[0][0] != "6" {
+		t.Errorf("ferry.deletions holds %s landed sweep finds, want 6", rows[0][0])
+	}
+	if n := emu.ICStats().Records["companies"]["created"] - companies0; n != 0 {
+		t.Errorf("the run created %d Intercom companies (the deleted one again?)", n)
 	}
 	if got := emu.SOQL("SELECT Id FROM Task WHERE Intercom_Conversation_Id__c = '" + testenv.Str(task[0], "Intercom_Conversation_Id__c") + "'"); len(got) != 0 {
 		t.Errorf("the deleted Task was created again: %v", got)
@@ -215,11 +237,12 @@ func TestRun_DeletesFoundBySweep(t *testing.T) {
 }
 
 // TestRun_WritesToDeletedRecordsAreDeletes: a write to a record deleted
-// since the last extraction (an Intercom contact, a Salesforce Contact
-// deleted for good) is answered 404 / ENTITY_IS_DELETED. It is not a
-// reject: the run succeeds, records it as a delete, and the next run
-// lands it and writes nothing to it again. (The sweeps are not due: the
-// example pipeline sweeps daily and weekly.)
+// since the last extraction (an Intercom contact, an Intercom company, a
+// Salesforce Contact deleted for good) is answered 404 /
+// ENTITY_IS_DELETED. It is not a reject: the run succeeds with none,
+// records each as a delete, and the next run lands them and writes
+// nothing to them. (The sweeps are not due: the example pipeline sweeps
+// daily and weekly.)
 func TestRun_WritesToDeletedRecordsAreDeletes(t *testing.T) {
 	t.Parallel()
 	emu, dir, run := setup(t, 300)
@@ -243,22 +266,47 @@ func TestRun_WritesToDeletedRecordsAreDeletes(t *testing.T) {
 		t.Fatalf("delete Contact: %d %s", code, b)
 	}
 	emu.Salesforce.EmptyRecycleBin()
+	// Account Name is Salesforce's: the rename is written to the deleted
+	// company.
+	company := linkedCompany(t, emu)
+	acct := emu.SOQL("SELECT Id FROM Account WHERE Intercom_Company_Id__c != null ORDER BY Id LIMIT 1")
+	if code, b := emu.SFDo(http.MethodPatch, v+"Account/"+testenv.Str(acct[0], "Id"), map[string]any{"Name": "Renamed After Delete"}); code != 204 {
+		t.Fatalf("rename account: %d %s", code, b)
+	}
+	if code, b := emu.ICDo(http.MethodDelete, "/companies/"+company, nil); code != 200 {
+		t.Fatalf("delete company: %d %s", code, b)
+	}
 
 	second := mustRun(t, run)
-	if rows := stateRows(t, dir, "SELECT count(*) FROM ferry.ledger WHERE status = 'gone'"); rows[0][0] != "2" {
-		t.Errorf("%s ledger rows are 'gone', want 2\n%s", rows[0][0], second.stdout)
+	if strings.Contains(second.stdout, "rejected") || !strings.Contains(second.stdout, "gone: 3") {
+		t.Errorf("the run should report 3 records gone and no rejects:\n%s", second.stdout)
 	}
-	rows := stateRows(t, dir, "SELECT system, object, id FROM ferry.deletions WHERE how = 'write' AND landed_by IS NULL ORDER BY system")
-	want := [][]string{{"intercom", "contacts", testenv.Str(icGone, "Intercom_Id__c")}, {"salesforce", "Contact", testenv.Str(sfGone, "Id")}}
+	// The company's update and its contacts' attachments to it are all
+	// gone writes; none is a reject.
+	if rows := stateRows(t, dir, "SELECT status, count(DISTINCT record_key) FROM ferry.ledger WHERE status IN ('gone', 'rejected') GROUP BY ALL ORDER BY 1"); len(rows) != 1 || rows[0][0] != "gone" {
+		t.Errorf("ledger rows gone or rejected: %v, want only gone ones\n%s", rows, second.stdout)
+	}
+	rows := stateRows(t, dir, "SELECT system, object, id FROM ferry.deletions WHERE how = 'write' AND landed_by IS NULL ORDER BY system, object")
+	want := [][]string{{"intercom", "companies", company}, {"intercom", "contacts", testenv.Str(icGone, "Intercom_Id__c")}, {"salesforce", "Contact", testenv.Str(sfGone, "Id")}}
 	if fmt.Sprint(rows) != fmt.Sprint(want) {
 		t.Errorf("pending deletions %v, want %v", rows, want)
 	}
-	mustRun(t, run)
+	third := mustRun(t, run)
+	runID := strings.TrimSpace(between(third.stdout, "run ", "\n"))
+	keys := []any{runID, company, testenv.Str(icGone, "Intercom_Id__c"), testenv.Str(sfGone, "Id")}
+	if rows := stateRows(t, dir, "SELECT op, record_key FROM ferry.ledger WHERE run_id = $1 AND record_key IN ($2, $3, $4)", keys...); len(rows) != 0 {
+		t.Errorf("the run after wrote to the deleted records: %v", rows)
+	}
+	// (With its company gone, the Account may match another company by
+	// web domain, and the run after that one writes nothing.)
+	runWritesNothing(t, emu, run)
+	if held, _ := heldAs(t, dir, "intercom", "companies", company); held != "deleted" {
+		t.Errorf("the deleted company is held %q after the next extraction", held)
+	}
 	if held, _ := heldAs(t, dir, "intercom", "contacts", testenv.Str(icGone, "Intercom_Id__c")); held != "deleted" {
 		t.Errorf("the deleted Intercom contact is held %q after the next extraction", held)
 	}
 	if held, _ := heldAs(t, dir, "salesforce", "Contact", testenv.Str(sfGone, "Id")); held != "deleted" {
 		t.Errorf("the purged Contact is held %q after the next extraction", held)
 	}
-	runWritesNothing(t, emu, run)
 }

@@ -56,6 +56,9 @@ func printSummary(w io.Writer, s *runner.Summary, plan bool) {
 	if len(s.Skipped) > 0 {
 		fmt.Fprintf(w, "skipped (not due, see extract.<system>.<object>.every): %s\n", strings.Join(s.Skipped, ", "))
 	}
+	for _, u := range s.DeletesUnchecked {
+		fmt.Fprintf(w, "deletes not looked for (due again next run): %s\n", u)
+	}
 	if len(s.Deleted) > 0 {
 		fmt.Fprintln(w, "deleted (found by a sweep, the delete log or a write; listed in ferry.deletions):")
 		for _, k := range keys(s.Deleted) {

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 )
 
@@ -73,8 +74,13 @@ func goneAnswer(err error) (bool, string, error) {
 }
 
 // Gone reports whether err is Intercom saying the record a write named is
-// not there (404, or 410 for a merged contact).
-func Gone(err error) bool {
+// not there: a 404 with one of codes (a write naming a contact and a
+// company answers company_not_found when the company is the one missing),
+// or a 410 (a merged contact).
+func Gone(err error, codes ...string) bool {
 	var e *Error
-	return errors.As(err, &e) && (e.Status == 404 && e.Code != "company_not_found" && e.Code != "admin_not_found" && e.Code != "tag_not_found" || e.Status == 410)
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Status == 410 || e.Status == 404 && slices.Contains(codes, e.Code)
 }

@@ -38,8 +38,9 @@ type deleteSearch struct {
 // sweepBatch is how many ids a sweep hands the source to look up at once.
 const sweepBatch = 100
 
-// findDeletes looks for src's deletes, if due.
-func (r *run) findDeletes(ctx context.Context, src extract.Source) (*deleteSearch, error) {
+// findDeletes looks for src's deletes, if due; landed is this run's
+// landing file of src ("" if none), not merged yet.
+func (r *run) findDeletes(ctx context.Context, src extract.Source, landed string) (*deleteSearch, error) {
 	sw, _ := src.(extract.Sweeper)
 	if sw != nil && !sw.Sweepable() {
 		sw = nil
@@ -84,7 +85,14 @@ func (r *run) findDeletes(ctx context.Context, src extract.Source) (*deleteSearc
 			// it lost, and without one (sweep_every: 0s) the log is read
 			// as far back as it goes.
 			sweep = sw != nil
+			from := "before ferry looked for deletes"
+			if logCovered.Valid {
+				from = "since " + logCovered.Time.Format(time.RFC3339)
+			}
 			start = now.Add(-lg.DeleteLogReach())
+			if !sweep {
+				r.log.Warn(fmt.Sprintf("%s: deletes %s up to %s are not known: the delete log reaches back only to then, and sweep_every is 0s", obj, from, start.Format(time.RFC3339)), "source", sys, "object", obj)
+			}
 		}
 		if !sweep {
 			gone, covered, complete, err := lg.DeleteLog(ctx, start, now)
@@ -106,7 +114,7 @@ func (r *run) findDeletes(ctx context.Context, src extract.Source) (*deleteSearc
 		}
 	}
 	if sweep {
-		gone, err := r.sweep(ctx, sw)
+		gone, err := r.sweep(ctx, sw, landed)
 		if err != nil {
 			return nil, err
 		}
@@ -122,12 +130,20 @@ func (r *run) findDeletes(ctx context.Context, src extract.Source) (*deleteSearc
 }
 
 // sweep lists every live id of src into a scratch Parquet file, compares
-// it with the ids current state holds alive, and looks up those missing.
-// Memory stays bounded by a page of ids, however large the object.
-func (r *run) sweep(ctx context.Context, src extract.Sweeper) ([]found, error) {
+// it with the ids current state holds alive (and landed, this run's
+// landing file), and looks up those missing. Memory stays bounded by a page
+// of ids, however large the object.
+func (r *run) sweep(ctx context.Context, src extract.Sweeper, landed string) ([]found, error) {
 	sys, obj := src.System(), src.Object()
 	start := r.opt.Now()
-	dir, err := os.MkdirTemp(r.opt.DataDir, ".sweep-")
+	// A run killed while sweeping left its scratch directory behind; the
+	// state lock says no other run is using one.
+	if old, _ := filepath.Glob(filepath.Join(r.opt.DataDir, ".sweep-"+sys+"-"+obj+"-*")); len(old) > 0 {
+		for _, d := range old {
+			os.RemoveAll(d)
+		}
+	}
+	dir, err := os.MkdirTemp(r.opt.DataDir, ".sweep-"+sys+"-"+obj+"-")
 	if err != nil {
 		return nil, fmt.Errorf("%s.%s sweep: %w", sys, obj, err)
 	}
@@ -156,22 +172,23 @@ func (r *run) sweep(ctx context.Context, src extract.Sweeper) ([]found, error) {
 		return nil, fmt.Errorf("%s.%s sweep: %w", sys, obj, err)
 	}
 	listed := ids.Rows()
+	// Every id missing from the list is looked up before it counts, so
+	// an empty list (file "") costs look-ups, never false deletes.
+	missing, err := state.Missing(ctx, r.st.DB, sys, obj, file, landed)
+	if err != nil {
+		return nil, fmt.Errorf("%s.%s sweep: %w", sys, obj, err)
+	}
 	var out []found
-	missing := 0
-	if file != "" {
-		err = state.Missing(ctx, r.st.DB, sys, obj, file, sweepBatch, func(batch []string) error {
-			missing += len(batch)
-			gone, err := src.Resolve(ctx, batch)
-			for _, g := range gone {
-				out = append(out, found{g, "sweep"})
-			}
-			return err
-		})
+	for i := 0; i < len(missing); i += sweepBatch {
+		gone, err := src.Resolve(ctx, missing[i:min(i+sweepBatch, len(missing))])
 		if err != nil {
 			return nil, fmt.Errorf("%s.%s sweep: %w", sys, obj, err)
 		}
+		for _, g := range gone {
+			out = append(out, found{g, "sweep"})
+		}
 	}
-	r.log.Info("swept for deletes", "source", sys, "object", obj, "listed", listed, "missing", missing, "gone", len(out), "elapsed", r.opt.Now().Sub(start).Round(time.Millisecond))
+	r.log.Info("swept for deletes", "source", sys, "object", obj, "listed", listed, "missing", len(missing), "gone", len(out), "elapsed", r.opt.Now().Sub(start).Round(time.Millisecond))
 	return out, nil
 }
 

@@ -82,20 +82,23 @@ type Options struct {
 
 // Summary describes a finished run.
 type Summary struct {
-	RunID     string                   `json:"run_id"`
-	Extracted map[string]int64         `json:"extracted"`
-	Unchanged map[string]int64         `json:"unchanged,omitempty"` // rows read again (lookback) that current state already held, not landed
-	Skipped   []string                 `json:"skipped,omitempty"`   // "system.object" not due for a refresh (extract.<system>.<object>.every)
-	Deleted   map[string]int64         `json:"deleted,omitempty"`   // tombstones landed for deletes no change feed showed (deletes.go)
-	Planned   []load.Line              `json:"planned"`
-	Written   map[string]int           `json:"written"`
-	Rejects   int                      `json:"rejects"`
-	Gone      int                      `json:"gone,omitempty"` // writes that found their record deleted, archived or merged: recorded as deletes, not rejects
-	Ambiguous int                      `json:"ambiguous"`
-	Requests  map[string]int           `json:"requests"`
-	Stages    map[string]time.Duration `json:"stages"`
-	Identity  map[string]int64         `json:"identity"`
-	Files     map[string]string        `json:"files"`
+	RunID     string           `json:"run_id"`
+	Extracted map[string]int64 `json:"extracted"`
+	Unchanged map[string]int64 `json:"unchanged,omitempty"` // rows read again (lookback) that current state already held, not landed
+	Skipped   []string         `json:"skipped,omitempty"`   // "system.object" not due for a refresh (extract.<system>.<object>.every)
+	Deleted   map[string]int64 `json:"deleted,omitempty"`   // tombstones landed for deletes no change feed showed (deletes.go)
+	// DeletesUnchecked lists the objects whose search for deletes failed
+	// this run ("system.object: error"); it is due again next run.
+	DeletesUnchecked []string                 `json:"deletes_unchecked,omitempty"`
+	Planned          []load.Line              `json:"planned"`
+	Written          map[string]int           `json:"written"`
+	Rejects          int                      `json:"rejects"`
+	Gone             int                      `json:"gone,omitempty"` // writes that found their record deleted, archived or merged: recorded as deletes, not rejects
+	Ambiguous        int                      `json:"ambiguous"`
+	Requests         map[string]int           `json:"requests"`
+	Stages           map[string]time.Duration `json:"stages"`
+	Identity         map[string]int64         `json:"identity"`
+	Files            map[string]string        `json:"files"`
 	// PeakRSSMiB is the process's peak resident memory (Linux VmHWM),
 	// read when the run finishes.
 	PeakRSSMiB int64                      `json:"peak_rss_mib,omitempty"`
@@ -493,11 +496,18 @@ func (r *run) extract(ctx context.Context) error {
 					continue
 				}
 				res, err := r.extractSource(ctx, src, landing, upper)
-				if err == nil && !res.skipped {
-					res.deletes, err = r.findDeletes(ctx, src)
-				}
 				if err != nil {
 					cancel(err)
+					return
+				}
+				// Deletes are looked for on their own schedule, also
+				// for an object whose extraction is not due. A failed
+				// search stops nothing: what was extracted is right, and
+				// the search is due again next run (its checks are not
+				// advanced).
+				res.deletes, res.deletesErr = r.findDeletes(ctx, src, res.res.File)
+				if res.deletesErr != nil && ctx.Err() != nil {
+					cancel(context.Cause(ctx))
 					return
 				}
 				results[i] = res
@@ -518,12 +528,13 @@ func (r *run) extract(ctx context.Context) error {
 
 // extracted is what reading one source gave.
 type extracted struct {
-	skipped bool // not due (every:)
-	mode    string
-	window  extract.Window
-	old     state.Watermark
-	res     extract.Result
-	deletes *deleteSearch // nil: not looked for
+	skipped    bool // not due (every:)
+	mode       string
+	window     extract.Window
+	old        state.Watermark
+	res        extract.Result
+	deletes    *deleteSearch // nil: not looked for
+	deletesErr error         // the search for deletes failed
 }
 
 // extractSource reads src's window into a landing file.
@@ -584,6 +595,10 @@ func (r *run) extractSource(ctx context.Context, src extract.Source, landing str
 // files and its next watermark, and logs it in ferry.extracts.
 func (r *run) record(ctx context.Context, src extract.Source, e *extracted) error {
 	key := src.System() + "." + src.Object()
+	if e.deletesErr != nil {
+		r.log.Warn(fmt.Sprintf("%s: deletes not looked for: %v (due again next run)", src.Object(), e.deletesErr), "source", src.System(), "object", src.Object())
+		r.sum.DeletesUnchecked = append(r.sum.DeletesUnchecked, key+": "+e.deletesErr.Error())
+	}
 	if e.skipped {
 		r.sum.Skipped = append(r.sum.Skipped, key)
 		return nil
@@ -594,6 +609,9 @@ func (r *run) record(ctx context.Context, src extract.Source, e *extracted) erro
 		r.sum.Files[key] = res.File
 	}
 	r.sum.Extracted[key] = res.Rows
+	if e.deletes != nil {
+		res.Requests += e.deletes.requests
+	}
 	if res.Unchanged > 0 {
 		r.sum.Unchanged[key] = res.Unchanged
 	}
@@ -1463,7 +1481,7 @@ func (r *run) commit(ctx context.Context, stages Stage, loadErr error) error {
 	// Records the load found gone become deletes the next extraction
 	// lands (deletes.go).
 	for _, g := range r.gone {
-		if err := r.insertDeletion(ctx, tx, g.Target, g.Object, found{extract.Gone{ID: g.ID, At: now, Into: g.Into}, "write"}); err != nil {
+		if err := r.insertDeletion(ctx, tx, g.Target, g.Object, found{extract.Gone{ID: g.ID, At: g.At, Into: g.Into}, "write"}); err != nil {
 			return err
 		}
 	}

@@ -279,6 +279,12 @@ func (c *Client) CreateQueryJob(ctx context.Context, soql string, all bool) (Job
 	return j, err
 }
 
+// DeleteQueryJob deletes a query job and its results.
+func (c *Client) DeleteQueryJob(ctx context.Context, jobID string) error {
+	_, err := c.doJSON(ctx, http.MethodDelete, "jobs/query/"+jobID, nil, nil, nil, false)
+	return err
+}
+
 // WaitQueryJob polls a query job until it is terminal.
 func (c *Client) WaitQueryJob(ctx context.Context, jobID string, poll time.Duration) (JobInfo, error) {
 	j, err := waitJob(ctx, poll, func() (JobInfo, error) {

@@ -38,6 +38,18 @@ func Tombstones(ctx context.Context, tx *sql.Tx, landing, runID string, at time.
 	if err != nil || len(cols) == 0 {
 		return "", err
 	}
+	// A merge is kept in merged_into, which a table from before ferry
+	// looked for deletes may lack.
+	var merges int64
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM ferry.deletions WHERE landed_by IS NULL AND system = $1 AND object = $2 AND merged_into IS NOT NULL`, system, object).Scan(&merges); err != nil {
+		return "", fmt.Errorf("tombstones of %s.%s: %w", system, object, err)
+	}
+	if merges > 0 && !slices.ContainsFunc(cols, func(c Column) bool { return c.Name == "merged_into" }) {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE raw.%s ADD COLUMN merged_into VARCHAR", QuoteIdent(table))); err != nil {
+			return "", fmt.Errorf("tombstones of %s.%s: %w", system, object, err)
+		}
+		cols = append(cols, Column{Name: "merged_into", Type: "VARCHAR"})
+	}
 	replace := []string{
 		QuoteString(runID) + " AS _run_id",
 		fmt.Sprintf("TIMESTAMPTZ %s AS _extracted_at", QuoteString(at.UTC().Format(time.RFC3339Nano))),
@@ -83,43 +95,50 @@ func Tombstones(ctx context.Context, tx *sql.Tx, landing, runID string, at time.
 	return path, nil
 }
 
-// Missing calls fn with the ids, a batch at a time, of the records of an
-// object that current state holds alive but that are not among the ids in
-// the Parquet file swept (a sweep's list of every live id).
-func Missing(ctx context.Context, q duck.Querier, system, object, swept string, batch int, fn func([]string) error) error {
+// Missing returns the ids of the records of an object that current state
+// holds alive, or that the landing file landed (this run's extraction, not
+// merged yet; "" for none) lands alive, but that are not among the ids in
+// the Parquet file swept (a sweep's list of every live id; "" when it
+// listed none). The ids are
+// read whole before the caller looks them up, so no query stays open
+// across its requests: they are the deletes since the last sweep, few
+// next to the object.
+func Missing(ctx context.Context, q duck.Querier, system, object, swept, landed string) ([]string, error) {
 	table := extract.TableName(system, object)
 	cols, err := TableColumns(ctx, q, "raw", table)
-	if err != nil || len(cols) == 0 {
-		return err
+	if err != nil || len(cols) == 0 && landed == "" {
+		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT t.id FROM raw.%s AS t
-		ANTI JOIN read_parquet(%s) AS s ON s.id = t.id
-		WHERE NOT coalesce(t.is_deleted, false)
-		ORDER BY t.id`, QuoteIdent(table), QuoteString(swept)))
+	var held []string
+	if len(cols) > 0 {
+		held = append(held, fmt.Sprintf("SELECT id FROM raw.%s WHERE NOT coalesce(is_deleted, false)", QuoteIdent(table)))
+	}
+	if landed != "" {
+		held = append(held, fmt.Sprintf("SELECT id FROM read_parquet(%s) WHERE NOT is_deleted", QuoteString(landed)))
+	}
+	listed := "(SELECT NULL::VARCHAR AS id WHERE false)" // an empty list ("")
+	if swept != "" {
+		listed = "read_parquet(" + QuoteString(swept) + ")"
+	}
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT DISTINCT h.id FROM (%s) AS h
+		ANTI JOIN %s AS s ON s.id = h.id
+		ORDER BY h.id`, strings.Join(held, " UNION ALL "), listed))
 	if err != nil {
-		return fmt.Errorf("compare %s.%s ids: %w", system, object, err)
+		return nil, fmt.Errorf("compare %s.%s ids: %w", system, object, err)
 	}
 	defer rows.Close()
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return fmt.Errorf("compare %s.%s ids: %w", system, object, err)
+			return nil, fmt.Errorf("compare %s.%s ids: %w", system, object, err)
 		}
-		if ids = append(ids, id); len(ids) == batch {
-			if err := fn(ids); err != nil {
-				return err
-			}
-			ids = nil
-		}
+		ids = append(ids, id)
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("compare %s.%s ids: %w", system, object, err)
+		return nil, fmt.Errorf("compare %s.%s ids: %w", system, object, err)
 	}
-	if len(ids) > 0 {
-		return fn(ids)
-	}
-	return nil
+	return ids, nil
 }
 
 // HoldsAlive reports whether current state holds any live record of an

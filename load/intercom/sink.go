@@ -36,6 +36,8 @@ type Sink struct {
 	// counted as sent.
 	SearchLag time.Duration
 	Now       func() time.Time
+
+	goneKeys sync.Map // "object id" of the records this load found gone
 }
 
 const target = "intercom"
@@ -213,8 +215,15 @@ func (s *Sink) settle(ctx context.Context, r load.Record, op, resultID string, e
 // delete or archive, recorded "gone" rather than rejected, and reported
 // in out.Gone so the run records the delete.
 func (s *Sink) gone(ctx context.Context, r load.Record, op string, werr error, out *load.Outcome) (bool, error) {
-	if op == "create" || (r.Object != "contacts" && r.Object != "companies") || !intercomapi.Gone(werr) {
+	code := map[string]string{"contacts": "not_found", "companies": "company_not_found"}[r.Object]
+	if op == "create" || code == "" || !intercomapi.Gone(werr, code) {
 		return false, nil
+	}
+	failed := s.Ledger.Now()
+	key := r.Object + " " + r.Key
+	if _, known := s.goneKeys.Load(key); known {
+		s.Ledger.Record(target, r, op, "gone", "", "GONE: "+werr.Error())
+		return true, nil
 	}
 	var gone bool
 	var into string
@@ -238,7 +247,10 @@ func (s *Sink) gone(ctx context.Context, r load.Record, op string, werr error, o
 		msg += " (merged into " + into + ")"
 	}
 	s.Ledger.Record(target, r, op, "gone", "", msg)
-	out.Went(load.Gone{Target: target, Object: r.Object, ID: r.Key, Into: into})
+	if _, known := s.goneKeys.LoadOrStore(key, true); known {
+		return true, nil // found gone meanwhile by another write
+	}
+	out.Went(load.Gone{Target: target, Object: r.Object, ID: r.Key, Into: into, At: failed})
 	return true, nil
 }
 
@@ -373,6 +385,14 @@ func (s *Sink) Attach(ctx context.Context, recs []load.Record, created map[strin
 				continue
 			}
 			if err = s.Client.AttachCompany(ctx, contact, *c.Value); err != nil {
+				// The company is the one gone: it is recorded so, and
+				// the attachment is no longer wanted.
+				if intercomapi.Gone(err, "company_not_found") {
+					co := load.Record{Object: "companies", Key: *c.Value}
+					if gone, gerr := s.gone(ctx, co, "attach", err, out); gone || gerr != nil {
+						return gerr
+					}
+				}
 				break
 			}
 		}

@@ -327,7 +327,7 @@ func (w *BulkWriter) settle(ctx context.Context, jobID string) (retry []int, err
 				retry = append(retry, int(i))
 			case w.op == "update" && code == "ENTITY_IS_DELETED":
 				s.Ledger.RecordHashed(target, w.object, r.key, r.hash, w.op, "gone", "", code+": "+msg)
-				w.out.Went(load.Gone{Target: target, Object: w.object, ID: r.key})
+				w.out.Went(load.Gone{Target: target, Object: w.object, ID: r.key, At: s.Ledger.Now()})
 			default:
 				if err := w.reject(int(i), id, code+": "+msg); err != nil {
 					return err

@@ -213,7 +213,7 @@ func (s *Sink) write(ctx context.Context, object, op, key string, recs []load.Re
 			retry = append(retry, rec)
 		case op == "update" && r.code == "ENTITY_IS_DELETED":
 			s.Ledger.Record(target, rec, op, "gone", "", r.code+": "+r.msg)
-			out.Went(load.Gone{Target: target, Object: object, ID: rec.Key})
+			out.Went(load.Gone{Target: target, Object: object, ID: rec.Key, At: s.Ledger.Now()})
 		default:
 			msg := r.code + ": " + r.msg
 			s.Ledger.Record(target, rec, op, "rejected", r.id, msg)
