@@ -84,12 +84,22 @@ func (s *Server) fetchMissing(w http.ResponseWriter, id, version string) {
 	writeError(w, 404, "not_found", "User Not Found")
 }
 
+// existing returns the contact id names, archived or not, or answers 404
+// for one that is gone; the caller holds the workspace lock.
+func (s *Server) existing(w http.ResponseWriter, id string) *contact {
+	c := s.ws.contacts.get(id)
+	if c == nil || c.gone() {
+		writeError(w, 404, "not_found", "User Not Found")
+		return nil
+	}
+	return c
+}
+
 func (s *Server) deleteContact(w http.ResponseWriter, id string) {
 	s.ws.mu.Lock()
 	defer s.ws.mu.Unlock()
-	old := s.ws.contacts.get(id)
-	if old == nil || old.gone() {
-		writeError(w, 404, "not_found", "User Not Found")
+	old := s.existing(w, id)
+	if old == nil {
 		return
 	}
 	c := *old
@@ -103,9 +113,8 @@ func (s *Server) deleteContact(w http.ResponseWriter, id string) {
 func (s *Server) archiveContact(w http.ResponseWriter, id string, archive bool) {
 	s.ws.mu.Lock()
 	defer s.ws.mu.Unlock()
-	old := s.ws.contacts.get(id)
-	if old == nil || old.gone() {
-		writeError(w, 404, "not_found", "User Not Found")
+	old := s.existing(w, id)
+	if old == nil {
 		return
 	}
 	if old.Archived != archive {

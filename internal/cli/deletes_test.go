@@ -21,32 +21,15 @@ func stateRows(t *testing.T, dir, q string, args ...any) [][]string {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	rows, err := st.DB.Query(q, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
 	var out [][]string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		row := make([]string, len(cols))
+	for _, vals := range queryRows(t, st.DB, q, args...) {
+		row := make([]string, len(vals))
 		for i, v := range vals {
 			if v != nil {
 				row[i] = fmt.Sprint(v)
 			}
 		}
 		out = append(out, row)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

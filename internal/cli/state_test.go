@@ -24,13 +24,23 @@ func warehouse(t *testing.T, dir, q string, args ...any) []any {
 	t.Helper()
 	db := openWarehouse(t, dir)
 	defer db.Close()
+	var out []any
+	for _, row := range queryRows(t, db, q, args...) {
+		out = append(out, row...)
+	}
+	return out
+}
+
+// queryRows runs a query and returns its rows, each a slice of values.
+func queryRows(t *testing.T, db *sql.DB, q string, args ...any) [][]any {
+	t.Helper()
 	rows, err := db.Query(q, args...)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
-	var out []any
+	var out [][]any
 	for rows.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
@@ -40,7 +50,10 @@ func warehouse(t *testing.T, dir, q string, args ...any) []any {
 		if err := rows.Scan(ptrs...); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, vals...)
+		out = append(out, vals)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
