@@ -137,3 +137,24 @@ func icUpdate(base, id string, body map[string]any) error {
 	h := http.Header{"Authorization": {"Bearer " + intercom.Token}, "Intercom-Version": {"2.14"}}
 	return do(http.MethodPut, base+"/contacts/"+id, h, body, nil)
 }
+
+// scrollPage is how many companies a page of Intercom's company scroll
+// holds (the emulator's, as Intercom's).
+const scrollPage = 50
+
+// icListed reads how many contacts and companies Intercom lists (the
+// total_count of their list endpoints): what a sweep pages through.
+func icListed(base string) (contacts, companies int, err error) {
+	h := http.Header{"Authorization": {"Bearer " + intercom.Token}, "Intercom-Version": {"2.14"}}
+	var page struct {
+		TotalCount int `json:"total_count"`
+	}
+	if err := do(http.MethodGet, base+"/contacts?per_page=1", h, nil, &page); err != nil {
+		return 0, 0, err
+	}
+	contacts = page.TotalCount
+	if err := do(http.MethodPost, base+"/companies/list?per_page=1", h, nil, &page); err != nil {
+		return 0, 0, err
+	}
+	return contacts, page.TotalCount, nil
+}

@@ -58,7 +58,7 @@ func main() {
 	flag.IntVar(&o.scale, "scale", 100_000, "Intercom contacts in the seed")
 	flag.StringVar(&o.bin, "ferry", "./bin/ferry", "ferry binary")
 	flag.IntVar(&o.rate, "intercom-rate-limit", 100_000, "emulated Intercom requests per 10 s (production: 1,666 for 10,000/min)")
-	flag.IntVar(&o.runs, "runs", len(runNames), "how many of the runs to do, in order: first sync, echo, converged, steady, after changes")
+	flag.IntVar(&o.runs, "runs", len(runNames), "how many of the runs to do, in order: first sync, echo, converged, steady, after changes, sweep")
 	flag.Float64Var(&o.changes, "changes", 0.001, "share of the seed's contacts edited on each side before the last run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary dir (pipeline, ferry's data dir and logs) and print its path")
 	flag.StringVar(&o.profile, "profile", "", "write CPU profiles to this dir: emulators.pprof for the emulators, runN.pprof per ferry run")
@@ -74,7 +74,12 @@ func main() {
 }
 
 // The runs, in order; the last one follows the bench's edits.
-var runNames = []string{"first sync", "echo run", "converged run", "steady run", "after changes"}
+var runNames = []string{"first sync", "echo run", "converged run", "steady run", "after changes", "sweep run"}
+
+// sweepRun runs with --sweep: every live id of Intercom's contacts and
+// companies and of each Salesforce object is listed and compared with what
+// ferry holds, as the daily and weekly sweeps for deletes do.
+const sweepRun = 5
 
 // A run's window starts a lookback before the previous run started. The
 // converged run waits out the longest lookback, so that the window of the
@@ -161,7 +166,7 @@ func run(o options) error {
 			fmt.Fprintf(os.Stderr, "waiting %s, the longest lookback (%s), so that the steady run's window holds no change\n", wait, obj)
 			time.Sleep(wait)
 		}
-		if i == len(runNames)-1 {
+		if i == sweepRun-1 {
 			n := max(1, int(float64(o.scale)*o.changes+0.5))
 			name = fmt.Sprintf("after %g %% changes", o.changes*100)
 			t0 := time.Now()
@@ -171,9 +176,24 @@ func run(o options) error {
 			fmt.Fprintf(os.Stderr, "edited %d Salesforce phones and %d Intercom job titles of linked people in %s\n", n, n, fmtDur(time.Since(t0)))
 			time.Sleep(settle)
 		}
-		r, err := b.runFerry(i+1, name)
+		var args []string
+		var listed [2]int
+		if i == sweepRun {
+			args = []string{"--sweep"}
+			if listed[0], listed[1], err = icListed(b.icURL); err != nil {
+				return err
+			}
+		}
+		r, err := b.runFerry(i+1, name, args...)
 		if err != nil {
 			return err
+		}
+		if i == sweepRun {
+			// Listing every id: Intercom's contact list (150 a page)
+			// and company scroll (one more, empty, page); per Salesforce
+			// object one Bulk query job (create, poll, results, delete).
+			r.minIC += (listed[0]+149)/150 + (listed[1]+scrollPage-1)/scrollPage + 1
+			r.minSF += 4 * 8
 		}
 		r.expected = expected
 		results = append(results, r)
@@ -249,7 +269,7 @@ func (b *bench) counters() (ic, sf *emuStats, err error) {
 
 // runFerry runs `ferry run` once, its log going to a file in the temp dir,
 // and measures it.
-func (b *bench) runFerry(n int, name string) (*result, error) {
+func (b *bench) runFerry(n int, name string, args ...string) (*result, error) {
 	logPath := filepath.Join(b.dir, fmt.Sprintf("run%d.log", n))
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -261,7 +281,7 @@ func (b *bench) runFerry(n int, name string) (*result, error) {
 		return nil, err
 	}
 	fmt.Fprintf(os.Stderr, "run %d, %s: started, ferry log %s\n", n, name, logPath)
-	cmd := exec.Command(b.o.bin, "run", "--pipeline", b.cfg, "--data-dir", filepath.Join(b.dir, "data"), "--output", "json", "--log-level", "info")
+	cmd := exec.Command(b.o.bin, append([]string{"run", "--pipeline", b.cfg, "--data-dir", filepath.Join(b.dir, "data"), "--output", "json", "--log-level", "info"}, args...)...)
 	cmd.Env = b.env
 	if b.o.profile != "" {
 		cmd.Env = append(slices.Clip(b.env), "FERRY_CPUPROFILE="+filepath.Join(b.o.profile, fmt.Sprintf("run%d.pprof", n)))

@@ -292,4 +292,18 @@ func TestRun_WritesToDeletedRecordsAreDeletes(t *testing.T) {
 	if held, _ := heldAs(t, dir, "salesforce", "Contact", testenv.Str(sfGone, "Id")); held != "deleted" {
 		t.Errorf("the purged Contact is held %q after the next extraction", held)
 	}
+	// A delete nothing writes to waits for the daily sweep, or for one
+	// asked for now.
+	quiet := linkedPairs(t, emu, 3)[2]
+	if code, b := emu.ICDo(http.MethodDelete, "/contacts/"+testenv.Str(quiet, "Intercom_Id__c"), nil); code != 200 {
+		t.Fatalf("delete contact: %d %s", code, b)
+	}
+	mustRun(t, run)
+	if held, _ := heldAs(t, dir, "intercom", "contacts", testenv.Str(quiet, "Intercom_Id__c")); held != "alive" {
+		t.Errorf("a contact deleted with no write to it is held %q before any sweep is due", held)
+	}
+	mustRun(t, run, "run", "--sweep")
+	if held, _ := heldAs(t, dir, "intercom", "contacts", testenv.Str(quiet, "Intercom_Id__c")); held != "deleted" {
+		t.Errorf("ferry run --sweep did not find the deleted contact: held %q", held)
+	}
 }

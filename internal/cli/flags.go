@@ -99,6 +99,7 @@ func (p *pipelineFlags) options(e *env, command string) (runner.Options, error) 
 type extractFlags struct {
 	objects     []string
 	fullRefresh bool
+	sweep       bool
 	since       string
 	sinceT      time.Time
 }
@@ -107,6 +108,7 @@ func (x *extractFlags) register(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&x.objects, "object", nil, "extract only these objects, e.g. salesforce.Lead,intercom.contacts (others keep their watermarks)")
 	fs.BoolVar(&x.fullRefresh, "full-refresh", false, "ignore watermarks and extract everything (backfill)")
 	fs.StringVar(&x.since, "since", "", "extract changes since this RFC 3339 time instead of the watermark (backfill)")
+	fs.BoolVar(&x.sweep, "sweep", false, "look for deletes now: compare every live id of the sweepable objects (Intercom contacts and companies, Salesforce objects) with what ferry holds, whatever sweep_every says")
 }
 
 // check validates the flags before anything else is read.
@@ -130,7 +132,7 @@ func (x *extractFlags) check() error {
 }
 
 func (x *extractFlags) apply(o *runner.Options) {
-	o.Objects, o.FullRefresh, o.Since = x.objects, x.fullRefresh, x.sinceT
+	o.Objects, o.FullRefresh, o.Since, o.Sweep = x.objects, x.fullRefresh, x.sinceT, x.sweep
 }
 
 // pauseAt is a failpoint for crash tests: when FERRY_TEST_PAUSE_AT names a

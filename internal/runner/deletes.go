@@ -48,7 +48,7 @@ func (r *run) findDeletes(ctx context.Context, src extract.Source, landed string
 	lg, _ := src.(extract.DeleteLogger)
 	sys, obj := src.System(), src.Object()
 	sweepEvery, logEvery := r.opt.Pipeline.SweepEvery(sys, obj), r.opt.Pipeline.DeleteLogEvery(sys, obj)
-	if sw == nil || sweepEvery <= 0 {
+	if sw == nil || sweepEvery <= 0 && !r.opt.Sweep {
 		sw = nil
 	}
 	if lg == nil || logEvery <= 0 {
@@ -77,7 +77,7 @@ func (r *run) findDeletes(ctx context.Context, src extract.Source, landed string
 	defer func() { out.requests = src.Requests() - req0 }()
 	// Never swept (state from before ferry looked for deletes): whatever
 	// went before now is unknown, so the first search is a sweep.
-	sweep := sw != nil && (!sweptAt.Valid || now.Sub(sweptAt.Time) >= sweepEvery)
+	sweep := sw != nil && (r.opt.Sweep || !sweptAt.Valid || sweepEvery > 0 && now.Sub(sweptAt.Time) >= sweepEvery)
 	if lg != nil && !sweep && (!logCovered.Valid || now.Sub(logCovered.Time) >= logEvery) {
 		start := logCovered.Time
 		if !logCovered.Valid || now.Sub(start) > lg.DeleteLogReach() {

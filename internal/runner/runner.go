@@ -71,7 +71,10 @@ type Options struct {
 	HTTP        *http.Client
 	Objects     []string // "system.object" to extract; empty = all configured
 	FullRefresh bool
-	Since       time.Time
+	// Sweep looks for deletes by comparing ids now, for every sweepable
+	// object extracted, whatever its sweep_every (deletes.go).
+	Sweep bool
+	Since time.Time
 	// RebuildModels builds every model even when the inputs are those of
 	// the published generation.
 	RebuildModels bool
