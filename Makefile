@@ -12,7 +12,7 @@ BENCHFLAGS ?=
 FUZZTIME  ?= 30s
 DEMO_DIR  ?= .demo
 
-.PHONY: help build test test-race bench bench-parquet chaos demo emulator fmt lint fuzz tidy clean
+.PHONY: help build test test-race bench bench-parquet chaos conformance demo emulator fmt lint fuzz tidy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ bench: build ## first sync, echo, converged and after-0.1%-changes runs at SCALE
 chaos: SCALE = $(if $(filter command line environment,$(origin SCALE)),$(SCALE),3000)
 chaos: ## ferry and the emulators killed at random under 20 % faults and 10 % lost answers, ROUNDS times at SCALE (3000) contacts; then convergence (CONVERGE_FAULTS=true keeps the failed requests on)
 	$(GO) test ./internal/cli -run '^TestChaos$$' -count=1 -timeout 0 -v -args -chaos.scale=$(SCALE) -chaos.rounds=$(ROUNDS) -chaos.converge-faults=$(CONVERGE_FAULTS)
+
+conformance: ## real clients nobody here wrote (the Salesforce CLI, jsforce, Intercom's intercom-client SDK; installed from npm into ~/.cache/ferry-conformance) against ferry emulator
+	bash scripts/conformance/run.sh
 
 bench-parquet: ## compare the Parquet landing writers on 1,000,000 contacts
 	cd internal/parquetbench && $(GO) test -run '^$$' -bench . -benchtime 1x -count 1

@@ -226,19 +226,26 @@ func (s *Server) findCompany(w http.ResponseWriter, r *http.Request) {
 	s.ws.mu.RLock()
 	defer s.ws.mu.RUnlock()
 	counts := s.ws.attachedCounts()
+	// One company, by company_id or name, comes in a list of one: the
+	// description's company_list (the 2.16 example; the official SDK takes
+	// a company or a list).
+	one := func(c *company) {
+		writeJSON(w, 200, map[string]any{"type": "list", "data": []map[string]any{s.companyJSON(c, counts)}, "total_count": 1,
+			"pages": map[string]any{"type": "pages", "page": 1, "per_page": 15, "total_pages": 1}})
+	}
 	if cid := q.Get("company_id"); cid != "" {
 		c := s.ws.byCID[strings.ToLower(cid)]
 		if c == nil || c.Deleted {
 			writeError(w, 404, "company_not_found", "Company Not Found")
 			return
 		}
-		writeJSON(w, 200, s.companyJSON(c, counts))
+		one(c)
 		return
 	}
 	if name := q.Get("name"); name != "" {
 		for _, c := range s.ws.companies.list {
 			if !c.Deleted && c.Name != nil && strings.EqualFold(*c.Name, name) {
-				writeJSON(w, 200, s.companyJSON(c, counts))
+				one(c)
 				return
 			}
 		}
@@ -345,5 +352,11 @@ func (s *Server) scrollCompanies(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.ws.mu.RUnlock()
-	writeJSON(w, 200, map[string]any{"type": "list", "data": data, "pages": nil, "total_count": nil, "scroll_param": sc.param})
+	out := map[string]any{"type": "list", "data": data, "pages": nil, "total_count": nil, "scroll_param": sc.param}
+	if len(page) == 0 {
+		// The end: the scroll is over and its param expired, so there is
+		// none to go on with (the official SDK pages while one is given).
+		delete(out, "scroll_param")
+	}
+	writeJSON(w, 200, out)
 }

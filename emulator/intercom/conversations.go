@@ -255,6 +255,8 @@ func (s *Server) conversationJSON(c *conversation, version string, withParts boo
 
 func (s *Server) conversationsRoute(w http.ResponseWriter, r *http.Request, p []string, version string) {
 	switch {
+	case len(p) == 0 && r.Method == http.MethodGet:
+		s.listConversations(w, r, version)
 	case len(p) == 1 && p[0] == "search" && r.Method == http.MethodPost:
 		s.searchConversations(w, r, version)
 	case len(p) == 2 && p[1] == "parts" && r.Method == http.MethodPost:
@@ -271,6 +273,41 @@ func (s *Server) conversationsRoute(w http.ResponseWriter, r *http.Request, p []
 	default:
 		writeError(w, 404, "not_found", "Resource Not Found")
 	}
+}
+
+// listConversations implements GET /conversations: every conversation in
+// creation order, per_page (default 20, at most 150) at a time, paged by a
+// starting_after cursor (cursor_pages with next.starting_after).
+func (s *Server) listConversations(w http.ResponseWriter, r *http.Request, version string) {
+	perPage, err := perPageParam(r.URL.Query().Get("per_page"), 20)
+	if err != nil {
+		writeError(w, 400, "parameter_invalid", err.Error())
+		return
+	}
+	s.ws.mu.RLock()
+	defer s.ws.mu.RUnlock()
+	list := s.ws.conversations.list
+	from, page := 0, 1
+	if after := r.URL.Query().Get("starting_after"); after != "" {
+		k, err := decodeCursor(after)
+		p, ok := s.ws.conversations.pos[k.ID]
+		n, isNum := k.V.(int64)
+		if err != nil || !ok || !isNum {
+			writeError(w, 400, "parameter_invalid", "starting_after is invalid")
+			return
+		}
+		from, page = p+1, int(n)+1
+	}
+	end := min(from+perPage, len(list))
+	data := make([]map[string]any, 0, end-from)
+	for _, c := range list[from:end] {
+		data = append(data, s.conversationJSON(c, version, false))
+	}
+	pages := map[string]any{"type": "pages", "page": page, "per_page": perPage, "total_pages": (len(list) + perPage - 1) / perPage}
+	if end < len(list) {
+		pages["next"] = map[string]any{"per_page": perPage, "starting_after": encodeCursor(cursorKey{V: page, ID: list[end-1].ID})}
+	}
+	writeJSON(w, 200, map[string]any{"type": "conversation.list", "conversations": data, "total_count": len(list), "pages": pages})
 }
 
 // managePart implements POST /conversations/{id}/parts for admins:

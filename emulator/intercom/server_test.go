@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -141,6 +142,11 @@ func TestScroll_OneAtATime(t *testing.T) {
 		_, _, page := call("GET", path, nil)
 		data := page["data"].([]any)
 		if len(data) == 0 {
+			// The end: the param has expired, so none is given to go on
+			// with (Intercom's SDK pages for as long as one is).
+			if p, ok := page["scroll_param"]; ok {
+				t.Fatalf("the last, empty, page gives a scroll_param %v", p)
+			}
 			break
 		}
 		n += len(data)
@@ -148,6 +154,36 @@ func TestScroll_OneAtATime(t *testing.T) {
 	}
 	if n != 100 {
 		t.Fatalf("scrolled %d companies, want 100", n)
+	}
+}
+
+// TestConversations_List: GET /conversations pages every conversation
+// once, in creation order, by a starting_after cursor.
+func TestConversations_List(t *testing.T) {
+	t.Parallel()
+	_, call := setup(t, Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 200})})
+	seen := map[string]bool{}
+	path, total := "/conversations?per_page=7", 0
+	for path != "" {
+		code, _, res := call("GET", path, nil)
+		if code != 200 || res["type"] != "conversation.list" {
+			t.Fatalf("%s: %d %v", path, code, res)
+		}
+		total = int(res["total_count"].(float64))
+		for _, c := range res["conversations"].([]any) {
+			id := c.(map[string]any)["id"].(string)
+			if seen[id] {
+				t.Fatalf("conversation %s listed twice", id)
+			}
+			seen[id] = true
+		}
+		path = ""
+		if next, ok := res["pages"].(map[string]any)["next"].(map[string]any); ok {
+			path = "/conversations?per_page=7&starting_after=" + url.QueryEscape(next["starting_after"].(string))
+		}
+	}
+	if len(seen) != total || total < 20 {
+		t.Fatalf("listed %d of %d conversations", len(seen), total)
 	}
 }
 

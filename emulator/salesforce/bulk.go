@@ -26,6 +26,7 @@ type ingestJob struct {
 	LineEnding, ColumnDelimiter     string
 	APIVersion                      float64
 	Created, Modstamp               time.Time
+	CreatedBy                       string // the integration user, who creates every job
 	uploaded                        bool
 	restored                        bool // taken over from the journal after a restart
 	seq                             int
@@ -39,7 +40,7 @@ var delimiters = map[string]rune{"COMMA": ',', "BACKQUOTE": '`', "CARET": '^', "
 
 func (j *ingestJob) info() map[string]any {
 	m := map[string]any{
-		"id": j.ID, "operation": j.Operation, "object": j.Object, "createdById": "", "createdDate": j.Created.Format(sfTimeLayout),
+		"id": j.ID, "operation": j.Operation, "object": j.Object, "createdById": j.CreatedBy, "createdDate": j.Created.Format(sfTimeLayout),
 		"systemModstamp": j.Modstamp.Format(sfTimeLayout), "state": j.State, "concurrencyMode": "Parallel",
 		"contentType": "CSV", "apiVersion": j.APIVersion, "lineEnding": j.LineEnding, "columnDelimiter": j.ColumnDelimiter,
 		"jobType": "V2Ingest", "numberRecordsProcessed": j.processed, "numberRecordsFailed": j.nfailed, "retries": 0,
@@ -221,7 +222,7 @@ func (s *Server) createIngest(w http.ResponseWriter, r *http.Request, version st
 	now := s.opt.Now().UTC()
 	s.mu.Lock()
 	s.jobSeq++
-	j := &ingestJob{ID: seed.SFID("750", 1<<41+uint64(s.jobSeq)), seq: s.jobSeq, Operation: req.Operation, Object: obj.Name, ExtField: req.ExternalIDFieldName,
+	j := &ingestJob{ID: seed.SFID("750", 1<<41+uint64(s.jobSeq)), seq: s.jobSeq, CreatedBy: s.org.userID, Operation: req.Operation, Object: obj.Name, ExtField: req.ExternalIDFieldName,
 		AssignmentRuleID: req.AssignmentRuleID, State: "Open", LineEnding: req.LineEnding, ColumnDelimiter: req.ColumnDelimiter, APIVersion: v, Created: now, Modstamp: now}
 	s.ingest[j.ID] = j
 	if err := s.persist(j); err != nil {
@@ -513,6 +514,7 @@ type queryJob struct {
 	ID, Operation, Object, State string
 	APIVersion                   float64
 	Created                      time.Time
+	CreatedBy                    string
 	header                       []string
 	rows                         [][]string
 	delim                        rune
@@ -522,7 +524,7 @@ type queryJob struct {
 }
 
 func (q *queryJob) info() map[string]any {
-	return map[string]any{"id": q.ID, "operation": q.Operation, "object": q.Object, "createdById": "", "createdDate": q.Created.Format(sfTimeLayout),
+	return map[string]any{"id": q.ID, "operation": q.Operation, "object": q.Object, "createdById": q.CreatedBy, "createdDate": q.Created.Format(sfTimeLayout),
 		"systemModstamp": q.Created.Format(sfTimeLayout), "state": q.State, "concurrencyMode": "Parallel", "contentType": "CSV",
 		"apiVersion": q.APIVersion, "jobType": "V2Query", "lineEnding": q.lineEnding, "columnDelimiter": q.colDelim,
 		"numberRecordsProcessed": len(q.rows), "retries": 0, "totalProcessingTime": 0, "isPkChunkingSupported": true}
@@ -687,7 +689,7 @@ func (s *Server) createQueryJob(w http.ResponseWriter, r *http.Request, version 
 	}
 	s.mu.Lock()
 	s.jobSeq++
-	q := &queryJob{ID: seed.SFID("750", 1<<42+uint64(s.jobSeq)), Operation: req.Operation, Object: sq.obj.Name, State: "UploadComplete",
+	q := &queryJob{ID: seed.SFID("750", 1<<42+uint64(s.jobSeq)), CreatedBy: s.org.userID, Operation: req.Operation, Object: sq.obj.Name, State: "UploadComplete",
 		APIVersion: v, Created: s.opt.Now().UTC(), header: sq.fields, rows: rows, delim: delim, eol: eol, colDelim: req.ColumnDelimiter, lineEnding: req.LineEnding}
 	q.seq = s.jobSeq
 	err = s.persistQuery(q, true)

@@ -136,7 +136,7 @@ func (s *Server) restoreQuery(r *jobRecord) error {
 	if r.LineEnding == "CRLF" {
 		eol = "\r\n"
 	}
-	s.qjobs[r.ID] = &queryJob{ID: r.ID, Operation: r.Operation, Object: r.Object, State: r.State, APIVersion: r.APIVersion, Created: r.Created,
+	s.qjobs[r.ID] = &queryJob{ID: r.ID, CreatedBy: s.org.userID, Operation: r.Operation, Object: r.Object, State: r.State, APIVersion: r.APIVersion, Created: r.Created,
 		header: rows.Header, rows: rows.Rows, delim: delimiters[r.ColumnDelimiter], eol: eol, colDelim: r.ColumnDelimiter, lineEnding: r.LineEnding, seq: r.Seq}
 	return nil
 }
@@ -155,7 +155,7 @@ func (s *Server) restoreJobs() error {
 			}
 			continue
 		}
-		j := &ingestJob{ID: r.ID, Operation: r.Operation, Object: r.Object, ExtField: r.ExtField, AssignmentRuleID: r.AssignmentRuleID,
+		j := &ingestJob{ID: r.ID, CreatedBy: s.org.userID, Operation: r.Operation, Object: r.Object, ExtField: r.ExtField, AssignmentRuleID: r.AssignmentRuleID,
 			State: r.State, ErrorMessage: r.ErrorMessage, LineEnding: r.LineEnding, ColumnDelimiter: r.ColumnDelimiter,
 			APIVersion: r.APIVersion, Created: r.Created, Modstamp: r.Modstamp, uploaded: r.Uploaded, processed: r.Processed,
 			nfailed: r.Failed, seq: r.Seq, restored: true}

@@ -128,3 +128,40 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 		"scope":        "api",
 	})
 }
+
+// identity describes the user tokens are issued for, from its User record:
+// what /services/oauth2/userinfo and the token's identity URL
+// (/id/{org}/{user}) answer.
+func (s *Server) identity(base string) map[string]any {
+	s.org.mu.RLock()
+	defer s.org.mu.RUnlock()
+	email, first, last := Username, "", "Integration"
+	if u := s.org.get(s.org.object("User"), s.org.userID); u != nil {
+		email, _ = u.f["Email"].(string)
+		first, _ = u.f["FirstName"].(string)
+		last, _ = u.f["LastName"].(string)
+	}
+	name := strings.TrimSpace(first + " " + last)
+	v := fmt.Sprintf("%d.0", maxVersion)
+	return map[string]any{
+		"sub": base + "/id/" + OrgID + "/" + s.org.userID, "user_id": s.org.userID, "organization_id": OrgID,
+		"preferred_username": Username, "username": Username, "nickname": "integration", "name": name, "display_name": name,
+		"given_name": first, "family_name": last, "email": email, "email_verified": true, "active": true,
+		"user_type": "STANDARD", "language": "en_US", "locale": "en_US", "zoneinfo": "UTC", "utcOffset": 0,
+		"urls": map[string]string{
+			"rest":     base + "/services/data/v{version}/",
+			"sobjects": base + "/services/data/v{version}/sobjects/",
+			"query":    base + "/services/data/v{version}/query/",
+			"profile":  base + "/" + s.org.userID,
+		},
+		"asserted_user": true, "is_app_installed": true, "api_version": v,
+	}
+}
+
+func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	writeJSON(w, 200, s.identity(scheme+"://"+r.Host))
+}

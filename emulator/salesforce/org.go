@@ -106,6 +106,11 @@ func newOrg(ds *seed.Dataset, j *store.Journal, now func() time.Time, st *stats,
 		o.recs[name] = map[string]*record{}
 		o.ext[name] = map[string]map[string]string{}
 	}
+	born := seed.Base.UTC().Format(sfTimeLayout)
+	o.put("Organization", OrgID, map[string]any{"Id": OrgID, "Name": "ferry emulator", "OrganizationType": "Developer Edition",
+		"InstanceName": "EMU1", "IsSandbox": false, "NamespacePrefix": nil, "TrialExpirationDate": nil, "LanguageLocaleKey": "en_US",
+		"TimeZoneSidKey": "UTC", "DefaultLocaleSidKey": "en_US", "Country": "US", "IsDeleted": false,
+		"CreatedDate": born, "LastModifiedDate": born, "SystemModstamp": born, "CreatedById": nil, "LastModifiedById": nil})
 	if ds != nil {
 		o.userID = ds.UserID(0)
 		o.seedRules(ds)
@@ -134,6 +139,11 @@ func newOrg(ds *seed.Dataset, j *store.Journal, now func() time.Time, st *stats,
 				}
 			}
 			derive(r.Object, f)
+			if r.Object == "User" && r.ID == o.userID {
+				// The integration user every token is issued for:
+				// userinfo and GET sobjects/User/{id} name it alike.
+				f["Username"] = Username
+			}
 			o.put(r.Object, r.ID, f)
 		}
 	}

@@ -35,9 +35,9 @@ func (s *Server) sobjects(w http.ResponseWriter, r *http.Request, version string
 	if len(p) == 0 || p[0] == "" {
 		s.org.mu.RLock()
 		var list []map[string]any
-		for _, name := range []string{"account", "case", "contact", "lead", "opportunity", "opportunitycontactrole", "task", "user"} {
+		for _, name := range []string{"account", "assignmentrule", "case", "contact", "lead", "opportunity", "opportunitycontactrole", "organization", "task", "user"} {
 			o := s.org.schema[name]
-			list = append(list, map[string]any{"name": o.Name, "label": o.Label, "labelPlural": o.LabelPlural, "keyPrefix": o.KeyPrefix, "custom": false, "queryable": true, "createable": true, "updateable": true,
+			list = append(list, map[string]any{"name": o.Name, "label": o.Label, "labelPlural": o.LabelPlural, "keyPrefix": o.KeyPrefix, "custom": false, "queryable": true, "createable": !readOnlyObject(o), "updateable": !readOnlyObject(o),
 				"urls": map[string]string{"sobject": "/services/data/v" + version + "/sobjects/" + o.Name, "describe": "/services/data/v" + version + "/sobjects/" + o.Name + "/describe"}})
 		}
 		s.org.mu.RUnlock()
@@ -53,6 +53,10 @@ func (s *Server) sobjects(w http.ResponseWriter, r *http.Request, version string
 	case len(p) == 1:
 		if r.Method != http.MethodPost {
 			writeJSON(w, 200, map[string]any{"objectDescribe": map[string]any{"name": obj.Name, "keyPrefix": obj.KeyPrefix}, "recentItems": []any{}})
+			return
+		}
+		if readOnlyObject(obj) {
+			writeErr(w, 400, "INVALID_TYPE_FOR_OPERATION", "entity type cannot be inserted: "+obj.Name)
 			return
 		}
 		var body map[string]any
@@ -87,6 +91,12 @@ func (s *Server) sobjects(w http.ResponseWriter, r *http.Request, version string
 	default:
 		writeErr(w, 404, "NOT_FOUND", "The requested resource does not exist")
 	}
+}
+
+// readOnlyObject reports whether the API can only read obj's records (the
+// organization, its assignment rules).
+func readOnlyObject(obj *objectMeta) bool {
+	return obj.Name == "Organization" || obj.Name == "AssignmentRule"
 }
 
 // writeRecErrs answers a single-record write that failed validation.
@@ -281,6 +291,10 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, version string, a
 			return
 		}
 		writeErr(w, 400, "MALFORMED_QUERY", err.Error())
+		return
+	}
+	if r.URL.Query().Get("columns") == "true" {
+		writeJSON(w, 200, s.org.columnMetadata(sq))
 		return
 	}
 	rows := s.org.run(sq, all)

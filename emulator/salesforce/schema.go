@@ -139,6 +139,21 @@ func buildSchema() map[string]*objectMeta {
 			func() *fieldMeta { f := readOnly(str("Name", 121)); f.Calculated, f.NameField = true, true; return f }(),
 			defaulted(typed("IsActive", "boolean")),
 		}},
+		// The org itself: one read-only record, Id the org id (tools such
+		// as the Salesforce CLI query it to tell a sandbox or a scratch
+		// org from production).
+		{Name: "Organization", Label: "Organization", LabelPlural: "Organizations", KeyPrefix: "00D", Fields: []*fieldMeta{
+			func() *fieldMeta { f := readOnly(str("Name", 80)); f.NameField = true; return f }(),
+			readOnly(pick("OrganizationType", "Developer Edition", "Enterprise Edition", "Unlimited Edition", "Professional Edition")),
+			readOnly(str("InstanceName", 5)),
+			readOnly(defaulted(typed("IsSandbox", "boolean"))),
+			readOnly(str("NamespacePrefix", 15)),
+			readOnly(typed("TrialExpirationDate", "datetime")),
+			readOnly(str("LanguageLocaleKey", 40)),
+			readOnly(str("TimeZoneSidKey", 40)),
+			readOnly(str("DefaultLocaleSidKey", 40)),
+			readOnly(str("Country", 80)),
+		}},
 		// An org's Lead and Case assignment rules, read-only through the API
 		// (rules.go; the entries that pick an owner are not exposed).
 		{Name: "AssignmentRule", Label: "Assignment Rule", LabelPlural: "Assignment Rules", KeyPrefix: "01Q", Fields: []*fieldMeta{
@@ -237,6 +252,7 @@ func buildSchema() map[string]*objectMeta {
 				f.Label = labelOf(f.Name)
 			}
 			f.Restricted = f.Type == "picklist" && f.Name == "Status"
+			f.Custom = strings.HasSuffix(f.Name, "__c") // in an org, every __c field is custom
 			o.byName[strings.ToLower(f.Name)] = f
 			if f.RelationshipName != "" {
 				o.byRel[strings.ToLower(f.RelationshipName)] = f
@@ -314,7 +330,7 @@ func (o *objectMeta) describeJSON(version string) map[string]any {
 	base := "/services/data/v" + version + "/sobjects/" + o.Name
 	return map[string]any{
 		"name": o.Name, "label": o.Label, "labelPlural": o.LabelPlural, "keyPrefix": o.KeyPrefix,
-		"custom": false, "createable": true, "updateable": true, "deletable": true, "queryable": true,
+		"custom": false, "createable": !readOnlyObject(o), "updateable": !readOnlyObject(o), "deletable": !readOnlyObject(o), "queryable": true,
 		"retrieveable": true, "replicateable": true, "searchable": true, "triggerable": true,
 		"undeletable": true, "mergeable": o.Name != "User", "layoutable": true,
 		"fields": fields, "childRelationships": []any{}, "recordTypeInfos": []any{},

@@ -31,7 +31,7 @@ const (
 	ClientID     = "ferry-emulator-client-id"
 	ClientSecret = "ferry-emulator-client-secret"
 	Username     = "integration@ferry-emulator.example.com"
-	OrgID        = "00D5e000000FeRrYEAU"
+	OrgID        = "00D5e000000FeRrEAU" // 18 characters, as every record id the API returns
 )
 
 // Options configure a Server.
@@ -183,7 +183,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// A real org serves a path with doubled slashes as the path without
+	// them: the Salesforce CLI keeps the instance URL with a trailing
+	// slash and asks for //services/data/....
 	path := r.URL.Path
+	for strings.Contains(path, "//") {
+		path = strings.ReplaceAll(path, "//", "/")
+	}
 	route := routeOf(r.Method, path)
 	s.stats.request(route, isWrite(r.Method, path))
 	switch {
@@ -205,8 +211,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 401, "INVALID_SESSION_ID", "Session expired or invalid")
 		return
 	}
-	if path == "/services/oauth2/userinfo" {
-		writeJSON(w, 200, map[string]any{"user_id": s.org.userID, "organization_id": OrgID, "preferred_username": Username, "email": Username})
+	if path == "/services/oauth2/userinfo" || path == "/id/"+OrgID+"/"+s.org.userID {
+		s.userinfo(w, r)
 		return
 	}
 	m := versionRe.FindStringSubmatch(path)
@@ -299,7 +305,12 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request, version, rest strin
 		}
 		writeErr(w, 404, "NOT_FOUND", "The requested resource does not exist")
 	case "":
-		writeJSON(w, 200, map[string]string{"sobjects": "/services/data/v" + version + "/sobjects", "query": "/services/data/v" + version + "/query", "limits": "/services/data/v" + version + "/limits"})
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		writeJSON(w, 200, map[string]string{"sobjects": "/services/data/v" + version + "/sobjects", "query": "/services/data/v" + version + "/query",
+			"limits": "/services/data/v" + version + "/limits", "identity": scheme + "://" + r.Host + "/id/" + OrgID + "/" + s.org.userID})
 	default:
 		writeErr(w, 404, "NOT_FOUND", "The requested resource does not exist")
 	}

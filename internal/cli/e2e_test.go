@@ -157,9 +157,13 @@ func TestRun_IdentityAndOwnership(t *testing.T) {
 	companyOf := map[string]string{} // Account Id -> Intercom company id
 	for _, a := range emu.SOQL("SELECT Id, Intercom_Company_Id__c FROM Account WHERE Intercom_Company_Id__c != null") {
 		_, b := emu.ICDo(http.MethodGet, "/companies?company_id="+testenv.Str(a, "Intercom_Company_Id__c"), nil)
-		var co map[string]any
-		json.Unmarshal(b, &co)
-		companyOf[testenv.Str(a, "Id")] = testenv.Str(co, "id")
+		var found struct {
+			Data []map[string]any `json:"data"` // a list of one
+		}
+		json.Unmarshal(b, &found)
+		if len(found.Data) == 1 {
+			companyOf[testenv.Str(a, "Id")] = testenv.Str(found.Data[0], "id")
+		}
 	}
 	attached := 0
 	for _, r := range emu.SOQL("SELECT Id, AccountId, Intercom_Id__c FROM Contact WHERE LeadSource = 'Partner' AND AccountId != null AND Intercom_Id__c != null") {
