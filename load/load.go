@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,29 +73,40 @@ func (r Record) Hash(target string) string {
 type Source struct {
 	Target, Op string
 	query      string
-	perObject  bool // summarised and written object by object (Salesforce)
+	perObject  bool   // summarised and written object by object (Salesforce)
+	sync       string // the declared sync whose outbound view this is ("" for a shipped model)
 }
+
+// SyncSource is the outbound view of a declared sync (transform.SyncView):
+// op is update or upsert on target salesforce or intercom.
+func SyncSource(name, target, op string) Source {
+	return Source{Target: target, Op: op, perObject: true, sync: name,
+		query: "SELECT object, key, alt, field, value, type FROM main." + state.QuoteIdent("sync__"+name)}
+}
+
+// Sync names the declared sync the source writes ("" for a shipped model).
+func (s Source) Sync() string { return s.sync }
 
 // The outbound models the load stage writes.
 var (
 	// SalesforceUpdates are keyed by Id.
-	SalesforceUpdates = Source{"salesforce", "update", `SELECT sf_object, sf_id, NULL, field, value, value_type FROM main.sf_updates`, true}
+	SalesforceUpdates = Source{"salesforce", "update", `SELECT sf_object, sf_id, NULL, field, value, value_type FROM main.sf_updates`, true, ""}
 	// SalesforceUpserts are keyed by an external id; each record's Alt
 	// names the external-id field.
-	SalesforceUpserts = Source{"salesforce", "upsert", `SELECT sf_object, record_key, external_id_field, field, value, value_type FROM main.sf_upserts`, true}
+	SalesforceUpserts = Source{"salesforce", "upsert", `SELECT sf_object, record_key, external_id_field, field, value, value_type FROM main.sf_upserts`, true, ""}
 	// IntercomCreates are keyed by Salesforce Contact Id.
-	IntercomCreates = Source{"intercom", "create", `SELECT 'contacts', record_key, NULL, field, value, value_type FROM main.intercom_contact_creates`, false}
+	IntercomCreates = Source{"intercom", "create", `SELECT 'contacts', record_key, NULL, field, value, value_type FROM main.intercom_contact_creates`, false, ""}
 	// IntercomContacts are updates keyed by Intercom id.
-	IntercomContacts = Source{"intercom", "update", `SELECT 'contacts', intercom_id, NULL, field, value, value_type FROM main.intercom_updates WHERE entity = 'people'`, false}
+	IntercomContacts = Source{"intercom", "update", `SELECT 'contacts', intercom_id, NULL, field, value, value_type FROM main.intercom_updates WHERE entity = 'people'`, false, ""}
 	// IntercomCompanies are updates keyed by Intercom id (Alt = company_id).
-	IntercomCompanies = Source{"intercom", "upsert", `SELECT 'companies', intercom_id, company_id, field, value, value_type FROM main.intercom_updates WHERE entity = 'companies'`, false}
+	IntercomCompanies = Source{"intercom", "upsert", `SELECT 'companies', intercom_id, company_id, field, value, value_type FROM main.intercom_updates WHERE entity = 'companies'`, false, ""}
 	// IntercomAttachments attach contacts to companies: Object is
 	// "intercom" (Key is a contact id) or "salesforce_contact" (Key is the
 	// Contact Id of a contact created in this run); each field's value is
 	// an Intercom company id.
-	IntercomAttachments = Source{"intercom", "attach", `SELECT contact_kind, contact_key, NULL, 'company', company_intercom_id, 'string' FROM main.intercom_company_attachments`, false}
+	IntercomAttachments = Source{"intercom", "attach", `SELECT contact_kind, contact_key, NULL, 'company', company_intercom_id, 'string' FROM main.intercom_company_attachments`, false, ""}
 	// IntercomMessages are onboarding messages keyed by opportunity Id.
-	IntercomMessages = Source{"intercom", "send", `SELECT object, record_key, NULL, field, value, value_type FROM main.intercom_messages`, false}
+	IntercomMessages = Source{"intercom", "send", `SELECT object, record_key, NULL, field, value, value_type FROM main.intercom_messages`, false, ""}
 )
 
 // summaryOrder is the order of a plan summary's lines.
@@ -106,7 +118,12 @@ func (s Source) rows() string {
 FROM (` + s.query + `) AS s(o, k, a, f, v, t) WHERE k IS NOT NULL AND f IS NOT NULL`
 }
 
-func (s Source) name() string { return s.Target + " " + s.Op }
+func (s Source) name() string {
+	if s.sync != "" {
+		return "sync " + s.sync
+	}
+	return s.Target + " " + s.Op
+}
 
 // DefaultChunkSize is how many records a Plan reads at a time
 // (load.chunk_records). Salesforce Bulk jobs span chunks, so the size sets
@@ -133,6 +150,7 @@ type Plan struct {
 	// ChunkSize is how many records Chunks yields at a time.
 	ChunkSize int
 	Ambiguous int
+	sources   []Source // the shipped outbound models, then the declared syncs
 	lines     []Line
 	spans     map[string]map[string]span // source name -> object -> its records' numbers
 
@@ -175,15 +193,16 @@ UNION SELECT alt FROM temp.main.ferry_plan WHERE rec BETWEEN $1 AND $2 AND alt I
 ORDER BY 1`
 )
 
-// ReadPlan copies the outbound models built by the transform stage into
-// the plan's table and summarises them, counting in SQL. The caller must
-// Close the plan.
-func ReadPlan(ctx context.Context, db *sql.DB) (*Plan, error) {
+// ReadPlan copies the outbound models built by the transform stage, and
+// the outbound views of the declared syncs, into the plan's table and
+// summarises them, counting in SQL. The caller must Close the plan.
+func ReadPlan(ctx context.Context, db *sql.DB, syncs ...Source) (*Plan, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
-	p := &Plan{ChunkSize: DefaultChunkSize, spans: map[string]map[string]span{}, conn: conn}
+	p := &Plan{ChunkSize: DefaultChunkSize, spans: map[string]map[string]span{}, conn: conn,
+		sources: append(slices.Clone(summaryOrder), syncs...)}
 	if err := p.read(ctx); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("read plan: %w", err)
@@ -201,7 +220,7 @@ func (p *Plan) read(ctx context.Context) error {
 		return err
 	}
 	var last int64 // the last record number used
-	for _, src := range summaryOrder {
+	for _, src := range p.sources {
 		// src.rows() is one of this package's queries, not input.
 		if _, err := p.conn.ExecContext(ctx, fmt.Sprintf(insertPlan, src.rows()), last); err != nil {
 			return fmt.Errorf("%s: %w", src.name(), err)
@@ -241,6 +260,7 @@ func (p *Plan) Close() error {
 // Line is one row of a plan summary.
 type Line struct {
 	Target, Object, Op string
+	Sync               string `json:",omitempty"` // the declared sync, for its lines
 	Records            int
 	Fields             map[string]int
 }
@@ -266,7 +286,7 @@ func summarise(ctx context.Context, conn *sql.Conn, src Source, after int64) ([]
 		if _, ok := spans[object]; !ok {
 			spans[object] = s
 			if len(lines) == 0 || src.perObject {
-				lines = append(lines, Line{Target: src.Target, Object: object, Op: src.Op, Fields: map[string]int{}})
+				lines = append(lines, Line{Target: src.Target, Object: object, Op: src.Op, Sync: src.sync, Fields: map[string]int{}})
 			}
 			lines[len(lines)-1].Records += s.records()
 		}
@@ -281,7 +301,7 @@ func (p *Plan) Summary() []Line { return p.lines }
 // Writes is the total number of records the plan writes.
 func (p *Plan) Writes() int {
 	n := 0
-	for _, src := range summaryOrder {
+	for _, src := range p.sources {
 		n += p.Count(src, "")
 	}
 	return n

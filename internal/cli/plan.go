@@ -81,7 +81,11 @@ func printSummary(w io.Writer, s *runner.Summary, plan bool) {
 			for _, f := range keys(l.Fields) {
 				fields = append(fields, fmt.Sprintf("%s=%d", f, l.Fields[f]))
 			}
-			fmt.Fprintf(w, "  %-10s %-9s %-7s %7d records  fields: %s\n", l.Target, l.Object, l.Op, l.Records, strings.Join(fields, " "))
+			sync := ""
+			if l.Sync != "" {
+				sync = "  (sync " + l.Sync + ")"
+			}
+			fmt.Fprintf(w, "  %-10s %-9s %-7s %7d records  fields: %s%s\n", l.Target, l.Object, l.Op, l.Records, strings.Join(fields, " "), sync)
 		}
 	} else {
 		fmt.Fprintln(w, "written:")

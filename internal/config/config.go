@@ -31,9 +31,15 @@ type Pipeline struct {
 	Transform   TransformSettings `yaml:"transform"`
 	Load        LoadSettings      `yaml:"load"`
 	Landing     Landing           `yaml:"landing"`
+	// Syncs are writes an analyst declares: a model's rows written to a
+	// target object (syncs.go).
+	Syncs []SyncSpec `yaml:"syncs"`
 
 	// Path is the file the pipeline was read from.
 	Path string `yaml:"-"`
+	// file is its syntax tree, which places problems found after loading
+	// (a sync's model lacks a column) at their line.
+	file *ast.File
 }
 
 // Connections holds both systems' settings.
@@ -375,12 +381,13 @@ func Parse(name string, b []byte, getenv func(string) string) (*Pipeline, error)
 	if err := dec.Decode(&p); err != nil {
 		return nil, Problems{yamlProblem(name, file, err)}
 	}
-	p.Path = name
+	p.Path, p.file = name, file
 	var probs []pathProblem
 	p.expandEnv(getenv, &probs)
 	p.parseDurations(&probs)
 	p.applyDefaults()
 	p.validate(&probs)
+	p.validateSyncs(&probs)
 	if len(probs) == 0 {
 		return &p, nil
 	}

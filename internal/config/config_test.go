@@ -265,3 +265,45 @@ func TestParse_SafeDefaults(t *testing.T) {
 		t.Errorf("unset max_reject_ratio = %v, want 1", p.Load.MaxRejectRatio)
 	}
 }
+
+// TestParse_Syncs: declared syncs are checked when the file is read, each
+// problem at its line and key path.
+func TestParse_Syncs(t *testing.T) {
+	t.Parallel()
+	base := string(example(t))
+	good := `
+syncs:
+  - name: tiers
+    model: tiers.sql
+    target: salesforce.Account
+    operation: update
+    key: { column: account_id, field: Id }
+    fields:
+      - { column: tier, field: Tier__c, values: { gold: Strategic }, default: SMB }
+`
+	p, err := config.Parse("p.yaml", []byte(base+good), testenv.Env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Syncs[0]; s.System() != "salesforce" || s.Object() != "Account" || s.ModelName() != "tiers" || s.ModelFile("/x/p.yaml") != "/x/tiers.sql" {
+		t.Fatalf("sync %+v", s)
+	}
+	cases := map[string]struct{ from, to, want string }{
+		"bad target":             {"target: salesforce.Account", "target: hubspot.Deal", `syncs[0].target: must be salesforce.<Object> or intercom.contacts, got "hubspot.Deal"`},
+		"update not on Id":       {"field: Id }", "field: Name }", `syncs[0].key.field: an update is keyed on Id, got "Name"`},
+		"unknown operation":      {"operation: update", "operation: merge", `syncs[0].operation: must be update (by Id) or upsert`},
+		"default without values": {"values: { gold: Strategic }, ", "", `syncs[0].fields[0].default: a default is for values the value map lacks`},
+		"bad type":               {"field: Tier__c,", "field: Tier__c, type: date,", `syncs[0].fields[0].type: must be string, integer, number or boolean, got "date"`},
+		"two syncs, one field": {"default: SMB }", "default: SMB }\n  - name: tiers_again\n    model: tiers.sql\n    target: salesforce.Account\n    operation: update\n    key: { column: account_id, field: Id }\n    fields:\n      - { column: tier, field: Tier__c }",
+			"syncs[1].fields[0].field: salesforce.Account.Tier__c is also written by sync tiers"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			text := strings.Replace(base+good, c.from, c.to, 1)
+			_, err := config.Parse("p.yaml", []byte(text), testenv.Env(nil))
+			if err == nil || !strings.Contains(err.Error(), c.want) || !regexp.MustCompile(`p\.yaml:\d+: syncs\[`).MatchString(err.Error()) {
+				t.Fatalf("err = %v\nwant %q at a line", err, c.want)
+			}
+		})
+	}
+}

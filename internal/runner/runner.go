@@ -264,7 +264,11 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 		}
 	}
 	if stages&(Plan|Load) != 0 {
-		p, err := load.ReadPlan(ctx, r.st.DB)
+		var syncs []load.Source
+		for _, s := range r.opt.Pipeline.Syncs {
+			syncs = append(syncs, load.SyncSource(s.Name, s.System(), s.Operation))
+		}
+		p, err := load.ReadPlan(ctx, r.st.DB, syncs...)
 		if err != nil {
 			return fmt.Errorf("%w (run `ferry transform` first)", err)
 		}
@@ -279,6 +283,9 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 			if err := r.checkRequired(ctx); err != nil {
 				return err
 			}
+		}
+		if err := r.checkSyncTargets(ctx); err != nil {
+			return err
 		}
 		r.sum.Planned = p.Summary()
 		r.sum.Ambiguous = p.Ambiguous
@@ -737,14 +744,27 @@ func short(d time.Duration) string {
 // whatever their share.
 const incrementalFloor = 50_000
 
-func (r *run) transform(ctx context.Context) error {
+func (r *run) transform(ctx context.Context) (err error) {
 	if err := transform.Prepare(ctx, r.st.DB, filepath.Join(r.opt.DataDir, "landing"), r.opt.Pipeline); err != nil {
 		return err
 	}
-	models, err := transform.LoadVars(r.opt.Models, r.opt.ModelsRoot, transform.PipelineVars(r.opt.Pipeline), transform.RuleModels(r.opt.Pipeline)...)
+	vars := transform.PipelineVars(r.opt.Pipeline)
+	syncModels, err := transform.SyncModels(r.opt.Pipeline, vars)
 	if err != nil {
 		return err
 	}
+	models, err := transform.LoadVars(r.opt.Models, r.opt.ModelsRoot, vars, append(transform.RuleModels(r.opt.Pipeline), syncModels...)...)
+	if err != nil {
+		return err
+	}
+	// The declared syncs' outbound views are compiled after the models,
+	// whether or not these were built again: they read the models and
+	// current state, and the pipeline file may have changed them.
+	defer func() {
+		if err == nil {
+			err = transform.CompileSyncs(ctx, r.st.DB, r.opt.Pipeline)
+		}
+	}()
 	t0 := time.Now()
 	fp, err := transform.Inputs(ctx, r.st.DB, models)
 	if err != nil {
@@ -1016,7 +1036,7 @@ func (r *run) load(ctx context.Context) (err error) {
 	started := map[string]time.Time{} // "op object" -> its first Bulk job's creation (Salesforce's clock)
 	sfEach := func(src load.Source, obj string, prep func([]load.Record) ([]load.Record, error)) error {
 		write := func(recs []load.Record) error {
-			if src == load.SalesforceUpdates {
+			if src.Op == "update" {
 				return sf.Update(ctx, obj, recs, out)
 			}
 			return sf.Upsert(ctx, obj, recs[0].Alt, recs, out)
@@ -1054,7 +1074,7 @@ func (r *run) load(ctx context.Context) (err error) {
 			}
 			if w == nil {
 				key := "Id"
-				if src == load.SalesforceUpserts {
+				if src.Op == "upsert" {
 					key = recs[0].Alt
 				}
 				w = sf.Bulk(obj, src.Op, key, fields, out)
@@ -1108,6 +1128,19 @@ func (r *run) load(ctx context.Context) (err error) {
 			if err := saved(); err != nil {
 				return err
 			}
+		}
+	}
+	// The declared syncs, after ferry's own writes.
+	for _, s := range p.Syncs {
+		src := load.SyncSource(s.Name, s.System(), s.Operation)
+		var err error
+		if s.System() == "salesforce" {
+			err = sfEach(src, s.Object(), nil)
+		} else {
+			err = each(src, "", func(recs []load.Record) error { return ic.UpdateContacts(ctx, recs, out) })
+		}
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", s.Name, err)
 		}
 	}
 	r.sum.Written = out.Written

@@ -536,6 +536,12 @@ type Field struct {
 	Filterable        bool     `json:"filterable"`
 	ReferenceTo       []string `json:"referenceTo"`
 	RelationshipName  string   `json:"relationshipName"`
+	// A restricted picklist takes only its active values.
+	RestrictedPicklist bool `json:"restrictedPicklist"`
+	PicklistValues     []struct {
+		Value  string `json:"value"`
+		Active bool   `json:"active"`
+	} `json:"picklistValues"`
 }
 
 // Describe is the part of DescribeSObjectResult ferry uses.

@@ -1,0 +1,182 @@
+package cli_test
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/ferry-sync/ferry/internal/testenv"
+)
+
+// A sync an analyst adds with one SQL file and one stanza of the pipeline
+// file: Account tiers computed in SQL, translated by a value map, written
+// to Account.Tier__c; follow-up Tasks upserted on an external id; a custom
+// attribute of Intercom contacts.
+const tiersModel = `-- materialized: table
+-- description: A tier per Account, from the parity of its name's length (a test fixture).
+SELECT sf_id AS account_id,
+       CASE WHEN length(name) % 2 = 0 THEN 'gold' ELSE 'silver' END AS tier
+FROM stg_salesforce__accounts
+WHERE NOT is_deleted
+`
+
+const followUpsModel = `-- materialized: table
+-- description: One follow-up Task per conversation of the first three (a test fixture).
+SELECT 'follow-up-' || conversation_id AS follow_up_key, 'Follow up on ' || conversation_id AS subject
+FROM stg_intercom__conversations
+ORDER BY conversation_id
+LIMIT 3
+`
+
+const plansModel = `-- materialized: table
+-- description: The first five Intercom users get the plan 'pro' (a test fixture).
+SELECT intercom_id, 'pro' AS plan
+FROM stg_intercom__contacts
+WHERE role = 'user' AND NOT coalesce(is_deleted, false)
+ORDER BY intercom_id
+LIMIT 5
+`
+
+const syncsStanza = `
+syncs:
+  - name: account_tiers
+    model: account_tiers.sql
+    target: salesforce.Account
+    operation: update
+    key: { column: account_id, field: Id }
+    fields:
+      - { column: tier, field: Tier__c, values: { gold: Strategic, silver: Enterprise } }
+  - name: follow_ups
+    model: follow_ups.sql
+    target: salesforce.Task
+    operation: upsert
+    key: { column: follow_up_key, field: Intercom_Conversation_Id__c }
+    fields:
+      - { column: subject, field: Subject }
+  - name: plans
+    model: plans.sql
+    target: intercom.contacts
+    operation: update
+    key: { column: intercom_id, field: id }
+    fields:
+      - { column: plan, field: custom_attributes.signup_plan }
+`
+
+// TestRun_DeclaredSync: syncs declared in SQL and YAML only write what
+// their models say (updates by Id, creates by upsert), a rerun writes
+// nothing, a record changed in Salesforce is written again; and each bad
+// variant (a missing key column, an unknown target field, a wrong type, a
+// value a restricted picklist lacks) fails before any write, naming the
+// pipeline file's line and key path.
+func TestRun_DeclaredSync(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(pipelinePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	testenv.WriteFile(t, dir, "account_tiers.sql", tiersModel)
+	testenv.WriteFile(t, dir, "follow_ups.sql", followUpsModel)
+	testenv.WriteFile(t, dir, "plans.sql", plansModel)
+	good := testenv.WriteFile(t, dir, "pipeline.yaml", string(b)+syncsStanza)
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
+	data := t.TempDir()
+	run := func(pipeline string) result {
+		t.Helper()
+		return ferry(t, emu.Env(nil), "run", "--pipeline", pipeline, "--data-dir", data, "--log-level", "warn")
+	}
+	first := mustRun(t, func(...string) result { return run(good) })
+	accounts := emu.SOQL("SELECT Id, Name, Tier__c FROM Account WHERE IsDeleted = false")
+	for _, a := range accounts {
+		want := "Enterprise"
+		if len(testenv.Str(a, "Name"))%2 == 0 {
+			want = "Strategic"
+		}
+		if got := testenv.Str(a, "Tier__c"); got != want {
+			t.Fatalf("Account %s (%q): Tier__c %q, want %q\n%s", testenv.Str(a, "Id"), testenv.Str(a, "Name"), got, want, first.stdout)
+		}
+	}
+	if tasks := emu.SOQL("SELECT Id, Subject FROM Task WHERE Intercom_Conversation_Id__c LIKE 'follow-up-%'"); len(tasks) != 3 || !strings.HasPrefix(testenv.Str(tasks[0], "Subject"), "Follow up on ") {
+		t.Fatalf("follow-up Tasks: %v", tasks)
+	}
+	var users []map[string]any
+	for _, c := range emu.ICContacts() {
+		if testenv.Str(c, "role") == "user" {
+			users = append(users, c)
+		}
+	}
+	sort.Slice(users, func(i, j int) bool { return testenv.Str(users[i], "id") < testenv.Str(users[j], "id") })
+	for _, c := range users[:5] {
+		if got := testenv.Str(c, "custom_attributes.signup_plan"); got != "pro" {
+			t.Errorf("Intercom user %s: signup_plan %q, want the sync's pro", testenv.Str(c, "id"), got)
+		}
+	}
+	if !strings.Contains(first.stdout, "salesforce Account update") {
+		t.Errorf("the summary does not count the sync's writes:\n%s", first.stdout)
+	}
+	runWritesNothing(t, emu, func(...string) result { return run(good) })
+
+	// The README's worked example is a model that builds.
+	readme, err := os.ReadFile(filepath.Join(testenv.Root(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, example, _ := strings.Cut(string(readme), "## Adding a sync")
+	_, example, _ = strings.Cut(example, "```sql\n")
+	example, _, _ = strings.Cut(example, "```")
+	if q := ferry(t, emu.Env(nil), "query", "--data-dir", data, "--", example); q.code != 0 || !strings.Contains(q.stdout, "tier") {
+		t.Errorf("the README's example model does not run: exit %d\n%s%s", q.code, q.stdout, q.stderr)
+	}
+
+	// Changed in Salesforce: the sync writes it back, and only it.
+	acct := testenv.Str(accounts[0], "Id")
+	if code, b := emu.SFDo(http.MethodPatch, "/services/data/v62.0/sobjects/Account/"+acct, map[string]any{"Tier__c": "SMB"}); code != 204 {
+		t.Fatalf("edit Tier__c: %d %s", code, b)
+	}
+	sf0 := emu.SFStats().WriteRequests
+	again := mustRun(t, func(...string) result { return run(good) })
+	if got := emu.SOQL("SELECT Tier__c FROM Account WHERE Id = '" + acct + "'"); testenv.Str(got[0], "Tier__c") == "SMB" {
+		t.Errorf("the sync did not write the tier back:\n%s", again.stdout)
+	}
+	if n := emu.SFStats().WriteRequests - sf0; n != 1 {
+		t.Errorf("%d Salesforce write requests to put one tier back, want 1\n%s", n, again.stdout)
+	}
+
+	stanzaLine := strings.Count(string(b), "\n") + 1 // the line syncs: is on, in each bad file
+	bad := []struct {
+		name, from, to, want string
+	}{
+		{"missing key column", "key: { column: account_id, field: Id }", "key: { column: acct, field: Id }", `syncs\[0\]\.key\.column: model account_tiers has no column acct`},
+		{"unknown target field", "field: Tier__c,", "field: Tier_Nope__c,", `syncs\[0\]\.fields\[0\]\.field: salesforce\.Account has no field Tier_Nope__c`},
+		{"wrong type", "- { column: subject, field: Subject }", "- { column: subject, field: Subject, type: boolean }", `syncs\[1\]\.fields\[0\]\.type: Task\.Subject is a string field`},
+		{"unmapped picklist value", "target: salesforce.Task\n    operation: upsert\n    key: { column: follow_up_key, field: Intercom_Conversation_Id__c }\n    fields:\n      - { column: subject, field: Subject }",
+			"target: salesforce.Task\n    operation: upsert\n    key: { column: follow_up_key, field: Intercom_Conversation_Id__c }\n    fields:\n      - { column: subject, field: Subject }\n      - { column: subject, field: Status }",
+			`syncs\[1\]\.fields\[1\]\.values: value "Follow up on [0-9]+" is not in the picklist of Task\.Status`},
+	}
+	for _, c := range bad {
+		text := strings.Replace(string(b)+syncsStanza, c.from, c.to, 1)
+		if text == string(b)+syncsStanza {
+			t.Fatalf("%s: the fixture did not change", c.name)
+		}
+		p := testenv.WriteFile(t, dir, "bad.yaml", text)
+		ic0, sf0 := emu.ICStats().WriteRequests, emu.SFStats().WriteRequests
+		res := run(p)
+		where := regexp.MustCompile(regexp.QuoteMeta(p) + `:(\d+): ` + c.want)
+		m := where.FindStringSubmatch(res.stderr)
+		if res.code == 0 || m == nil {
+			t.Errorf("%s: exit %d, want a refusal matching %s\nstderr: %s", c.name, res.code, where, res.stderr)
+			continue
+		}
+		if line := m[1]; len(line) == 0 || atoi(line) <= stanzaLine {
+			t.Errorf("%s: refused at line %s, before the syncs stanza (line %d)", c.name, line, stanzaLine)
+		}
+		if ic, sf := emu.ICStats().WriteRequests-ic0, emu.SFStats().WriteRequests-sf0; ic != 0 || sf != 0 {
+			t.Errorf("%s: %d Intercom and %d Salesforce writes before the refusal", c.name, ic, sf)
+		}
+	}
+}
+

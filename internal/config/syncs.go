@@ -1,0 +1,160 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// SyncSpec is one sync: the rows of a model written to a target object.
+//
+//	syncs:
+//	  - name: account_tiers
+//	    model: models/account_tiers.sql      # a file beside the pipeline file, or a shipped model's name
+//	    target: salesforce.Account           # salesforce.<Object> or intercom.contacts
+//	    operation: update                    # update (by Id / Intercom id) or upsert (Salesforce, on an external id)
+//	    key: { column: account_id, field: Id }
+//	    fields:
+//	      - { column: tier, field: Tier__c, values: { gold: Strategic, silver: Enterprise }, default: SMB }
+//	    mode: changed                        # changed (default): only fields that differ; all: every mapped field
+type SyncSpec struct {
+	Name      string      `yaml:"name"`
+	Model     string      `yaml:"model"`
+	Target    string      `yaml:"target"`
+	Operation string      `yaml:"operation"`
+	Key       SyncKey     `yaml:"key"`
+	Fields    []SyncField `yaml:"fields"`
+	Mode      string      `yaml:"mode"`
+}
+
+// SyncKey matches a model's rows to the target's records.
+type SyncKey struct {
+	Column string `yaml:"column"`
+	Field  string `yaml:"field"`
+}
+
+// SyncField maps one column of the model to one field of the target.
+type SyncField struct {
+	Column string `yaml:"column"`
+	Field  string `yaml:"field"`
+	Type   string `yaml:"type"` // string (default), integer, number, boolean
+	// Values translates the model's values (picklist translation); a value
+	// it lacks takes Default, or fails the run before any write.
+	Values  map[string]string `yaml:"values"`
+	Default *string           `yaml:"default"`
+}
+
+// System and Object split the target: "salesforce", "Account".
+func (s SyncSpec) System() string { sys, _, _ := strings.Cut(s.Target, "."); return sys }
+
+// Object is the target object.
+func (s SyncSpec) Object() string { _, obj, _ := strings.Cut(s.Target, "."); return obj }
+
+// ModelFile is the SQL file the sync's model is read from, "" when it
+// names a shipped model.
+func (s SyncSpec) ModelFile(pipelinePath string) string {
+	if !strings.HasSuffix(s.Model, ".sql") {
+		return ""
+	}
+	if filepath.IsAbs(s.Model) {
+		return s.Model
+	}
+	return filepath.Join(filepath.Dir(pipelinePath), s.Model)
+}
+
+// ModelName is the name the model is built under.
+func (s SyncSpec) ModelName() string {
+	return strings.TrimSuffix(filepath.Base(s.Model), ".sql")
+}
+
+var (
+	sfObjectRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+	columnRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
+	add := func(path, format string, a ...any) {
+		*probs = append(*probs, pathProblem{path, fmt.Sprintf(format, a...)})
+	}
+	names := map[string]bool{}
+	written := map[string]string{} // "target field" -> the sync writing it
+	for i, s := range p.Syncs {
+		at := fmt.Sprintf("$.syncs[%d]", i)
+		switch {
+		case !identRe.MatchString(s.Name):
+			add(at+".name", "required; lowercase letters, digits and underscores")
+		case names[s.Name]:
+			add(at+".name", "another sync is named %s", s.Name)
+		}
+		names[s.Name] = true
+		if s.Model == "" || !identRe.MatchString(s.ModelName()) {
+			add(at+".model", "required: a model's name, or a .sql file beside the pipeline file whose name is lowercase letters, digits and underscores")
+		}
+		sys, obj := s.System(), s.Object()
+		switch {
+		case sys == "salesforce" && sfObjectRe.MatchString(obj):
+			if s.Operation != "update" && s.Operation != "upsert" {
+				add(at+".operation", "must be update (by Id) or upsert (on an external id) for a Salesforce target, got %q", s.Operation)
+			}
+			if s.Operation == "update" && s.Key.Field != "Id" {
+				add(at+".key.field", "an update is keyed on Id, got %q", s.Key.Field)
+			}
+			if s.Operation == "upsert" && (s.Key.Field == "" || s.Key.Field == "Id") {
+				add(at+".key.field", "an upsert is keyed on an external-id field")
+			}
+		case sys == "intercom" && obj == "contacts":
+			if s.Operation != "update" {
+				add(at+".operation", "must be update for intercom.contacts, got %q", s.Operation)
+			}
+			if s.Key.Field != "id" {
+				add(at+".key.field", "intercom.contacts are keyed on their Intercom id: field id, got %q", s.Key.Field)
+			}
+		default:
+			add(at+".target", "must be salesforce.<Object> or intercom.contacts, got %q", s.Target)
+		}
+		if !columnRe.MatchString(s.Key.Column) {
+			add(at+".key.column", "required: the model's column holding the key")
+		}
+		switch s.Mode {
+		case "", "changed", "all":
+		default:
+			add(at+".mode", "must be changed or all, got %q", s.Mode)
+		}
+		if len(s.Fields) == 0 {
+			add(at+".fields", "required: at least one {column, field}")
+		}
+		seen := map[string]bool{}
+		for j, f := range s.Fields {
+			fp := fmt.Sprintf("%s.fields[%d]", at, j)
+			if !columnRe.MatchString(f.Column) {
+				add(fp+".column", "required: a column of the model")
+			}
+			if f.Field == "" {
+				add(fp+".field", "required: a field of %s", s.Target)
+			} else if seen[strings.ToLower(f.Field)] || strings.EqualFold(f.Field, s.Key.Field) {
+				add(fp+".field", "%s is mapped twice (or is the key)", f.Field)
+			}
+			seen[strings.ToLower(f.Field)] = true
+			tf := strings.ToLower(s.Target + " " + f.Field)
+			if other, ok := written[tf]; ok && other != s.Name {
+				add(fp+".field", "%s.%s is also written by sync %s: two syncs would overwrite each other", s.Target, f.Field, other)
+			}
+			written[tf] = s.Name
+			switch f.Type {
+			case "", "string", "integer", "number", "boolean":
+			default:
+				add(fp+".type", "must be string, integer, number or boolean, got %q", f.Type)
+			}
+			if f.Default != nil && len(f.Values) == 0 {
+				add(fp+".default", "a default is for values the value map lacks: give values too")
+			}
+		}
+	}
+}
+
+// ProblemAt is a problem at a key path of the pipeline file ($.syncs[0].key),
+// placed at its line: for what is found wrong after the file was loaded.
+func (p *Pipeline) ProblemAt(path, format string, a ...any) error {
+	return Problems{{File: p.Path, Line: lineOf(p.file, path), Path: displayPath(path), Msg: fmt.Sprintf(format, a...)}}
+}

@@ -1,0 +1,135 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ferry-sync/ferry/internal/config"
+	"github.com/ferry-sync/ferry/internal/state"
+	"github.com/ferry-sync/ferry/transform"
+)
+
+// intercomContactFields are the standard contact attributes a sync may
+// write (the description's update_contact_request); custom ones are
+// custom_attributes.<name> of an existing data attribute.
+var intercomContactFields = []string{"role", "external_id", "email", "phone", "name", "avatar", "signed_up_at", "last_seen_at", "owner_id", "unsubscribed_from_emails"}
+
+// checkSyncTargets refuses, before anything is written, a declared sync
+// whose target does not take what it would write: a field the object lacks
+// or its operation cannot write, a value type the field does not hold, a
+// value its restricted picklist lacks (Salesforce describe), or an Intercom
+// attribute that does not exist. Each refusal names the pipeline file's
+// line.
+func (r *run) checkSyncTargets(ctx context.Context) error {
+	p := r.opt.Pipeline
+	var custom []string // the workspace's custom contact attributes, read once
+	for i, s := range p.Syncs {
+		at := fmt.Sprintf("$.syncs[%d]", i)
+		switch s.System() {
+		case "salesforce":
+			if r.sf == nil {
+				continue // not connected (plan without credentials): checked when loading
+			}
+			if err := r.checkSalesforceSync(ctx, p, at, s); err != nil {
+				return err
+			}
+		case "intercom":
+			if r.ic == nil {
+				continue
+			}
+			if custom == nil {
+				attrs, err := r.ic.DataAttributes(ctx, "contact")
+				if err != nil {
+					return fmt.Errorf("intercom: data attributes: %w", err)
+				}
+				custom = []string{}
+				for _, a := range attrs {
+					if a.Custom {
+						custom = append(custom, a.Name)
+					}
+				}
+			}
+			for j, f := range s.Fields {
+				name, isCustom := strings.CutPrefix(f.Field, "custom_attributes.")
+				if isCustom && !slices.Contains(custom, name) || !isCustom && !slices.Contains(intercomContactFields, f.Field) {
+					return p.ProblemAt(fmt.Sprintf("%s.fields[%d].field", at, j), "intercom contacts have no writable attribute %s (standard: %s; custom: custom_attributes.<name> of a data attribute)",
+						f.Field, strings.Join(intercomContactFields, ", "))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (r *run) checkSalesforceSync(ctx context.Context, p *config.Pipeline, at string, s config.SyncSpec) error {
+	d, err := r.sf.Describe(ctx, s.Object())
+	if err != nil {
+		return p.ProblemAt(at+".target", "salesforce cannot describe %s: %v", s.Object(), err)
+	}
+	if s.Operation == "upsert" {
+		if kf := d.Field(s.Key.Field); kf == nil || !kf.ExternalID && !kf.IDLookup {
+			return p.ProblemAt(at+".key.field", "%s.%s is not an external-id field of the org", s.Object(), s.Key.Field)
+		}
+	}
+	for j, f := range s.Fields {
+		fp := fmt.Sprintf("%s.fields[%d]", at, j)
+		df := d.Field(f.Field)
+		switch {
+		case df == nil:
+			return p.ProblemAt(fp+".field", "%s has no field %s", s.Object(), f.Field)
+		case !df.Updateable || s.Operation == "upsert" && !df.Createable:
+			return p.ProblemAt(fp+".field", "%s.%s cannot be written by an %s", s.Object(), f.Field, s.Operation)
+		}
+		want := "string"
+		switch df.Type {
+		case "boolean":
+			want = "boolean"
+		case "int":
+			want = "integer"
+		case "double", "currency", "percent":
+			want = "number"
+		}
+		typ := f.Type
+		if typ == "" {
+			typ = "string"
+		}
+		if typ != want && !(want == "number" && typ == "integer") {
+			return p.ProblemAt(fp+".type", "%s.%s is a %s field: map it with type: %s", s.Object(), f.Field, df.Type, want)
+		}
+		if !df.RestrictedPicklist {
+			continue
+		}
+		var allowed []string
+		for _, v := range df.PicklistValues {
+			if v.Active {
+				allowed = append(allowed, v.Value)
+			}
+		}
+		rows, err := r.st.DB.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT value FROM main.%s WHERE field = $1 AND value IS NOT NULL ORDER BY 1",
+			state.QuoteIdent(transform.SyncView(s.Name))), df.Name)
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", s.Name, err)
+		}
+		var bad string
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return err
+			}
+			if bad == "" && !slices.Contains(allowed, v) {
+				bad = v
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if bad != "" {
+			return p.ProblemAt(fp+".values", "value %q is not in the picklist of %s.%s (%s): map it with values", bad, s.Object(), df.Name, strings.Join(allowed, ", "))
+		}
+	}
+	return nil
+}

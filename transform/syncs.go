@@ -1,0 +1,244 @@
+package transform
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/ferry-sync/ferry/extract"
+	"github.com/ferry-sync/ferry/internal/config"
+	"github.com/ferry-sync/ferry/internal/state"
+)
+
+// A sync (config.SyncSpec) compiles to an outbound view,
+// main.sync__<name>, in the shape of the shipped outbound models: one row
+// per field of a record to write (object, key, alt, field, value, type).
+// In mode changed, a row is there only when the model's value differs from
+// the value current state holds for the target record (compared as
+// ferry_norm of the field's type), so a run after the writes has nothing
+// to send. The load writes the view like any outbound model.
+
+// SyncView is the name of a sync's outbound view.
+func SyncView(name string) string { return "sync__" + name }
+
+// SyncModels reads the SQL files the pipeline's syncs name, as models built
+// with the shipped ones.
+func SyncModels(p *config.Pipeline, vars Vars) ([]Model, error) {
+	var out []Model
+	for i, s := range p.Syncs {
+		file := s.ModelFile(p.Path)
+		if file == "" {
+			continue
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, p.ProblemAt(fmt.Sprintf("$.syncs[%d].model", i), "%v", err)
+		}
+		src, err := bind(file, string(b), vars)
+		if err != nil {
+			return nil, err
+		}
+		m, err := parse(file, src)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// syncTarget is where a sync's target records are held in current state:
+// the table, and the column its key field is.
+func syncTarget(s config.SyncSpec) (table, keyColumn string) {
+	if s.System() == "intercom" {
+		return extract.TableName("intercom", "contacts"), "id"
+	}
+	return extract.TableName("salesforce", s.Object()), s.Key.Field
+}
+
+// CompileSyncs checks each sync's model against its declaration and
+// (re)creates its outbound view. A problem is reported at the pipeline
+// file's line, before anything is written.
+func CompileSyncs(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
+	for i, s := range p.Syncs {
+		if err := compileSync(ctx, db, p, i, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s config.SyncSpec) error {
+	at := fmt.Sprintf("$.syncs[%d]", i)
+	model := "main." + state.QuoteIdent(s.ModelName())
+	cols, err := describe(ctx, db, "SELECT * FROM "+model)
+	if err != nil {
+		return p.ProblemAt(at+".model", "model %s cannot be read: %v", s.ModelName(), err)
+	}
+	has := map[string]bool{}
+	var names []string
+	for _, c := range cols {
+		has[strings.ToLower(c)] = true
+		names = append(names, c)
+	}
+	if !has[strings.ToLower(s.Key.Column)] {
+		return p.ProblemAt(at+".key.column", "model %s has no column %s (it has %s)", s.ModelName(), s.Key.Column, strings.Join(names, ", "))
+	}
+	for j, f := range s.Fields {
+		if !has[strings.ToLower(f.Column)] {
+			return p.ProblemAt(fmt.Sprintf("%s.fields[%d].column", at, j), "model %s has no column %s (it has %s)", s.ModelName(), f.Column, strings.Join(names, ", "))
+		}
+	}
+	key := state.QuoteIdent(s.Key.Column)
+	var dup sql.NullString
+	if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT CAST(%[1]s AS VARCHAR) FROM %[2]s WHERE %[1]s IS NOT NULL GROUP BY 1 HAVING count(*) > 1 LIMIT 1", key, model)).Scan(&dup); err != nil && err != sql.ErrNoRows {
+		return p.ProblemAt(at+".key.column", "%v", err)
+	}
+	if dup.Valid {
+		return p.ProblemAt(at+".key.column", "model %s has several rows for %s %s: a sync writes one row per record", s.ModelName(), s.Key.Column, dup.String)
+	}
+	table, keyField := syncTarget(s)
+	held, err := state.TableColumns(ctx, db, "raw", table)
+	if err != nil {
+		return err
+	}
+	heldCol := map[string]string{}
+	for _, c := range held {
+		heldCol[strings.ToLower(c.Name)] = c.Name
+	}
+	if len(held) == 0 {
+		return p.ProblemAt(at+".target", "ferry holds no %s: extract it (extract.%s.%s) so that the sync can compare and match", s.Target, s.System(), s.Object())
+	}
+	if heldCol[strings.ToLower(keyField)] == "" {
+		return p.ProblemAt(at+".key.field", "%s has no field %s", s.Target, keyField)
+	}
+	// Values and the held values, one expression each.
+	var srcExprs, heldExprs, rows []string
+	for j, f := range s.Fields {
+		fp := fmt.Sprintf("%s.fields[%d]", at, j)
+		hc := heldCol[strings.ToLower(f.Field)]
+		if hc == "" {
+			return p.ProblemAt(fp+".field", "%s has no field %s that ferry extracts", s.Target, f.Field)
+		}
+		v, err := valueExpr(ctx, db, p, fp, model, s, f)
+		if err != nil {
+			return err
+		}
+		typ := f.Type
+		if typ == "" {
+			typ = "string"
+		}
+		srcExprs = append(srcExprs, fmt.Sprintf("%s AS v%d", v, j))
+		heldExprs = append(heldExprs, fmt.Sprintf("CAST(%s AS VARCHAR) AS h%d", state.QuoteIdent(hc), j))
+		rows = append(rows, fmt.Sprintf("SELECT src.k, held.k IS NOT NULL AS present, %s AS field, src.v%[2]d AS value, %s AS type, held.h%[2]d AS current FROM src LEFT JOIN held ON held.k = src.k",
+			state.QuoteString(f.Field), j, state.QuoteString(typ)))
+	}
+	present := "present"
+	alt := "NULL::VARCHAR"
+	if s.Operation == "upsert" {
+		present, alt = "true", state.QuoteString(s.Key.Field)
+	}
+	changed := "(present OR value IS NOT NULL)"
+	if s.Mode != "all" {
+		changed = "((NOT present AND ferry_norm(value, type) IS NOT NULL) OR (present AND ferry_norm(value, type) IS DISTINCT FROM ferry_norm(current, type)))"
+	}
+	view := strings.NewReplacer(
+		"$VIEW", state.QuoteIdent(SyncView(s.Name)),
+		"$KEY", key,
+		"$VALUES", strings.Join(srcExprs, ", "),
+		"$MODEL", model,
+		"$HELDKEY", state.QuoteIdent(heldCol[strings.ToLower(keyField)]),
+		"$HELD", strings.Join(heldExprs, ", "),
+		"$TABLE", state.QuoteIdent(table),
+		"$FIELDS", strings.Join(rows, "\n    UNION ALL\n    "),
+		"$OBJECT", state.QuoteString(s.Object()),
+		"$ALT", alt,
+		"$PRESENT", present,
+		"$CHANGED", changed,
+	).Replace(`CREATE OR REPLACE VIEW main.$VIEW AS
+WITH src AS (
+    SELECT CAST(m.$KEY AS VARCHAR) AS k, $VALUES FROM $MODEL AS m WHERE m.$KEY IS NOT NULL
+),
+held AS (
+    SELECT CAST($HELDKEY AS VARCHAR) AS k, $HELD FROM raw.$TABLE WHERE NOT coalesce(is_deleted, false)
+),
+fields AS (
+    $FIELDS
+)
+SELECT $OBJECT AS object, k AS key, $ALT AS alt, field, value, type FROM fields
+WHERE $PRESENT AND $CHANGED`)
+	if _, err := db.ExecContext(ctx, view); err != nil {
+		return p.ProblemAt(at, "compile sync %s: %v", s.Name, err)
+	}
+	return nil
+}
+
+// valueExpr is the model's value of f, translated by its value map; a
+// value the map lacks, with no default, is a problem at the map's line.
+func valueExpr(ctx context.Context, db *sql.DB, p *config.Pipeline, fp, model string, s config.SyncSpec, f config.SyncField) (string, error) {
+	col := "CAST(m." + state.QuoteIdent(f.Column) + " AS VARCHAR)"
+	if len(f.Values) == 0 {
+		return col, nil
+	}
+	keys := make([]string, 0, len(f.Values))
+	for k := range f.Values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if f.Default == nil {
+		quoted := make([]string, len(keys))
+		for i, k := range keys {
+			quoted[i] = state.QuoteString(k)
+		}
+		var missing sql.NullString
+		q := fmt.Sprintf("SELECT %[1]s FROM %[2]s AS m WHERE %[1]s IS NOT NULL AND %[1]s NOT IN (%[3]s) ORDER BY 1 LIMIT 1", col, model, strings.Join(quoted, ", "))
+		if err := db.QueryRowContext(ctx, q).Scan(&missing); err != nil && err != sql.ErrNoRows {
+			return "", p.ProblemAt(fp+".values", "%v", err)
+		}
+		if missing.Valid {
+			return "", p.ProblemAt(fp+".values", "value %q of column %s has no mapping (map it, or give a default)", missing.String, f.Column)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "CASE WHEN %s IS NULL THEN NULL", col)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " WHEN %s = %s THEN %s", col, state.QuoteString(k), state.QuoteString(f.Values[k]))
+	}
+	if f.Default != nil {
+		fmt.Fprintf(&b, " ELSE %s", state.QuoteString(*f.Default))
+	} else {
+		fmt.Fprintf(&b, " ELSE %s", col)
+	}
+	b.WriteString(" END")
+	return b.String(), nil
+}
+
+// describe lists a query's column names.
+func describe(ctx context.Context, db *sql.DB, q string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, "DESCRIBE "+q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		out = append(out, fmt.Sprint(vals[slices.Index(cols, "column_name")]))
+	}
+	return out, rows.Err()
+}
