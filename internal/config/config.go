@@ -34,6 +34,8 @@ type Pipeline struct {
 	// Syncs are writes an analyst declares: a model's rows written to a
 	// target object (syncs.go).
 	Syncs []SyncSpec `yaml:"syncs"`
+	// Alerts says where a run that fails or rejects records is reported.
+	Alerts Alerts `yaml:"alerts"`
 
 	// Path is the file the pipeline was read from.
 	Path string `yaml:"-"`
@@ -98,6 +100,14 @@ type ObjectExtract struct {
 	// getDeleted is asked for recent deletes.
 	SweepEvery     Duration `yaml:"sweep_every"`
 	DeleteLogEvery Duration `yaml:"delete_log_every"`
+}
+
+// Alerts posts a JSON summary of a run (Slack-compatible: a text field)
+// to WebhookURL when its outcome is one of On (failed, rejects; default
+// both).
+type Alerts struct {
+	WebhookURL string   `yaml:"webhook_url"`
+	On         []string `yaml:"on"`
 }
 
 // Identity settings.
@@ -388,6 +398,7 @@ func Parse(name string, b []byte, getenv func(string) string) (*Pipeline, error)
 	p.applyDefaults()
 	p.validate(&probs)
 	p.validateSyncs(&probs)
+	p.validateAlerts(&probs)
 	if len(probs) == 0 {
 		return &p, nil
 	}
@@ -481,6 +492,7 @@ func (p *Pipeline) expandEnv(getenv func(string) string, probs *[]pathProblem) {
 	} {
 		expand("$.connections.salesforce."+path, s)
 	}
+	expand("$.alerts.webhook_url", &p.Alerts.WebhookURL)
 }
 
 func (p *Pipeline) parseDurations(probs *[]pathProblem) {

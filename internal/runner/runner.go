@@ -184,6 +184,7 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 	}
 	err = r.execute(ctx, stages)
 	r.finish(err)
+	r.alert(err)
 	if err != nil && !errors.Is(err, ErrRejects) {
 		return &r.sum, err
 	}
@@ -196,6 +197,10 @@ func outcome(runErr error) (status string, code int, msg string) {
 	switch {
 	case errors.As(runErr, &rej) || errors.Is(runErr, ErrRejects):
 		return "rejects", 3, runErr.Error()
+	case errors.Is(runErr, config.ErrInvalid):
+		// Found in the pipeline file after it was read (a declared sync's
+		// model or target): the CLI's exit code for a bad file.
+		return "failed", 2, runErr.Error()
 	case runErr != nil:
 		return "failed", 1, runErr.Error()
 	}
