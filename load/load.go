@@ -295,6 +295,28 @@ func summarise(ctx context.Context, conn *sql.Conn, src Source, after int64) ([]
 	return lines, spans, rows.Err()
 }
 
+// Stage copies the plan's records, each with its source, into
+// ferry.sync_log_staged for run runID, whose commit gives each its outcome
+// (ferry.sync_log). Read on the plan's connection: the plan's table is
+// there.
+func (p *Plan) Stage(ctx context.Context, runID string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conn == nil {
+		return fmt.Errorf("stage the plan: closed")
+	}
+	for _, src := range p.sources {
+		for _, s := range p.spans[src.name()] {
+			if _, err := p.conn.ExecContext(ctx, `INSERT INTO ferry.sync_log_staged
+SELECT DISTINCT $1, $2, $3, object, key, $4 FROM temp.main.ferry_plan WHERE rec BETWEEN $5 AND $6`,
+				runID, src.name(), src.Target, src.Op, s.first, s.last); err != nil {
+				return fmt.Errorf("stage the plan: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
 // Summary counts records and fields per target, object and operation.
 func (p *Plan) Summary() []Line { return p.lines }
 

@@ -1,14 +1,17 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/ferry-sync/ferry/internal/runner"
 	"github.com/ferry-sync/ferry/internal/testenv"
 )
 
@@ -85,11 +88,34 @@ func TestRun_DeclaredSync(t *testing.T) {
 	good := testenv.WriteFile(t, dir, "pipeline.yaml", string(b)+syncsStanza)
 	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
 	data := t.TempDir()
-	run := func(pipeline string) result {
+	run := func(pipeline string, args ...string) result {
 		t.Helper()
-		return ferry(t, emu.Env(nil), "run", "--pipeline", pipeline, "--data-dir", data, "--log-level", "warn")
+		return ferry(t, emu.Env(nil), append([]string{"run", "--pipeline", pipeline, "--data-dir", data, "--log-level", "warn"}, args...)...)
 	}
-	first := mustRun(t, func(...string) result { return run(good) })
+	first := mustRun(t, func(...string) result { return run(good, "--output", "json") })
+	var sum runner.Summary
+	if err := json.Unmarshal([]byte(first.stdout), &sum); err != nil {
+		t.Fatalf("summary: %v\n%s", err, first.stdout)
+	}
+	// The sync log accounts for every planned record, with its outcome.
+	planned := 0
+	for _, l := range sum.Planned {
+		planned += l.Records
+	}
+	logged := stateRows(t, data, "SELECT count(*), count(*) FILTER (WHERE source = 'sync account_tiers' AND outcome = 'done'), count(*) FILTER (WHERE outcome NOT IN ('done', 'rejected', 'gone', 'unknown', 'not_written')) FROM ferry.sync_log WHERE run_id = $1", sum.RunID)
+	tiers := 0
+	for _, l := range sum.Planned {
+		if l.Sync == "account_tiers" {
+			tiers += l.Records
+		}
+	}
+	if logged[0][0] != strconv.Itoa(planned) || logged[0][1] != strconv.Itoa(tiers) || tiers == 0 || logged[0][2] != "0" {
+		t.Errorf("sync log: %v (rows, account_tiers done, unknown outcomes); the plan had %d records, %d of account_tiers", logged[0], planned, tiers)
+	}
+	t.Logf("sync log of the first run: %v", stateRows(t, data, "SELECT source, outcome, count(*) FROM ferry.sync_log WHERE run_id = $1 GROUP BY ALL ORDER BY ALL", sum.RunID))
+	if _, err := os.Stat(sum.Files["sync_log"]); err != nil {
+		t.Errorf("the run's sync log file: %v", err)
+	}
 	accounts := emu.SOQL("SELECT Id, Name, Tier__c FROM Account WHERE IsDeleted = false")
 	for _, a := range accounts {
 		want := "Enterprise"
@@ -115,8 +141,8 @@ func TestRun_DeclaredSync(t *testing.T) {
 			t.Errorf("Intercom user %s: signup_plan %q, want the sync's pro", testenv.Str(c, "id"), got)
 		}
 	}
-	if !strings.Contains(first.stdout, "salesforce Account update") {
-		t.Errorf("the summary does not count the sync's writes:\n%s", first.stdout)
+	if sum.Written["salesforce Account update"] < tiers {
+		t.Errorf("the summary counts %d Account updates for %d planned by the sync", sum.Written["salesforce Account update"], tiers)
 	}
 	runWritesNothing(t, emu, func(...string) result { return run(good) })
 

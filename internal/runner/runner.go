@@ -924,6 +924,13 @@ func (r *run) load(ctx context.Context) (err error) {
 	// Records found gone are recorded as deletes in the run's commit,
 	// whatever stopped the load.
 	defer func() { r.gone = out.Gone; r.sum.Gone = len(out.Gone) }()
+	// The plan's records, for the sync log the commit writes.
+	if _, err := r.st.DB.ExecContext(ctx, r.st.Stmt("ClearSyncLogStaged")); err != nil {
+		return fmt.Errorf("sync log: %w", err)
+	}
+	if err := plan.Stage(ctx, r.id); err != nil {
+		return fmt.Errorf("sync log: %w", err)
+	}
 	ledger := load.NewLedger(r.st, r.id, r.opt.Now)
 	// What is still buffered when the load stops early (an error, a
 	// cancelled run) is appended all the same, and a failure to append it
@@ -1476,6 +1483,26 @@ func (r *run) exportRejects(ctx context.Context) (string, error) {
 	return path, nil
 }
 
+// exportSyncLog writes the run's sync log as runs/<run>/sync_log.parquet
+// ("" when the run planned nothing).
+func (r *run) exportSyncLog(ctx context.Context) (string, error) {
+	var n int64
+	if err := r.st.DB.QueryRowContext(ctx, "SELECT count(*) FROM ferry.sync_log WHERE run_id = $1", r.id).Scan(&n); err != nil || n == 0 {
+		return "", err
+	}
+	dir := filepath.Join(r.opt.DataDir, "runs", r.id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "sync_log.parquet")
+	q := fmt.Sprintf("COPY (SELECT * FROM ferry.sync_log WHERE run_id = %s ORDER BY source, object, record_key) TO %s (FORMAT parquet)",
+		state.QuoteString(r.id), state.QuoteString(path))
+	if _, err := r.st.DB.ExecContext(ctx, q); err != nil {
+		return "", fmt.Errorf("write the sync log file: %w", err)
+	}
+	return path, nil
+}
+
 // commit records the synced snapshot and health history in one
 // transaction (watermarks were committed with current state, after
 // extraction).
@@ -1501,6 +1528,15 @@ func (r *run) commit(ctx context.Context, stages Stage, loadErr error) error {
 	if stages&Load != 0 {
 		if _, err := tx.ExecContext(ctx, r.st.Stmt("MarkPlanLoaded"), r.id); err != nil {
 			return fmt.Errorf("commit: record the plan as loaded: %w", err)
+		}
+		for _, name := range []string{"CommitSyncLog", "ClearSyncLogStaged", "SyncLogView"} {
+			args := []any{}
+			if name == "CommitSyncLog" {
+				args = append(args, r.id)
+			}
+			if _, err := tx.ExecContext(ctx, r.st.Stmt(name), args...); err != nil {
+				return fmt.Errorf("commit: sync log: %w", err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, r.st.Stmt("StageSnapshot"), r.id); err != nil {
 			return fmt.Errorf("commit snapshot: %w", err)
@@ -1537,6 +1573,15 @@ func (r *run) commit(ctx context.Context, stages Stage, loadErr error) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit state: %w", err)
+	}
+	if stages&Load != 0 {
+		path, err := r.exportSyncLog(ctx)
+		if err != nil {
+			return err
+		}
+		if path != "" {
+			r.sum.Files["sync_log"] = path
+		}
 	}
 	if health {
 		for _, table := range []string{"account_health", "account_health_history"} {

@@ -196,3 +196,44 @@ SELECT DISTINCT system, object FROM ferry.deletions WHERE landed_by IS NULL ORDE
 
 -- name: MarkDeletionsLanded
 UPDATE ferry.deletions SET landed_by = $1 WHERE landed_by IS NULL;
+
+-- name: ClearSyncLogStaged
+DELETE FROM ferry.sync_log_staged;
+
+-- name: CommitSyncLog
+-- The staged plan records of run $1 with their outcome: the last ledger
+-- row this run wrote for the record and operation. The ledger names
+-- records as they were written: an attachment by the Intercom contact
+-- (for a contact this run created, the id its create returned), a message
+-- as a create. A record the ledger never saw was not written.
+INSERT INTO ferry.sync_log
+WITH created AS (
+    SELECT record_key AS sf_key, result_id
+    FROM ferry.ledger
+    WHERE run_id = $1 AND target = 'intercom' AND object = 'contacts' AND op = 'create' AND status = 'done'
+),
+planned AS (
+    SELECT s.*,
+        CASE WHEN s.op = 'attach' THEN 'contacts' ELSE s.object END AS ledger_object,
+        CASE WHEN s.op = 'attach' AND s.object = 'salesforce_contact' THEN created.result_id ELSE s.record_key END AS ledger_key,
+        CASE s.op WHEN 'send' THEN 'create' ELSE s.op END AS ledger_op
+    FROM ferry.sync_log_staged AS s
+    LEFT JOIN created ON created.sf_key = s.record_key
+    WHERE s.run_id = $1
+),
+last AS (
+    SELECT target, object, record_key, op, status, result_id, error
+    FROM ferry.ledger
+    WHERE run_id = $1
+    QUALIFY row_number() OVER (PARTITION BY target, object, record_key, op ORDER BY written_at DESC, CASE status WHEN 'pending' THEN 1 ELSE 0 END) = 1
+)
+SELECT p.run_id, p.source, p.target, p.object, p.record_key, p.op,
+    CASE coalesce(l.status, 'unsent') WHEN 'pending' THEN 'unknown' WHEN 'unsent' THEN 'not_written' ELSE l.status END,
+    l.result_id,
+    coalesce(l.error, CASE WHEN l.status IS NULL THEN 'no write was made: its create failed, it was already sent, or the load stopped first' END)
+FROM planned AS p
+LEFT JOIN last AS l
+    ON l.target = p.target AND l.object = p.ledger_object AND l.record_key = p.ledger_key AND l.op = p.ledger_op;
+
+-- name: SyncLogView
+CREATE OR REPLACE VIEW main.sync_log AS SELECT * FROM ferry.sync_log;
