@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 
@@ -75,15 +74,15 @@ func CompileSyncs(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s config.SyncSpec) error {
 	at := fmt.Sprintf("$.syncs[%d]", i)
 	model := "main." + state.QuoteIdent(s.ModelName())
-	cols, err := describe(ctx, db, "SELECT * FROM "+model)
+	cols, err := state.Describe(ctx, db, "SELECT * FROM "+model)
 	if err != nil {
 		return p.ProblemAt(at+".model", "model %s cannot be read: %v", s.ModelName(), err)
 	}
 	has := map[string]bool{}
 	var names []string
 	for _, c := range cols {
-		has[strings.ToLower(c)] = true
-		names = append(names, c)
+		has[strings.ToLower(c.Name)] = true
+		names = append(names, c.Name)
 	}
 	if !has[strings.ToLower(s.Key.Column)] {
 		return p.ProblemAt(at+".key.column", "model %s has no column %s (it has %s)", s.ModelName(), s.Key.Column, strings.Join(names, ", "))
@@ -215,30 +214,4 @@ func valueExpr(ctx context.Context, db *sql.DB, p *config.Pipeline, fp, model st
 	}
 	b.WriteString(" END")
 	return b.String(), nil
-}
-
-// describe lists a query's column names.
-func describe(ctx context.Context, db *sql.DB, q string) ([]string, error) {
-	rows, err := db.QueryContext(ctx, "DESCRIBE "+q)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		out = append(out, fmt.Sprint(vals[slices.Index(cols, "column_name")]))
-	}
-	return out, rows.Err()
 }

@@ -205,4 +205,3 @@ func TestRun_DeclaredSync(t *testing.T) {
 		}
 	}
 }
-

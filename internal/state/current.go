@@ -131,7 +131,7 @@ func (k Kind) current(cols []Column) []Column {
 func Merge(ctx context.Context, tx *sql.Tx, runID, system, object, file string, kind Kind) error {
 	table := "raw." + QuoteIdent(extract.TableName(system, object))
 	src := "read_parquet(" + QuoteString(file) + ", file_row_number = true, hive_partitioning = false)"
-	landed, err := describe(ctx, tx, "SELECT * EXCLUDE (file_row_number) FROM "+src)
+	landed, err := Describe(ctx, tx, "SELECT * EXCLUDE (file_row_number) FROM "+src)
 	if err != nil {
 		return fmt.Errorf("merge %s.%s: read %s: %w", system, object, file, err)
 	}
@@ -202,7 +202,8 @@ func Merge(ctx context.Context, tx *sql.Tx, runID, system, object, file string, 
 	return nil
 }
 
-func describe(ctx context.Context, q duck.Querier, query string) ([]Column, error) {
+// Describe lists the columns a query returns, with their types.
+func Describe(ctx context.Context, q duck.Querier, query string) ([]Column, error) {
 	rows, err := q.QueryContext(ctx, "DESCRIBE "+query)
 	if err != nil {
 		return nil, err
@@ -337,7 +338,7 @@ func (s *Store) Rebuild(ctx context.Context, landing string, kind func(system, o
 		k := kind(o[0], o[1])
 		latest := latestSQL(files, k.Snapshot)
 		if len(k.LandingOnly) > 0 {
-			cols, err := describe(ctx, tx, latest)
+			cols, err := Describe(ctx, tx, latest)
 			if err != nil {
 				return nil, fmt.Errorf("rebuild %s.%s: %w", o[0], o[1], err)
 			}
@@ -532,7 +533,7 @@ func (s *Store) SnapshotUnchanged(ctx context.Context, system, object, file stri
 		return false, err
 	}
 	src := "read_parquet(" + QuoteString(file) + ", hive_partitioning = false)"
-	fileCols, err := describe(ctx, s.DB, "SELECT * FROM "+src)
+	fileCols, err := Describe(ctx, s.DB, "SELECT * FROM "+src)
 	if err != nil {
 		return false, fmt.Errorf("snapshot of %s.%s: read %s: %w", system, object, file, err)
 	}
