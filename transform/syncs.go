@@ -28,11 +28,13 @@ func SyncView(name string) string { return "sync__" + name }
 // with the shipped ones.
 func SyncModels(p *config.Pipeline, vars Vars) ([]Model, error) {
 	var out []Model
+	seen := map[string]bool{}
 	for i, s := range p.Syncs {
 		file := s.ModelFile(p.Path)
-		if file == "" {
-			continue
+		if file == "" || seen[file] {
+			continue // a shipped model, or a file another sync reads too
 		}
+		seen[file] = true
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return nil, p.ProblemAt(fmt.Sprintf("$.syncs[%d].model", i), "%v", err)
@@ -63,6 +65,27 @@ func syncTarget(s config.SyncSpec) (table, keyColumn string) {
 // (re)creates its outbound view. A problem is reported at the pipeline
 // file's line, before anything is written.
 func CompileSyncs(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
+	// Every sync view goes first: one whose sync is gone or no longer
+	// compiles must not be loaded.
+	rows, err := db.QueryContext(ctx, `SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND view_name LIKE 'sync\_\_%' ESCAPE '\'`)
+	if err != nil {
+		return fmt.Errorf("sync views: %w", err)
+	}
+	var old []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return err
+		}
+		old = append(old, v)
+	}
+	rows.Close()
+	for _, v := range old {
+		if _, err := db.ExecContext(ctx, "DROP VIEW IF EXISTS main."+state.QuoteIdent(v)); err != nil {
+			return fmt.Errorf("drop sync view %s: %w", v, err)
+		}
+	}
 	for i, s := range p.Syncs {
 		if err := compileSync(ctx, db, p, i, s); err != nil {
 			return err
@@ -133,8 +156,15 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 		}
 		srcExprs = append(srcExprs, fmt.Sprintf("%s AS v%d", v, j))
 		heldExprs = append(heldExprs, fmt.Sprintf("CAST(%s AS VARCHAR) AS h%d", state.QuoteIdent(hc), j))
-		rows = append(rows, fmt.Sprintf("SELECT src.k, held.k IS NOT NULL AS present, %s AS field, src.v%[2]d AS value, %s AS type, held.h%[2]d AS current FROM src LEFT JOIN held ON held.k = src.k",
-			state.QuoteString(f.Field), j, state.QuoteString(typ)))
+		// Values are written in the form they are compared in; a
+		// Salesforce checkbox is never empty, so an empty boolean is false.
+		value, current := fmt.Sprintf("ferry_norm(src.v%d, %s)", j, state.QuoteString(typ)), fmt.Sprintf("held.h%d", j)
+		if typ == "boolean" && s.System() == "salesforce" {
+			value = "coalesce(" + value + ", 'false')"
+			current = "coalesce(" + current + ", 'false')"
+		}
+		rows = append(rows, fmt.Sprintf("SELECT src.k, held.k IS NOT NULL AS present, %s AS field, %s AS value, %s AS type, %s AS current FROM src LEFT JOIN held ON held.k = src.k",
+			state.QuoteString(f.Field), value, state.QuoteString(typ), current))
 	}
 	present := "present"
 	alt := "NULL::VARCHAR"

@@ -79,6 +79,22 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 	}
 	names := map[string]bool{}
 	written := map[string]string{} // "target field" -> the sync writing it
+	// Fields ferry's own people and company sync write.
+	for _, f := range p.Sync.People.Fields {
+		if f.Direction != "to_intercom" {
+			for _, obj := range []string{"Lead", "Contact"} {
+				written[strings.ToLower("salesforce."+obj+" "+f.Salesforce)] = "sync.people"
+			}
+		}
+		if f.Direction != "to_salesforce" {
+			written[strings.ToLower("intercom.contacts "+f.Intercom)] = "sync.people"
+		}
+	}
+	for _, f := range p.Sync.Companies.Fields {
+		if f.Direction != "to_intercom" {
+			written[strings.ToLower("salesforce.Account "+f.Salesforce)] = "sync.companies"
+		}
+	}
 	for i, s := range p.Syncs {
 		at := fmt.Sprintf("$.syncs[%d]", i)
 		switch {
@@ -138,7 +154,11 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 			seen[strings.ToLower(f.Field)] = true
 			tf := strings.ToLower(s.Target + " " + f.Field)
 			if other, ok := written[tf]; ok && other != s.Name {
-				add(fp+".field", "%s.%s is also written by sync %s: two syncs would overwrite each other", s.Target, f.Field, other)
+				if strings.HasPrefix(other, "sync.") {
+					add(fp+".field", "%s.%s is written by ferry's %s mapping: two writers would overwrite each other", s.Target, f.Field, other)
+				} else {
+					add(fp+".field", "%s.%s is also written by sync %s: two syncs would overwrite each other", s.Target, f.Field, other)
+				}
 			}
 			written[tf] = s.Name
 			switch f.Type {

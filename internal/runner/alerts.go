@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 )
@@ -20,8 +22,9 @@ import (
 
 const alertAttempts = 3
 
-// alertTimeout bounds one delivery attempt.
-const alertTimeout = 10 * time.Second
+// alertTimeout bounds one delivery attempt: with the pauses, a webhook
+// that never answers holds the process about 15 s.
+const alertTimeout = 4 * time.Second
 
 type alertBody struct {
 	Text     string   `json:"text"`
@@ -61,6 +64,11 @@ func (r *run) alert(runErr error) {
 			r.log.Info("alert sent", "status", status, "attempts", attempt)
 			return
 		}
+	}
+	// The URL is a secret for some receivers (Slack's): it is not logged.
+	var ue *url.Error
+	if errors.As(last, &ue) {
+		last = ue.Err
 	}
 	r.log.Warn("alert not delivered", "attempts", alertAttempts, "err", last)
 }

@@ -160,12 +160,14 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
 	}
-	defer lock.Release()
+	release := sync.OnceFunc(func() { lock.Release() })
+	defer release()
 	st, err := state.Open(ctx, opt.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
+	closeState := sync.OnceFunc(func() { st.Close() })
+	defer closeState()
 	if err := st.LimitMemory(ctx, opt.DataDir, opt.Pipeline.Transform.MemoryLimit); err != nil {
 		return nil, err
 	}
@@ -184,6 +186,10 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 	}
 	err = r.execute(ctx, stages)
 	r.finish(err)
+	// The alert goes out once the data dir is free again: a slow webhook
+	// must not make the next scheduled run find it locked.
+	closeState()
+	release()
 	r.alert(err)
 	if err != nil && !errors.Is(err, ErrRejects) {
 		return &r.sum, err
@@ -207,6 +213,41 @@ func outcome(runErr error) (status string, code int, msg string) {
 	return "succeeded", 0, ""
 }
 
+// logUncommittedLoad writes the sync log of a run whose load stopped
+// before its commit: the records it staged, with what the ledger says of
+// them (the commit writes it otherwise).
+func (r *run) logUncommittedLoad(ctx context.Context) error {
+	var logged, staged int64
+	if err := r.st.DB.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM ferry.sync_log WHERE run_id = $1), (SELECT count(*) FROM ferry.sync_log_staged WHERE run_id = $1)", r.id).Scan(&logged, &staged); err != nil {
+		return err
+	}
+	if logged > 0 || staged == 0 {
+		return nil
+	}
+	tx, err := r.st.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, name := range []string{"CommitSyncLog", "ClearSyncLogStaged", "SyncLogView"} {
+		args := []any{}
+		if name == "CommitSyncLog" {
+			args = append(args, r.id)
+		}
+		if _, err := tx.ExecContext(ctx, r.st.Stmt(name), args...); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	path, err := r.exportSyncLog(ctx)
+	if path != "" {
+		r.sum.Files["sync_log"] = path
+	}
+	return err
+}
+
 // finish records the run's outcome with its whole summary. A run that
 // committed recorded its outcome in the commit's transaction already;
 // this adds what it learned since (requests, peak memory, exports).
@@ -217,6 +258,11 @@ func (r *run) finish(runErr error) {
 	// Record the outcome even when the run's context was cancelled.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if runErr != nil {
+		if err := r.logUncommittedLoad(ctx); err != nil {
+			r.log.Warn("the sync log of the stopped load was not written", "err", err)
+		}
+	}
 	if _, err := r.st.DB.ExecContext(ctx, r.st.Stmt("FinishRun"), r.id, r.opt.Now().UTC(), status, code, string(b), msg); err != nil {
 		r.log.Error("record run outcome", "err", err)
 	}
@@ -749,7 +795,7 @@ func short(d time.Duration) string {
 // whatever their share.
 const incrementalFloor = 50_000
 
-func (r *run) transform(ctx context.Context) (err error) {
+func (r *run) transform(ctx context.Context) error {
 	if err := transform.Prepare(ctx, r.st.DB, filepath.Join(r.opt.DataDir, "landing"), r.opt.Pipeline); err != nil {
 		return err
 	}
@@ -763,13 +809,10 @@ func (r *run) transform(ctx context.Context) (err error) {
 		return err
 	}
 	// The declared syncs' outbound views are compiled after the models,
-	// whether or not these were built again: they read the models and
-	// current state, and the pipeline file may have changed them.
-	defer func() {
-		if err == nil {
-			err = transform.CompileSyncs(ctx, r.st.DB, r.opt.Pipeline)
-		}
-	}()
+	// whether or not these were built again (they read the models and
+	// current state, and the pipeline file may have changed them), and
+	// before the build is recorded: a build whose syncs do not compile is
+	// not a plan `ferry load` may take.
 	t0 := time.Now()
 	fp, err := transform.Inputs(ctx, r.st.DB, models)
 	if err != nil {
@@ -784,7 +827,7 @@ func (r *run) transform(ctx context.Context) (err error) {
 	published := transform.Published(ctx, r.st.DB, models)
 	if fp.Inputs != "" && !r.opt.RebuildModels && lastInputs == fp.Inputs && published {
 		r.log.Info("models up to date: nothing they read has changed since the last build", "models", len(models))
-		return nil
+		return transform.CompileSyncs(ctx, r.st.DB, r.opt.Pipeline)
 	}
 	// A build follows the records that changed since the published one
 	// unless what it cannot follow changed: the models, the settings, the
@@ -855,6 +898,9 @@ func (r *run) transform(ctx context.Context) (err error) {
 		r.log.Debug("model kept: its inputs did not change", "model", m.Name)
 	}
 	if err := transform.Build(ctx, r.st.DB, models, opt); err != nil {
+		return err
+	}
+	if err := transform.CompileSyncs(ctx, r.st.DB, r.opt.Pipeline); err != nil {
 		return err
 	}
 	tx, err := r.st.DB.BeginTx(ctx, nil)
@@ -1177,8 +1223,25 @@ func (r *run) load(ctx context.Context) (err error) {
 // defaulted.
 func (r *run) checkRequired(ctx context.Context) error {
 	var problems []string
+	type upsert struct {
+		src load.Source
+		obj string
+	}
+	var upserts []upsert
 	for _, obj := range r.plan.Objects(load.SalesforceUpserts) {
-		fields, err := r.plan.Fields(ctx, load.SalesforceUpserts, obj)
+		upserts = append(upserts, upsert{load.SalesforceUpserts, obj})
+	}
+	for _, s := range r.opt.Pipeline.Syncs {
+		if s.System() == "salesforce" && s.Operation == "upsert" {
+			src := load.SyncSource(s.Name, s.System(), s.Operation)
+			if r.plan.Count(src, s.Object()) > 0 {
+				upserts = append(upserts, upsert{src, s.Object()})
+			}
+		}
+	}
+	for _, u := range upserts {
+		obj := u.obj
+		fields, err := r.plan.Fields(ctx, u.src, obj)
 		if err != nil {
 			return err
 		}

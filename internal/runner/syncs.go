@@ -107,8 +107,9 @@ func (r *run) checkSalesforceSync(ctx context.Context, p *config.Pipeline, at st
 				allowed = append(allowed, v.Value)
 			}
 		}
+		// The view names the field as the sync spells it.
 		rows, err := r.st.DB.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT value FROM main.%s WHERE field = $1 AND value IS NOT NULL ORDER BY 1",
-			state.QuoteIdent(transform.SyncView(s.Name))), df.Name)
+			state.QuoteIdent(transform.SyncView(s.Name))), f.Field)
 		if err != nil {
 			return fmt.Errorf("sync %s: %w", s.Name, err)
 		}
@@ -119,8 +120,14 @@ func (r *run) checkSalesforceSync(ctx context.Context, p *config.Pipeline, at st
 				rows.Close()
 				return err
 			}
-			if bad == "" && !slices.Contains(allowed, v) {
-				bad = v
+			values := []string{v}
+			if df.Type == "multipicklist" {
+				values = strings.Split(v, ";")
+			}
+			for _, one := range values {
+				if bad == "" && !slices.Contains(allowed, one) {
+					bad = one
+				}
 			}
 		}
 		rows.Close()

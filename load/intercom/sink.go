@@ -390,6 +390,11 @@ func (s *Sink) Attach(ctx context.Context, recs []load.Record, created map[strin
 				if intercomapi.Gone(err, "company_not_found") {
 					co := load.Record{Object: "companies", Key: *c.Value}
 					if gone, gerr := s.gone(ctx, co, "attach", err, out); gone || gerr != nil {
+						if gone {
+							rec := r
+							rec.Object, rec.Key = "contacts", contact
+							s.Ledger.Record(target, rec, "attach", "gone", "", "GONE: company "+*c.Value+": "+err.Error())
+						}
 						return gerr
 					}
 				}
