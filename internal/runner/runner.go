@@ -213,6 +213,20 @@ func outcome(runErr error) (status string, code int, msg string) {
 	return "succeeded", 0, ""
 }
 
+// writeSyncLog turns the run's staged plan records into its sync log,
+// inside tx.
+func (r *run) writeSyncLog(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, r.st.Stmt("CommitSyncLog"), r.id); err != nil {
+		return fmt.Errorf("sync log: %w", err)
+	}
+	for _, name := range []string{"ClearSyncLogStaged", "SyncLogView"} {
+		if _, err := tx.ExecContext(ctx, r.st.Stmt(name)); err != nil {
+			return fmt.Errorf("sync log: %w", err)
+		}
+	}
+	return nil
+}
+
 // logUncommittedLoad writes the sync log of a run whose load stopped
 // before its commit: the records it staged, with what the ledger says of
 // them (the commit writes it otherwise).
@@ -229,14 +243,8 @@ func (r *run) logUncommittedLoad(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	for _, name := range []string{"CommitSyncLog", "ClearSyncLogStaged", "SyncLogView"} {
-		args := []any{}
-		if name == "CommitSyncLog" {
-			args = append(args, r.id)
-		}
-		if _, err := tx.ExecContext(ctx, r.st.Stmt(name), args...); err != nil {
-			return err
-		}
+	if err := r.writeSyncLog(ctx, tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return err
@@ -1592,14 +1600,8 @@ func (r *run) commit(ctx context.Context, stages Stage, loadErr error) error {
 		if _, err := tx.ExecContext(ctx, r.st.Stmt("MarkPlanLoaded"), r.id); err != nil {
 			return fmt.Errorf("commit: record the plan as loaded: %w", err)
 		}
-		for _, name := range []string{"CommitSyncLog", "ClearSyncLogStaged", "SyncLogView"} {
-			args := []any{}
-			if name == "CommitSyncLog" {
-				args = append(args, r.id)
-			}
-			if _, err := tx.ExecContext(ctx, r.st.Stmt(name), args...); err != nil {
-				return fmt.Errorf("commit: sync log: %w", err)
-			}
+		if err := r.writeSyncLog(ctx, tx); err != nil {
+			return fmt.Errorf("commit: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, r.st.Stmt("StageSnapshot"), r.id); err != nil {
 			return fmt.Errorf("commit snapshot: %w", err)
