@@ -3,6 +3,7 @@ package cli_test
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,7 +18,8 @@ import (
 func TestRun_BulkJobsSpanPlanChunks(t *testing.T) {
 	t.Parallel()
 	emu, _, run := setup(t, 1200)
-	b, err := os.ReadFile(smallBatchPipeline(t))
+	small := smallBatchPipeline(t)
+	b, err := os.ReadFile(small)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +27,9 @@ func TestRun_BulkJobsSpanPlanChunks(t *testing.T) {
 	if s == string(b) {
 		t.Fatal("pipeline has no chunk_records: 50000 to lower")
 	}
-	pipeline := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", s)
+	// ferry's own plan only: a declared sync writes through its own jobs.
+	s = strings.Replace(s, declaredSyncs, "", 1)
+	pipeline := testenv.WriteFile(t, filepath.Dir(small), "chunked.yaml", s)
 	before := emu.SFStats().Requests
 	res := mustRun(t, run, "run", "--pipeline", pipeline, "--output", "json", "--log-level", "debug")
 	var sum struct {

@@ -33,7 +33,9 @@ func TestMain(m *testing.M) {
 }
 
 // smallBatchPipeline is the example pipeline with Bulk API used from 11
-// rows on, so small datasets exercise Bulk jobs.
+// rows on, so small datasets exercise Bulk jobs, and with two declared
+// syncs (an update of Accounts, an upsert of Tasks), so that the crash,
+// fault and chaos tests cover them too.
 func smallBatchPipeline(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile(pipelinePath())
@@ -46,7 +48,10 @@ func smallBatchPipeline(t *testing.T) string {
 	if !strings.Contains(s, "collections_max: 10") || !strings.Contains(s, "search_lag: 0s") {
 		t.Fatal("the example pipeline lacks collections_max: 200 or search_lag: 5m")
 	}
-	return testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", s)
+	dir := t.TempDir()
+	testenv.WriteFile(t, dir, "account_tiers.sql", tiersModel)
+	testenv.WriteFile(t, dir, "follow_ups.sql", followUpsModel)
+	return testenv.WriteFile(t, dir, "pipeline.yaml", s+declaredSyncs)
 }
 
 // pipelineWith writes the example pipeline with old replaced by new.

@@ -44,6 +44,26 @@ ORDER BY intercom_id
 LIMIT 5
 `
 
+// declaredSyncs is the part of syncsStanza that writes Salesforce: the
+// crash, fault and chaos tests run with it.
+const declaredSyncs = `
+syncs:
+  - name: account_tiers
+    model: account_tiers.sql
+    target: salesforce.Account
+    operation: update
+    key: { column: account_id, field: Id }
+    fields:
+      - { column: tier, field: Tier__c, values: { gold: Strategic, silver: Enterprise } }
+  - name: follow_ups
+    model: follow_ups.sql
+    target: salesforce.Task
+    operation: upsert
+    key: { column: follow_up_key, field: Intercom_Conversation_Id__c }
+    fields:
+      - { column: subject, field: Subject }
+`
+
 const syncsStanza = `
 syncs:
   - name: account_tiers
