@@ -2,7 +2,6 @@ package extract_test
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/ferry-sync/ferry/emulator/salesforce"
 	"github.com/ferry-sync/ferry/emulator/seed"
 	salesforceextract "github.com/ferry-sync/ferry/extract/salesforce"
-	"github.com/ferry-sync/ferry/internal/salesforceapi"
 )
 
 // TestSalesforce_DeleteLogThenSweep: the delete log lists a record deleted
@@ -22,16 +20,7 @@ import (
 func TestSalesforce_DeleteLogThenSweep(t *testing.T) {
 	t.Parallel()
 	clk := &clock{t: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
-	srv, err := salesforce.New(salesforce.Options{Now: clk.Now, Dataset: seed.New(seed.Params{Seed: 2, Scale: 300})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	c, _ := salesforceapi.New(salesforceapi.Options{LoginURL: ts.URL, Flow: salesforceapi.FlowClientCredentials, ClientID: salesforce.ClientID, ClientSecret: salesforce.ClientSecret, Now: clk.Now})
-	if err := c.Authenticate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	srv, ts, c := salesforceOrg(t, salesforce.Options{Now: clk.Now, Dataset: seed.New(seed.Params{Seed: 2, Scale: 300})})
 	src := &salesforceextract.Source{Client: c, Name: "Lead"}
 	var all []string
 	for ids, err := range src.LiveIDs(t.Context()) {

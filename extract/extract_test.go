@@ -119,16 +119,7 @@ func TestIntercomContacts_DayBoundary(t *testing.T) {
 func TestSalesforce_SameSecondTiesAndUpperBound(t *testing.T) {
 	t.Parallel()
 	clk := &clock{t: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
-	srv, err := salesforce.New(salesforce.Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	c, _ := salesforceapi.New(salesforceapi.Options{LoginURL: ts.URL, Flow: salesforceapi.FlowClientCredentials, ClientID: salesforce.ClientID, ClientSecret: salesforce.ClientSecret, Now: clk.Now})
-	if err := c.Authenticate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	_, ts, c := salesforceOrg(t, salesforce.Options{Now: clk.Now})
 	var ids []string
 	for i := 0; i < 5; i++ {
 		m := post(t, ts.URL+"/services/data/v62.0/sobjects/Lead", "Bearer "+token(t, ts.URL), map[string]any{"LastName": "L", "Company": "C"})
@@ -154,6 +145,26 @@ func TestSalesforce_SameSecondTiesAndUpperBound(t *testing.T) {
 	if _, err := os.Stat(filepath.Dir(res.File)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// salesforceOrg serves an emulated org (opt.Now is its clock) and returns
+// it with a client authenticated against it.
+func salesforceOrg(t *testing.T, opt salesforce.Options) (*salesforce.Server, *httptest.Server, *salesforceapi.Client) {
+	t.Helper()
+	srv, err := salesforce.New(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	c, err := salesforceapi.New(salesforceapi.Options{LoginURL: ts.URL, Flow: salesforceapi.FlowClientCredentials, ClientID: salesforce.ClientID, ClientSecret: salesforce.ClientSecret, Now: opt.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Authenticate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return srv, ts, c
 }
 
 func token(t *testing.T, base string) string {

@@ -64,23 +64,8 @@ syncs:
       - { column: subject, field: Subject }
 `
 
-const syncsStanza = `
-syncs:
-  - name: account_tiers
-    model: account_tiers.sql
-    target: salesforce.Account
-    operation: update
-    key: { column: account_id, field: Id }
-    fields:
-      - { column: tier, field: Tier__c, values: { gold: Strategic, silver: Enterprise } }
-  - name: follow_ups
-    model: follow_ups.sql
-    target: salesforce.Task
-    operation: upsert
-    key: { column: follow_up_key, field: Intercom_Conversation_Id__c }
-    fields:
-      - { column: subject, field: Subject }
-  - name: plans
+// syncsStanza adds a sync of an Intercom custom attribute.
+const syncsStanza = declaredSyncs + `  - name: plans
     model: plans.sql
     target: intercom.contacts
     operation: update
