@@ -251,7 +251,7 @@ func (r *run) landTombstones(ctx context.Context, tx *sql.Tx) error {
 	}
 	landing := filepath.Join(r.opt.DataDir, "landing")
 	for _, k := range objects {
-		file, err := state.Tombstones(ctx, tx, landing, r.id, r.opt.Now(), k[0], k[1])
+		file, n, err := state.Tombstones(ctx, tx, landing, r.id, r.opt.Now(), k[0], k[1])
 		if err != nil {
 			return err
 		}
@@ -260,10 +260,6 @@ func (r *run) landTombstones(ctx context.Context, tx *sql.Tx) error {
 		}
 		if err := state.Merge(ctx, tx, r.id, k[0], k[1], file, ObjectKind(k[0], k[1])); err != nil {
 			return err
-		}
-		var n int64
-		if err := tx.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet(%s)", state.QuoteString(file))).Scan(&n); err != nil {
-			return fmt.Errorf("tombstones of %s.%s: %w", k[0], k[1], err)
 		}
 		r.sum.Deleted[k[0]+"."+k[1]] += n
 	}

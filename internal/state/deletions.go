@@ -31,22 +31,22 @@ func TombstoneFile(landing, system, object, runID string) string {
 // deletions of one object (ferry.deletions rows no tombstone has landed
 // for), inside tx, and returns its path, or "" when current state holds
 // none of those records alive as of their deletion (already deleted,
-// never extracted, or restored since).
-func Tombstones(ctx context.Context, tx *sql.Tx, landing, runID string, at time.Time, system, object string) (string, error) {
+// never extracted, or restored since), with the number of tombstones.
+func Tombstones(ctx context.Context, tx *sql.Tx, landing, runID string, at time.Time, system, object string) (string, int64, error) {
 	table := extract.TableName(system, object)
 	cols, err := TableColumns(ctx, tx, "raw", table)
 	if err != nil || len(cols) == 0 {
-		return "", err
+		return "", 0, err
 	}
 	// A merge is kept in merged_into, which a table from before ferry
 	// looked for deletes may lack.
 	var merges int64
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM ferry.deletions WHERE landed_by IS NULL AND system = $1 AND object = $2 AND merged_into IS NOT NULL`, system, object).Scan(&merges); err != nil {
-		return "", fmt.Errorf("tombstones of %s.%s: %w", system, object, err)
+		return "", 0, fmt.Errorf("tombstones of %s.%s: %w", system, object, err)
 	}
 	if merges > 0 && !slices.ContainsFunc(cols, func(c Column) bool { return c.Name == "merged_into" }) {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE raw.%s ADD COLUMN merged_into VARCHAR", QuoteIdent(table))); err != nil {
-			return "", fmt.Errorf("tombstones of %s.%s: %w", system, object, err)
+			return "", 0, fmt.Errorf("tombstones of %s.%s: %w", system, object, err)
 		}
 		cols = append(cols, Column{Name: "merged_into", Type: "VARCHAR"})
 	}
@@ -72,27 +72,27 @@ func Tombstones(ctx context.Context, tx *sql.Tx, landing, runID string, at time.
 		strings.Join(replace, ", "), QuoteIdent(table), QuoteString(system), QuoteString(object))
 	var n int64
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM ("+query+")").Scan(&n); err != nil {
-		return "", fmt.Errorf("tombstones of %s.%s: %w", system, object, err)
+		return "", 0, fmt.Errorf("tombstones of %s.%s: %w", system, object, err)
 	}
 	if n == 0 {
-		return "", nil
+		return "", 0, nil
 	}
 	path := TombstoneFile(landing, system, object, runID)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", fmt.Errorf("tombstones of %s.%s: %w", system, object, err)
+		return "", 0, fmt.Errorf("tombstones of %s.%s: %w", system, object, err)
 	}
 	tmp := path + ".tmp"
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd)", query, QuoteString(tmp))); err != nil {
 		os.Remove(tmp)
-		return "", fmt.Errorf("tombstones of %s.%s: %w", system, object, err)
+		return "", 0, fmt.Errorf("tombstones of %s.%s: %w", system, object, err)
 	}
 	if err := syncFile(tmp); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return "", fmt.Errorf("tombstones of %s.%s: %w", system, object, err)
+		return "", 0, fmt.Errorf("tombstones of %s.%s: %w", system, object, err)
 	}
-	return path, nil
+	return path, n, nil
 }
 
 // Missing returns the ids of the records of an object that current state
