@@ -153,6 +153,8 @@ type Plan struct {
 	sources   []Source // the shipped outbound models, then the declared syncs
 	lines     []Line
 	spans     map[string]map[string]span // source name -> object -> its records' numbers
+	// deferred holds the spans of the sources Defer took out of the plan.
+	deferred map[string]map[string]span
 
 	mu   sync.Mutex // serialises use of conn
 	conn *sql.Conn  // nil once closed
@@ -261,6 +263,7 @@ func (p *Plan) Close() error {
 type Line struct {
 	Target, Object, Op string
 	Sync               string `json:",omitempty"` // the declared sync, for its lines
+	Deferred           bool   `json:",omitempty"` // the daily API budget left it for a later run
 	Records            int
 	Fields             map[string]int
 }
@@ -306,15 +309,34 @@ func (p *Plan) Stage(ctx context.Context, runID string) error {
 		return fmt.Errorf("stage the plan: closed")
 	}
 	for _, src := range p.sources {
-		for _, s := range p.spans[src.name()] {
-			if _, err := p.conn.ExecContext(ctx, `INSERT INTO ferry.sync_log_staged
-SELECT DISTINCT $1, $2, $3, object, key, $4 FROM temp.main.ferry_plan WHERE rec BETWEEN $5 AND $6`,
-				runID, src.name(), src.Target, src.Op, s.first, s.last); err != nil {
-				return fmt.Errorf("stage the plan: %w", err)
+		for deferred, spans := range map[bool]map[string]span{false: p.spans[src.name()], true: p.deferred[src.name()]} {
+			for _, s := range spans {
+				if _, err := p.conn.ExecContext(ctx, `INSERT INTO ferry.sync_log_staged
+SELECT DISTINCT $1, $2, $3, object, key, $4, $7 FROM temp.main.ferry_plan WHERE rec BETWEEN $5 AND $6`,
+					runID, src.name(), src.Target, src.Op, s.first, s.last, deferred); err != nil {
+					return fmt.Errorf("stage the plan: %w", err)
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// Defer takes src's records out of the plan: they are neither counted nor
+// read, and Stage logs them as deferred. Its summary lines stay, marked.
+func (p *Plan) Defer(src Source) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.deferred == nil {
+		p.deferred = map[string]map[string]span{}
+	}
+	p.deferred[src.name()] = p.spans[src.name()]
+	delete(p.spans, src.name())
+	for i := range p.lines {
+		if l := &p.lines[i]; l.Target == src.Target && l.Op == src.Op && l.Sync == src.sync {
+			l.Deferred = true
+		}
+	}
 }
 
 // Summary counts records and fields per target, object and operation.

@@ -8,9 +8,14 @@ import (
 
 func loadCmd(ctx context.Context, e *env, args []string) error {
 	var p pipelineFlags
+	var output string
 	fs := newFlagSet("load", "Write the outbound changes of the last built models to both systems.", e.stdout)
 	p.register(fs)
+	fs.StringVar(&output, "output", "text", "summary format on stdout: text or json")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkOutput(output); err != nil {
 		return err
 	}
 	opt, err := p.options(e, "load")
@@ -18,8 +23,6 @@ func loadCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	sum, err := runner.Run(ctx, opt, runner.Load)
-	if sum != nil {
-		printSummary(e.stdout, sum, false)
-	}
+	printOutcome(e, sum, output)
 	return err
 }

@@ -85,6 +85,9 @@ func printSummary(w io.Writer, s *runner.Summary, plan bool) {
 			if l.Sync != "" {
 				sync = "  (sync " + l.Sync + ")"
 			}
+			if l.Deferred {
+				sync += "  DEFERRED: daily API budget"
+			}
 			fmt.Fprintf(w, "  %-10s %-9s %-7s %7d records  fields: %s%s\n", l.Target, l.Object, l.Op, l.Records, strings.Join(fields, " "), sync)
 		}
 	} else {
@@ -107,6 +110,17 @@ func printSummary(w io.Writer, s *runner.Summary, plan bool) {
 	}
 	if len(s.Requests) > 0 {
 		fmt.Fprintf(w, "api requests: intercom %d, salesforce %d\n", s.Requests["intercom"], s.Requests["salesforce"])
+	}
+	if b := s.Budget; b != nil {
+		fmt.Fprintf(w, "salesforce daily budget: %d calls; %d made by runs in the 24 hours before this one; forecast: extraction %d, load %d (%d left for it)\n",
+			b.DailyCalls, b.UsedBefore, b.ExtractForecast, b.LoadForecast, b.Left)
+		for _, d := range b.Deferred {
+			verb := "deferred"
+			if plan {
+				verb = "would be deferred"
+			}
+			fmt.Fprintf(w, "  %s: sync %s (priority %d, %d records, about %d calls); planned again next run\n", verb, d.Sync, d.Priority, d.Records, d.Calls)
+		}
 	}
 }
 

@@ -21,12 +21,17 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	sum, err := runner.Run(ctx, opt, runner.Extract|runner.Transform|runner.Load)
-	if sum != nil {
-		if output == "json" {
-			writeJSON(e.stdout, sum)
-		} else {
-			printSummary(e.stdout, sum, false)
-		}
-	}
+	printOutcome(e, sum, output)
 	return err
+}
+
+// printOutcome writes what a run that loads did, in the format asked for.
+func printOutcome(e *env, sum *runner.Summary, output string) {
+	switch {
+	case sum == nil:
+	case output == "json":
+		writeJSON(e.stdout, sum)
+	default:
+		printSummary(e.stdout, sum, false)
+	}
 }

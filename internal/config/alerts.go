@@ -17,11 +17,11 @@ func (p *Pipeline) validateAlerts(probs *[]pathProblem) {
 		*probs = append(*probs, pathProblem{"$.alerts.webhook_url", "must be an http(s) URL"})
 	}
 	if len(a.On) == 0 {
-		a.On = []string{"failed", "rejects"}
+		a.On = []string{"failed", "rejects", "deferred"}
 	}
 	for i, o := range a.On {
-		if o != "failed" && o != "rejects" && o != "succeeded" {
-			*probs = append(*probs, pathProblem{fmt.Sprintf("$.alerts.on[%d]", i), fmt.Sprintf("must be failed, rejects or succeeded, got %q", o)})
+		if o != "failed" && o != "rejects" && o != "succeeded" && o != "deferred" {
+			*probs = append(*probs, pathProblem{fmt.Sprintf("$.alerts.on[%d]", i), fmt.Sprintf("must be failed, rejects, deferred or succeeded, got %q", o)})
 		}
 	}
 }

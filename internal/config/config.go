@@ -77,6 +77,23 @@ type Salesforce struct {
 type Budget struct {
 	MaxCallsPerRun    int `yaml:"max_calls_per_run"`
 	MinDailyRemaining int `yaml:"min_daily_remaining"`
+	// DailyCalls caps the Salesforce calls ferry makes over any rolling
+	// 24 hours, across runs (nil: DefaultDailyCalls; 0: no cap). A run
+	// that would pass it defers declared syncs, lowest priority first.
+	DailyCalls *int `yaml:"daily_calls"`
+}
+
+// DefaultDailyCalls is the daily budget when the pipeline names none: a
+// fifth of a 100,000-call Enterprise org, leaving the rest to the org's
+// other integrations.
+const DefaultDailyCalls = 20000
+
+// Daily is the rolling 24-hour cap on ferry's Salesforce calls, 0 for none.
+func (b Budget) Daily() int {
+	if b.DailyCalls == nil {
+		return DefaultDailyCalls
+	}
+	return *b.DailyCalls
 }
 
 // Extract settings.
@@ -659,7 +676,7 @@ func (p *Pipeline) validate(probs *[]pathProblem) {
 	if len(p.Extract.Intercom)+len(p.Extract.Salesforce) == 0 {
 		add("$.extract", "required: the Intercom and Salesforce objects to read, each with its lookback (see pipelines/intercom_salesforce.yaml)")
 	}
-	if sf.Budget.MaxCallsPerRun < 0 || sf.Budget.MinDailyRemaining < 0 {
+	if sf.Budget.MaxCallsPerRun < 0 || sf.Budget.MinDailyRemaining < 0 || sf.Budget.Daily() < 0 {
 		add("$.connections.salesforce.budget", "limits must not be negative")
 	}
 	for name := range p.Extract.Intercom {

@@ -307,3 +307,29 @@ syncs:
 		})
 	}
 }
+
+// TestParse_DailyBudget: the daily budget defaults to 20,000 calls, 0
+// turns it off, a negative one is refused at its line; syncs carry a
+// priority.
+func TestParse_DailyBudget(t *testing.T) {
+	t.Parallel()
+	base := string(example(t))
+	for from, want := range map[string]int{"daily_calls: 20000": 20000, "daily_calls: 0": 0, "daily_calls: 5": 5} {
+		p, err := config.Parse("p.yaml", []byte(strings.Replace(base, "daily_calls: 20000", from, 1)), testenv.Env(nil))
+		if err != nil || p.Connections.Salesforce.Budget.Daily() != want {
+			t.Errorf("%s: daily %v, %v; want %d", from, p.Connections.Salesforce.Budget.Daily(), err, want)
+		}
+	}
+	unset := strings.Replace(base, "daily_calls: 20000", "", 1)
+	if p, err := config.Parse("p.yaml", []byte(unset), testenv.Env(nil)); err != nil || p.Connections.Salesforce.Budget.Daily() != config.DefaultDailyCalls {
+		t.Errorf("unset: %v", err)
+	}
+	bad := strings.Replace(base, "daily_calls: 20000", "daily_calls: -1", 1)
+	if _, err := config.Parse("p.yaml", []byte(bad), testenv.Env(nil)); err == nil || !strings.Contains(err.Error(), "connections.salesforce.budget: limits must not be negative") {
+		t.Errorf("daily_calls -1: %v", err)
+	}
+	p, err := config.Parse("p.yaml", []byte(base+"\nsyncs:\n  - { name: t, model: t.sql, target: salesforce.Account, operation: update, key: { column: a, field: Id }, fields: [{ column: b, field: Tier__c }], priority: 7 }\n"), testenv.Env(nil))
+	if err != nil || p.Syncs[0].Priority != 7 {
+		t.Errorf("priority: %v", err)
+	}
+}

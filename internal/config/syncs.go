@@ -18,6 +18,7 @@ import (
 //	    fields:
 //	      - { column: tier, field: Tier__c, values: { gold: Strategic, silver: Enterprise }, default: SMB }
 //	    mode: changed                        # changed (default): only fields that differ; all: every mapped field
+//	    priority: 10                         # kept before syncs with lower ones when the daily budget is short (default 0)
 type SyncSpec struct {
 	Name      string      `yaml:"name"`
 	Model     string      `yaml:"model"`
@@ -26,6 +27,10 @@ type SyncSpec struct {
 	Key       SyncKey     `yaml:"key"`
 	Fields    []SyncField `yaml:"fields"`
 	Mode      string      `yaml:"mode"`
+	// Priority orders the syncs a run defers when its Salesforce calls
+	// would pass connections.salesforce.budget.daily_calls: the lowest
+	// first, and among equals the one declared last.
+	Priority int `yaml:"priority"`
 }
 
 // SyncKey matches a model's rows to the target's records.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -42,12 +43,21 @@ type alertBody struct {
 func (r *run) alert(runErr error) {
 	a := r.opt.Pipeline.Alerts
 	status, code, msg := outcome(runErr)
-	if a.WebhookURL == "" || !slices.Contains(a.On, status) {
+	var deferred []string
+	if r.sum.Budget != nil && r.opt.Command != "plan" {
+		for _, d := range r.sum.Budget.Deferred {
+			deferred = append(deferred, d.Sync)
+		}
+	}
+	if a.WebhookURL == "" || !(slices.Contains(a.On, status) || len(deferred) > 0 && slices.Contains(a.On, "deferred")) {
 		return
 	}
 	text := fmt.Sprintf("ferry %s %s (pipeline %s): %s", r.opt.Command, r.id, r.opt.Pipeline.Name, status)
 	if msg != "" {
 		text += ": " + msg
+	}
+	if len(deferred) > 0 {
+		text += fmt.Sprintf("; deferred by the daily Salesforce API budget: %s", strings.Join(deferred, ", "))
 	}
 	b, err := json.Marshal(alertBody{Text: text, RunID: r.id, Pipeline: r.opt.Pipeline.Name, Command: r.opt.Command, Status: status,
 		ExitCode: code, Error: msg, Rejects: r.sum.Rejects, Summary: &r.sum})

@@ -102,6 +102,9 @@ type Summary struct {
 	Stages           map[string]time.Duration `json:"stages"`
 	Identity         map[string]int64         `json:"identity"`
 	Files            map[string]string        `json:"files"`
+	// Budget accounts for the run's Salesforce calls against the daily
+	// budget, and lists the syncs it deferred (budget.go).
+	Budget *BudgetReport `json:"budget,omitempty"`
 	// PeakRSSMiB is the process's peak resident memory (Linux VmHWM),
 	// read when the run finishes.
 	PeakRSSMiB int64                      `json:"peak_rss_mib,omitempty"`
@@ -136,6 +139,11 @@ type run struct {
 	landed []landed
 	plan   *load.Plan
 	gone   []load.Gone // records the load found gone (deletes.go)
+	// tallied is the Salesforce calls already in ferry.api_calls, and
+	// extracted whether the extraction ended or the run has none
+	// (budget.go).
+	tallied   int
+	extracted bool
 }
 
 func (r *run) hook(step string) error {
@@ -266,6 +274,13 @@ func (r *run) finish(runErr error) {
 	// Record the outcome even when the run's context was cancelled.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	stage := "load"
+	if !r.extracted {
+		stage = "extract"
+	}
+	if err := r.tally(ctx, stage); err != nil {
+		r.log.Warn("the run's Salesforce calls were not tallied", "err", err)
+	}
 	if runErr != nil {
 		if err := r.logUncommittedLoad(ctx); err != nil {
 			r.log.Warn("the sync log of the stopped load was not written", "err", err)
@@ -277,6 +292,7 @@ func (r *run) finish(runErr error) {
 }
 
 func (r *run) execute(ctx context.Context, stages Stage) error {
+	r.extracted = stages&Extract == 0 // calls before any extraction are the load's
 	if stages&Load != 0 && stages&Transform == 0 {
 		if err := r.planFresh(ctx); err != nil {
 			return err
@@ -300,6 +316,10 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 	}
 	if stages&Extract != 0 {
 		if err := r.timed("extract", func() error { return r.extract(ctx) }); err != nil {
+			return err
+		}
+		r.extracted = true
+		if err := r.tally(ctx, "extract"); err != nil {
 			return err
 		}
 		if err := r.hook("after-extract"); err != nil {
@@ -344,6 +364,9 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 			}
 		}
 		if err := r.checkSyncTargets(ctx); err != nil {
+			return err
+		}
+		if err := r.deferForBudget(ctx); err != nil {
 			return err
 		}
 		r.sum.Planned = p.Summary()
@@ -542,6 +565,9 @@ func (r *run) extract(ctx context.Context) error {
 		if s.System() == "salesforce" {
 			sfObjects++
 		}
+	}
+	if err := r.checkExtractBudget(ctx, sfObjects); err != nil {
+		return err
 	}
 	if sfObjects > 0 {
 		// describe + at least one page per object (+1 for /limits).
@@ -1007,13 +1033,11 @@ func (r *run) load(ctx context.Context) (err error) {
 		r.log.Info("nothing to write: both systems agree")
 		return nil
 	}
-	calls := 0
-	for _, src := range []load.Source{load.SalesforceUpdates, load.SalesforceUpserts} {
-		for _, obj := range plan.Objects(src) {
-			calls += min(plan.Count(src, obj)/200+1, 12)
-		}
+	calls := r.ownWriteCalls()
+	for _, s := range p.Syncs {
+		calls += r.syncCalls(load.SyncSource(s.Name, s.System(), s.Operation))
 	}
-	if err := r.sf.Reserve(ctx, calls+1); err != nil {
+	if err := r.sf.Reserve(ctx, calls); err != nil {
 		return fmt.Errorf("salesforce: %w", err)
 	}
 	if plan.Count(load.IntercomContacts, "")+plan.Count(load.IntercomCreates, "") > 0 {

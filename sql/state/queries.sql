@@ -197,6 +197,23 @@ SELECT DISTINCT system, object FROM ferry.deletions WHERE landed_by IS NULL ORDE
 -- name: MarkDeletionsLanded
 UPDATE ferry.deletions SET landed_by = $1 WHERE landed_by IS NULL;
 
+-- name: TallyCalls
+-- Calls $5 that run $1 made to system $2 in stage $3, as of $4.
+INSERT INTO ferry.api_calls VALUES ($1, $2, $3, $4, $5);
+
+-- name: CallsSince
+-- The calls to system $1 since $2 by runs other than $3.
+SELECT coalesce(sum(calls), 0) FROM ferry.api_calls WHERE system = $1 AND made_at > $2 AND run_id <> $3;
+
+-- name: RecentExtractCalls
+-- What the extractions of the last three runs that extracted cost, in
+-- calls to system $1: a run's forecast of its own.
+SELECT coalesce(max(calls), 0) FROM (
+    SELECT sum(calls) AS calls FROM ferry.api_calls
+    WHERE system = $1 AND stage = 'extract'
+    GROUP BY run_id ORDER BY max(made_at) DESC LIMIT 3
+);
+
 -- name: ClearSyncLogStaged
 DELETE FROM ferry.sync_log_staged;
 
@@ -228,9 +245,10 @@ last AS (
     QUALIFY row_number() OVER (PARTITION BY target, object, record_key, op ORDER BY written_at DESC, CASE status WHEN 'pending' THEN 1 ELSE 0 END) = 1
 )
 SELECT p.run_id, p.source, p.target, p.object, p.record_key, p.op,
-    CASE coalesce(l.status, 'unsent') WHEN 'pending' THEN 'unknown' WHEN 'unsent' THEN 'not_written' ELSE l.status END,
+    CASE WHEN p.deferred THEN 'deferred' ELSE CASE coalesce(l.status, 'unsent') WHEN 'pending' THEN 'unknown' WHEN 'unsent' THEN 'not_written' ELSE l.status END END,
     l.result_id,
-    coalesce(l.error, CASE WHEN l.status IS NULL THEN 'no write was made: its create failed, it was already sent, or the load stopped first' END)
+    CASE WHEN p.deferred THEN 'deferred: the run''s Salesforce calls would have passed connections.salesforce.budget.daily_calls; planned again next run'
+    ELSE coalesce(l.error, CASE WHEN l.status IS NULL THEN 'no write was made: its create failed, it was already sent, or the load stopped first' END) END
 FROM planned AS p
 LEFT JOIN last AS l
     ON l.target = p.target AND l.object = p.ledger_object AND l.record_key = p.ledger_key AND l.op = p.ledger_op;
