@@ -4,7 +4,8 @@ package models
 
 import "embed"
 
-// FS holds staging/, intermediate/ and marts/.
+// FS holds staging/, intermediate/ and marts/, and syncs/: the sync
+// declarations of the shipped workflows that are models plus syncs.
 //
-//go:embed staging intermediate marts
+//go:embed staging intermediate marts syncs
 var FS embed.FS

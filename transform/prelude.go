@@ -149,6 +149,7 @@ func PipelineVars(p *config.Pipeline) Vars {
 		"companies_external_id": or(p.Sync.Companies.SalesforceExternalID, "Intercom_Company_Id__c"),
 		"tasks_external_id":     or(p.Workflows.ConversationTasks.ExternalIDField, "Intercom_Conversation_Id__c"),
 		"cases_external_id":     or(p.Workflows.Escalation.ExternalIDField, "Intercom_Conversation_Id__c"),
+		"support_flag_field":    or(p.Workflows.SupportIssueFlag.Field, "Active_Support_Issue__c"),
 	}
 }
 
@@ -214,6 +215,9 @@ func ConfiguredColumns(p *config.Pipeline) map[string][]extract.Column {
 		add("salesforce__case", field, extract.String)
 	}
 	add("salesforce__task", vars["tasks_external_id"], extract.String)
+	// The key of what the shipped syncs create (models/syncs).
+	add("salesforce__task", "Ferry_Key__c", extract.String)
+	add("salesforce__opportunity", "Ferry_Key__c", extract.String)
 	add("salesforce__opportunity", p.Workflows.SupportIssueFlag.Field, extract.Boolean)
 	if a := p.Workflows.OpportunityStage.Attribute; a != "" {
 		add(contacts, "custom_attributes."+a, extract.String)
@@ -233,6 +237,7 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		`CREATE OR REPLACE TABLE config.settings (key VARCHAR PRIMARY KEY, value VARCHAR)`,
 		`CREATE OR REPLACE TABLE config.health_components (component VARCHAR PRIMARY KEY, weight DOUBLE, bad DOUBLE, good DOUBLE)`,
 		`CREATE OR REPLACE TABLE config.case_fields (field VARCHAR PRIMARY KEY, value VARCHAR)`,
+		`CREATE OR REPLACE TABLE config.expansion_tags (tag VARCHAR PRIMARY KEY, opportunity_type VARCHAR)`,
 	}
 	for _, s := range stmts {
 		if _, err := tx.ExecContext(ctx, s); err != nil {
@@ -260,9 +265,29 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 			return fmt.Errorf("transform: config.case_fields: %w", err)
 		}
 	}
+	ex := p.Workflows.ExpansionOpportunities
+	for tag, typ := range ex.Tags {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO config.expansion_tags VALUES ($1, $2)`, tag, typ); err != nil {
+			return fmt.Errorf("transform: config.expansion_tags: %w", err)
+		}
+	}
+	amount := ""
+	if ex.Amount != nil {
+		amount = fmt.Sprint(*ex.Amount)
+	}
+	nt := p.Workflows.Notifications
 	h := p.Health
 	ct := p.Workflows.ConversationTasks
 	settings := map[string]string{
+		"expansion_enabled":           fmt.Sprint(ex.Enabled),
+		"expansion_stage":             ex.Stage,
+		"expansion_amount":            amount,
+		"expansion_close_in_days":     fmt.Sprint(ex.CloseInDays),
+		"notify_support_issue":        fmt.Sprint(nt.Enabled && nt.SupportIssue),
+		"notify_escalations":          fmt.Sprint(nt.Enabled && nt.Escalations),
+		"notify_expansions":           fmt.Sprint(nt.Enabled && nt.Expansions),
+		"several_leads_enabled":       fmt.Sprint(p.Workflows.SeveralLeads.Enabled),
+		"tags_to_sf_enabled":          fmt.Sprint(p.Workflows.TagsToSalesforce.Enabled),
 		"capture_enabled":             fmt.Sprint(p.Workflows.LeadCapture.Enabled),
 		"capture_lead_source":         p.Workflows.LeadCapture.LeadSource,
 		"capture_owner_from_intercom": fmt.Sprint(p.Workflows.LeadCapture.OwnerFromIntercom),

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"sort"
 	"strings"
 
@@ -37,7 +39,7 @@ func SyncModels(p *config.Pipeline, vars Vars) ([]Model, error) {
 		seen[file] = true
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, p.ProblemAt(fmt.Sprintf("$.syncs[%d].model", i), "%v", err)
+			return nil, p.ProblemAt(s.Path(i)+".model", "%v", err)
 		}
 		src, err := bind(file, string(b), vars)
 		if err != nil {
@@ -50,6 +52,21 @@ func SyncModels(p *config.Pipeline, vars Vars) ([]Model, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// ShippedSyncs reads the sync declarations of the shipped workflows from
+// fsys (syncs/<workflow>.yaml under root), with the pipeline's variables
+// bound as in models: for config.Pipeline.AddShipped.
+func ShippedSyncs(fsys fs.FS, root string, p *config.Pipeline) func(workflow string) ([]byte, string, error) {
+	return func(workflow string) ([]byte, string, error) {
+		file := path.Join(root, "syncs", workflow+".yaml")
+		b, err := fs.ReadFile(fsys, "syncs/"+workflow+".yaml")
+		if err != nil {
+			return nil, file, err
+		}
+		src, err := bind(file, string(b), PipelineVars(p))
+		return []byte(src), file, err
+	}
 }
 
 // syncTarget is where a sync's target records are held in current state:
@@ -91,11 +108,47 @@ func CompileSyncs(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 			return err
 		}
 	}
+	return checkOverlaps(ctx, db, p)
+}
+
+// checkOverlaps refuses two syncs that would write one field of one record:
+// each run, each would put its own value back. Syncs of one target keyed on
+// the same field, writing a field in common, must have models without a key
+// in common.
+func checkOverlaps(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
+	for j, b := range p.Syncs {
+		for i, a := range p.Syncs[:j] {
+			if a.Target != b.Target || !strings.EqualFold(a.Key.Field, b.Key.Field) {
+				continue
+			}
+			field := ""
+			for _, fa := range a.Fields {
+				for _, fb := range b.Fields {
+					if field == "" && strings.EqualFold(fa.Field, fb.Field) {
+						field = fb.Field
+					}
+				}
+			}
+			if field == "" {
+				continue
+			}
+			var key sql.NullString
+			q := fmt.Sprintf(`SELECT k FROM (SELECT CAST(%s AS VARCHAR) AS k FROM main.%s INTERSECT SELECT CAST(%s AS VARCHAR) FROM main.%s) WHERE k IS NOT NULL ORDER BY k LIMIT 1`,
+				state.QuoteIdent(a.Key.Column), state.QuoteIdent(a.ModelName()), state.QuoteIdent(b.Key.Column), state.QuoteIdent(b.ModelName()))
+			if err := db.QueryRowContext(ctx, q).Scan(&key); err != nil && err != sql.ErrNoRows {
+				return p.ProblemAt(b.Path(j), "compare with sync %s: %v", a.Name, err)
+			}
+			if key.Valid {
+				return p.ProblemAt(b.Path(j)+".fields", "sync %s and sync %s (%s) both write %s.%s of the record whose %s is %s: each run would put its own value back; give them records apart",
+					b.Name, a.Name, a.Path(i), b.Target, field, b.Key.Field, key.String)
+			}
+		}
+	}
 	return nil
 }
 
 func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s config.SyncSpec) error {
-	at := fmt.Sprintf("$.syncs[%d]", i)
+	at := s.Path(i)
 	model := "main." + state.QuoteIdent(s.ModelName())
 	cols, err := state.Describe(ctx, db, "SELECT * FROM "+model)
 	if err != nil {
@@ -111,7 +164,7 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 		return p.ProblemAt(at+".key.column", "model %s has no column %s (it has %s)", s.ModelName(), s.Key.Column, strings.Join(names, ", "))
 	}
 	for j, f := range s.Fields {
-		if !has[strings.ToLower(f.Column)] {
+		if f.Value == nil && !has[strings.ToLower(f.Column)] {
 			return p.ProblemAt(fmt.Sprintf("%s.fields[%d].column", at, j), "model %s has no column %s (it has %s)", s.ModelName(), f.Column, strings.Join(names, ", "))
 		}
 	}
@@ -138,12 +191,23 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 	if heldCol[strings.ToLower(keyField)] == "" {
 		return p.ProblemAt(at+".key.field", "%s has no field %s", s.Target, keyField)
 	}
+	// An update's key may name a record this run creates before the sync
+	// is written ('lead:<intercom id>', 'ref:<Object>:<key>'): the loader
+	// puts its Id in, and it counts as held, with nothing set.
+	presentExpr := "held.k IS NOT NULL"
+	if s.Operation == "update" && s.System() == "salesforce" {
+		presentExpr = "(held.k IS NOT NULL OR src.k LIKE 'lead:%' OR src.k LIKE 'ref:%')"
+	}
 	// Values and the held values, one expression each.
 	var srcExprs, heldExprs, rows []string
 	for j, f := range s.Fields {
 		fp := fmt.Sprintf("%s.fields[%d]", at, j)
 		hc := heldCol[strings.ToLower(f.Field)]
-		if hc == "" {
+		held := "NULL"
+		switch {
+		case hc != "":
+			held = state.QuoteIdent(hc)
+		case s.Operation != "insert": // an insert compares nothing
 			return p.ProblemAt(fp+".field", "%s has no field %s that ferry extracts", s.Target, f.Field)
 		}
 		v, err := valueExpr(ctx, db, p, fp, model, s, f)
@@ -155,7 +219,7 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 			typ = "string"
 		}
 		srcExprs = append(srcExprs, fmt.Sprintf("%s AS v%d", v, j))
-		heldExprs = append(heldExprs, fmt.Sprintf("CAST(%s AS VARCHAR) AS h%d", state.QuoteIdent(hc), j))
+		heldExprs = append(heldExprs, fmt.Sprintf("CAST(%s AS VARCHAR) AS h%d", held, j))
 		// Values are written in the form they are compared in; a
 		// Salesforce checkbox is never empty, so an empty boolean is false.
 		value, current := fmt.Sprintf("ferry_norm(src.v%d, %s)", j, state.QuoteString(typ)), fmt.Sprintf("held.h%d", j)
@@ -163,17 +227,23 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 			value = "coalesce(" + value + ", 'false')"
 			current = "coalesce(" + current + ", 'false')"
 		}
-		rows = append(rows, fmt.Sprintf("SELECT src.k, held.k IS NOT NULL AS present, %s AS field, %s AS value, %s AS type, %s AS current FROM src LEFT JOIN held ON held.k = src.k",
-			state.QuoteString(f.Field), value, state.QuoteString(typ), current))
+		rows = append(rows, fmt.Sprintf("SELECT src.k, %s AS present, %s AS field, %s AS value, %s AS type, %s AS current FROM src LEFT JOIN held ON held.k = src.k",
+			presentExpr, state.QuoteString(f.Field), value, state.QuoteString(typ), current))
 	}
 	present := "present"
 	alt := "NULL::VARCHAR"
-	if s.Operation == "upsert" {
+	if s.Creates() {
 		present, alt = "true", state.QuoteString(s.Key.Field)
 	}
 	changed := "(present OR value IS NOT NULL)"
 	if s.Mode != "all" {
 		changed = "((NOT present AND ferry_norm(value, type) IS NOT NULL) OR (present AND ferry_norm(value, type) IS DISTINCT FROM ferry_norm(current, type)))"
+	}
+	// A live record is compared with; an insert also leaves alone a key
+	// whose record was deleted: it is created once, never again.
+	live := "WHERE NOT coalesce(is_deleted, false)"
+	if s.Operation == "insert" {
+		present, changed, live = "NOT present", "ferry_norm(value, type) IS NOT NULL", ""
 	}
 	view := strings.NewReplacer(
 		"$VIEW", state.QuoteIdent(SyncView(s.Name)),
@@ -188,12 +258,13 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 		"$ALT", alt,
 		"$PRESENT", present,
 		"$CHANGED", changed,
+		"$LIVE", live,
 	).Replace(`CREATE OR REPLACE VIEW main.$VIEW AS
 WITH src AS (
     SELECT CAST(m.$KEY AS VARCHAR) AS k, $VALUES FROM $MODEL AS m WHERE m.$KEY IS NOT NULL
 ),
 held AS (
-    SELECT CAST($HELDKEY AS VARCHAR) AS k, $HELD FROM raw.$TABLE WHERE NOT coalesce(is_deleted, false)
+    SELECT CAST($HELDKEY AS VARCHAR) AS k, $HELD FROM raw.$TABLE $LIVE
 ),
 fields AS (
     $FIELDS
@@ -209,6 +280,9 @@ WHERE $PRESENT AND $CHANGED`)
 // valueExpr is the model's value of f, translated by its value map; a
 // value the map lacks, with no default, is a problem at the map's line.
 func valueExpr(ctx context.Context, db *sql.DB, p *config.Pipeline, fp, model string, s config.SyncSpec, f config.SyncField) (string, error) {
+	if f.Value != nil {
+		return state.QuoteString(*f.Value), nil
+	}
 	col := "CAST(m." + state.QuoteIdent(f.Column) + " AS VARCHAR)"
 	if len(f.Values) == 0 {
 		return col, nil

@@ -126,6 +126,8 @@ func personFields() []*fieldMeta {
 		pick("LeadSource", leadSources...),
 		typed("Description", "textarea"),
 		extID("Intercom_Id__c"),
+		// Intercom tags, ';'-separated (workflows.tags_to_salesforce).
+		typed("Intercom_Tags__c", "textarea"),
 	}
 }
 
@@ -193,6 +195,9 @@ func buildSchema() map[string]*objectMeta {
 				f.Custom = true
 				return f
 			}(),
+			// The key of the records ferry's shipped syncs create (expansion
+			// opportunities).
+			extID("Ferry_Key__c"),
 		}},
 		{Name: "OpportunityContactRole", Label: "Opportunity Contact Role", LabelPlural: "Opportunity Contact Roles", KeyPrefix: "00K", Fields: []*fieldMeta{
 			func() *fieldMeta {
@@ -227,6 +232,7 @@ func buildSchema() map[string]*objectMeta {
 			defaulted(ref("OwnerId", "Owner", "User")),
 			readOnly(defaulted(typed("IsClosed", "boolean"))),
 			extID("Intercom_Conversation_Id__c"),
+			extID("Ferry_Key__c"), // notification and several-Leads Tasks
 		}},
 		{Name: "Contact", Label: "Contact", LabelPlural: "Contacts", KeyPrefix: "003", Fields: append(personFields(),
 			ref("AccountId", "Account", "Account"),

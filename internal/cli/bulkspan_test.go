@@ -27,8 +27,8 @@ func TestRun_BulkJobsSpanPlanChunks(t *testing.T) {
 	if s == string(b) {
 		t.Fatal("pipeline has no chunk_records: 50000 to lower")
 	}
-	// ferry's own plan only: a declared sync writes through its own jobs.
-	s = strings.Replace(s, declaredSyncs, "", 1)
+	// ferry's own plan only: a sync writes through its own jobs.
+	s = switchShipped(t, strings.Replace(s, declaredSyncs, "", 1), "true", "false")
 	pipeline := testenv.WriteFile(t, filepath.Dir(small), "chunked.yaml", s)
 	before := emu.SFStats().Requests
 	res := mustRun(t, run, "run", "--pipeline", pipeline, "--output", "json", "--log-level", "debug")

@@ -112,8 +112,11 @@ func printSummary(w io.Writer, s *runner.Summary, plan bool) {
 		fmt.Fprintf(w, "api requests: intercom %d, salesforce %d\n", s.Requests["intercom"], s.Requests["salesforce"])
 	}
 	if b := s.Budget; b != nil {
-		fmt.Fprintf(w, "salesforce daily budget: %d calls; %d made by runs in the 24 hours before this one; forecast: extraction %d, load %d (%d left for it)\n",
-			b.DailyCalls, b.UsedBefore, b.ExtractForecast, b.LoadForecast, b.Left)
+		fmt.Fprintf(w, "salesforce daily budget: %d calls; %d made by runs in the 24 hours before this one; forecast: extraction %d", b.DailyCalls, b.UsedBefore, b.ExtractForecast)
+		if b.Left > 0 || b.LoadForecast > 0 {
+			fmt.Fprintf(w, ", load %d (%d left for it)", b.LoadForecast, b.Left)
+		}
+		fmt.Fprintln(w)
 		for _, d := range b.Deferred {
 			verb := "deferred"
 			if plan {

@@ -42,6 +42,8 @@ type Pipeline struct {
 	// file is its syntax tree, which places problems found after loading
 	// (a sync's model lacks a column) at their line.
 	file *ast.File
+	// shippedAdded says AddShipped has run.
+	shippedAdded bool
 }
 
 // Connections holds both systems' settings.
@@ -198,6 +200,13 @@ type Workflows struct {
 		Enabled bool   `yaml:"enabled"`
 		Field   string `yaml:"field"`
 	} `yaml:"support_issue_flag"`
+	// The workflows below are shipped models plus sync declarations
+	// (models/syncs/<workflow>.yaml), loaded on the path declared syncs
+	// take (shipped.go).
+	ExpansionOpportunities ExpansionOpportunities `yaml:"expansion_opportunities"`
+	Notifications          Notifications          `yaml:"notifications"`
+	SeveralLeads           ShippedWorkflow        `yaml:"several_leads"`
+	TagsToSalesforce       ShippedWorkflow        `yaml:"tags_to_salesforce"`
 }
 
 // LeadCapture creates Salesforce Leads for qualifying Intercom contacts.
@@ -415,6 +424,7 @@ func Parse(name string, b []byte, getenv func(string) string) (*Pipeline, error)
 	p.applyDefaults()
 	p.validate(&probs)
 	p.validateSyncs(&probs)
+	p.validateShipped(&probs)
 	p.validateAlerts(&probs)
 	if len(probs) == 0 {
 		return &p, nil
@@ -541,6 +551,12 @@ func (p *Pipeline) parseDurations(probs *[]pathProblem) {
 }
 
 func (p *Pipeline) applyDefaults() {
+	if ex := &p.Workflows.ExpansionOpportunities; ex.Stage == "" {
+		ex.Stage = "Prospecting"
+	}
+	if ex := &p.Workflows.ExpansionOpportunities; ex.CloseInDays == 0 {
+		ex.CloseInDays = 90
+	}
 	if p.Landing.CompactAfter.raw == "" {
 		p.Landing.CompactAfter.Duration = 7 * 24 * time.Hour
 	}

@@ -289,13 +289,12 @@ syncs:
 		t.Fatalf("sync %+v", s)
 	}
 	cases := map[string]struct{ from, to, want string }{
-		"bad target":             {"target: salesforce.Account", "target: hubspot.Deal", `syncs[0].target: must be salesforce.<Object> or intercom.contacts, got "hubspot.Deal"`},
-		"update not on Id":       {"field: Id }", "field: Name }", `syncs[0].key.field: an update is keyed on Id, got "Name"`},
-		"unknown operation":      {"operation: update", "operation: merge", `syncs[0].operation: must be update (by Id) or upsert`},
-		"default without values": {"values: { gold: Strategic }, ", "", `syncs[0].fields[0].default: a default is for values the value map lacks`},
-		"bad type":               {"field: Tier__c,", "field: Tier__c, type: date,", `syncs[0].fields[0].type: must be string, integer, number or boolean, got "date"`},
-		"two syncs, one field": {"default: SMB }", "default: SMB }\n  - name: tiers_again\n    model: tiers.sql\n    target: salesforce.Account\n    operation: update\n    key: { column: account_id, field: Id }\n    fields:\n      - { column: tier, field: Tier__c }",
-			"syncs[1].fields[0].field: salesforce.Account.Tier__c is also written by sync tiers"},
+		"bad target":                     {"target: salesforce.Account", "target: hubspot.Deal", `syncs[0].target: must be salesforce.<Object> or intercom.contacts, got "hubspot.Deal"`},
+		"update not on Id":               {"field: Id }", "field: Name }", `syncs[0].key.field: an update is keyed on Id, got "Name"`},
+		"unknown operation":              {"operation: update", "operation: merge", `syncs[0].operation: must be update (by Id), upsert (on an external id) or insert`},
+		"default without values":         {"values: { gold: Strategic }, ", "", `syncs[0].fields[0].default: a default is for values the value map lacks`},
+		"bad type":                       {"field: Tier__c,", "field: Tier__c, type: date,", `syncs[0].fields[0].type: must be string, integer, number or boolean, got "date"`},
+		"a field ferry's mapping writes": {"field: Tier__c,", "field: Website,", "syncs[0].fields[0].field: salesforce.Account.Website is written by ferry's"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

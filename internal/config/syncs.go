@@ -31,7 +31,33 @@ type SyncSpec struct {
 	// would pass connections.salesforce.budget.daily_calls: the lowest
 	// first, and among equals the one declared last.
 	Priority int `yaml:"priority"`
+
+	// At is the key path problems with the sync are reported at; Workflow
+	// names the shipped workflow that declared it ("" for the file's own).
+	At       string `yaml:"-"`
+	Workflow string `yaml:"-"`
 }
+
+// Path is the key path of the sync's declaration.
+func (s SyncSpec) Path(i int) string {
+	if s.At != "" {
+		return s.At
+	}
+	return fmt.Sprintf("$.syncs[%d]", i)
+}
+
+// WriteOp is how the loader writes the sync's records: an insert is an
+// upsert on its external id of records the target does not hold yet, so
+// that a retried create finds the record it made.
+func (s SyncSpec) WriteOp() string {
+	if s.Operation == "insert" {
+		return "upsert"
+	}
+	return s.Operation
+}
+
+// Creates reports whether the sync may create records.
+func (s SyncSpec) Creates() bool { return s.WriteOp() == "upsert" }
 
 // SyncKey matches a model's rows to the target's records.
 type SyncKey struct {
@@ -48,6 +74,8 @@ type SyncField struct {
 	// it lacks takes Default, or fails the run before any write.
 	Values  map[string]string `yaml:"values"`
 	Default *string           `yaml:"default"`
+	// Value, instead of a column, writes the same value to every record.
+	Value *string `yaml:"value"`
 }
 
 // System and Object split the target: "salesforce", "Account".
@@ -83,7 +111,7 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 		*probs = append(*probs, pathProblem{path, fmt.Sprintf(format, a...)})
 	}
 	names := map[string]bool{}
-	written := map[string]string{} // "target field" -> the sync writing it
+	written := map[string]string{} // "target field" -> ferry's mapping writing it
 	// Fields ferry's own people and company sync write.
 	for _, f := range p.Sync.People.Fields {
 		if f.Direction != "to_intercom" {
@@ -101,7 +129,7 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 		}
 	}
 	for i, s := range p.Syncs {
-		at := fmt.Sprintf("$.syncs[%d]", i)
+		at := s.Path(i)
 		switch {
 		case !identRe.MatchString(s.Name):
 			add(at+".name", "required; lowercase letters, digits and underscores")
@@ -115,14 +143,14 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 		sys, obj := s.System(), s.Object()
 		switch {
 		case sys == "salesforce" && sfObjectRe.MatchString(obj):
-			if s.Operation != "update" && s.Operation != "upsert" {
-				add(at+".operation", "must be update (by Id) or upsert (on an external id) for a Salesforce target, got %q", s.Operation)
+			if s.Operation != "update" && s.Operation != "upsert" && s.Operation != "insert" {
+				add(at+".operation", "must be update (by Id), upsert (on an external id) or insert (create once, keyed on an external id) for a Salesforce target, got %q", s.Operation)
 			}
 			if s.Operation == "update" && s.Key.Field != "Id" {
 				add(at+".key.field", "an update is keyed on Id, got %q", s.Key.Field)
 			}
-			if s.Operation == "upsert" && (s.Key.Field == "" || s.Key.Field == "Id") {
-				add(at+".key.field", "an upsert is keyed on an external-id field")
+			if s.Creates() && (s.Key.Field == "" || s.Key.Field == "Id") {
+				add(at+".key.field", "an %s is keyed on an external-id field, so that a retried create finds the record it made", s.Operation)
 			}
 		case sys == "intercom" && obj == "contacts":
 			if s.Operation != "update" {
@@ -148,8 +176,13 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 		seen := map[string]bool{}
 		for j, f := range s.Fields {
 			fp := fmt.Sprintf("%s.fields[%d]", at, j)
-			if !columnRe.MatchString(f.Column) {
-				add(fp+".column", "required: a column of the model")
+			switch {
+			case f.Value != nil && f.Column != "":
+				add(fp+".value", "a field takes a column or a value, not both")
+			case f.Value != nil && len(f.Values) > 0:
+				add(fp+".values", "a constant value needs no value map")
+			case f.Value == nil && !columnRe.MatchString(f.Column):
+				add(fp+".column", "required: a column of the model (or a constant value)")
 			}
 			if f.Field == "" {
 				add(fp+".field", "required: a field of %s", s.Target)
@@ -157,15 +190,12 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 				add(fp+".field", "%s is mapped twice (or is the key)", f.Field)
 			}
 			seen[strings.ToLower(f.Field)] = true
-			tf := strings.ToLower(s.Target + " " + f.Field)
-			if other, ok := written[tf]; ok && other != s.Name {
-				if strings.HasPrefix(other, "sync.") {
-					add(fp+".field", "%s.%s is written by ferry's %s mapping: two writers would overwrite each other", s.Target, f.Field, other)
-				} else {
-					add(fp+".field", "%s.%s is also written by sync %s: two syncs would overwrite each other", s.Target, f.Field, other)
-				}
+			// Two syncs may write one field of different records (the
+			// models are compared when built: transform.CompileSyncs); ferry's
+			// own mappings write it on every record.
+			if other, ok := written[strings.ToLower(s.Target+" "+f.Field)]; ok {
+				add(fp+".field", "%s.%s is written by ferry's %s mapping: two writers would overwrite each other", s.Target, f.Field, other)
 			}
-			written[tf] = s.Name
 			switch f.Type {
 			case "", "string", "integer", "number", "boolean":
 			default:

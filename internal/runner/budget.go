@@ -152,7 +152,7 @@ func (r *run) deferForBudget(ctx context.Context) error {
 	}
 	var order []candidate
 	for i, s := range r.opt.Pipeline.Syncs {
-		src := load.SyncSource(s.Name, s.System(), s.Operation)
+		src := syncSource(s)
 		if cost := r.syncCalls(src); cost > 0 {
 			total += cost
 			order = append(order, candidate{i, src, cost})

@@ -164,6 +164,12 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 	if opt.Out == nil {
 		opt.Out = io.Discard
 	}
+	// The enabled shipped workflows' syncs join the declared ones.
+	if opt.Models != nil {
+		if err := opt.Pipeline.AddShipped(transform.ShippedSyncs(opt.Models, opt.ModelsRoot, opt.Pipeline)); err != nil {
+			return nil, err
+		}
+	}
 	lock, err := state.Acquire(opt.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
@@ -345,7 +351,7 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 	if stages&(Plan|Load) != 0 {
 		var syncs []load.Source
 		for _, s := range r.opt.Pipeline.Syncs {
-			syncs = append(syncs, load.SyncSource(s.Name, s.System(), s.Operation))
+			syncs = append(syncs, syncSource(s))
 		}
 		p, err := load.ReadPlan(ctx, r.st.DB, syncs...)
 		if err != nil {
@@ -1035,7 +1041,7 @@ func (r *run) load(ctx context.Context) (err error) {
 	}
 	calls := r.ownWriteCalls()
 	for _, s := range p.Syncs {
-		calls += r.syncCalls(load.SyncSource(s.Name, s.System(), s.Operation))
+		calls += r.syncCalls(syncSource(s))
 	}
 	if err := r.sf.Reserve(ctx, calls); err != nil {
 		return fmt.Errorf("salesforce: %w", err)
@@ -1201,7 +1207,7 @@ func (r *run) load(ctx context.Context) (err error) {
 		}
 	}
 	for _, obj := range plan.Objects(load.SalesforceUpserts) {
-		prep := func(recs []load.Record) ([]load.Record, error) { return resolvePendingLeads(ctx, recs, ledger) }
+		prep := func(recs []load.Record) ([]load.Record, error) { return resolvePending(ctx, recs, ledger, false) }
 		since := r.opt.Now()
 		if err := sfEach(load.SalesforceUpserts, obj, prep); err != nil {
 			return err
@@ -1222,10 +1228,12 @@ func (r *run) load(ctx context.Context) (err error) {
 	}
 	// The declared syncs, after ferry's own writes.
 	for _, s := range p.Syncs {
-		src := load.SyncSource(s.Name, s.System(), s.Operation)
+		src := syncSource(s)
 		var err error
 		if s.System() == "salesforce" {
-			err = sfEach(src, s.Object(), nil)
+			err = sfEach(src, s.Object(), func(recs []load.Record) ([]load.Record, error) {
+				return resolvePending(ctx, recs, ledger, s.WriteOp() == "update")
+			})
 		} else {
 			err = each(src, "", func(recs []load.Record) error { return ic.UpdateContacts(ctx, recs, out) })
 		}
@@ -1264,8 +1272,8 @@ func (r *run) checkRequired(ctx context.Context) error {
 		upserts = append(upserts, upsert{load.SalesforceUpserts, obj})
 	}
 	for _, s := range r.opt.Pipeline.Syncs {
-		if s.System() == "salesforce" && s.Operation == "upsert" {
-			src := load.SyncSource(s.Name, s.System(), s.Operation)
+		if s.System() == "salesforce" && s.Creates() {
+			src := syncSource(s)
 			if r.plan.Count(src, s.Object()) > 0 {
 				upserts = append(upserts, upsert{src, s.Object()})
 			}
@@ -1298,39 +1306,54 @@ func (r *run) checkRequired(ctx context.Context) error {
 	return nil
 }
 
-// resolvePendingLeads replaces 'lead:<intercom id>' references (to Leads
-// created earlier in this run; Leads load before Tasks) with the Lead's Id,
-// which the ledger holds. Records whose Lead was not created are left for
-// the next run.
-func resolvePendingLeads(ctx context.Context, recs []load.Record, ledger *load.Ledger) ([]load.Record, error) {
-	var keys []string
+// resolvePending replaces references to records created earlier in this
+// run with their Ids, which the ledger holds: 'lead:<intercom id>' (a Lead
+// lead capture upserts; Leads load before Tasks), and, in a field whose
+// name ends in Id, 'ref:<Object>:<key>' (the record of Object this run
+// upserted under key: a Case of escalation, an Opportunity of a sync
+// declared earlier). With keys (an update, keyed by Id), a record's key may
+// be such a reference too. Records one of whose references was not created
+// are left for the next run.
+func resolvePending(ctx context.Context, recs []load.Record, ledger *load.Ledger, keys bool) ([]load.Record, error) {
+	refs := map[string][]string{} // object -> keys
 	for _, r := range recs {
+		if keys {
+			if obj, k, ok := pendingRef(load.Change{Field: "Id", Value: &r.Key}); ok {
+				refs[obj] = append(refs[obj], k)
+			}
+		}
 		for _, c := range r.Fields {
-			if c.Value != nil {
-				if k, ok := strings.CutPrefix(*c.Value, "lead:"); ok {
-					keys = append(keys, k)
-				}
+			if obj, k, ok := pendingRef(c); ok {
+				refs[obj] = append(refs[obj], k)
 			}
 		}
 	}
-	if len(keys) == 0 {
+	if len(refs) == 0 {
 		return recs, nil
 	}
-	ids, err := ledger.ResultIDs(ctx, "salesforce", "Lead", keys)
-	if err != nil {
-		return nil, err
+	ids := map[string]map[string]string{}
+	for obj, ks := range refs {
+		got, err := ledger.ResultIDs(ctx, "salesforce", obj, ks)
+		if err != nil {
+			return nil, err
+		}
+		ids[obj] = got
 	}
 	kept := recs[:0:0]
 	for _, r := range recs {
+		if keys {
+			if obj, k, pending := pendingRef(load.Change{Field: "Id", Value: &r.Key}); pending {
+				if r.Key = ids[obj][k]; r.Key == "" {
+					continue
+				}
+			}
+		}
 		ok := true
 		fields := make([]load.Change, len(r.Fields))
 		for i, c := range r.Fields {
 			fields[i] = c
-			if c.Value == nil {
-				continue
-			}
-			if k, pending := strings.CutPrefix(*c.Value, "lead:"); pending {
-				id := ids[k]
+			if obj, k, pending := pendingRef(c); pending {
+				id := ids[obj][k]
 				if id == "" {
 					ok = false
 					break
@@ -1344,6 +1367,22 @@ func resolvePendingLeads(ctx context.Context, recs []load.Record, ledger *load.L
 		}
 	}
 	return kept, nil
+}
+
+// pendingRef parses a reference resolvePending resolves.
+func pendingRef(c load.Change) (object, key string, ok bool) {
+	if c.Value == nil {
+		return "", "", false
+	}
+	if k, ok := strings.CutPrefix(*c.Value, "lead:"); ok {
+		return "Lead", k, true
+	}
+	rest, ok := strings.CutPrefix(*c.Value, "ref:")
+	if !ok || !strings.HasSuffix(c.Field, "Id") {
+		return "", "", false
+	}
+	object, key, ok = strings.Cut(rest, ":")
+	return object, key, ok && object != "" && key != ""
 }
 
 // syncBack reads the Salesforce-owned one-way fields of the records this

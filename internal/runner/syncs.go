@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferry-sync/ferry/internal/config"
 	"github.com/ferry-sync/ferry/internal/state"
+	"github.com/ferry-sync/ferry/load"
 	"github.com/ferry-sync/ferry/transform"
 )
 
@@ -15,6 +16,11 @@ import (
 // write (the description's update_contact_request); custom ones are
 // custom_attributes.<name> of an existing data attribute.
 var intercomContactFields = []string{"role", "external_id", "email", "phone", "name", "avatar", "signed_up_at", "last_seen_at", "owner_id", "unsubscribed_from_emails"}
+
+// syncSource is the plan source of a declared sync.
+func syncSource(s config.SyncSpec) load.Source {
+	return load.SyncSource(s.Name, s.System(), s.WriteOp())
+}
 
 // checkSyncTargets refuses, before anything is written, a declared sync
 // whose target does not take what it would write: a field the object lacks
@@ -26,7 +32,7 @@ func (r *run) checkSyncTargets(ctx context.Context) error {
 	p := r.opt.Pipeline
 	var custom []string // the workspace's custom contact attributes, read once
 	for i, s := range p.Syncs {
-		at := fmt.Sprintf("$.syncs[%d]", i)
+		at := s.Path(i)
 		switch s.System() {
 		case "salesforce":
 			if r.sf == nil {
@@ -68,7 +74,7 @@ func (r *run) checkSalesforceSync(ctx context.Context, p *config.Pipeline, at st
 	if err != nil {
 		return p.ProblemAt(at+".target", "salesforce cannot describe %s: %v", s.Object(), err)
 	}
-	if s.Operation == "upsert" {
+	if s.Creates() {
 		if kf := d.Field(s.Key.Field); kf == nil || !kf.ExternalID && !kf.IDLookup {
 			return p.ProblemAt(at+".key.field", "%s.%s is not an external-id field of the org", s.Object(), s.Key.Field)
 		}
@@ -79,7 +85,7 @@ func (r *run) checkSalesforceSync(ctx context.Context, p *config.Pipeline, at st
 		switch {
 		case df == nil:
 			return p.ProblemAt(fp+".field", "%s has no field %s", s.Object(), f.Field)
-		case !df.Updateable || s.Operation == "upsert" && !df.Createable:
+		case !df.Updateable && s.Operation != "insert" || s.Creates() && !df.Createable:
 			return p.ProblemAt(fp+".field", "%s.%s cannot be written by an %s", s.Object(), f.Field, s.Operation)
 		}
 		want := "string"

@@ -227,10 +227,11 @@ func (e *Emulators) SOQL(q string) []map[string]any {
 	return out
 }
 
-// SFDo sends a REST request to the Salesforce emulator.
-func (e *Emulators) SFDo(method, path string, body any) (int, []byte) {
+// SFDo sends a REST request to the Salesforce emulator; headers are
+// name, value pairs.
+func (e *Emulators) SFDo(method, path string, body any, headers ...string) (int, []byte) {
 	e.t.Helper()
-	return do(e.t, method, e.sfURL+path, "Bearer "+e.token(), body)
+	return do(e.t, method, e.sfURL+path, "Bearer "+e.token(), body, headers...)
 }
 
 // ICDo sends a request to the Intercom emulator.
@@ -239,7 +240,7 @@ func (e *Emulators) ICDo(method, path string, body any) (int, []byte) {
 	return do(e.t, method, e.icURL+path, "Bearer "+intercom.Token, body)
 }
 
-func do(t testing.TB, method, u, auth string, body any) (int, []byte) {
+func do(t testing.TB, method, u, auth string, body any, headers ...string) (int, []byte) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -248,6 +249,9 @@ func do(t testing.TB, method, u, auth string, body any) (int, []byte) {
 	req, _ := http.NewRequestWithContext(context.Background(), method, u, rd)
 	req.Header.Set("Authorization", auth)
 	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

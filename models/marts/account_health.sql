@@ -65,7 +65,9 @@ deals AS (
         sum(amount) FILTER (WHERE NOT is_closed OR is_won) AS pipeline_and_won,
         min(close_date) FILTER (WHERE NOT is_closed) AS next_close_date
     FROM stg_salesforce__opportunities
-    WHERE NOT is_deleted
+    -- The Opportunities ferry opens for expansion signals are prospects,
+    -- not contracted value or renewals.
+    WHERE NOT is_deleted AND coalesce(ferry_key, '') NOT LIKE 'expansion:%'
     GROUP BY account_id
 ),
 

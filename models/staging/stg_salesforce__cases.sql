@@ -5,6 +5,7 @@ SELECT
     id AS sf_id,
     nullif("ContactId", '') AS contact_id,
     nullif("AccountId", '') AS account_id,
+    "Subject" AS subject,
     "Status" AS status,
     coalesce("IsClosed", false) AS is_closed,
     nullif({{ var('cases_external_id') }}, '') AS conversation_link,

@@ -11,6 +11,7 @@ SELECT
     "Amount" AS amount,
     "CloseDate" AS close_date,
     "OwnerId" AS owner_id,
+    nullif("Ferry_Key__c", '') AS ferry_key,
     updated_at,
     is_deleted
 FROM raw.salesforce__opportunity

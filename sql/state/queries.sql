@@ -229,14 +229,33 @@ WITH created AS (
     FROM ferry.ledger
     WHERE run_id = $1 AND target = 'intercom' AND object = 'contacts' AND op = 'create' AND status = 'done'
 ),
+-- An update keyed by a record this run created ('lead:<key>',
+-- 'ref:<Object>:<key>') is in the ledger under the created record's Id.
+made AS (
+    SELECT object, record_key, max(result_id) AS result_id
+    FROM ferry.ledger
+    WHERE run_id = $1 AND target = 'salesforce' AND status = 'done' AND result_id IS NOT NULL
+    GROUP BY ALL
+),
+staged AS (
+    SELECT *,
+        CASE WHEN target = 'salesforce' AND op = 'update' AND record_key LIKE 'lead:%' THEN 'Lead'
+             WHEN target = 'salesforce' AND op = 'update' AND record_key LIKE 'ref:%:%' THEN split_part(record_key, ':', 2) END AS ref_object,
+        CASE WHEN target = 'salesforce' AND op = 'update' AND record_key LIKE 'lead:%' THEN substr(record_key, 6)
+             WHEN target = 'salesforce' AND op = 'update' AND record_key LIKE 'ref:%:%' THEN substr(record_key, length(split_part(record_key, ':', 2)) + 6) END AS ref_key
+    FROM ferry.sync_log_staged
+    WHERE run_id = $1
+),
 planned AS (
-    SELECT s.*,
+    SELECT s.* EXCLUDE (ref_object, ref_key),
         CASE WHEN s.op = 'attach' THEN 'contacts' ELSE s.object END AS ledger_object,
-        CASE WHEN s.op = 'attach' AND s.object = 'salesforce_contact' THEN created.result_id ELSE s.record_key END AS ledger_key,
+        CASE WHEN s.op = 'attach' AND s.object = 'salesforce_contact' THEN created.result_id
+             WHEN s.ref_object IS NOT NULL THEN made.result_id
+             ELSE s.record_key END AS ledger_key,
         CASE s.op WHEN 'send' THEN 'create' ELSE s.op END AS ledger_op
-    FROM ferry.sync_log_staged AS s
+    FROM staged AS s
     LEFT JOIN created ON created.sf_key = s.record_key
-    WHERE s.run_id = $1
+    LEFT JOIN made ON made.object = s.ref_object AND made.record_key = s.ref_key
 ),
 last AS (
     SELECT target, object, record_key, op, status, result_id, error

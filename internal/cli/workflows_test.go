@@ -1,0 +1,205 @@
+package cli_test
+
+import (
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/ferry-sync/ferry/emulator/seed"
+	"github.com/ferry-sync/ferry/internal/testenv"
+)
+
+// shippedWorkflows are the workflows that are a shipped model plus a sync
+// declaration (models/syncs), off in the example pipeline.
+var shippedWorkflows = []string{"expansion_opportunities", "notifications", "several_leads", "tags_to_salesforce"}
+
+// enableShipped turns the shipped workflows of a copy of the example
+// pipeline on.
+func enableShipped(t *testing.T, pipeline string) string {
+	t.Helper()
+	return switchShipped(t, pipeline, "false", "true")
+}
+
+func switchShipped(t *testing.T, pipeline, from, to string) string {
+	t.Helper()
+	for _, w := range shippedWorkflows {
+		old := "  " + w + ":\n    enabled: " + from + "\n"
+		if !strings.Contains(pipeline, old) {
+			t.Fatalf("the pipeline lacks %q", old)
+		}
+		pipeline = strings.Replace(pipeline, old, "  "+w+":\n    enabled: "+to+"\n", 1)
+	}
+	return pipeline
+}
+
+// TestRun_ShippedWorkflows: expansion Opportunities, owner notifications,
+// Tasks on several Leads of one email, and tags in Salesforce, each a
+// shipped model and sync declaration, write what the brief says in one
+// run, and a second run writes nothing; an expansion Opportunity someone
+// deletes is not created again.
+func TestRun_ShippedWorkflows(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(pipelinePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", enableShipped(t, string(b)))
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
+	data := t.TempDir()
+	run := func(...string) result {
+		return ferry(t, emu.Env(nil), "run", "--pipeline", p, "--data-dir", data, "--log-level", "warn")
+	}
+	first := mustRun(t, run)
+
+	// Expansion: one Opportunity per Account with a conversation tagged
+	// pricing (the example's tag), of the Account's owner, in one run.
+	owners := map[string]string{}
+	for _, a := range emu.SOQL("SELECT Id, OwnerId FROM Account") {
+		owners[testenv.Str(a, "Id")] = testenv.Str(a, "OwnerId")
+	}
+	want := map[string]bool{}
+	for _, r := range stateRows(t, data, `SELECT DISTINCT contacts.account_id
+FROM stg_intercom__conversations AS conversations
+JOIN int_people_identity AS people ON people.intercom_id = conversations.contact_id
+JOIN stg_salesforce__contacts AS contacts ON contacts.sf_id = people.sf_id
+WHERE list_contains(conversations.tag_names, 'pricing') AND contacts.account_id IS NOT NULL`) {
+		want[r[0]] = true
+	}
+	opps := emu.SOQL("SELECT Id, AccountId, OwnerId, Type, StageName, Name, Ferry_Key__c FROM Opportunity WHERE Ferry_Key__c LIKE 'expansion:%'")
+	if len(opps) == 0 || len(opps) != len(want) {
+		t.Fatalf("%d expansion Opportunities, want one for each of the %d Accounts with a pricing conversation\n%s", len(opps), len(want), first.stdout)
+	}
+	for _, o := range opps {
+		acct := testenv.Str(o, "AccountId")
+		if !want[acct] || testenv.Str(o, "Ferry_Key__c") != "expansion:"+acct+":pricing" || testenv.Str(o, "OwnerId") != owners[acct] ||
+			testenv.Str(o, "Type") != "Existing Business" || testenv.Str(o, "StageName") != "Prospecting" || !strings.HasPrefix(testenv.Str(o, "Name"), "Expansion: pricing") {
+			t.Errorf("expansion Opportunity %v (Account owner %s)", o, owners[acct])
+		}
+	}
+
+	// Notifications, in the same run: each expansion Opportunity and each
+	// escalation Case gets a Task for its Account's owner.
+	tasks := map[string]map[string]any{}
+	for _, tk := range emu.SOQL("SELECT Id, WhatId, OwnerId, Subject, Status, Ferry_Key__c FROM Task WHERE Ferry_Key__c LIKE 'notify:%'") {
+		tasks[testenv.Str(tk, "Ferry_Key__c")] = tk
+	}
+	for _, o := range opps {
+		tk := tasks["notify:expansion:"+testenv.Str(o, "Ferry_Key__c")]
+		if tk == nil || testenv.Str(tk, "WhatId") != testenv.Str(o, "Id") || testenv.Str(tk, "OwnerId") != owners[testenv.Str(o, "AccountId")] {
+			t.Errorf("expansion %s: notification Task %v", testenv.Str(o, "Id"), tk)
+		}
+	}
+	cases := emu.SOQL("SELECT Id, AccountId, Intercom_Conversation_Id__c FROM Case WHERE Intercom_Conversation_Id__c != null")
+	if len(cases) == 0 {
+		t.Fatal("no escalation Cases: the fixture should have some")
+	}
+	for _, c := range cases {
+		tk := tasks["notify:case:"+testenv.Str(c, "Intercom_Conversation_Id__c")]
+		if tk == nil || testenv.Str(tk, "WhatId") != testenv.Str(c, "Id") || testenv.Str(tk, "OwnerId") != owners[testenv.Str(c, "AccountId")] {
+			t.Errorf("Case %s: notification Task %v", testenv.Str(c, "Id"), tk)
+		}
+	}
+	support := 0
+	for key, tk := range tasks {
+		if strings.HasPrefix(key, "notify:support:") {
+			support++
+			if !strings.HasPrefix(testenv.Str(tk, "WhatId"), "006") || testenv.Str(tk, "Status") != "Not Started" {
+				t.Errorf("support-issue Task %v", tk)
+			}
+		}
+	}
+	if support == 0 {
+		t.Error("no support-issue notification, while open Opportunities' accounts have open conversations")
+	}
+
+	// Tags: each linked Contact and Lead holds its Intercom contact's tags.
+	names := map[string]string{}
+	for _, tg := range seed.Tags {
+		names[tg.ID] = tg.Name
+	}
+	tagsOf := map[string]string{}
+	for _, c := range emu.ICContacts() {
+		var ts []string
+		if list, ok := c["tags"].(map[string]any); ok {
+			data, _ := list["data"].([]any)
+			for _, d := range data {
+				ts = append(ts, names[testenv.Str(d.(map[string]any), "id")])
+			}
+		}
+		sort.Strings(ts)
+		tagsOf[testenv.Str(c, "id")] = strings.Join(ts, ";")
+	}
+	tagged := 0
+	for _, obj := range []string{"Contact", "Lead"} {
+		for _, r := range emu.SOQL("SELECT Id, Intercom_Id__c, Intercom_Tags__c FROM " + obj + " WHERE Intercom_Id__c != null") {
+			wantTags := tagsOf[testenv.Str(r, "Intercom_Id__c")]
+			if got := testenv.Str(r, "Intercom_Tags__c"); got != wantTags {
+				t.Errorf("%s %s: Intercom_Tags__c %q, want %q", obj, testenv.Str(r, "Id"), got, wantTags)
+			}
+			if wantTags != "" {
+				tagged++
+			}
+		}
+	}
+	if tagged == 0 {
+		t.Error("no tagged person: the fixture should have some")
+	}
+	// The sync log holds each record the shipped syncs wrote, done, the
+	// Leads this run created included.
+	runID := strings.TrimPrefix(strings.SplitN(first.stdout, "\n", 2)[0], "run ")
+	logged := stateRows(t, data, `SELECT source, outcome, count(*) FROM ferry.sync_log WHERE run_id = $1 AND source LIKE 'sync %' GROUP BY ALL ORDER BY ALL`, runID)
+	sources := map[string]bool{}
+	for _, l := range logged {
+		sources[l[0]] = true
+		if l[1] != "done" {
+			t.Errorf("sync log of the first run: %v", logged)
+		}
+	}
+	for _, s := range []string{"sync expansion_opportunities", "sync notifications", "sync contact_tags", "sync lead_tags"} {
+		if !sources[s] {
+			t.Errorf("the first run's sync log has no %s: %v", s, logged)
+		}
+	}
+	if n := stateRows(t, data, `SELECT count(*) FROM ferry.sync_log WHERE run_id = $1 AND source = 'sync lead_tags' AND record_key LIKE 'lead:%' AND outcome = 'done'`, runID)[0][0]; n == "0" {
+		t.Error("no Lead created by this run had its tags written in the same run")
+	}
+	runWritesNothing(t, emu, run)
+
+	// Several Leads, one email: a person with a conversation gets two more
+	// Leads; the next run logs the conversation on each.
+	who := stateRows(t, data, `SELECT conversations.conversation_id, people.email_norm
+FROM stg_intercom__conversations AS conversations
+JOIN int_people_intercom AS people ON people.intercom_id = conversations.contact_id
+WHERE conversations.customer_initiated AND people.email_norm IS NOT NULL
+ORDER BY 1 LIMIT 1`)[0]
+	var leads []string
+	for _, last := range []string{"Twin", "Triplet"} {
+		code, body := emu.SFDo(http.MethodPost, "/services/data/v62.0/sobjects/Lead", map[string]any{"LastName": last, "Company": "Acme", "Email": who[1]},
+			"Sforce-Duplicate-Rule-Header", "allowSave=true")
+		if code != 201 {
+			t.Fatalf("create Lead: %d %s", code, body)
+		}
+		leads = append(leads, strings.Split(strings.Split(string(body), `"id":"`)[1], `"`)[0])
+	}
+	mustRun(t, run)
+	for _, lead := range leads {
+		got := emu.SOQL("SELECT Id, WhoId, Subject, Status FROM Task WHERE Ferry_Key__c = 'lead-task:" + who[0] + ":" + lead + "'")
+		if len(got) != 1 || testenv.Str(got[0], "WhoId") != lead || !strings.HasPrefix(testenv.Str(got[0], "Subject"), "Intercom: ") {
+			t.Errorf("Lead %s sharing %s: Tasks %v, want the conversation %s logged once", lead, who[1], got, who[0])
+		}
+	}
+	runWritesNothing(t, emu, run)
+
+	// Never twice for the same signal: a deleted expansion Opportunity
+	// stays deleted.
+	gone := testenv.Str(opps[0], "Id")
+	if code, body := emu.SFDo(http.MethodDelete, "/services/data/v62.0/sobjects/Opportunity/"+gone, nil); code != 204 {
+		t.Fatalf("delete Opportunity: %d %s", code, body)
+	}
+	runWritesNothing(t, emu, run)
+	if got := emu.SOQL("SELECT Id FROM Opportunity WHERE Ferry_Key__c = '" + testenv.Str(opps[0], "Ferry_Key__c") + "'"); len(got) != 0 {
+		t.Errorf("the deleted expansion Opportunity was created again: %v", got)
+	}
+}

@@ -1,0 +1,128 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+)
+
+// A shipped workflow is a model ferry ships plus the sync declaration
+// beside it, models/syncs/<workflow>.yaml: the same stanza an analyst
+// writes under syncs:, read, checked, compiled and loaded on the same path.
+// The pipeline file turns it on, sets its priority under the daily budget,
+// and gives the settings its model reads from config.settings. To change
+// one beyond its settings, turn it off and copy its model and declaration
+// into the pipeline's own syncs.
+
+// ShippedWorkflow is what every shipped workflow has.
+type ShippedWorkflow struct {
+	Enabled bool `yaml:"enabled"`
+	// Priority orders deferral under the daily budget (SyncSpec.Priority).
+	Priority int `yaml:"priority"`
+}
+
+// ExpansionOpportunities opens an Opportunity per Account and expansion
+// signal: a conversation tag of Tags, which maps it to an Opportunity Type.
+type ExpansionOpportunities struct {
+	ShippedWorkflow `yaml:",inline"`
+	Tags            map[string]string `yaml:"tags"`
+	Stage           string            `yaml:"stage"`
+	Amount          *float64          `yaml:"amount"`
+	CloseInDays     int               `yaml:"close_in_days"`
+}
+
+// Notifications creates Tasks for owners: the Opportunity owner when its
+// active-support-issue flag is set, the Account owner for each escalation
+// Case and each expansion Opportunity.
+type Notifications struct {
+	ShippedWorkflow `yaml:",inline"`
+	SupportIssue    bool `yaml:"support_issue"`
+	Escalations     bool `yaml:"escalations"`
+	Expansions      bool `yaml:"expansions"`
+}
+
+// shipped lists the shipped workflows, by the name of their declaration.
+func (w *Workflows) shipped() map[string]ShippedWorkflow {
+	return map[string]ShippedWorkflow{
+		"expansion_opportunities": w.ExpansionOpportunities.ShippedWorkflow,
+		"notifications":           w.Notifications.ShippedWorkflow,
+		"several_leads":           w.SeveralLeads,
+		"tags_to_salesforce":      w.TagsToSalesforce,
+	}
+}
+
+// ShippedSyncs names the enabled shipped workflows, sorted.
+func (p *Pipeline) ShippedSyncs() []string {
+	var out []string
+	for name, w := range p.Workflows.shipped() {
+		if w.Enabled {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// AddShipped appends the syncs of the enabled shipped workflows, read by
+// read (the declaration's bytes and the name to report it by), and checks
+// them with the pipeline's own. Calling it again does nothing.
+func (p *Pipeline) AddShipped(read func(workflow string) (data []byte, file string, err error)) error {
+	if p.shippedAdded {
+		return nil
+	}
+	p.shippedAdded = true
+	for _, name := range p.ShippedSyncs() {
+		b, file, err := read(name)
+		if err != nil {
+			return p.ProblemAt("$.workflows."+name, "the workflow's sync declaration: %v", err)
+		}
+		var specs []SyncSpec
+		dec := yaml.NewDecoder(bytes.NewReader(b), yaml.DisallowUnknownField())
+		if err := dec.Decode(&specs); err != nil {
+			return Problems{{File: file, Msg: strings.TrimSpace(yaml.FormatError(err, false, true))}}
+		}
+		for _, s := range specs {
+			s.At = "$.workflows." + name
+			s.Workflow = name
+			s.Priority = p.Workflows.shipped()[name].Priority
+			p.Syncs = append(p.Syncs, s)
+		}
+	}
+	var probs []pathProblem
+	p.validateSyncs(&probs)
+	if len(probs) == 0 {
+		return nil
+	}
+	out := make(Problems, len(probs))
+	for i, pr := range probs {
+		out[i] = Problem{File: p.Path, Line: lineOf(p.file, pr.path), Path: displayPath(pr.path), Msg: pr.msg}
+	}
+	return out
+}
+
+func (p *Pipeline) validateShipped(probs *[]pathProblem) {
+	add := func(path, format string, a ...any) {
+		*probs = append(*probs, pathProblem{path, fmt.Sprintf(format, a...)})
+	}
+	ex := p.Workflows.ExpansionOpportunities
+	if ex.Enabled && len(ex.Tags) == 0 {
+		add("$.workflows.expansion_opportunities.tags", "required: the conversation tags that signal an expansion, each with its Opportunity Type")
+	}
+	for tag, typ := range ex.Tags {
+		if tag == "" || typ == "" {
+			add("$.workflows.expansion_opportunities.tags", "each tag needs an Opportunity Type, got %q: %q", tag, typ)
+		}
+	}
+	if ex.CloseInDays < 0 {
+		add("$.workflows.expansion_opportunities.close_in_days", "must not be negative")
+	}
+	if ex.Amount != nil && *ex.Amount < 0 {
+		add("$.workflows.expansion_opportunities.amount", "must not be negative")
+	}
+	if n := p.Workflows.Notifications; n.Enabled && !n.SupportIssue && !n.Escalations && !n.Expansions {
+		add("$.workflows.notifications", "enabled, but none of support_issue, escalations, expansions is on")
+	}
+}

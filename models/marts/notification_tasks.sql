@@ -1,0 +1,98 @@
+-- materialized: table
+-- description: Tasks that tell an owner something needs them (workflows.notifications): the owner of an open Opportunity when its account has an active support issue (open Intercom conversations; the first open one names the episode, so a later issue notifies again); the Account owner for each escalation Case ferry opens, and for each expansion Opportunity, in the run that opens it (a record created in the run is named 'ref:<Object>:<key>', which the loader replaces with its new Id). Keyed on 'notify:<kind>:<key>' and written by an insert (models/syncs/notifications.yaml): once per event, never again after someone deletes the Task.
+WITH settings AS (
+    SELECT
+        bool_and(value = 'true') FILTER (WHERE key IN ('notify_support_issue', 'support_flag_enabled')) AS support_issue,
+        max(CASE WHEN key = 'notify_escalations' THEN value = 'true' END) AS escalations,
+        max(CASE WHEN key = 'notify_expansions' THEN value = 'true' END) AS expansions
+    FROM config.settings
+),
+
+-- The first open customer conversation of each account with one.
+support_episodes AS (
+    SELECT contacts.account_id, min(conversations.conversation_id) AS conversation_id
+    FROM stg_intercom__conversations AS conversations
+    INNER JOIN int_people_identity AS people
+        ON people.intercom_id = conversations.contact_id
+    INNER JOIN stg_salesforce__contacts AS contacts
+        ON contacts.sf_id = people.sf_id
+    WHERE conversations.is_open AND conversations.customer_initiated
+      AND contacts.account_id IS NOT NULL AND NOT contacts.is_deleted
+    GROUP BY ALL
+),
+
+-- Open Opportunities: those Salesforce holds, and the expansion ones this
+-- run opens (named by reference). An expansion Opportunity is keyed on its
+-- Ferry_Key__c, which it has from its creation on, so that its notice
+-- keeps its key once Salesforce has given it an Id.
+open_opportunities AS (
+    SELECT sf_id AS opportunity_ref, coalesce(ferry_key, sf_id) AS opportunity_key, account_id, owner_id, name
+    FROM stg_salesforce__opportunities
+    WHERE NOT is_deleted AND NOT is_closed
+    UNION ALL
+    SELECT 'ref:Opportunity:' || signal_key, signal_key, account_id, owner_id, name
+    FROM expansion_opportunities
+    WHERE signal_key NOT IN (SELECT ferry_key FROM stg_salesforce__opportunities WHERE ferry_key IS NOT NULL)
+),
+
+support_issue AS (
+    SELECT
+        'notify:support:' || opportunities.opportunity_key || ':' || episodes.conversation_id AS task_key,
+        opportunities.owner_id,
+        opportunities.opportunity_ref AS what_id,
+        left('Active support issue: ' || opportunities.name, 255) AS subject,
+        'The account has open Intercom conversations (the first is ' || episodes.conversation_id || '); the opportunity is flagged until they close.' AS description
+    FROM open_opportunities AS opportunities
+    INNER JOIN support_episodes AS episodes
+        ON episodes.account_id = opportunities.account_id
+    WHERE (SELECT support_issue FROM settings)
+),
+
+-- The Cases escalation opened: those Salesforce holds, and those this
+-- run creates, named by reference until Salesforce gives them an Id (the
+-- loader puts it in), so that the owner hears of them in the same run.
+escalation_cases AS (
+    SELECT conversation_link AS conversation_id, sf_id AS case_ref, account_id, subject
+    FROM stg_salesforce__cases
+    WHERE conversation_link IS NOT NULL AND NOT is_deleted
+    UNION ALL
+    SELECT record_key, 'ref:Case:' || record_key,
+        max(CASE WHEN field = 'AccountId' THEN value END), max(CASE WHEN field = 'Subject' THEN value END)
+    FROM sf_case_upserts
+    WHERE record_key NOT IN (SELECT conversation_link FROM stg_salesforce__cases WHERE conversation_link IS NOT NULL)
+    GROUP BY record_key
+),
+
+escalations AS (
+    SELECT
+        'notify:case:' || cases.conversation_id AS task_key,
+        accounts.owner_id,
+        cases.case_ref AS what_id,
+        left('Escalation: ' || coalesce(nullif(cases.subject, ''), 'conversation ' || cases.conversation_id), 255) AS subject,
+        'An urgent Intercom conversation (' || cases.conversation_id || ') of this account opened a Case.' AS description
+    FROM escalation_cases AS cases
+    INNER JOIN stg_salesforce__accounts AS accounts
+        ON accounts.sf_id = cases.account_id
+    WHERE (SELECT escalations FROM settings) AND NOT accounts.is_deleted
+),
+
+-- Likewise the expansion Opportunities: held, or created by this run.
+expansions AS (
+    SELECT
+        'notify:expansion:' || signals.signal_key AS task_key,
+        signals.owner_id,
+        coalesce(opportunities.sf_id, 'ref:Opportunity:' || signals.signal_key) AS what_id,
+        left('Expansion opportunity: ' || signals.name, 255) AS subject,
+        'Intercom conversations of this account signal an expansion; ferry opened the opportunity.' AS description
+    FROM expansion_opportunities AS signals
+    LEFT JOIN stg_salesforce__opportunities AS opportunities
+        ON opportunities.ferry_key = signals.signal_key
+    WHERE (SELECT expansions FROM settings)
+      AND NOT coalesce(opportunities.is_deleted, false)
+)
+
+SELECT * FROM support_issue
+UNION ALL
+SELECT * FROM escalations
+UNION ALL
+SELECT * FROM expansions
