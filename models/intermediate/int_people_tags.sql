@@ -1,8 +1,18 @@
 -- materialized: table
 -- description: The Intercom tags of each matched person, sorted and ';'-separated ('' for none), with the Salesforce Lead or Contact the person matches: what workflows.tags_to_salesforce writes to Intercom_Tags__c.
-WITH tags AS (
+WITH enabled AS (
+    SELECT value = 'true' AS is_enabled FROM config.settings WHERE key = 'tags_to_sf_enabled'
+),
+
+-- Nothing is computed while the workflow is off.
+contacts AS (
+    SELECT intercom_id, tag_ids FROM stg_intercom__contacts
+    WHERE (SELECT is_enabled FROM enabled)
+),
+
+tags AS (
     SELECT contacts.intercom_id, list_sort(list(DISTINCT tags.name)) AS names
-    FROM stg_intercom__contacts AS contacts
+    FROM contacts
     CROSS JOIN unnest(contacts.tag_ids) AS contact_tags(tag_id)
     INNER JOIN raw.intercom__tags AS tags
         ON tags.id = contact_tags.tag_id
@@ -25,3 +35,4 @@ SELECT
 FROM people AS identity
 LEFT JOIN tags
     ON tags.intercom_id = identity.intercom_id
+WHERE (SELECT is_enabled FROM enabled)

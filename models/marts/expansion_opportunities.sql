@@ -1,5 +1,5 @@
 -- materialized: table
--- description: Expansion signals: one Opportunity per Account and configured tag (workflows.expansion_opportunities.tags, tag to Opportunity Type) on a conversation of the account's people. Related to the Account, owned by its owner, at the configured stage and amount (none unless configured), closing the configured number of days after its creation, its active-support-issue flag set as workflows.support_issue_flag would set it. Keyed on 'expansion:<Account Id>:<tag>' and written by an insert (models/syncs/expansion_opportunities.yaml): never twice for the same signal, even after someone deletes the Opportunity.
+-- description: Expansion signals: one Opportunity per Account and configured tag (workflows.expansion_opportunities.tags, tag to Opportunity Type) on a conversation of the account's people. Related to the Account, owned by its owner, at the configured stage and amount (none unless configured), closing the configured number of days after the latest conversation that signals it (as of its creation), its active-support-issue flag set as workflows.support_issue_flag would set it. Keyed on 'expansion:<Account Id>:<tag>' and written by an insert (models/syncs/expansion_opportunities.yaml): never twice for the same signal, even after someone deletes the Opportunity.
 WITH settings AS (
     SELECT
         max(CASE WHEN key = 'expansion_enabled' THEN value = 'true' END) AS enabled,
@@ -24,7 +24,7 @@ active_accounts AS (
 ),
 
 signals AS (
-    SELECT DISTINCT contacts.account_id, tags.tag, tags.opportunity_type
+    SELECT contacts.account_id, tags.tag, tags.opportunity_type, max(conversations.created_at) AS last_seen
     FROM stg_intercom__conversations AS conversations
     INNER JOIN config.expansion_tags AS tags
         ON list_contains(conversations.tag_names, tags.tag)
@@ -33,6 +33,7 @@ signals AS (
     INNER JOIN stg_salesforce__contacts AS contacts
         ON contacts.sf_id = people.sf_id
     WHERE contacts.account_id IS NOT NULL AND NOT contacts.is_deleted
+    GROUP BY ALL
 )
 
 SELECT
@@ -43,8 +44,9 @@ SELECT
     signals.opportunity_type,
     settings.stage,
     settings.amount,
-    -- Written once, when the Opportunity is created.
-    strftime(current_date + settings.close_in_days, '%Y-%m-%d') AS close_date,
+    -- Written once, when the Opportunity is created: then the latest
+    -- signal's date (models never read the clock) plus the configured days.
+    strftime(CAST(signals.last_seen AS DATE) + settings.close_in_days, '%Y-%m-%d') AS close_date,
     CASE WHEN settings.support_flag THEN active_accounts.account_id IS NOT NULL END AS active_support_issue
 FROM signals
 CROSS JOIN settings
