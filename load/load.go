@@ -69,7 +69,9 @@ func (r Record) Hash(target string) string {
 }
 
 // Source is one outbound model, read as rows of (object, key, alt, field,
-// value, type), one row per field of a record.
+// value, type, creates), one row per field of a record; creates says
+// whether the record is new to the target (NULL: the target decides, as
+// an upsert does).
 type Source struct {
 	Target, Op string
 	query      string
@@ -81,7 +83,7 @@ type Source struct {
 // op is update or upsert on target salesforce or intercom.
 func SyncSource(name, target, op string) Source {
 	return Source{Target: target, Op: op, perObject: true, sync: name,
-		query: "SELECT object, key, alt, field, value, type FROM main." + state.QuoteIdent("sync__"+name)}
+		query: "SELECT object, key, alt, field, value, type, creates FROM main." + state.QuoteIdent("sync__"+name)}
 }
 
 // Sync names the declared sync the source writes ("" for a shipped model).
@@ -90,23 +92,23 @@ func (s Source) Sync() string { return s.sync }
 // The outbound models the load stage writes.
 var (
 	// SalesforceUpdates are keyed by Id.
-	SalesforceUpdates = Source{"salesforce", "update", `SELECT sf_object, sf_id, NULL, field, value, value_type FROM main.sf_updates`, true, ""}
+	SalesforceUpdates = Source{"salesforce", "update", `SELECT sf_object, sf_id, NULL, field, value, value_type, false FROM main.sf_updates`, true, ""}
 	// SalesforceUpserts are keyed by an external id; each record's Alt
 	// names the external-id field.
-	SalesforceUpserts = Source{"salesforce", "upsert", `SELECT sf_object, record_key, external_id_field, field, value, value_type FROM main.sf_upserts`, true, ""}
+	SalesforceUpserts = Source{"salesforce", "upsert", `SELECT sf_object, record_key, external_id_field, field, value, value_type, NULL FROM main.sf_upserts`, true, ""}
 	// IntercomCreates are keyed by Salesforce Contact Id.
-	IntercomCreates = Source{"intercom", "create", `SELECT 'contacts', record_key, NULL, field, value, value_type FROM main.intercom_contact_creates`, false, ""}
+	IntercomCreates = Source{"intercom", "create", `SELECT 'contacts', record_key, NULL, field, value, value_type, true FROM main.intercom_contact_creates`, false, ""}
 	// IntercomContacts are updates keyed by Intercom id.
-	IntercomContacts = Source{"intercom", "update", `SELECT 'contacts', intercom_id, NULL, field, value, value_type FROM main.intercom_updates WHERE entity = 'people'`, false, ""}
+	IntercomContacts = Source{"intercom", "update", `SELECT 'contacts', intercom_id, NULL, field, value, value_type, false FROM main.intercom_updates WHERE entity = 'people'`, false, ""}
 	// IntercomCompanies are updates keyed by Intercom id (Alt = company_id).
-	IntercomCompanies = Source{"intercom", "upsert", `SELECT 'companies', intercom_id, company_id, field, value, value_type FROM main.intercom_updates WHERE entity = 'companies'`, false, ""}
+	IntercomCompanies = Source{"intercom", "upsert", `SELECT 'companies', intercom_id, company_id, field, value, value_type, NULL FROM main.intercom_updates WHERE entity = 'companies'`, false, ""}
 	// IntercomAttachments attach contacts to companies: Object is
 	// "intercom" (Key is a contact id) or "salesforce_contact" (Key is the
 	// Contact Id of a contact created in this run); each field's value is
 	// an Intercom company id.
-	IntercomAttachments = Source{"intercom", "attach", `SELECT contact_kind, contact_key, NULL, 'company', company_intercom_id, 'string' FROM main.intercom_company_attachments`, false, ""}
+	IntercomAttachments = Source{"intercom", "attach", `SELECT contact_kind, contact_key, NULL, 'company', company_intercom_id, 'string', NULL FROM main.intercom_company_attachments`, false, ""}
 	// IntercomMessages are onboarding messages keyed by opportunity Id.
-	IntercomMessages = Source{"intercom", "send", `SELECT object, record_key, NULL, field, value, value_type FROM main.intercom_messages`, false, ""}
+	IntercomMessages = Source{"intercom", "send", `SELECT object, record_key, NULL, field, value, value_type, true FROM main.intercom_messages`, false, ""}
 )
 
 // summaryOrder is the order of a plan summary's lines.
@@ -114,8 +116,8 @@ var summaryOrder = []Source{IntercomCreates, IntercomContacts, IntercomCompanies
 
 // rows names the source's columns and drops rows without a key or field.
 func (s Source) rows() string {
-	return `SELECT coalesce(o, '') AS object, k AS key, a AS alt, f AS field, v AS value, t AS type
-FROM (` + s.query + `) AS s(o, k, a, f, v, t) WHERE k IS NOT NULL AND f IS NOT NULL`
+	return `SELECT coalesce(o, '') AS object, k AS key, a AS alt, f AS field, v AS value, t AS type, CAST(c AS BOOLEAN) AS creates
+FROM (` + s.query + `) AS s(o, k, a, f, v, t, c) WHERE k IS NOT NULL AND f IS NOT NULL`
 }
 
 func (s Source) name() string {
@@ -169,7 +171,7 @@ func (s span) records() int { return int(s.last - s.first + 1) }
 // records across all sources; a record's rows share it.
 const (
 	createPlan = `CREATE OR REPLACE TEMP TABLE temp.main.ferry_plan (
-    rec BIGINT, object VARCHAR, key VARCHAR, alt VARCHAR, field VARCHAR, value VARCHAR, type VARCHAR)`
+    rec BIGINT, object VARCHAR, key VARCHAR, alt VARCHAR, field VARCHAR, value VARCHAR, type VARCHAR, creates BOOLEAN)`
 	dropPlan = `DROP TABLE IF EXISTS temp.main.ferry_plan`
 	// insertPlan appends a source's rows ($1 is the last number used), in
 	// order of rec so that each row group holds a narrow range of them.
@@ -179,7 +181,7 @@ recs AS (
     SELECT object, key, $1 + row_number() OVER (ORDER BY object, key) AS rec
     FROM (SELECT DISTINCT object, key FROM src)
 )
-SELECT recs.rec, src.object, src.key, src.alt, src.field, src.value, src.type
+SELECT recs.rec, src.object, src.key, src.alt, src.field, src.value, src.type, src.creates
 FROM src JOIN recs ON src.object = recs.object AND src.key = recs.key
 ORDER BY recs.rec`
 	// summarisePlan counts rows per object and field of the source whose
@@ -188,6 +190,10 @@ ORDER BY recs.rec`
     min(min(rec)) OVER (PARTITION BY object), max(max(rec)) OVER (PARTITION BY object)
 FROM temp.main.ferry_plan WHERE rec > $1
 GROUP BY object, field ORDER BY object, field`
+	// countCreates counts, per object of the source whose records are
+	// numbered past $1, the records new to the target and those it holds.
+	countCreates = `SELECT object, count(DISTINCT rec) FILTER (WHERE creates), count(DISTINCT rec) FILTER (WHERE NOT creates)
+FROM temp.main.ferry_plan WHERE rec > $1 GROUP BY object`
 	readPlan = `SELECT object, key, alt, field, value, type FROM temp.main.ferry_plan
 WHERE rec BETWEEN $1 AND $2 ORDER BY rec, field`
 	planFields = `SELECT field FROM temp.main.ferry_plan WHERE rec BETWEEN $1 AND $2
@@ -265,6 +271,10 @@ type Line struct {
 	Sync               string `json:",omitempty"` // the declared sync, for its lines
 	Deferred           bool   `json:",omitempty"` // the daily API budget left it for a later run
 	Records            int
+	// Creates and Updates split Records where ferry knows (not for an
+	// upsert whose target decides).
+	Creates int `json:",omitempty"`
+	Updates int `json:",omitempty"`
 	Fields             map[string]int
 }
 
@@ -295,7 +305,30 @@ func summarise(ctx context.Context, conn *sql.Conn, src Source, after int64) ([]
 		}
 		lines[len(lines)-1].Fields[field] += n
 	}
-	return lines, spans, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	rows.Close()
+	counts, err := conn.QueryContext(ctx, countCreates, after)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer counts.Close()
+	for counts.Next() {
+		var object string
+		var creates, updates int
+		if err := counts.Scan(&object, &creates, &updates); err != nil {
+			return nil, nil, err
+		}
+		for i := range lines {
+			if lines[i].Object == object || !src.perObject {
+				lines[i].Creates += creates
+				lines[i].Updates += updates
+				break
+			}
+		}
+	}
+	return lines, spans, counts.Err()
 }
 
 // Stage copies the plan's records, each with its source, into

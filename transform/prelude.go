@@ -311,6 +311,7 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		"onboarding_body":          p.Workflows.OnboardingMessage.Body,
 		"onboarding_since":         p.Workflows.OnboardingMessage.ClosedOnOrAfter,
 		"owner_routing_enabled":    fmt.Sprint(p.Workflows.OwnerRouting.Enabled),
+		"owner_routing_by":         p.Workflows.OwnerRouting.By,
 		"stage_enabled":            fmt.Sprint(p.Workflows.OpportunityStage.Enabled),
 		"stage_attribute":          "custom_attributes." + p.Workflows.OpportunityStage.Attribute,
 		"support_flag_enabled":     fmt.Sprint(p.Workflows.SupportIssueFlag.Enabled),

@@ -239,6 +239,10 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 	if s.Mode != "all" {
 		changed = "((NOT present AND ferry_norm(value, type) IS NOT NULL) OR (present AND ferry_norm(value, type) IS DISTINCT FROM ferry_norm(current, type)))"
 	}
+	creates := "false"
+	if s.Creates() {
+		creates = "NOT present"
+	}
 	// A live record is compared with; an insert also leaves alone a key
 	// whose record was deleted: it is created once, never again.
 	live := "WHERE NOT coalesce(is_deleted, false)"
@@ -259,6 +263,7 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 		"$PRESENT", present,
 		"$CHANGED", changed,
 		"$LIVE", live,
+		"$CREATES", creates,
 	).Replace(`CREATE OR REPLACE VIEW main.$VIEW AS
 WITH src AS (
     SELECT CAST(m.$KEY AS VARCHAR) AS k, $VALUES FROM $MODEL AS m WHERE m.$KEY IS NOT NULL
@@ -269,7 +274,7 @@ held AS (
 fields AS (
     $FIELDS
 )
-SELECT $OBJECT AS object, k AS key, $ALT AS alt, field, value, type FROM fields
+SELECT $OBJECT AS object, k AS key, $ALT AS alt, field, value, type, $CREATES AS creates FROM fields
 WHERE $PRESENT AND $CHANGED`)
 	if _, err := db.ExecContext(ctx, view); err != nil {
 		return p.ProblemAt(at, "compile sync %s: %v", s.Name, err)

@@ -88,7 +88,11 @@ func printSummary(w io.Writer, s *runner.Summary, plan bool) {
 			if l.Deferred {
 				sync += "  DEFERRED: daily API budget"
 			}
-			fmt.Fprintf(w, "  %-10s %-9s %-7s %7d records  fields: %s%s\n", l.Target, l.Object, l.Op, l.Records, strings.Join(fields, " "), sync)
+			split := ""
+			if l.Creates+l.Updates == l.Records {
+				split = fmt.Sprintf(" (%d new, %d held)", l.Creates, l.Updates)
+			}
+			fmt.Fprintf(w, "  %-10s %-9s %-7s %7d records%s  fields: %s%s\n", l.Target, l.Object, l.Op, l.Records, split, strings.Join(fields, " "), sync)
 		}
 	} else {
 		fmt.Fprintln(w, "written:")

@@ -88,3 +88,76 @@ func TestRun_SalesforceSignals(t *testing.T) {
 		t.Errorf("contact with an opportunity role has no stage attribute: %s", b)
 	}
 }
+
+// TestRun_OwnerRoutingByAccount: with owner_routing.by: account, a
+// contact's Intercom owner is the admin of its Account's owner, not of its
+// Contact's; the run after writes nothing.
+func TestRun_OwnerRoutingByAccount(t *testing.T) {
+	t.Parallel()
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
+	p := pipelineWith(t, "    by: contact ", "    by: account ")
+	data := t.TempDir()
+	run := func(...string) result {
+		return ferry(t, emu.Env(nil), "run", "--pipeline", p, "--data-dir", data, "--log-level", "warn")
+	}
+	_, ab := emu.ICDo(http.MethodGet, "/admins", nil)
+	var admins struct {
+		Admins []struct{ ID, Email string } `json:"admins"`
+	}
+	if err := json.Unmarshal(ab, &admins); err != nil {
+		t.Fatal(err)
+	}
+	adminByEmail := map[string]string{}
+	for _, a := range admins.Admins {
+		adminByEmail[strings.ToLower(a.Email)] = a.ID
+	}
+	var routedUsers []string // users who are Intercom admins
+	userEmail := map[string]string{}
+	for _, u := range emu.SOQL("SELECT Id, Email FROM User") {
+		userEmail[testenv.Str(u, "Id")] = strings.ToLower(testenv.Str(u, "Email"))
+		if adminByEmail[strings.ToLower(testenv.Str(u, "Email"))] != "" {
+			routedUsers = append(routedUsers, testenv.Str(u, "Id"))
+		}
+	}
+	if len(routedUsers) < 2 {
+		t.Fatalf("%d Salesforce users are Intercom admins, want 2", len(routedUsers))
+	}
+	// Give a Contact an owner other than its Account's.
+	var contact, account string
+	for _, c := range emu.SOQL("SELECT Id, AccountId, Account.OwnerId FROM Contact WHERE AccountId != null AND Email != null") {
+		if acctOwner := testenv.Str(c, "Account.OwnerId"); adminByEmail[userEmail[acctOwner]] != "" {
+			contact, account = testenv.Str(c, "Id"), testenv.Str(c, "AccountId")
+			other := routedUsers[0]
+			if other == acctOwner {
+				other = routedUsers[1]
+			}
+			if code, b := emu.SFDo(http.MethodPatch, "/services/data/v62.0/sobjects/Contact/"+contact, map[string]any{"OwnerId": other}); code != 204 {
+				t.Fatalf("owner: %d %s", code, b)
+			}
+			break
+		}
+	}
+	if contact == "" {
+		t.Fatal("no Contact whose Account owner is an Intercom admin")
+	}
+	mustRun(t, run)
+	checked := 0
+	for _, c := range emu.SOQL("SELECT Id, Intercom_Id__c, OwnerId, Account.OwnerId FROM Contact WHERE Intercom_Id__c != null AND AccountId != null") {
+		want := adminByEmail[userEmail[testenv.Str(c, "Account.OwnerId")]]
+		if want == "" {
+			continue
+		}
+		_, cb := emu.ICDo(http.MethodGet, "/contacts/"+testenv.Str(c, "Intercom_Id__c"), nil)
+		if !strings.Contains(string(cb), `"owner_id":`+want) {
+			t.Errorf("contact %s (Contact %s, Account owner %s, Contact owner %s) not routed to the Account owner's admin %s: %s",
+				testenv.Str(c, "Intercom_Id__c"), testenv.Str(c, "Id"), testenv.Str(c, "Account.OwnerId"), testenv.Str(c, "OwnerId"), want, cb)
+		}
+		if testenv.Str(c, "Id") == contact {
+			checked++
+		}
+	}
+	if checked != 1 {
+		t.Errorf("the Contact whose owner differs from its Account's (%s of %s) was not linked and checked", contact, account)
+	}
+	runWritesNothing(t, emu, run)
+}

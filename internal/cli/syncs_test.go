@@ -102,6 +102,16 @@ func TestRun_DeclaredSync(t *testing.T) {
 	if err := json.Unmarshal([]byte(first.stdout), &sum); err != nil {
 		t.Fatalf("summary: %v\n%s", err, first.stdout)
 	}
+	// The plan splits what it creates from what it updates, where ferry
+	// knows: the follow-ups are new, the tiers held.
+	for _, l := range sum.Planned {
+		switch {
+		case l.Sync == "follow_ups" && (l.Creates != 3 || l.Updates != 0),
+			l.Sync == "account_tiers" && (l.Creates != 0 || l.Updates != l.Records),
+			l.Target == "intercom" && l.Op == "create" && l.Creates != l.Records:
+			t.Errorf("plan line %+v: creates and updates miscounted", l)
+		}
+	}
 	// The sync log accounts for every planned record, with its outcome.
 	planned := 0
 	for _, l := range sum.Planned {

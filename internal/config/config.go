@@ -191,6 +191,10 @@ type Workflows struct {
 	OnboardingMessage OnboardingMessage `yaml:"onboarding_message"`
 	OwnerRouting      struct {
 		Enabled bool `yaml:"enabled"`
+		// By picks whose Salesforce owner the contact's Intercom owner
+		// follows: contact (its Contact or Lead, the default) or account
+		// (its Account's; a Lead's own owner).
+		By string `yaml:"by"`
 	} `yaml:"owner_routing"`
 	OpportunityStage struct {
 		Enabled   bool   `yaml:"enabled"`

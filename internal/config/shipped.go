@@ -122,6 +122,11 @@ func (p *Pipeline) validateShipped(probs *[]pathProblem) {
 	if ex.Amount != nil && *ex.Amount < 0 {
 		add("$.workflows.expansion_opportunities.amount", "must not be negative")
 	}
+	switch p.Workflows.OwnerRouting.By {
+	case "", "contact", "account":
+	default:
+		add("$.workflows.owner_routing.by", "must be contact or account, got %q", p.Workflows.OwnerRouting.By)
+	}
 	if n := p.Workflows.Notifications; n.Enabled && !n.SupportIssue && !n.Escalations && !n.Expansions {
 		add("$.workflows.notifications", "enabled, but none of support_issue, escalations, expansions is on")
 	}

@@ -13,7 +13,8 @@ candidates AS (
         contacts.sf_id,
         contacts.email,
         contacts.name,
-        contacts.owner_id
+        contacts.owner_id,
+        contacts.account_id
     FROM stg_salesforce__contacts AS contacts
     WHERE NOT contacts.is_deleted
       AND contacts.email_norm IS NOT NULL
@@ -23,9 +24,19 @@ candidates AS (
       AND (SELECT is_enabled FROM enabled)
 ),
 
+routed_candidates AS (
+    SELECT
+        candidates.sf_id,
+        CASE WHEN (SELECT value = 'account' FROM config.settings WHERE key = 'owner_routing_by')
+             THEN coalesce(accounts.owner_id, candidates.owner_id) ELSE candidates.owner_id END AS owner_id
+    FROM candidates
+    LEFT JOIN stg_salesforce__accounts AS accounts
+        ON accounts.sf_id = candidates.account_id
+),
+
 routed_owners AS (
     SELECT candidates.sf_id, admins.admin_id
-    FROM candidates
+    FROM routed_candidates AS candidates
     INNER JOIN stg_salesforce__users AS users
         ON users.sf_id = candidates.owner_id
     INNER JOIN stg_intercom__admins AS admins

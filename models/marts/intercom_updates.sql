@@ -63,28 +63,41 @@ stage_changes AS (
       AND contact_stages.stage IS DISTINCT FROM held.value
 ),
 
+-- Whose Salesforce owner each matched contact follows: its Contact's or
+-- Lead's, or (owner_routing.by: account) its Account's, a Lead's own.
+routed_people AS (
+    SELECT
+        people.intercom_id,
+        CASE WHEN (SELECT value = 'account' FROM config.settings WHERE key = 'owner_routing_by')
+             THEN coalesce(accounts.owner_id, sf_contacts.owner_id, sf_leads.owner_id)
+             ELSE coalesce(sf_contacts.owner_id, sf_leads.owner_id) END AS owner_id
+    FROM int_people_identity AS people
+    LEFT JOIN stg_salesforce__contacts AS sf_contacts
+        ON sf_contacts.sf_id = people.sf_id
+    LEFT JOIN stg_salesforce__leads AS sf_leads
+        ON sf_leads.sf_id = people.sf_id
+    LEFT JOIN stg_salesforce__accounts AS accounts
+        ON accounts.sf_id = sf_contacts.account_id
+    WHERE (SELECT value = 'true' FROM config.settings WHERE key = 'owner_routing_enabled')
+),
+
 owner_changes AS (
     -- Route each matched contact to the Intercom admin who owns it in
     -- Salesforce (matched by email).
     SELECT
         'people' AS entity,
-        people.intercom_id,
+        routed.intercom_id,
         'owner_id' AS field,
         admins.admin_id AS value,
         'integer' AS value_type
-    FROM int_people_identity AS people
+    FROM routed_people AS routed
     INNER JOIN stg_intercom__contacts AS contacts
-        ON contacts.intercom_id = people.intercom_id
-    LEFT JOIN stg_salesforce__contacts AS sf_contacts
-        ON sf_contacts.sf_id = people.sf_id
-    LEFT JOIN stg_salesforce__leads AS sf_leads
-        ON sf_leads.sf_id = people.sf_id
+        ON contacts.intercom_id = routed.intercom_id
     INNER JOIN stg_salesforce__users AS users
-        ON users.sf_id = coalesce(sf_contacts.owner_id, sf_leads.owner_id)
+        ON users.sf_id = routed.owner_id
     INNER JOIN stg_intercom__admins AS admins
         ON admins.email_norm = users.email_norm
-    WHERE (SELECT value = 'true' FROM config.settings WHERE key = 'owner_routing_enabled')
-      AND admins.admin_id IS DISTINCT FROM contacts.owner_id
+    WHERE admins.admin_id IS DISTINCT FROM contacts.owner_id
 ),
 
 all_changes AS (
