@@ -275,7 +275,7 @@ type Line struct {
 	// upsert whose target decides).
 	Creates int `json:",omitempty"`
 	Updates int `json:",omitempty"`
-	Fields             map[string]int
+	Fields  map[string]int
 }
 
 // summarise counts the records and fields per object of src, whose records
