@@ -387,7 +387,17 @@ func ruleModel(p *config.Pipeline) []Model {
 	if lc := p.Workflows.LeadCapture; lc.Enabled {
 		rule = lc.Rule
 	}
+	companies := "false"
+	if a := p.Workflows.AccountsFromCompanies; a.Enabled {
+		companies = a.Rule
+	}
 	return []Model{{
+		Name:         "int_accounts_from_companies_qualified",
+		Path:         p.Path + ": workflows.accounts_from_companies.rule",
+		Materialized: "table",
+		DependsOn:    []string{"stg_intercom__companies"},
+		SQL:          "SELECT intercom_id FROM stg_intercom__companies WHERE NOT coalesce(is_deleted, false) AND (" + companies + ")",
+	}, {
 		Name:         "int_lead_capture_qualified",
 		Path:         p.Path + ": workflows.lead_capture.rule",
 		Materialized: "incremental",

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"sort"
@@ -13,7 +14,7 @@ import (
 
 // shippedWorkflows are the workflows that are a shipped model plus a sync
 // declaration (models/syncs), off in the example pipeline.
-var shippedWorkflows = []string{"expansion_opportunities", "notifications", "several_leads", "tags_to_salesforce"}
+var shippedWorkflows = []string{"expansion_opportunities", "notifications", "several_leads", "accounts_from_companies", "tags_to_salesforce"}
 
 // enableShipped turns the shipped workflows of a copy of the example
 // pipeline on.
@@ -45,7 +46,9 @@ func TestRun_ShippedWorkflows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", enableShipped(t, string(b)))
+	// Accounts for companies settle over two runs (TestRun_AccountsFromCompanies).
+	text := strings.Replace(enableShipped(t, string(b)), "  accounts_from_companies:\n    enabled: true\n", "  accounts_from_companies:\n    enabled: false\n", 1)
+	p := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", text)
 	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
 	data := t.TempDir()
 	run := func(...string) result {
@@ -201,5 +204,81 @@ ORDER BY 1 LIMIT 1`)[0]
 	runWritesNothing(t, emu, run)
 	if got := emu.SOQL("SELECT Id FROM Opportunity WHERE Ferry_Key__c = '" + testenv.Str(opps[0], "Ferry_Key__c") + "'"); len(got) != 0 {
 		t.Errorf("the deleted expansion Opportunity was created again: %v", got)
+	}
+}
+
+// TestRun_AccountsFromCompanies: an Intercom company with a company_id that
+// no Account matches and that meets the rule becomes one Account, keyed on
+// the company's external id; the next run links the two (and writes what
+// Salesforce's defaults, such as the owner, and the health score give the
+// new Account), the one after writes nothing, and an Account someone
+// deletes is not created again.
+func TestRun_AccountsFromCompanies(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(pipelinePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), "  accounts_from_companies:\n    enabled: false\n", "  accounts_from_companies:\n    enabled: true\n", 1)
+	if text == string(b) {
+		t.Fatal("the example pipeline lacks accounts_from_companies")
+	}
+	p := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", text)
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
+	held := map[string]bool{}
+	for _, a := range emu.SOQL("SELECT Intercom_Company_Id__c FROM Account WHERE Intercom_Company_Id__c != null") {
+		held[testenv.Str(a, "Intercom_Company_Id__c")] = true
+	}
+	data := t.TempDir()
+	run := func(...string) result {
+		return ferry(t, emu.Env(nil), "run", "--pipeline", p, "--data-dir", data, "--log-level", "warn")
+	}
+	mustRun(t, run)
+	companies := map[string]map[string]any{}
+	_, body := emu.ICDo(http.MethodGet, "/companies?per_page=60", nil)
+	var page struct {
+		Data []map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range page.Data {
+		companies[testenv.Str(c, "company_id")] = c
+	}
+	created := emu.SOQL("SELECT Id, Name, NumberOfEmployees, Intercom_Company_Id__c FROM Account WHERE Intercom_Company_Id__c != null")
+	made := 0
+	for _, a := range created {
+		key := testenv.Str(a, "Intercom_Company_Id__c")
+		if held[key] {
+			continue
+		}
+		made++
+		c := companies[key]
+		if c == nil || testenv.Str(a, "Name") != testenv.Str(c, "name") || testenv.Str(a, "NumberOfEmployees") != testenv.Str(c, "size") {
+			t.Errorf("Account %v for company %v", a, c)
+			continue
+		}
+		if size, _ := c["size"].(float64); size < 50 {
+			t.Errorf("company %s of size %v, below the rule's 50, became Account %s", key, size, testenv.Str(a, "Id"))
+		}
+	}
+	if made == 0 {
+		t.Fatal("no Account was created for a company: the fixture should have some")
+	}
+	mustRun(t, run) // the new Accounts' owner and health
+	runWritesNothing(t, emu, run)
+	var gone map[string]any
+	for _, a := range created {
+		if !held[testenv.Str(a, "Intercom_Company_Id__c")] {
+			gone = a
+			break
+		}
+	}
+	if code, body := emu.SFDo(http.MethodDelete, "/services/data/v62.0/sobjects/Account/"+testenv.Str(gone, "Id"), nil); code != 204 {
+		t.Fatalf("delete Account: %d %s", code, body)
+	}
+	mustRun(t, run)
+	if got := emu.SOQL("SELECT Id FROM Account WHERE Intercom_Company_Id__c = '" + testenv.Str(gone, "Intercom_Company_Id__c") + "'"); len(got) != 0 {
+		t.Errorf("the deleted Account was created again: %v", got)
 	}
 }

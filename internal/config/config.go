@@ -210,6 +210,7 @@ type Workflows struct {
 	ExpansionOpportunities ExpansionOpportunities `yaml:"expansion_opportunities"`
 	Notifications          Notifications          `yaml:"notifications"`
 	SeveralLeads           ShippedWorkflow        `yaml:"several_leads"`
+	AccountsFromCompanies  AccountsFromCompanies  `yaml:"accounts_from_companies"`
 	TagsToSalesforce       ShippedWorkflow        `yaml:"tags_to_salesforce"`
 }
 

@@ -44,9 +44,19 @@ type Notifications struct {
 	Expansions      bool `yaml:"expansions"`
 }
 
+// AccountsFromCompanies creates a Salesforce Account for each Intercom
+// company with a company_id that no Account matches and that meets Rule.
+type AccountsFromCompanies struct {
+	ShippedWorkflow `yaml:",inline"`
+	// Rule is a SQL predicate over the columns of stg_intercom__companies
+	// (name, company_id, domain_norm, size, ...), e.g. size >= 50.
+	Rule string `yaml:"rule"`
+}
+
 // shipped lists the shipped workflows, by the name of their declaration.
 func (w *Workflows) shipped() map[string]ShippedWorkflow {
 	return map[string]ShippedWorkflow{
+		"accounts_from_companies": w.AccountsFromCompanies.ShippedWorkflow,
 		"expansion_opportunities": w.ExpansionOpportunities.ShippedWorkflow,
 		"notifications":           w.Notifications.ShippedWorkflow,
 		"several_leads":           w.SeveralLeads,
@@ -126,6 +136,9 @@ func (p *Pipeline) validateShipped(probs *[]pathProblem) {
 	case "", "contact", "account":
 	default:
 		add("$.workflows.owner_routing.by", "must be contact or account, got %q", p.Workflows.OwnerRouting.By)
+	}
+	if a := p.Workflows.AccountsFromCompanies; a.Enabled && strings.TrimSpace(a.Rule) == "" {
+		add("$.workflows.accounts_from_companies.rule", "required: a SQL predicate over the columns of stg_intercom__companies, e.g. size >= 50 (true: every company)")
 	}
 	if n := p.Workflows.Notifications; n.Enabled && !n.SupportIssue && !n.Escalations && !n.Expansions {
 		add("$.workflows.notifications", "enabled, but none of support_issue, escalations, expansions is on")

@@ -193,7 +193,9 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 			// Two syncs may write one field of different records (the
 			// models are compared when built: transform.CompileSyncs); ferry's
 			// own mappings write it on every record.
-			if other, ok := written[strings.ToLower(s.Target+" "+f.Field)]; ok {
+			// An insert writes only records the target never held, which
+			// the mapping then keeps.
+			if other, ok := written[strings.ToLower(s.Target+" "+f.Field)]; ok && s.Operation != "insert" {
 				add(fp+".field", "%s.%s is written by ferry's %s mapping: two writers would overwrite each other", s.Target, f.Field, other)
 			}
 			switch f.Type {

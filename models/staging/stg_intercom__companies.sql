@@ -5,6 +5,7 @@ SELECT
     id AS intercom_id,
     nullif(company_id, '') AS company_id,
     name,
+    nullif(website, '') AS website,
     ferry_domain(website) AS domain_norm,
     epoch(created_at)::BIGINT AS created_at_unix,
     size,
