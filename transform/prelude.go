@@ -286,6 +286,7 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		"notify_support_issue":        fmt.Sprint(nt.Enabled && nt.SupportIssue),
 		"notify_escalations":          fmt.Sprint(nt.Enabled && nt.Escalations),
 		"notify_expansions":           fmt.Sprint(nt.Enabled && nt.Expansions),
+		"notify_since":                nt.Since,
 		"several_leads_enabled":       fmt.Sprint(p.Workflows.SeveralLeads.Enabled),
 		"tags_to_sf_enabled":          fmt.Sprint(p.Workflows.TagsToSalesforce.Enabled),
 		"capture_enabled":             fmt.Sprint(p.Workflows.LeadCapture.Enabled),

@@ -289,11 +289,13 @@ syncs:
 		t.Fatalf("sync %+v", s)
 	}
 	cases := map[string]struct{ from, to, want string }{
-		"bad target":                     {"target: salesforce.Account", "target: hubspot.Deal", `syncs[0].target: must be salesforce.<Object> or intercom.contacts, got "hubspot.Deal"`},
-		"update not on Id":               {"field: Id }", "field: Name }", `syncs[0].key.field: an update is keyed on Id, got "Name"`},
-		"unknown operation":              {"operation: update", "operation: merge", `syncs[0].operation: must be update (by Id), upsert (on an external id) or insert`},
-		"default without values":         {"values: { gold: Strategic }, ", "", `syncs[0].fields[0].default: a default is for values the value map lacks`},
-		"bad type":                       {"field: Tier__c,", "field: Tier__c, type: date,", `syncs[0].fields[0].type: must be string, integer, number or boolean, got "date"`},
+		"bad target":             {"target: salesforce.Account", "target: hubspot.Deal", `syncs[0].target: must be salesforce.<Object> or intercom.contacts, got "hubspot.Deal"`},
+		"update not on Id":       {"field: Id }", "field: Name }", `syncs[0].key.field: an update is keyed on Id, got "Name"`},
+		"unknown operation":      {"operation: update", "operation: merge", `syncs[0].operation: must be update (by Id), upsert (on an external id) or insert`},
+		"default without values": {"values: { gold: Strategic }, ", "", `syncs[0].fields[0].default: a default is for values the value map lacks`},
+		"bad type":               {"field: Tier__c,", "field: Tier__c, type: date,", `syncs[0].fields[0].type: must be string, integer, number or boolean, got "date"`},
+		"two syncs keyed apart, one field": {"default: SMB }", "default: SMB }\n  - name: tiers_again\n    model: tiers.sql\n    target: salesforce.Account\n    operation: upsert\n    key: { column: account_id, field: Intercom_Company_Id__c }\n    fields:\n      - { column: tier, field: Tier__c }",
+			"syncs[1].fields[0].field: salesforce.Account.Tier__c is also written by sync tiers, keyed on another field"},
 		"a field ferry's mapping writes": {"field: Tier__c,", "field: Website,", "syncs[0].fields[0].field: salesforce.Account.Website is written by ferry's"},
 	}
 	for name, c := range cases {
@@ -330,5 +332,34 @@ func TestParse_DailyBudget(t *testing.T) {
 	p, err := config.Parse("p.yaml", []byte(base+"\nsyncs:\n  - { name: t, model: t.sql, target: salesforce.Account, operation: update, key: { column: a, field: Id }, fields: [{ column: b, field: Tier__c }], priority: 7 }\n"), testenv.Env(nil))
 	if err != nil || p.Syncs[0].Priority != 7 {
 		t.Errorf("priority: %v", err)
+	}
+}
+
+// TestParse_ShippedWorkflows: a shipped workflow that depends on another
+// is refused without it, at its line.
+func TestParse_ShippedWorkflows(t *testing.T) {
+	t.Parallel()
+	base := string(example(t))
+	for name, c := range map[string]struct{ from, to, want string }{
+		"notifications without expansions": {"  notifications:\n    enabled: false\n", "  notifications:\n    enabled: true\n", "workflows.notifications.expansions: notifies of the Opportunities workflows.expansion_opportunities opens"},
+		"several leads with tasks":         {"  several_leads:\n    enabled: false\n", "  several_leads:\n    enabled: true\n", ""},
+		"a bad since":                      {"  notifications:\n    enabled: false\n    support_issue: true\n    escalations: true\n    expansions: true\n", "  notifications:\n    enabled: true\n    support_issue: true\n    escalations: true\n    expansions: false\n    since: tomorrow\n", "workflows.notifications.since: must be a date"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			text := strings.Replace(base, c.from, c.to, 1)
+			if text == base {
+				t.Fatal("the example did not change")
+			}
+			_, err := config.Parse("p.yaml", []byte(text), testenv.Env(nil))
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("err = %v, want none", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) || !regexp.MustCompile(`p\.yaml:\d+: workflows\.`).MatchString(err.Error()) {
+				t.Fatalf("err = %v\nwant %q at a line", err, c.want)
+			}
+		})
 	}
 }

@@ -3,8 +3,10 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml"
 )
@@ -42,6 +44,10 @@ type Notifications struct {
 	SupportIssue    bool `yaml:"support_issue"`
 	Escalations     bool `yaml:"escalations"`
 	Expansions      bool `yaml:"expansions"`
+	// Since (YYYY-MM-DD) leaves alone the Cases and Opportunities created
+	// before it, so that turning notifications on does not notify every
+	// past one.
+	Since string `yaml:"since"`
 }
 
 // AccountsFromCompanies creates a Salesforce Account for each Intercom
@@ -83,15 +89,18 @@ func (p *Pipeline) AddShipped(read func(workflow string) (data []byte, file stri
 	if p.shippedAdded {
 		return nil
 	}
-	p.shippedAdded = true
+	declared := p.Syncs
+	p.Syncs = slices.Clone(p.Syncs)
 	for _, name := range p.ShippedSyncs() {
 		b, file, err := read(name)
 		if err != nil {
+			p.Syncs = declared
 			return p.ProblemAt("$.workflows."+name, "the workflow's sync declaration: %v", err)
 		}
 		var specs []SyncSpec
 		dec := yaml.NewDecoder(bytes.NewReader(b), yaml.DisallowUnknownField())
 		if err := dec.Decode(&specs); err != nil {
+			p.Syncs = declared
 			return Problems{{File: file, Msg: strings.TrimSpace(yaml.FormatError(err, false, true))}}
 		}
 		for _, s := range specs {
@@ -104,8 +113,10 @@ func (p *Pipeline) AddShipped(read func(workflow string) (data []byte, file stri
 	var probs []pathProblem
 	p.validateSyncs(&probs)
 	if len(probs) == 0 {
+		p.shippedAdded = true
 		return nil
 	}
+	p.Syncs = declared
 	out := make(Problems, len(probs))
 	for i, pr := range probs {
 		out[i] = Problem{File: p.Path, Line: lineOf(p.file, pr.path), Path: displayPath(pr.path), Msg: pr.msg}
@@ -140,7 +151,23 @@ func (p *Pipeline) validateShipped(probs *[]pathProblem) {
 	if a := p.Workflows.AccountsFromCompanies; a.Enabled && strings.TrimSpace(a.Rule) == "" {
 		add("$.workflows.accounts_from_companies.rule", "required: a SQL predicate over the columns of stg_intercom__companies, e.g. size >= 50 (true: every company)")
 	}
-	if n := p.Workflows.Notifications; n.Enabled && !n.SupportIssue && !n.Escalations && !n.Expansions {
-		add("$.workflows.notifications", "enabled, but none of support_issue, escalations, expansions is on")
+	w := p.Workflows
+	if n := w.Notifications; n.Enabled {
+		switch {
+		case !n.SupportIssue && !n.Escalations && !n.Expansions:
+			add("$.workflows.notifications", "enabled, but none of support_issue, escalations, expansions is on")
+		case n.SupportIssue && !w.SupportIssueFlag.Enabled:
+			add("$.workflows.notifications.support_issue", "notifies when workflows.support_issue_flag sets its flag: turn that on too")
+		case n.Escalations && !w.Escalation.Enabled:
+			add("$.workflows.notifications.escalations", "notifies of the Cases workflows.escalation opens: turn that on too")
+		case n.Expansions && !w.ExpansionOpportunities.Enabled:
+			add("$.workflows.notifications.expansions", "notifies of the Opportunities workflows.expansion_opportunities opens: turn that on too")
+		}
+		if _, err := time.Parse("2006-01-02", n.Since); n.Since != "" && err != nil {
+			add("$.workflows.notifications.since", "must be a date, YYYY-MM-DD, got %q", n.Since)
+		}
+	}
+	if w.SeveralLeads.Enabled && !w.ConversationTasks.Enabled {
+		add("$.workflows.several_leads", "logs the Tasks of workflows.conversation_tasks on more Leads: turn that on too")
 	}
 }

@@ -111,6 +111,10 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 		*probs = append(*probs, pathProblem{path, fmt.Sprintf(format, a...)})
 	}
 	names := map[string]bool{}
+	// keyedOn: "target field" -> the key field and name of the first sync
+	// writing it (an insert aside: it never rewrites a record).
+	type writer struct{ key, name string }
+	keyedOn := map[string]writer{}
 	written := map[string]string{} // "target field" -> ferry's mapping writing it
 	// Fields ferry's own people and company sync write.
 	for _, f := range p.Sync.People.Fields {
@@ -197,6 +201,16 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 			// the mapping then keeps.
 			if other, ok := written[strings.ToLower(s.Target+" "+f.Field)]; ok && s.Operation != "insert" {
 				add(fp+".field", "%s.%s is written by ferry's %s mapping: two writers would overwrite each other", s.Target, f.Field, other)
+			}
+			// Keyed on one field, two syncs are compared record by record
+			// when their models are built; keyed on two, ferry cannot tell
+			// whether they reach one record.
+			if tf := strings.ToLower(s.Target + " " + f.Field); s.Operation != "insert" {
+				if w, ok := keyedOn[tf]; !ok {
+					keyedOn[tf] = writer{strings.ToLower(s.Key.Field), s.Name}
+				} else if w.key != strings.ToLower(s.Key.Field) {
+					add(fp+".field", "%s.%s is also written by sync %s, keyed on another field: the two could write one record, each run putting its value back", s.Target, f.Field, w.name)
+				}
 			}
 			switch f.Type {
 			case "", "string", "integer", "number", "boolean":

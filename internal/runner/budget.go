@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -109,7 +110,7 @@ func (r *run) writeCalls(n int) int {
 // ownWriteCalls forecasts the Salesforce calls of ferry's own writes.
 func (r *run) ownWriteCalls() int {
 	plan := r.plan
-	calls := 1 // the load's look at the org's limits
+	calls := 0
 	for _, src := range []load.Source{load.SalesforceUpdates, load.SalesforceUpserts} {
 		for _, obj := range plan.Objects(src) {
 			calls += r.writeCalls(plan.Count(src, obj))
@@ -138,7 +139,7 @@ func (r *run) syncCalls(src load.Source) int {
 
 // deferForBudget takes declared syncs out of the plan, lowest priority
 // first, until the load's forecast fits what the daily budget has left.
-func (r *run) deferForBudget(ctx context.Context) error {
+func (r *run) deferForBudget(ctx context.Context, loading bool) error {
 	if on, err := r.budgetOn(ctx); !on || err != nil {
 		return err
 	}
@@ -160,24 +161,52 @@ func (r *run) deferForBudget(ctx context.Context) error {
 	}
 	syncs := r.opt.Pipeline.Syncs
 	slices.SortFunc(order, func(a, b candidate) int {
-		if pa, pb := syncs[a.i].Priority, syncs[b.i].Priority; pa != pb {
-			return pa - pb
+		if c := cmp.Compare(syncs[a.i].Priority, syncs[b.i].Priority); c != 0 {
+			return c
 		}
-		return b.i - a.i
+		return cmp.Compare(b.i, a.i)
 	})
-	for _, c := range order {
-		if total <= b.Left {
-			break
+	// need adds the load's look at the org's limits to writes that go to
+	// Salesforce.
+	need := func(writes int) int {
+		if writes == 0 {
+			return 0
 		}
+		return writes + 1
+	}
+	// Lowest priority first, until the rest fits; then, highest priority
+	// first, what was set aside and fits after all (a cheap sync set aside
+	// before a costly one of higher priority).
+	deferred := 0
+	for deferred < len(order) && need(total) > b.Left {
+		total -= order[deferred].cost
+		deferred++
+	}
+	kept := map[int]bool{}
+	for k := deferred - 1; k >= 0; k-- {
+		if need(total+order[k].cost) <= b.Left {
+			total += order[k].cost
+			kept[k] = true
+		}
+	}
+	total = need(total)
+	for k := range deferred {
+		if kept[k] {
+			continue
+		}
+		c := order[k]
 		s := syncs[c.i]
 		records := r.plan.Count(c.src, "")
 		r.plan.Defer(c.src)
-		total -= c.cost
 		b.Deferred = append(b.Deferred, Deferral{Sync: s.Name, Priority: s.Priority, Records: records, Calls: c.cost})
 		r.log.Warn("sync deferred: the daily Salesforce API budget cannot pay for it this run; it is planned again next run",
 			"sync", s.Name, "priority", s.Priority, "records", records, "calls", c.cost, "left", b.Left, "daily_calls", b.DailyCalls)
 	}
 	b.LoadForecast = total
+	if total > b.Left && !loading {
+		r.log.Warn("the load would need more Salesforce calls than the daily budget has left: `ferry run` would fail before writing", "calls", total, "left", b.Left)
+		return nil
+	}
 	if total > b.Left {
 		return fmt.Errorf("salesforce: %w: the load needs about %d calls for ferry's own writes, and the daily budget of %d (connections.salesforce.budget.daily_calls) has %d left after %d in the last 24 hours; nothing was written",
 			salesforceapi.ErrBudget, total, b.DailyCalls, b.Left, b.UsedBefore+r.sf.Calls())

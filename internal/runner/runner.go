@@ -372,7 +372,7 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 		if err := r.checkSyncTargets(ctx); err != nil {
 			return err
 		}
-		if err := r.deferForBudget(ctx); err != nil {
+		if err := r.deferForBudget(ctx, stages&Load != 0); err != nil {
 			return err
 		}
 		r.sum.Planned = p.Summary()
@@ -1043,7 +1043,7 @@ func (r *run) load(ctx context.Context) (err error) {
 	for _, s := range p.Syncs {
 		calls += r.syncCalls(syncSource(s))
 	}
-	if err := r.sf.Reserve(ctx, calls); err != nil {
+	if err := r.sf.Reserve(ctx, calls+1); err != nil {
 		return fmt.Errorf("salesforce: %w", err)
 	}
 	if plan.Count(load.IntercomContacts, "")+plan.Count(load.IntercomCreates, "") > 0 {
@@ -1207,7 +1207,7 @@ func (r *run) load(ctx context.Context) (err error) {
 		}
 	}
 	for _, obj := range plan.Objects(load.SalesforceUpserts) {
-		prep := func(recs []load.Record) ([]load.Record, error) { return resolvePending(ctx, recs, ledger, false) }
+		prep := func(recs []load.Record) ([]load.Record, error) { return resolvePending(ctx, recs, ledger, "") }
 		since := r.opt.Now()
 		if err := sfEach(load.SalesforceUpserts, obj, prep); err != nil {
 			return err
@@ -1232,7 +1232,11 @@ func (r *run) load(ctx context.Context) (err error) {
 		var err error
 		if s.System() == "salesforce" {
 			err = sfEach(src, s.Object(), func(recs []load.Record) ([]load.Record, error) {
-				return resolvePending(ctx, recs, ledger, s.WriteOp() == "update")
+				keyObject := ""
+				if s.WriteOp() == "update" {
+					keyObject = s.Object()
+				}
+				return resolvePending(ctx, recs, ledger, keyObject)
 			})
 		} else {
 			err = each(src, "", func(recs []load.Record) error { return ic.UpdateContacts(ctx, recs, out) })
@@ -1311,10 +1315,12 @@ func (r *run) checkRequired(ctx context.Context) error {
 // lead capture upserts; Leads load before Tasks), and, in a field whose
 // name ends in Id, 'ref:<Object>:<key>' (the record of Object this run
 // upserted under key: a Case of escalation, an Opportunity of a sync
-// declared earlier). With keys (an update, keyed by Id), a record's key may
-// be such a reference too. Records one of whose references was not created
-// are left for the next run.
-func resolvePending(ctx context.Context, recs []load.Record, ledger *load.Ledger, keys bool) ([]load.Record, error) {
+// declared earlier). With keyObject (an update of that object, keyed by
+// Id), a record's key may be such a reference too. Records one of whose
+// references was not created are left for the next run (the sync log says
+// not_written).
+func resolvePending(ctx context.Context, recs []load.Record, ledger *load.Ledger, keyObject string) ([]load.Record, error) {
+	keys := keyObject != ""
 	refs := map[string][]string{} // object -> keys
 	for _, r := range recs {
 		if keys {
@@ -1343,7 +1349,8 @@ func resolvePending(ctx context.Context, recs []load.Record, ledger *load.Ledger
 	for _, r := range recs {
 		if keys {
 			if obj, k, pending := pendingRef(load.Change{Field: "Id", Value: &r.Key}); pending {
-				if r.Key = ids[obj][k]; r.Key == "" {
+				// A key names a record of the object written.
+				if r.Key = ids[obj][k]; r.Key == "" || obj != keyObject {
 					continue
 				}
 			}
@@ -1369,16 +1376,17 @@ func resolvePending(ctx context.Context, recs []load.Record, ledger *load.Ledger
 	return kept, nil
 }
 
-// pendingRef parses a reference resolvePending resolves.
+// pendingRef parses a reference resolvePending resolves: in a field whose
+// name ends in Id, whose values are Ids, never text.
 func pendingRef(c load.Change) (object, key string, ok bool) {
-	if c.Value == nil {
+	if c.Value == nil || !strings.HasSuffix(c.Field, "Id") {
 		return "", "", false
 	}
 	if k, ok := strings.CutPrefix(*c.Value, "lead:"); ok {
 		return "Lead", k, true
 	}
 	rest, ok := strings.CutPrefix(*c.Value, "ref:")
-	if !ok || !strings.HasSuffix(c.Field, "Id") {
+	if !ok {
 		return "", "", false
 	}
 	object, key, ok = strings.Cut(rest, ":")

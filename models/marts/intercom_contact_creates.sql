@@ -32,6 +32,7 @@ routed_candidates AS (
     FROM candidates
     LEFT JOIN stg_salesforce__accounts AS accounts
         ON accounts.sf_id = candidates.account_id
+        AND NOT accounts.is_deleted
 ),
 
 routed_owners AS (

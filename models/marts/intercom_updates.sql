@@ -78,6 +78,7 @@ routed_people AS (
         ON sf_leads.sf_id = people.sf_id
     LEFT JOIN stg_salesforce__accounts AS accounts
         ON accounts.sf_id = sf_contacts.account_id
+        AND NOT accounts.is_deleted
     WHERE (SELECT value = 'true' FROM config.settings WHERE key = 'owner_routing_enabled')
 ),
 

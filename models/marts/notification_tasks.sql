@@ -1,10 +1,12 @@
 -- materialized: table
--- description: Tasks that tell an owner something needs them (workflows.notifications): the owner of an open Opportunity when its account has an active support issue (open Intercom conversations; the first open one names the episode, so a later issue notifies again); the Account owner for each escalation Case ferry opens, and for each expansion Opportunity, in the run that opens it (a record created in the run is named 'ref:<Object>:<key>', which the loader replaces with its new Id). Keyed on 'notify:<kind>:<key>' and written by an insert (models/syncs/notifications.yaml): once per event, never again after someone deletes the Task.
+-- description: Tasks that tell an owner something needs them (workflows.notifications): the owner of an open Opportunity when its account has an active support issue (open Intercom conversations): once each time the flag is set, keyed on the first open conversation then; the Account owner for each escalation Case ferry opens, and for each expansion Opportunity, in the run that opens it (a record created in the run is named 'ref:<Object>:<key>', which the loader replaces with its new Id); those created before workflows.notifications.since are left alone. Keyed on 'notify:<kind>:<key>' and written by an insert (models/syncs/notifications.yaml): once per event, never again after someone deletes the Task.
 WITH settings AS (
     SELECT
         bool_and(value = 'true') FILTER (WHERE key IN ('notify_support_issue', 'support_flag_enabled')) AS support_issue,
         max(CASE WHEN key = 'notify_escalations' THEN value = 'true' END) AS escalations,
-        max(CASE WHEN key = 'notify_expansions' THEN value = 'true' END) AS expansions
+        max(CASE WHEN key = 'notify_expansions' THEN value = 'true' END) AS expansions,
+        max(CASE WHEN key = 'notify_since' THEN TRY_CAST(nullif(value, '') AS DATE) END) AS since,
+        max(CASE WHEN key = 'support_flag_field' THEN value END) AS flag_field
     FROM config.settings
 ),
 
@@ -35,6 +37,16 @@ open_opportunities AS (
     WHERE signal_key NOT IN (SELECT ferry_key FROM stg_salesforce__opportunities WHERE ferry_key IS NOT NULL)
 ),
 
+-- The Opportunities that already had a support-issue notice.
+notified AS (
+    SELECT ferry_key FROM stg_salesforce__tasks
+    WHERE ferry_key LIKE 'notify:support:%' AND NOT is_deleted
+),
+
+-- A notice goes out when the flag is set: the Opportunity's flag is not
+-- set yet (ferry sets it in this run), or it is set and no notice was ever
+-- made (a run stopped between the two). While the flag stays set, no
+-- other notice follows, whichever of the account's conversations is open.
 support_issue AS (
     SELECT
         'notify:support:' || opportunities.opportunity_key || ':' || episodes.conversation_id AS task_key,
@@ -45,7 +57,12 @@ support_issue AS (
     FROM open_opportunities AS opportunities
     INNER JOIN support_episodes AS episodes
         ON episodes.account_id = opportunities.account_id
+    LEFT JOIN int_configured_values AS held
+        ON held.record_id = opportunities.opportunity_ref
+        AND held.field = (SELECT flag_field FROM settings)
     WHERE (SELECT support_issue FROM settings)
+      AND (coalesce(ferry_norm(held.value, 'boolean'), 'false') = 'false'
+           OR NOT EXISTS (SELECT 1 FROM notified WHERE starts_with(notified.ferry_key, 'notify:support:' || opportunities.opportunity_key || ':')))
 ),
 
 -- The Cases escalation opened: those Salesforce holds, and those this
@@ -55,6 +72,7 @@ escalation_cases AS (
     SELECT conversation_link AS conversation_id, sf_id AS case_ref, account_id, subject
     FROM stg_salesforce__cases
     WHERE conversation_link IS NOT NULL AND NOT is_deleted
+      AND (created_date >= (SELECT since FROM settings) OR (SELECT since FROM settings) IS NULL)
     UNION ALL
     SELECT record_key, 'ref:Case:' || record_key,
         max(CASE WHEN field = 'AccountId' THEN value END), max(CASE WHEN field = 'Subject' THEN value END)
@@ -89,6 +107,7 @@ expansions AS (
         ON opportunities.ferry_key = signals.signal_key
     WHERE (SELECT expansions FROM settings)
       AND NOT coalesce(opportunities.is_deleted, false)
+      AND (opportunities.created_date IS NULL OR opportunities.created_date >= (SELECT since FROM settings) OR (SELECT since FROM settings) IS NULL)
 )
 
 SELECT * FROM support_issue

@@ -6,6 +6,7 @@ SELECT
     nullif("ContactId", '') AS contact_id,
     nullif("AccountId", '') AS account_id,
     "Subject" AS subject,
+    "CreatedDate" AS created_date,
     "Status" AS status,
     coalesce("IsClosed", false) AS is_closed,
     nullif({{ var('cases_external_id') }}, '') AS conversation_link,

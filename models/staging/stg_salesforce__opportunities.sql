@@ -12,6 +12,7 @@ SELECT
     "CloseDate" AS close_date,
     "OwnerId" AS owner_id,
     nullif("Ferry_Key__c", '') AS ferry_key,
+    "CreatedDate" AS created_date,
     updated_at,
     is_deleted
 FROM raw.salesforce__opportunity

@@ -8,6 +8,7 @@ SELECT
     "Status" AS status,
     coalesce("IsClosed", false) AS is_closed,
     nullif({{ var('tasks_external_id') }}, '') AS conversation_link,
+    nullif("Ferry_Key__c", '') AS ferry_key,
     updated_at,
     is_deleted
 FROM raw.salesforce__task
