@@ -392,7 +392,17 @@ func ruleModel(p *config.Pipeline) []Model {
 	if a := p.Workflows.AccountsFromCompanies; a.Enabled {
 		companies = a.Rule
 	}
+	accounts := "false"
+	if c := p.Workflows.CompaniesFromAccounts; c.Enabled {
+		accounts = c.Rule
+	}
 	return []Model{{
+		Name:         "int_companies_from_accounts_qualified",
+		Path:         p.Path + ": workflows.companies_from_accounts.rule",
+		Materialized: "table",
+		DependsOn:    []string{"stg_salesforce__accounts"},
+		SQL:          "SELECT sf_id FROM stg_salesforce__accounts WHERE NOT is_deleted AND (" + accounts + ")",
+	}, {
 		Name:         "int_accounts_from_companies_qualified",
 		Path:         p.Path + ": workflows.accounts_from_companies.rule",
 		Materialized: "table",

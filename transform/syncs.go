@@ -73,6 +73,9 @@ func ShippedSyncs(fsys fs.FS, root string, p *config.Pipeline) func(workflow str
 // the table, and the column its key field is.
 func syncTarget(s config.SyncSpec) (table, keyColumn string) {
 	if s.System() == "intercom" {
+		if s.Object() == "companies" {
+			return extract.TableName("intercom", "companies"), "company_id"
+		}
 		return extract.TableName("intercom", "contacts"), "id"
 	}
 	return extract.TableName("salesforce", s.Object()), s.Key.Field

@@ -14,7 +14,7 @@ import (
 
 // shippedWorkflows are the workflows that are a shipped model plus a sync
 // declaration (models/syncs), off in the example pipeline.
-var shippedWorkflows = []string{"expansion_opportunities", "notifications", "several_leads", "accounts_from_companies", "tags_to_salesforce"}
+var shippedWorkflows = []string{"expansion_opportunities", "notifications", "several_leads", "accounts_from_companies", "companies_from_accounts", "tags_to_salesforce"}
 
 // enableShipped turns the shipped workflows of a copy of the example
 // pipeline on.
@@ -46,8 +46,10 @@ func TestRun_ShippedWorkflows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Accounts for companies settle over two runs (TestRun_AccountsFromCompanies).
-	text := strings.Replace(enableShipped(t, string(b)), "  accounts_from_companies:\n    enabled: true\n", "  accounts_from_companies:\n    enabled: false\n", 1)
+	// Accounts for companies and companies for Accounts settle over two
+	// runs (TestRun_AccountsFromCompanies, TestRun_CompaniesFromAccounts).
+	text := strings.NewReplacer("  accounts_from_companies:\n    enabled: true\n", "  accounts_from_companies:\n    enabled: false\n",
+		"  companies_from_accounts:\n    enabled: true\n", "  companies_from_accounts:\n    enabled: false\n").Replace(enableShipped(t, string(b)))
 	p := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", text)
 	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
 	data := t.TempDir()
@@ -281,4 +283,48 @@ func TestRun_AccountsFromCompanies(t *testing.T) {
 	if got := emu.SOQL("SELECT Id FROM Account WHERE Intercom_Company_Id__c = '" + testenv.Str(gone, "Intercom_Company_Id__c") + "'"); len(got) != 0 {
 		t.Errorf("the deleted Account was created again: %v", got)
 	}
+}
+
+// TestRun_CompaniesFromAccounts: a Salesforce Account that no Intercom
+// company matches and that meets the rule becomes a company whose
+// company_id is the Account Id, and the Account is linked to it in the same
+// run; the next run settles what the new pair's mapping and health give
+// them, the one after writes nothing.
+func TestRun_CompaniesFromAccounts(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(pipelinePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), "  companies_from_accounts:\n    enabled: false\n    rule: annual_revenue >= 1000000\n", "  companies_from_accounts:\n    enabled: true\n    rule: \"true\"\n", 1)
+	if text == string(b) {
+		t.Fatal("the example pipeline lacks companies_from_accounts")
+	}
+	p := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", text)
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
+	data := t.TempDir()
+	run := func(...string) result {
+		return ferry(t, emu.Env(nil), "run", "--pipeline", p, "--data-dir", data, "--log-level", "warn")
+	}
+	first := mustRun(t, run)
+	linked := 0
+	for _, a := range emu.SOQL("SELECT Id, Name, Intercom_Company_Id__c FROM Account") {
+		id := testenv.Str(a, "Id")
+		if testenv.Str(a, "Intercom_Company_Id__c") != id {
+			continue
+		}
+		linked++
+		code, body := emu.ICDo(http.MethodGet, "/companies?company_id="+id, nil)
+		var list struct {
+			Data []map[string]any `json:"data"`
+		}
+		if code != 200 || json.Unmarshal(body, &list) != nil || len(list.Data) != 1 || testenv.Str(list.Data[0], "name") != testenv.Str(a, "Name") {
+			t.Errorf("Account %s (%q): its company answers %d %s", id, testenv.Str(a, "Name"), code, body)
+		}
+	}
+	if linked == 0 {
+		t.Fatalf("no Account got a company: the fixture should have one no company matches\n%s", first.stdout)
+	}
+	mustRun(t, run) // the new pair's mapping and health
+	runWritesNothing(t, emu, run)
 }

@@ -211,6 +211,7 @@ type Workflows struct {
 	Notifications          Notifications          `yaml:"notifications"`
 	SeveralLeads           ShippedWorkflow        `yaml:"several_leads"`
 	AccountsFromCompanies  AccountsFromCompanies  `yaml:"accounts_from_companies"`
+	CompaniesFromAccounts  CompaniesFromAccounts  `yaml:"companies_from_accounts"`
 	TagsToSalesforce       ShippedWorkflow        `yaml:"tags_to_salesforce"`
 }
 

@@ -59,10 +59,20 @@ type AccountsFromCompanies struct {
 	Rule string `yaml:"rule"`
 }
 
+// CompaniesFromAccounts creates an Intercom company for each Salesforce
+// Account that no company matches and that meets Rule.
+type CompaniesFromAccounts struct {
+	ShippedWorkflow `yaml:",inline"`
+	// Rule is a SQL predicate over the columns of stg_salesforce__accounts
+	// (name, domain_norm, annual_revenue, employees, ...).
+	Rule string `yaml:"rule"`
+}
+
 // shipped lists the shipped workflows, by the name of their declaration.
 func (w *Workflows) shipped() map[string]ShippedWorkflow {
 	return map[string]ShippedWorkflow{
 		"accounts_from_companies": w.AccountsFromCompanies.ShippedWorkflow,
+		"companies_from_accounts": w.CompaniesFromAccounts.ShippedWorkflow,
 		"expansion_opportunities": w.ExpansionOpportunities.ShippedWorkflow,
 		"notifications":           w.Notifications.ShippedWorkflow,
 		"several_leads":           w.SeveralLeads,
@@ -147,6 +157,9 @@ func (p *Pipeline) validateShipped(probs *[]pathProblem) {
 	case "", "contact", "account":
 	default:
 		add("$.workflows.owner_routing.by", "must be contact or account, got %q", p.Workflows.OwnerRouting.By)
+	}
+	if c := p.Workflows.CompaniesFromAccounts; c.Enabled && strings.TrimSpace(c.Rule) == "" {
+		add("$.workflows.companies_from_accounts.rule", "required: a SQL predicate over the columns of stg_salesforce__accounts, e.g. annual_revenue >= 1000000 (true: every Account)")
 	}
 	if a := p.Workflows.AccountsFromCompanies; a.Enabled && strings.TrimSpace(a.Rule) == "" {
 		add("$.workflows.accounts_from_companies.rule", "required: a SQL predicate over the columns of stg_intercom__companies, e.g. size >= 50 (true: every company)")

@@ -156,6 +156,13 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 			if s.Creates() && (s.Key.Field == "" || s.Key.Field == "Id") {
 				add(at+".key.field", "an %s is keyed on an external-id field, so that a retried create finds the record it made", s.Operation)
 			}
+		case sys == "intercom" && obj == "companies":
+			if s.Operation != "upsert" {
+				add(at+".operation", "must be upsert for intercom.companies (create or update by company_id), got %q", s.Operation)
+			}
+			if s.Key.Field != "company_id" {
+				add(at+".key.field", "intercom.companies are keyed on their company_id, got %q", s.Key.Field)
+			}
 		case sys == "intercom" && obj == "contacts":
 			if s.Operation != "update" {
 				add(at+".operation", "must be update for intercom.contacts, got %q", s.Operation)
@@ -164,7 +171,7 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 				add(at+".key.field", "intercom.contacts are keyed on their Intercom id: field id, got %q", s.Key.Field)
 			}
 		default:
-			add(at+".target", "must be salesforce.<Object> or intercom.contacts, got %q", s.Target)
+			add(at+".target", "must be salesforce.<Object>, intercom.contacts or intercom.companies, got %q", s.Target)
 		}
 		if !columnRe.MatchString(s.Key.Column) {
 			add(at+".key.column", "required: the model's column holding the key")

@@ -226,6 +226,14 @@ func (c *Client) UpdateCompany(ctx context.Context, id string, fields map[string
 	return out, err
 }
 
+// UpsertCompany creates the company whose company_id fields name, or
+// updates it when Intercom has one: the documented create-or-update.
+func (c *Client) UpsertCompany(ctx context.Context, fields map[string]any) (Company, error) {
+	var out Company
+	err := c.do(ctx, http.MethodPost, "/companies", nil, fields, &out)
+	return out, err
+}
+
 // AttachCompany attaches contact to the company with Intercom id companyID.
 func (c *Client) AttachCompany(ctx context.Context, contactID, companyID string) error {
 	return c.do(ctx, http.MethodPost, "/contacts/"+url.PathEscape(contactID)+"/companies", nil, map[string]any{"id": companyID}, nil)

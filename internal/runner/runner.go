@@ -1230,7 +1230,10 @@ func (r *run) load(ctx context.Context) (err error) {
 	for _, s := range p.Syncs {
 		src := syncSource(s)
 		var err error
-		if s.System() == "salesforce" {
+		switch {
+		case s.System() == "intercom" && s.Object() == "companies":
+			err = each(src, "", func(recs []load.Record) error { return ic.UpsertCompanies(ctx, recs, out) })
+		case s.System() == "salesforce":
 			err = sfEach(src, s.Object(), func(recs []load.Record) ([]load.Record, error) {
 				keyObject := ""
 				if s.WriteOp() == "update" {
@@ -1238,7 +1241,7 @@ func (r *run) load(ctx context.Context) (err error) {
 				}
 				return resolvePending(ctx, recs, ledger, keyObject)
 			})
-		} else {
+		default:
 			err = each(src, "", func(recs []load.Record) error { return ic.UpdateContacts(ctx, recs, out) })
 		}
 		if err != nil {

@@ -15,6 +15,9 @@ import (
 // intercomContactFields are the standard contact attributes a sync may
 // write (the description's update_contact_request); custom ones are
 // custom_attributes.<name> of an existing data attribute.
+// intercomCompanyFields are those of a company (create_or_update_company_request).
+var intercomCompanyFields = []string{"name", "plan", "size", "website", "industry", "remote_created_at", "monthly_spend"}
+
 var intercomContactFields = []string{"role", "external_id", "email", "phone", "name", "avatar", "signed_up_at", "last_seen_at", "owner_id", "unsubscribed_from_emails"}
 
 // syncSource is the plan source of a declared sync.
@@ -30,7 +33,7 @@ func syncSource(s config.SyncSpec) load.Source {
 // line.
 func (r *run) checkSyncTargets(ctx context.Context) error {
 	p := r.opt.Pipeline
-	var custom []string // the workspace's custom contact attributes, read once
+	custom := map[string][]string{} // model -> the workspace's custom attributes, read once
 	for i, s := range p.Syncs {
 		at := s.Path(i)
 		switch s.System() {
@@ -45,23 +48,27 @@ func (r *run) checkSyncTargets(ctx context.Context) error {
 			if r.ic == nil {
 				continue
 			}
-			if custom == nil {
-				attrs, err := r.ic.DataAttributes(ctx, "contact")
+			model, standard := "contact", intercomContactFields
+			if s.Object() == "companies" {
+				model, standard = "company", intercomCompanyFields
+			}
+			if custom[model] == nil {
+				attrs, err := r.ic.DataAttributes(ctx, model)
 				if err != nil {
 					return fmt.Errorf("intercom: data attributes: %w", err)
 				}
-				custom = []string{}
+				custom[model] = []string{}
 				for _, a := range attrs {
 					if a.Custom {
-						custom = append(custom, a.Name)
+						custom[model] = append(custom[model], a.Name)
 					}
 				}
 			}
 			for j, f := range s.Fields {
 				name, isCustom := strings.CutPrefix(f.Field, "custom_attributes.")
-				if isCustom && !slices.Contains(custom, name) || !isCustom && !slices.Contains(intercomContactFields, f.Field) {
-					return p.ProblemAt(fmt.Sprintf("%s.fields[%d].field", at, j), "intercom contacts have no writable attribute %s (standard: %s; custom: custom_attributes.<name> of a data attribute)",
-						f.Field, strings.Join(intercomContactFields, ", "))
+				if isCustom && !slices.Contains(custom[model], name) || !isCustom && !slices.Contains(standard, f.Field) {
+					return p.ProblemAt(fmt.Sprintf("%s.fields[%d].field", at, j), "intercom %s have no writable attribute %s (standard: %s; custom: custom_attributes.<name> of a data attribute)",
+						s.Object(), f.Field, strings.Join(standard, ", "))
 				}
 			}
 		}

@@ -293,6 +293,22 @@ func (s *Sink) UpdateCompanies(ctx context.Context, recs []load.Record, out *loa
 	})
 }
 
+// UpsertCompanies creates or updates companies by company_id (r.Key):
+// a repeated write finds the company the first made.
+func (s *Sink) UpsertCompanies(ctx context.Context, recs []load.Record, out *load.Outcome) error {
+	return s.parallel(ctx, recs, func(r load.Record) error {
+		b, err := body(r)
+		var id string
+		if err == nil {
+			b["company_id"] = r.Key
+			var c intercomapi.Company
+			c, err = s.Client.UpsertCompany(ctx, b)
+			id = c.ID
+		}
+		return s.settle(ctx, r, "upsert", id, err, out)
+	})
+}
+
 // CreateContacts creates contacts for Salesforce Contacts (r.Key is the
 // Contact's Id) and returns Contact Id -> new Intercom id. A create that an
 // earlier run sent without learning the answer is looked up by email first;

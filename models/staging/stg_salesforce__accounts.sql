@@ -4,7 +4,9 @@
 SELECT
     id AS sf_id,
     "Name" AS name,
+    nullif("Website", '') AS website,
     ferry_domain("Website") AS domain_norm,
+    "NumberOfEmployees" AS employees,
     nullif({{ var('companies_external_id') }}, '') AS intercom_company_link,
     "CreatedDate" AS created_date,
     "OwnerId" AS owner_id,
