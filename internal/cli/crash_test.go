@@ -34,7 +34,8 @@ func TestMain(m *testing.M) {
 
 // smallBatchPipeline is the example pipeline with Bulk API used from 11
 // rows on, so small datasets exercise Bulk jobs, with the shipped
-// workflows that are syncs turned on, and with two declared syncs (an
+// workflows that are syncs and settle in one run turned on (the crash
+// tests expect a rerun to converge), and with two declared syncs (an
 // update of Accounts, an upsert of Tasks), so that the crash, fault and
 // chaos tests cover them too.
 func smallBatchPipeline(t *testing.T) string {
@@ -52,7 +53,7 @@ func smallBatchPipeline(t *testing.T) string {
 	dir := t.TempDir()
 	testenv.WriteFile(t, dir, "account_tiers.sql", tiersModel)
 	testenv.WriteFile(t, dir, "follow_ups.sql", followUpsModel)
-	return testenv.WriteFile(t, dir, "pipeline.yaml", enableShipped(t, s)+declaredSyncs)
+	return testenv.WriteFile(t, dir, "pipeline.yaml", settlesInOneRun(enableShipped(t, s))+declaredSyncs)
 }
 
 // pipelineWith writes the example pipeline with old replaced by new.

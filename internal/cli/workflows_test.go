@@ -23,10 +23,22 @@ func enableShipped(t *testing.T, pipeline string) string {
 	return switchShipped(t, pipeline, "false", "true")
 }
 
+// settlesInOneRun turns off, in a pipeline enableShipped turned them on in,
+// the workflows whose records settle over two runs: a new Account and
+// company are matched, and written what their mapping and health give
+// them, by the run after the one that creates them.
+func settlesInOneRun(pipeline string) string {
+	return strings.NewReplacer("  accounts_from_companies:\n    enabled: true\n", "  accounts_from_companies:\n    enabled: false\n",
+		"  companies_from_accounts:\n    enabled: true\n", "  companies_from_accounts:\n    enabled: false\n").Replace(pipeline)
+}
+
 func switchShipped(t *testing.T, pipeline, from, to string) string {
 	t.Helper()
 	for _, w := range shippedWorkflows {
 		old := "  " + w + ":\n    enabled: " + from + "\n"
+		if strings.Contains(pipeline, "  "+w+":\n    enabled: "+to+"\n") {
+			continue // switched already
+		}
 		if !strings.Contains(pipeline, old) {
 			t.Fatalf("the pipeline lacks %q", old)
 		}
@@ -48,8 +60,7 @@ func TestRun_ShippedWorkflows(t *testing.T) {
 	}
 	// Accounts for companies and companies for Accounts settle over two
 	// runs (TestRun_AccountsFromCompanies, TestRun_CompaniesFromAccounts).
-	text := strings.NewReplacer("  accounts_from_companies:\n    enabled: true\n", "  accounts_from_companies:\n    enabled: false\n",
-		"  companies_from_accounts:\n    enabled: true\n", "  companies_from_accounts:\n    enabled: false\n").Replace(enableShipped(t, string(b)))
+	text := settlesInOneRun(enableShipped(t, string(b)))
 	p := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", text)
 	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
 	data := t.TempDir()

@@ -210,12 +210,15 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 				add(fp+".field", "%s.%s is written by ferry's %s mapping: two writers would overwrite each other", s.Target, f.Field, other)
 			}
 			// Keyed on one field, two syncs are compared record by record
-			// when their models are built; keyed on two, ferry cannot tell
-			// whether they reach one record.
+			// when their models are built. Keyed on two, of which one is the
+			// Id, which reaches any record, ferry cannot tell whether they
+			// write one record. (Two upserts on different external ids
+			// reach the records that hold each's key: apart unless a record
+			// holds both.)
 			if tf := strings.ToLower(s.Target + " " + f.Field); s.Operation != "insert" {
 				if w, ok := keyedOn[tf]; !ok {
 					keyedOn[tf] = writer{strings.ToLower(s.Key.Field), s.Name}
-				} else if w.key != strings.ToLower(s.Key.Field) {
+				} else if w.key != strings.ToLower(s.Key.Field) && (w.key == "id" || strings.EqualFold(s.Key.Field, "Id")) {
 					add(fp+".field", "%s.%s is also written by sync %s, keyed on another field: the two could write one record, each run putting its value back", s.Target, f.Field, w.name)
 				}
 			}
