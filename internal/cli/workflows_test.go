@@ -228,15 +228,7 @@ ORDER BY 1 LIMIT 1`)[0]
 // deletes is not created again.
 func TestRun_AccountsFromCompanies(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile(pipelinePath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Replace(string(b), "  accounts_from_companies:\n    enabled: false\n", "  accounts_from_companies:\n    enabled: true\n", 1)
-	if text == string(b) {
-		t.Fatal("the example pipeline lacks accounts_from_companies")
-	}
-	p := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", text)
+	p := pipelineWith(t, "  accounts_from_companies:\n    enabled: false\n", "  accounts_from_companies:\n    enabled: true\n")
 	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
 	held := map[string]bool{}
 	for _, a := range emu.SOQL("SELECT Intercom_Company_Id__c FROM Account WHERE Intercom_Company_Id__c != null") {
@@ -303,15 +295,7 @@ func TestRun_AccountsFromCompanies(t *testing.T) {
 // them, the one after writes nothing.
 func TestRun_CompaniesFromAccounts(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile(pipelinePath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Replace(string(b), "  companies_from_accounts:\n    enabled: false\n    rule: annual_revenue >= 1000000\n", "  companies_from_accounts:\n    enabled: true\n    rule: \"true\"\n", 1)
-	if text == string(b) {
-		t.Fatal("the example pipeline lacks companies_from_accounts")
-	}
-	p := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", text)
+	p := pipelineWith(t, "  companies_from_accounts:\n    enabled: false\n    rule: annual_revenue >= 1000000\n", "  companies_from_accounts:\n    enabled: true\n    rule: \"true\"\n")
 	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
 	data := t.TempDir()
 	run := func(...string) result {

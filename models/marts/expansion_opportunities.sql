@@ -14,13 +14,7 @@ WITH settings AS (
 -- one is created with its active-support-issue flag set, as
 -- workflows.support_issue_flag would set it.
 active_accounts AS (
-    SELECT DISTINCT contacts.account_id
-    FROM stg_intercom__conversations AS conversations
-    INNER JOIN int_people_identity AS people
-        ON people.intercom_id = conversations.contact_id
-    INNER JOIN stg_salesforce__contacts AS contacts
-        ON contacts.sf_id = people.sf_id
-    WHERE conversations.is_open AND conversations.customer_initiated AND contacts.account_id IS NOT NULL
+    SELECT account_id FROM int_account_open_conversations
 ),
 
 signals AS (

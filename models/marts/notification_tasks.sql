@@ -12,15 +12,7 @@ WITH settings AS (
 
 -- The first open customer conversation of each account with one.
 support_episodes AS (
-    SELECT contacts.account_id, min(conversations.conversation_id) AS conversation_id
-    FROM stg_intercom__conversations AS conversations
-    INNER JOIN int_people_identity AS people
-        ON people.intercom_id = conversations.contact_id
-    INNER JOIN stg_salesforce__contacts AS contacts
-        ON contacts.sf_id = people.sf_id
-    WHERE conversations.is_open AND conversations.customer_initiated
-      AND contacts.account_id IS NOT NULL AND NOT contacts.is_deleted
-    GROUP BY ALL
+    SELECT account_id, first_conversation_id AS conversation_id FROM int_account_open_conversations
 ),
 
 -- Open Opportunities: those Salesforce holds, and the expansion ones this
