@@ -19,10 +19,10 @@ var Documented = map[string][]extract.Column{
 		with(extract.Timestamp, "CreatedDate", "SystemModstamp"),
 	"User": cols("Email", "Name").with(extract.Boolean, "IsActive").with(extract.Timestamp, "SystemModstamp"),
 	"Opportunity": cols("AccountId", "Name", "StageName", "OwnerId").with(extract.Boolean, "IsClosed", "IsWon").
-		with(extract.Number, "Amount").with(extract.Date, "CloseDate").with(extract.Timestamp, "SystemModstamp"),
+		with(extract.Number, "Amount").with(extract.Date, "CloseDate").with(extract.Timestamp, "CreatedDate", "SystemModstamp"),
 	"OpportunityContactRole": cols("OpportunityId", "ContactId", "Role").with(extract.Boolean, "IsPrimary").
 		with(extract.Timestamp, "SystemModstamp"),
-	"Case": cols("ContactId", "AccountId", "Status", "Subject", "Description", "OwnerId").with(extract.Boolean, "IsClosed").with(extract.Timestamp, "SystemModstamp"),
+	"Case": cols("ContactId", "AccountId", "Status", "Subject", "Description", "OwnerId").with(extract.Boolean, "IsClosed").with(extract.Timestamp, "CreatedDate", "SystemModstamp"),
 	"Task": cols("WhoId", "WhatId", "Status", "Subject", "Description", "OwnerId").with(extract.Boolean, "IsClosed").with(extract.Date, "ActivityDate").with(extract.Timestamp, "SystemModstamp"),
 }
 
