@@ -27,6 +27,7 @@ signals AS (
     INNER JOIN stg_salesforce__contacts AS contacts
         ON contacts.sf_id = people.sf_id
     WHERE contacts.account_id IS NOT NULL AND NOT contacts.is_deleted
+      AND (SELECT enabled FROM settings) -- nothing is computed while the workflow is off
     GROUP BY ALL
 )
 

@@ -13,6 +13,13 @@ WITH settings AS (
 -- The first open customer conversation of each account with one.
 support_episodes AS (
     SELECT account_id, first_conversation_id AS conversation_id FROM int_account_open_conversations
+    WHERE (SELECT support_issue FROM settings) -- nothing is computed while notices are off
+),
+
+-- The support flag Salesforce holds, per Opportunity.
+held_flags AS (
+    SELECT record_id, value FROM int_configured_values
+    WHERE field = (SELECT flag_field FROM settings) AND (SELECT support_issue FROM settings)
 ),
 
 -- Open Opportunities: those Salesforce holds, and the expansion ones this
@@ -32,7 +39,7 @@ open_opportunities AS (
 -- The Opportunities that already had a support-issue notice.
 notified AS (
     SELECT ferry_key FROM stg_salesforce__tasks
-    WHERE ferry_key LIKE 'notify:support:%' AND NOT is_deleted
+    WHERE ferry_key LIKE 'notify:support:%' AND NOT is_deleted AND (SELECT support_issue FROM settings)
 ),
 
 -- A notice goes out when the flag is set: the Opportunity's flag is not
@@ -49,9 +56,8 @@ support_issue AS (
     FROM open_opportunities AS opportunities
     INNER JOIN support_episodes AS episodes
         ON episodes.account_id = opportunities.account_id
-    LEFT JOIN int_configured_values AS held
+    LEFT JOIN held_flags AS held
         ON held.record_id = opportunities.opportunity_ref
-        AND held.field = (SELECT flag_field FROM settings)
     WHERE (SELECT support_issue FROM settings)
       AND (coalesce(ferry_norm(held.value, 'boolean'), 'false') = 'false'
            OR NOT EXISTS (SELECT 1 FROM notified WHERE starts_with(notified.ferry_key, 'notify:support:' || opportunities.opportunity_key || ':')))

@@ -13,6 +13,7 @@ leads AS (
     SELECT sf_id, email_norm, owner_id
     FROM stg_salesforce__leads
     WHERE NOT is_deleted AND NOT is_converted AND email_norm IS NOT NULL
+      AND (SELECT enabled FROM settings) -- nothing is computed while the workflow is off
 ),
 
 shared AS (
