@@ -287,6 +287,8 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		"notify_escalations":          fmt.Sprint(nt.Enabled && nt.Escalations),
 		"notify_expansions":           fmt.Sprint(nt.Enabled && nt.Expansions),
 		"notify_since":                nt.Since,
+		"lead_status_tags_enabled":    fmt.Sprint(p.Workflows.LeadStatusTags.Enabled),
+		"lead_status_tag_prefix":      p.Workflows.LeadStatusTags.Prefix,
 		"several_leads_enabled":       fmt.Sprint(p.Workflows.SeveralLeads.Enabled),
 		"tags_to_sf_enabled":          fmt.Sprint(p.Workflows.TagsToSalesforce.Enabled),
 		"capture_enabled":             fmt.Sprint(p.Workflows.LeadCapture.Enabled),

@@ -172,6 +172,9 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 		}
 	}
 	key := state.QuoteIdent(s.Key.Column)
+	if s.Object() == "contact_tags" {
+		return compileTagSync(ctx, db, p, at, model, s)
+	}
 	var dup sql.NullString
 	if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT CAST(%[1]s AS VARCHAR) FROM %[2]s WHERE %[1]s IS NOT NULL GROUP BY 1 HAVING count(*) > 1 LIMIT 1", key, model)).Scan(&dup); err != nil && err != sql.ErrNoRows {
 		return p.ProblemAt(at+".key.column", "%v", err)
@@ -281,6 +284,55 @@ SELECT $OBJECT AS object, k AS key, $ALT AS alt, field, value, type, $CREATES AS
 WHERE $PRESENT AND $CHANGED`)
 	if _, err := db.ExecContext(ctx, view); err != nil {
 		return p.ProblemAt(at, "compile sync %s: %v", s.Name, err)
+	}
+	return nil
+}
+
+// compileTagSync compiles a sync of Intercom contacts' tags: the model
+// has a row per contact and tag it manages, saying whether the contact
+// should have it. The view holds, per contact (a record), the tags
+// (fields) whose membership differs from what current state holds: 'true'
+// to tag, 'false' to untag. Contacts ferry does not hold, or holds deleted,
+// are left out.
+func compileTagSync(ctx context.Context, db *sql.DB, p *config.Pipeline, at, model string, s config.SyncSpec) error {
+	view := strings.NewReplacer(
+		"$VIEW", state.QuoteIdent(SyncView(s.Name)),
+		"$KEY", state.QuoteIdent(s.Key.Column),
+		// Longer names first: the replacer tries them in this order.
+		"$TAGGED", state.QuoteIdent(s.Fields[1].Column),
+		"$TAGS", state.QuoteIdent(extract.TableName("intercom", "tags")),
+		"$TAG", state.QuoteIdent(s.Fields[0].Column),
+		"$MODEL", model,
+		"$CONTACTS", state.QuoteIdent(extract.TableName("intercom", "contacts")),
+	).Replace(`CREATE OR REPLACE VIEW main.$VIEW AS
+WITH src AS (
+    SELECT DISTINCT CAST(m.$KEY AS VARCHAR) AS k, CAST(m.$TAG AS VARCHAR) AS tag, coalesce(CAST(m.$TAGGED AS BOOLEAN), false) AS tagged
+    FROM $MODEL AS m WHERE m.$KEY IS NOT NULL AND m.$TAG IS NOT NULL
+),
+live AS (
+    SELECT id AS k, tag_ids FROM raw.$CONTACTS WHERE NOT coalesce(is_deleted, false)
+),
+held AS (
+    SELECT live.k, tags.name AS tag
+    FROM live CROSS JOIN unnest(live.tag_ids) AS u(tag_id)
+    INNER JOIN raw.$TAGS AS tags ON tags.id = u.tag_id
+)
+SELECT 'contacts' AS object, src.k AS key, NULL::VARCHAR AS alt, src.tag AS field, CAST(src.tagged AS VARCHAR) AS value, 'boolean' AS type, false AS creates
+FROM src
+INNER JOIN live ON live.k = src.k
+LEFT JOIN held ON held.k = src.k AND held.tag = src.tag
+WHERE src.tagged <> (held.k IS NOT NULL)`)
+	if _, err := db.ExecContext(ctx, view); err != nil {
+		return p.ProblemAt(at, "compile sync %s: %v", s.Name, err)
+	}
+	var both sql.NullString
+	q := fmt.Sprintf("SELECT CAST(%[1]s AS VARCHAR) || ' ' || CAST(%[2]s AS VARCHAR) FROM %[3]s GROUP BY %[1]s, %[2]s HAVING count(DISTINCT %[4]s) > 1 LIMIT 1",
+		state.QuoteIdent(s.Key.Column), state.QuoteIdent(s.Fields[0].Column), model, state.QuoteIdent(s.Fields[1].Column))
+	if err := db.QueryRowContext(ctx, q).Scan(&both); err != nil && err != sql.ErrNoRows {
+		return p.ProblemAt(at, "%v", err)
+	}
+	if both.Valid {
+		return p.ProblemAt(at+".fields", "model %s both tags and untags contact and tag %s", s.ModelName(), both.String)
 	}
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 
 // shippedWorkflows are the workflows that are a shipped model plus a sync
 // declaration (models/syncs), off in the example pipeline.
-var shippedWorkflows = []string{"expansion_opportunities", "notifications", "several_leads", "accounts_from_companies", "companies_from_accounts", "tags_to_salesforce"}
+var shippedWorkflows = []string{"expansion_opportunities", "notifications", "several_leads", "accounts_from_companies", "companies_from_accounts", "lead_status_tags", "tags_to_salesforce"}
 
 // enableShipped turns the shipped workflows of a copy of the example
 // pipeline on.
@@ -26,10 +26,12 @@ func enableShipped(t *testing.T, pipeline string) string {
 // settlesInOneRun turns off, in a pipeline enableShipped turned them on in,
 // the workflows whose records settle over two runs: a new Account and
 // company are matched, and written what their mapping and health give
-// them, by the run after the one that creates them.
+// them, by the run after the one that creates them; a Lead lead capture
+// creates is tagged with its status by the run after.
 func settlesInOneRun(pipeline string) string {
 	return strings.NewReplacer("  accounts_from_companies:\n    enabled: true\n", "  accounts_from_companies:\n    enabled: false\n",
-		"  companies_from_accounts:\n    enabled: true\n", "  companies_from_accounts:\n    enabled: false\n").Replace(pipeline)
+		"  companies_from_accounts:\n    enabled: true\n", "  companies_from_accounts:\n    enabled: false\n",
+		"  lead_status_tags:\n    enabled: true\n", "  lead_status_tags:\n    enabled: false\n").Replace(pipeline)
 }
 
 func switchShipped(t *testing.T, pipeline, from, to string) string {
@@ -321,5 +323,77 @@ func TestRun_CompaniesFromAccounts(t *testing.T) {
 		t.Fatalf("no Account got a company: the fixture should have one no company matches\n%s", first.stdout)
 	}
 	mustRun(t, run) // the new pair's mapping and health
+	runWritesNothing(t, emu, run)
+}
+
+// TestRun_LeadStatusTags: each Intercom contact matched to a Lead carries
+// the Lead's status as a tag; a status changed in Salesforce moves the tag
+// (the old one removed), and a run
+// after writes nothing. A Lead lead capture creates is tagged by the run
+// after.
+func TestRun_LeadStatusTags(t *testing.T) {
+	t.Parallel()
+	p := pipelineWith(t, "  lead_status_tags:\n    enabled: false\n", "  lead_status_tags:\n    enabled: true\n")
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
+	data := t.TempDir()
+	run := func(...string) result {
+		return ferry(t, emu.Env(nil), "run", "--pipeline", p, "--data-dir", data, "--log-level", "warn")
+	}
+	mustRun(t, run)
+	mustRun(t, run) // the Leads the first run captured
+	runWritesNothing(t, emu, run)
+	tagNames := func() map[string]string {
+		_, b := emu.ICDo(http.MethodGet, "/tags", nil)
+		var list struct {
+			Data []struct{ ID, Name string } `json:"data"`
+		}
+		if err := json.Unmarshal(b, &list); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, tg := range list.Data {
+			out[tg.ID] = tg.Name
+		}
+		return out
+	}
+	statusTags := func(contact string) []string {
+		names := tagNames()
+		_, b := emu.ICDo(http.MethodGet, "/contacts/"+contact, nil)
+		var c map[string]any
+		if err := json.Unmarshal(b, &c); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		list, _ := c["tags"].(map[string]any)
+		data, _ := list["data"].([]any)
+		for _, d := range data {
+			if n := names[testenv.Str(d.(map[string]any), "id")]; strings.HasPrefix(n, "Lead status: ") {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	leads := emu.SOQL("SELECT Id, Status, Intercom_Id__c FROM Lead WHERE Intercom_Id__c != null AND IsConverted = false")
+	if len(leads) == 0 {
+		t.Fatal("no linked Lead")
+	}
+	for _, l := range leads[:min(len(leads), 25)] {
+		if got := statusTags(testenv.Str(l, "Intercom_Id__c")); len(got) != 1 || got[0] != "Lead status: "+testenv.Str(l, "Status") {
+			t.Errorf("contact %s of Lead %s (%s): status tags %v", testenv.Str(l, "Intercom_Id__c"), testenv.Str(l, "Id"), testenv.Str(l, "Status"), got)
+		}
+	}
+	// A status changed in Salesforce moves the tag.
+	lead := leads[0]
+	to := "Working - Contacted"
+	if testenv.Str(lead, "Status") == to {
+		to = "Closed - Not Converted"
+	}
+	if code, b := emu.SFDo(http.MethodPatch, "/services/data/v62.0/sobjects/Lead/"+testenv.Str(lead, "Id"), map[string]any{"Status": to}); code != 204 {
+		t.Fatalf("status: %d %s", code, b)
+	}
+	mustRun(t, run)
+	if got := statusTags(testenv.Str(lead, "Intercom_Id__c")); len(got) != 1 || got[0] != "Lead status: "+to {
+		t.Errorf("after the status moved to %q: status tags %v", to, got)
+	}
 	runWritesNothing(t, emu, run)
 }

@@ -212,6 +212,7 @@ type Workflows struct {
 	SeveralLeads           ShippedWorkflow        `yaml:"several_leads"`
 	AccountsFromCompanies  AccountsFromCompanies  `yaml:"accounts_from_companies"`
 	CompaniesFromAccounts  CompaniesFromAccounts  `yaml:"companies_from_accounts"`
+	LeadStatusTags         LeadStatusTags         `yaml:"lead_status_tags"`
 	TagsToSalesforce       ShippedWorkflow        `yaml:"tags_to_salesforce"`
 }
 

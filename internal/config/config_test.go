@@ -289,7 +289,7 @@ syncs:
 		t.Fatalf("sync %+v", s)
 	}
 	cases := map[string]struct{ from, to, want string }{
-		"bad target":             {"target: salesforce.Account", "target: hubspot.Deal", `syncs[0].target: must be salesforce.<Object>, intercom.contacts or intercom.companies, got "hubspot.Deal"`},
+		"bad target":             {"target: salesforce.Account", "target: hubspot.Deal", `syncs[0].target: must be salesforce.<Object>, intercom.contacts, intercom.companies or intercom.contact_tags, got "hubspot.Deal"`},
 		"update not on Id":       {"field: Id }", "field: Name }", `syncs[0].key.field: an update is keyed on Id, got "Name"`},
 		"unknown operation":      {"operation: update", "operation: merge", `syncs[0].operation: must be update (by Id), upsert (on an external id) or insert`},
 		"default without values": {"values: { gold: Strategic }, ", "", `syncs[0].fields[0].default: a default is for values the value map lacks`},

@@ -68,11 +68,19 @@ type CompaniesFromAccounts struct {
 	Rule string `yaml:"rule"`
 }
 
+// LeadStatusTags tags each Intercom contact matched to a Lead with the
+// Lead's status, Prefix first, untagging the status it had before.
+type LeadStatusTags struct {
+	ShippedWorkflow `yaml:",inline"`
+	Prefix          string `yaml:"prefix"`
+}
+
 // shipped lists the shipped workflows, by the name of their declaration.
 func (w *Workflows) shipped() map[string]ShippedWorkflow {
 	return map[string]ShippedWorkflow{
 		"accounts_from_companies": w.AccountsFromCompanies.ShippedWorkflow,
 		"companies_from_accounts": w.CompaniesFromAccounts.ShippedWorkflow,
+		"lead_status_tags":        w.LeadStatusTags.ShippedWorkflow,
 		"expansion_opportunities": w.ExpansionOpportunities.ShippedWorkflow,
 		"notifications":           w.Notifications.ShippedWorkflow,
 		"several_leads":           w.SeveralLeads,
@@ -157,6 +165,9 @@ func (p *Pipeline) validateShipped(probs *[]pathProblem) {
 	case "", "contact", "account":
 	default:
 		add("$.workflows.owner_routing.by", "must be contact or account, got %q", p.Workflows.OwnerRouting.By)
+	}
+	if l := p.Workflows.LeadStatusTags; l.Enabled && strings.TrimSpace(l.Prefix) == "" {
+		add("$.workflows.lead_status_tags.prefix", "required: the start of every tag the workflow manages (it untags the others it set), e.g. \"Lead status: \"")
 	}
 	if c := p.Workflows.CompaniesFromAccounts; c.Enabled && strings.TrimSpace(c.Rule) == "" {
 		add("$.workflows.companies_from_accounts.rule", "required: a SQL predicate over the columns of stg_salesforce__accounts, e.g. annual_revenue >= 1000000 (true: every Account)")

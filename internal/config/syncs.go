@@ -156,6 +156,16 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 			if s.Creates() && (s.Key.Field == "" || s.Key.Field == "Id") {
 				add(at+".key.field", "an %s is keyed on an external-id field, so that a retried create finds the record it made", s.Operation)
 			}
+		case sys == "intercom" && obj == "contact_tags":
+			if s.Operation != "tag" {
+				add(at+".operation", "must be tag for intercom.contact_tags, got %q", s.Operation)
+			}
+			if s.Key.Field != "id" {
+				add(at+".key.field", "intercom.contact_tags are keyed on the contact's Intercom id: field id, got %q", s.Key.Field)
+			}
+			if len(s.Fields) != 2 || s.Fields[0].Field != "tag" || s.Fields[1].Field != "tagged" {
+				add(at+".fields", "intercom.contact_tags take two fields: { column: <tag name>, field: tag } and { column: <true to tag, false to untag>, field: tagged, type: boolean }")
+			}
 		case sys == "intercom" && obj == "companies":
 			if s.Operation != "upsert" {
 				add(at+".operation", "must be upsert for intercom.companies (create or update by company_id), got %q", s.Operation)
@@ -171,7 +181,7 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 				add(at+".key.field", "intercom.contacts are keyed on their Intercom id: field id, got %q", s.Key.Field)
 			}
 		default:
-			add(at+".target", "must be salesforce.<Object>, intercom.contacts or intercom.companies, got %q", s.Target)
+			add(at+".target", "must be salesforce.<Object>, intercom.contacts, intercom.companies or intercom.contact_tags, got %q", s.Target)
 		}
 		if !columnRe.MatchString(s.Key.Column) {
 			add(at+".key.column", "required: the model's column holding the key")

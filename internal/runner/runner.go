@@ -1231,6 +1231,8 @@ func (r *run) load(ctx context.Context) (err error) {
 		src := syncSource(s)
 		var err error
 		switch {
+		case s.System() == "intercom" && s.Object() == "contact_tags":
+			err = each(src, "", func(recs []load.Record) error { return ic.TagContacts(ctx, recs, out) })
 		case s.System() == "intercom" && s.Object() == "companies":
 			err = each(src, "", func(recs []load.Record) error { return ic.UpsertCompanies(ctx, recs, out) })
 		case s.System() == "salesforce":

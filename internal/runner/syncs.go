@@ -45,8 +45,8 @@ func (r *run) checkSyncTargets(ctx context.Context) error {
 				return err
 			}
 		case "intercom":
-			if r.ic == nil {
-				continue
+			if r.ic == nil || s.Object() == "contact_tags" {
+				continue // a tag is made by the first write that names it
 			}
 			model, standard := "contact", intercomContactFields
 			if s.Object() == "companies" {

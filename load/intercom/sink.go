@@ -293,6 +293,57 @@ func (s *Sink) UpdateCompanies(ctx context.Context, recs []load.Record, out *loa
 	})
 }
 
+// tagBatch is how many contacts one tag request names.
+const tagBatch = 100
+
+// TagContacts sets contacts' tags: each record is a contact (r.Key) and
+// each field a tag's name, valued true (tag) or false (untag). Contacts are
+// tagged in batches per tag and action, through the documented tag
+// endpoint, which creates the tag when needed; tagging is idempotent, so a
+// repeated write is harmless. A contact is done when all its tags are.
+func (s *Sink) TagContacts(ctx context.Context, recs []load.Record, out *load.Outcome) error {
+	type action struct {
+		tag   string
+		untag bool
+	}
+	groups := map[action][]int{}
+	var order []action
+	for i, r := range recs {
+		for _, c := range r.Fields {
+			a := action{c.Field, c.Value == nil || *c.Value != "true"}
+			if _, ok := groups[a]; !ok {
+				order = append(order, a)
+			}
+			groups[a] = append(groups[a], i)
+		}
+	}
+	failed := make([]error, len(recs))
+	for _, a := range order {
+		members := groups[a]
+		for from := 0; from < len(members); from += tagBatch {
+			batch := members[from:min(from+tagBatch, len(members))]
+			ids := make([]string, len(batch))
+			for j, i := range batch {
+				ids[j] = recs[i].Key
+			}
+			if _, err := s.Client.TagContacts(ctx, a.tag, ids, a.untag); err != nil {
+				if isFatal(ctx, err) {
+					return fmt.Errorf("intercom tag %q: %w", a.tag, err)
+				}
+				for _, i := range batch {
+					failed[i] = err
+				}
+			}
+		}
+	}
+	for i, r := range recs {
+		if err := s.settle(ctx, r, "tag", "", failed[i], out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // UpsertCompanies creates or updates companies by company_id (r.Key):
 // a repeated write finds the company the first made.
 func (s *Sink) UpsertCompanies(ctx context.Context, recs []load.Record, out *load.Outcome) error {

@@ -6,6 +6,7 @@ SELECT
     ferry_email("Email") AS email_norm,
     nullif({{ var('people_external_id') }}, '') AS intercom_link,
     coalesce("IsConverted", false) AS is_converted,
+    nullif("Status", '') AS status,
     nullif("ConvertedContactId", '') AS converted_contact_id,
     "OwnerId" AS owner_id,
     "CreatedDate" AS created_date,
