@@ -17,21 +17,11 @@ func TestRun_SalesforceSignals(t *testing.T) {
 	emu, _, run := setup(t, 400)
 	mustRun(t, run)
 	// Owner routing: the Intercom owner is the admin with the Salesforce owner's email.
-	adminByEmail := map[string]string{}
-	_, ab := emu.ICDo(http.MethodGet, "/admins", nil)
-	var admins struct {
-		Admins []struct{ ID, Email string } `json:"admins"`
-	}
-	if err := json.Unmarshal(ab, &admins); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range admins.Admins {
-		adminByEmail[a.Email] = a.ID
-	}
+	adminByEmail := adminsByEmail(t, emu)
 	routed := 0
 	for _, c := range emu.SOQL("SELECT Intercom_Id__c, Owner.Email FROM Contact WHERE Intercom_Id__c != null LIMIT 40") {
 		_, cb := emu.ICDo(http.MethodGet, "/contacts/"+testenv.Str(c, "Intercom_Id__c"), nil)
-		if want := adminByEmail[testenv.Str(c, "Owner.Email")]; want != "" {
+		if want := adminByEmail[strings.ToLower(testenv.Str(c, "Owner.Email"))]; want != "" {
 			routed++
 			if !strings.Contains(string(cb), `"owner_id":`+want) {
 				t.Errorf("contact %s not routed to admin %s: %s", testenv.Str(c, "Intercom_Id__c"), want, cb)
@@ -100,17 +90,7 @@ func TestRun_OwnerRoutingByAccount(t *testing.T) {
 	run := func(...string) result {
 		return ferry(t, emu.Env(nil), "run", "--pipeline", p, "--data-dir", data, "--log-level", "warn")
 	}
-	_, ab := emu.ICDo(http.MethodGet, "/admins", nil)
-	var admins struct {
-		Admins []struct{ ID, Email string } `json:"admins"`
-	}
-	if err := json.Unmarshal(ab, &admins); err != nil {
-		t.Fatal(err)
-	}
-	adminByEmail := map[string]string{}
-	for _, a := range admins.Admins {
-		adminByEmail[strings.ToLower(a.Email)] = a.ID
-	}
+	adminByEmail := adminsByEmail(t, emu)
 	var routedUsers []string // users who are Intercom admins
 	userEmail := map[string]string{}
 	for _, u := range emu.SOQL("SELECT Id, Email FROM User") {
@@ -160,4 +140,22 @@ func TestRun_OwnerRoutingByAccount(t *testing.T) {
 		t.Errorf("the Contact whose owner differs from its Account's (%s of %s) was not linked and checked", contact, account)
 	}
 	runWritesNothing(t, emu, run)
+}
+
+// adminsByEmail maps the workspace's admins' emails, lowercased, to their
+// ids.
+func adminsByEmail(t *testing.T, emu *testenv.Emulators) map[string]string {
+	t.Helper()
+	_, b := emu.ICDo(http.MethodGet, "/admins", nil)
+	var admins struct {
+		Admins []struct{ ID, Email string } `json:"admins"`
+	}
+	if err := json.Unmarshal(b, &admins); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, a := range admins.Admins {
+		out[strings.ToLower(a.Email)] = a.ID
+	}
+	return out
 }
