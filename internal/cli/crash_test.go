@@ -129,8 +129,19 @@ func endState(t *testing.T, emu *testenv.Emulators) map[string]string {
 		}
 	}
 	for _, obj := range []string{"Lead", "Contact"} {
-		for _, r := range emu.SOQL("SELECT Id, Email, Title, Phone, HasOptedOutOfEmail, LeadSource, Intercom_Id__c, Owner.Email FROM " + obj) {
-			put("salesforce "+obj+" "+lower(testenv.Str(r, "Email")), []string{testenv.Str(r, "Title"), testenv.Str(r, "Phone"), testenv.Str(r, "HasOptedOutOfEmail"), testenv.Str(r, "LeadSource"), "link:" + emails[testenv.Str(r, "Intercom_Id__c")], testenv.Str(r, "Owner.Email")})
+		for _, r := range emu.SOQL("SELECT Id, Email, Title, Phone, HasOptedOutOfEmail, LeadSource, Intercom_Id__c, Owner.Email, Intercom_Tags__c FROM " + obj) {
+			put("salesforce "+obj+" "+lower(testenv.Str(r, "Email")), []string{testenv.Str(r, "Title"), testenv.Str(r, "Phone"), testenv.Str(r, "HasOptedOutOfEmail"), testenv.Str(r, "LeadSource"), "link:" + emails[testenv.Str(r, "Intercom_Id__c")], testenv.Str(r, "Owner.Email"), testenv.Str(r, "Intercom_Tags__c")})
+		}
+	}
+	// What the shipped syncs create, by the key they create it under: a
+	// second record of one key is a duplicate.
+	for obj, fields := range map[string][]string{"Task": {"Subject", "Status"}, "Opportunity": {"Name", "StageName", "Type"}} {
+		for _, r := range emu.SOQL("SELECT Ferry_Key__c, " + strings.Join(fields, ", ") + " FROM " + obj + " WHERE Ferry_Key__c != null") {
+			values := make([]string, len(fields))
+			for i, f := range fields {
+				values[i] = testenv.Str(r, f)
+			}
+			put("salesforce "+obj+" "+testenv.Str(r, "Ferry_Key__c"), values)
 		}
 	}
 	for _, obj := range []string{"Task", "Case"} {
