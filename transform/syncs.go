@@ -236,24 +236,21 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 		rows = append(rows, fmt.Sprintf("SELECT src.k, %s AS present, %s AS field, %s AS value, %s AS type, %s AS current FROM src LEFT JOIN held ON held.k = src.k",
 			presentExpr, state.QuoteString(f.Field), value, state.QuoteString(typ), current))
 	}
-	present := "present"
-	alt := "NULL::VARCHAR"
-	if s.Creates() {
-		present, alt = "true", state.QuoteString(s.Key.Field)
-	}
+	// Per operation: which rows are written (present), which values count
+	// as changed, which held records are compared with (live), and
+	// whether a row creates its record.
+	present, alt, creates := "present", "NULL::VARCHAR", "false"
+	live := "WHERE NOT coalesce(is_deleted, false)"
 	changed := "(present OR value IS NOT NULL)"
 	if s.Mode != "all" {
 		changed = "((NOT present AND ferry_norm(value, type) IS NOT NULL) OR (present AND ferry_norm(value, type) IS DISTINCT FROM ferry_norm(current, type)))"
 	}
-	creates := "false"
-	if s.Creates() {
-		creates = "NOT present"
-	}
-	// A live record is compared with; an insert also leaves alone a key
-	// whose record was deleted: it is created once, never again.
-	live := "WHERE NOT coalesce(is_deleted, false)"
-	if s.Operation == "insert" {
-		present, changed, live = "NOT present", "ferry_norm(value, type) IS NOT NULL", ""
+	switch s.Operation {
+	case "upsert": // held or not, the target decides
+		present, alt, creates = "true", state.QuoteString(s.Key.Field), "NOT present"
+	case "insert": // only keys never held, deleted records included: created once, never again
+		present, alt, creates = "NOT present", state.QuoteString(s.Key.Field), "NOT present"
+		changed, live = "ferry_norm(value, type) IS NOT NULL", ""
 	}
 	view := strings.NewReplacer(
 		"$VIEW", state.QuoteIdent(SyncView(s.Name)),

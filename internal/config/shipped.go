@@ -109,6 +109,7 @@ func (p *Pipeline) AddShipped(read func(workflow string) (data []byte, file stri
 	}
 	declared := p.Syncs
 	p.Syncs = slices.Clone(p.Syncs)
+	workflows := p.Workflows.shipped()
 	for _, name := range p.ShippedSyncs() {
 		b, file, err := read(name)
 		if err != nil {
@@ -124,7 +125,7 @@ func (p *Pipeline) AddShipped(read func(workflow string) (data []byte, file stri
 		for _, s := range specs {
 			s.At = "$.workflows." + name
 			s.Workflow = name
-			s.Priority = p.Workflows.shipped()[name].Priority
+			s.Priority = workflows[name].Priority
 			p.Syncs = append(p.Syncs, s)
 		}
 	}

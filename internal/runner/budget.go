@@ -21,13 +21,16 @@ import (
 //     object) and refuses to start when the 24 hours' tally and the
 //     forecast pass the budget: nothing is read or written.
 //   - Once the plan is read, the load's calls are forecast from it (one per
-//     200 records through Collections, bulkJobCalls per Bulk job). When
-//     they would pass what is left, the declared syncs are deferred, the
-//     lowest priority first (among equals the one declared last), until
-//     the rest fits. ferry's own writes are never deferred: when they alone
-//     do not fit, the run fails before any write. A deferred sync is
-//     logged, listed in the summary and the sync log, alerted on
-//     (alerts.on: deferred), and planned again by the next run.
+//     200 records through Collections, bulkJobCalls per Bulk job, and the
+//     limits look when anything goes to Salesforce). When they would pass
+//     what is left, syncs (declared and shipped) are deferred, the lowest
+//     priority first (among equals the one declared last), until the rest
+//     fits; then any deferred one that fits after all is given back,
+//     highest priority first. ferry's own writes are never deferred: when
+//     they alone do not fit, the run fails before any write (`ferry plan`
+//     warns). A deferred sync is logged, listed in the summary and the sync
+//     log, alerted on (alerts.on: deferred), and planned again by the next
+//     run.
 
 // bulkJobCalls is what a Bulk ingest job costs: create, upload, close,
 // about four polls, and its results.
