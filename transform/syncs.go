@@ -182,6 +182,9 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 	if dup.Valid {
 		return p.ProblemAt(at+".key.column", "model %s has several rows for %s %s: a sync writes one row per record", s.ModelName(), s.Key.Column, dup.String)
 	}
+	if s.Object() == "conversation_notes" {
+		return compileNoteSync(ctx, db, p, at, model, s)
+	}
 	table, keyField := syncTarget(s)
 	held, err := state.TableColumns(ctx, db, "raw", table)
 	if err != nil {
@@ -330,6 +333,43 @@ WHERE src.tagged <> (held.k IS NOT NULL)`)
 	}
 	if both.Valid {
 		return p.ProblemAt(at+".fields", "model %s both tags and untags contact and tag %s", s.ModelName(), both.String)
+	}
+	return nil
+}
+
+// compileNoteSync compiles a sync of notes on Intercom conversations:
+// one note per key of the model, made once. Intercom cannot be asked
+// whether a note exists without reading the conversation, so the write
+// ledger is what holds them: the view keeps the keys it has no note made
+// for, with the fields (conversation_id, admin_id, body) that have values.
+// A note missing one is sent all the same, for Intercom to refuse and the
+// run to list with its rejects.
+func compileNoteSync(ctx context.Context, db *sql.DB, p *config.Pipeline, at, model string, s config.SyncSpec) error {
+	var rows []string
+	for j, f := range s.Fields {
+		v, err := valueExpr(ctx, db, p, fmt.Sprintf("%s.fields[%d]", at, j), model, s, f)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, fmt.Sprintf("SELECT CAST(m.%s AS VARCHAR) AS k, %s AS field, %s AS value FROM %s AS m",
+			state.QuoteIdent(s.Key.Column), state.QuoteString(strings.ToLower(f.Field)), v, model))
+	}
+	view := strings.NewReplacer(
+		"$VIEW", state.QuoteIdent(SyncView(s.Name)),
+		"$FIELDS", strings.Join(rows, "\n    UNION ALL\n    "),
+	).Replace(`CREATE OR REPLACE VIEW main.$VIEW AS
+WITH fields AS (
+    $FIELDS
+),
+made AS (
+    SELECT record_key FROM ferry.ledger
+    WHERE target = 'intercom' AND object = 'conversation_notes' AND status = 'done'
+)
+SELECT 'conversation_notes' AS object, k AS key, NULL::VARCHAR AS alt, field, value, 'string' AS type, true AS creates
+FROM fields
+WHERE k IS NOT NULL AND value IS NOT NULL AND k NOT IN (SELECT record_key FROM made)`)
+	if _, err := db.ExecContext(ctx, view); err != nil {
+		return p.ProblemAt(at, "compile sync %s: %v", s.Name, err)
 	}
 	return nil
 }

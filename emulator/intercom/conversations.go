@@ -261,6 +261,8 @@ func (s *Server) conversationsRoute(w http.ResponseWriter, r *http.Request, p []
 		s.searchConversations(w, r, version)
 	case len(p) == 2 && p[1] == "parts" && r.Method == http.MethodPost:
 		s.managePart(w, r, p[0], version)
+	case len(p) == 2 && p[1] == "reply" && r.Method == http.MethodPost:
+		s.reply(w, r, p[0], version)
 	case len(p) == 1 && r.Method == http.MethodGet:
 		s.ws.mu.RLock()
 		defer s.ws.mu.RUnlock()
@@ -350,6 +352,55 @@ func (s *Server) managePart(w http.ResponseWriter, r *http.Request, id, version 
 	s.ws.journal.Append(entry{Conversation: &c, Seq: s.ws.seq})
 	s.ws.putConversation(&c)
 	s.stats.record("conversations", kind)
+	writeJSON(w, 200, s.conversationJSON(&c, version, true))
+}
+
+// reply implements POST /conversations/{id}/reply for admins
+// (admin_reply_conversation_request): message_type comment or note, with a
+// body, by an existing admin. Every call adds a part: a reply is not
+// idempotent. It answers with the conversation, its parts included.
+func (s *Server) reply(w http.ResponseWriter, r *http.Request, id, version string) {
+	body, err := decode(r)
+	if err != nil {
+		writeError(w, 400, "parameter_invalid", err.Error())
+		return
+	}
+	kind, _ := body["message_type"].(string)
+	text, _ := body["body"].(string)
+	adminID, _ := body["admin_id"].(string)
+	switch {
+	case body["type"] != "admin":
+		writeError(w, 400, "parameter_invalid", "type must be admin")
+		return
+	case kind != "comment" && kind != "note":
+		writeError(w, 400, "parameter_invalid", "message_type must be comment or note")
+		return
+	case adminID == "":
+		writeError(w, 400, "parameter_not_found", "admin_id not specified")
+		return
+	case strings.TrimSpace(text) == "":
+		writeError(w, 400, "parameter_not_found", "body not specified")
+		return
+	}
+	s.ws.mu.Lock()
+	defer s.ws.mu.Unlock()
+	old := s.ws.conversations.get(id)
+	if old == nil {
+		writeError(w, 404, "not_found", "Resource Not Found")
+		return
+	}
+	n, err := strconv.ParseInt(adminID, 10, 64)
+	if err != nil || !s.ws.adminExists(n) {
+		writeError(w, 404, "admin_not_found", "Admin not found")
+		return
+	}
+	c := *old
+	now := s.opt.Now().Unix()
+	c.Parts = append(append([]part{}, old.Parts...), part{ID: fmt.Sprintf("%s%02d", c.ID, len(old.Parts)+1), Type: kind, Body: text, AuthorType: "admin", AuthorID: adminID, CreatedAt: now})
+	c.UpdatedAt = now
+	s.ws.journal.Append(entry{Conversation: &c, Seq: s.ws.seq})
+	s.ws.putConversation(&c)
+	s.stats.record("conversations", "reply_"+kind)
 	writeJSON(w, 200, s.conversationJSON(&c, version, true))
 }
 

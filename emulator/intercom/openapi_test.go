@@ -230,7 +230,7 @@ var served = []string{
 	"GET /companies", "POST /companies", "GET /companies/{company_id}", "PUT /companies/{company_id}", "DELETE /companies/{company_id}",
 	"GET /companies/scroll", "POST /companies/list",
 	"GET /data_attributes", "POST /data_attributes",
-	"GET /conversations", "GET /conversations/{conversation_id}", "POST /conversations/search", "POST /conversations/{conversation_id}/parts",
+	"GET /conversations", "GET /conversations/{conversation_id}", "POST /conversations/search", "POST /conversations/{conversation_id}/parts", "POST /conversations/{conversation_id}/reply",
 	"GET /tags", "POST /tags", "POST /messages",
 }
 
@@ -346,6 +346,7 @@ func conformance(t *testing.T, sp *spec, version string) {
 		{"POST", "/conversations/search", "/conversations/search", query, 200},
 		{"GET", "/conversations/" + convID, "/conversations/{conversation_id}", nil, 200},
 		{"POST", "/conversations/" + convID + "/parts", "/conversations/{conversation_id}/parts", map[string]any{"message_type": "close", "type": "admin", "admin_id": "991200000", "body": "Done"}, 200},
+		{"POST", "/conversations/" + convID + "/reply", "/conversations/{conversation_id}/reply", map[string]any{"message_type": "note", "type": "admin", "admin_id": "991200000", "body": "<p>Case opened</p>"}, 200},
 		{"GET", "/tags", "/tags", nil, 200},
 		{"POST", "/tags", "/tags", map[string]any{"name": "vip", "users": []any{map[string]any{"id": contactID}}}, 200},
 		{"POST", "/messages", "/messages", map[string]any{"message_type": "in_app", "body": "Welcome aboard", "from": map[string]any{"type": "admin", "id": 991200000}, "to": map[string]any{"type": "user", "id": contactID}}, 200},

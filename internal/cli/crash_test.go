@@ -147,6 +147,10 @@ func endState(t *testing.T, emu *testenv.Emulators) map[string]string {
 	for _, obj := range []string{"Task", "Case"} {
 		for _, r := range emu.SOQL("SELECT Intercom_Conversation_Id__c, Status, Subject FROM " + obj + " WHERE Intercom_Conversation_Id__c != null") {
 			put("salesforce "+obj+" "+testenv.Str(r, "Intercom_Conversation_Id__c"), []string{testenv.Str(r, "Status"), testenv.Str(r, "Subject")})
+			if obj == "Case" {
+				// Its note, once: the link names an Id the two runs need not share.
+				put("intercom case notes "+testenv.Str(r, "Intercom_Conversation_Id__c"), len(caseNotes(t, emu, testenv.Str(r, "Intercom_Conversation_Id__c"))))
+			}
 		}
 	}
 	for _, r := range emu.SOQL("SELECT Id, Name, Website, NumberOfEmployees, Industry, AnnualRevenue, Intercom_Company_Id__c FROM Account") {

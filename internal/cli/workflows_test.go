@@ -14,7 +14,7 @@ import (
 
 // shippedWorkflows are the workflows that are a shipped model plus a sync
 // declaration (models/syncs), off in the example pipeline.
-var shippedWorkflows = []string{"expansion_opportunities", "notifications", "several_leads", "accounts_from_companies", "companies_from_accounts", "lead_status_tags", "tags_to_salesforce"}
+var shippedWorkflows = []string{"expansion_opportunities", "notifications", "several_leads", "accounts_from_companies", "companies_from_accounts", "lead_status_tags", "tags_to_salesforce", "case_notes"}
 
 // enableShipped turns the shipped workflows of a copy of the example
 // pipeline on.
@@ -119,6 +119,13 @@ WHERE list_contains(conversations.tag_names, 'pricing') AND contacts.account_id 
 			t.Errorf("Case %s: notification Task %v", testenv.Str(c, "Id"), tk)
 		}
 	}
+	// Case notes, in the same run: each escalation Case's conversation has
+	// one note from ferry, linking to the Case by its new Id.
+	for _, c := range cases {
+		if notes := caseNotes(t, emu, testenv.Str(c, "Intercom_Conversation_Id__c")); len(notes) != 1 || !strings.Contains(notes[0], "/lightning/r/Case/"+testenv.Str(c, "Id")+"/view") {
+			t.Errorf("Case %s: notes on its conversation %v, want one linking to it", testenv.Str(c, "Id"), notes)
+		}
+	}
 	support := 0
 	for key, tk := range tasks {
 		if strings.HasPrefix(key, "notify:support:") {
@@ -175,7 +182,7 @@ WHERE list_contains(conversations.tag_names, 'pricing') AND contacts.account_id 
 			t.Errorf("sync log of the first run: %v", logged)
 		}
 	}
-	for _, s := range []string{"sync expansion_opportunities", "sync notifications", "sync contact_tags", "sync lead_tags"} {
+	for _, s := range []string{"sync expansion_opportunities", "sync notifications", "sync contact_tags", "sync lead_tags", "sync case_notes"} {
 		if !sources[s] {
 			t.Errorf("the first run's sync log has no %s: %v", s, logged)
 		}
@@ -220,6 +227,34 @@ ORDER BY 1 LIMIT 1`)[0]
 	if got := emu.SOQL("SELECT Id FROM Opportunity WHERE Ferry_Key__c = '" + testenv.Str(opps[0], "Ferry_Key__c") + "'"); len(got) != 0 {
 		t.Errorf("the deleted expansion Opportunity was created again: %v", got)
 	}
+}
+
+// caseNotes lists the bodies of the notes ferry's Case notes left on a
+// conversation.
+func caseNotes(t *testing.T, emu *testenv.Emulators, conversation string) []string {
+	t.Helper()
+	code, body := emu.ICDo(http.MethodGet, "/conversations/"+conversation, nil)
+	if code != 200 {
+		t.Fatalf("conversation %s: %d %s", conversation, code, body)
+	}
+	var v struct {
+		Parts struct {
+			Parts []struct {
+				PartType string `json:"part_type"`
+				Body     string `json:"body"`
+			} `json:"conversation_parts"`
+		} `json:"conversation_parts"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range v.Parts.Parts {
+		if p.PartType == "note" && strings.Contains(p.Body, "Salesforce Case opened") {
+			out = append(out, p.Body)
+		}
+	}
+	return out
 }
 
 // TestRun_AccountsFromCompanies: an Intercom company with a company_id that

@@ -214,6 +214,7 @@ type Workflows struct {
 	CompaniesFromAccounts  CompaniesFromAccounts  `yaml:"companies_from_accounts"`
 	LeadStatusTags         LeadStatusTags         `yaml:"lead_status_tags"`
 	TagsToSalesforce       ShippedWorkflow        `yaml:"tags_to_salesforce"`
+	CaseNotes              CaseNotes              `yaml:"case_notes"`
 }
 
 // LeadCapture creates Salesforce Leads for qualifying Intercom contacts.

@@ -289,7 +289,7 @@ syncs:
 		t.Fatalf("sync %+v", s)
 	}
 	cases := map[string]struct{ from, to, want string }{
-		"bad target":             {"target: salesforce.Account", "target: hubspot.Deal", `syncs[0].target: must be salesforce.<Object>, intercom.contacts, intercom.companies or intercom.contact_tags, got "hubspot.Deal"`},
+		"bad target":             {"target: salesforce.Account", "target: hubspot.Deal", `syncs[0].target: must be salesforce.<Object>, intercom.contacts, intercom.companies, intercom.contact_tags or intercom.conversation_notes, got "hubspot.Deal"`},
 		"update not on Id":       {"field: Id }", "field: Name }", `syncs[0].key.field: an update is keyed on Id, got "Name"`},
 		"unknown operation":      {"operation: update", "operation: merge", `syncs[0].operation: must be update (by Id), upsert (on an external id) or insert`},
 		"default without values": {"values: { gold: Strategic }, ", "", `syncs[0].fields[0].default: a default is for values the value map lacks`},
@@ -343,6 +343,9 @@ func TestParse_ShippedWorkflows(t *testing.T) {
 	for name, c := range map[string]struct{ from, to, want string }{
 		"notifications without expansions": {"  notifications:\n    enabled: false\n", "  notifications:\n    enabled: true\n", "workflows.notifications.expansions: notifies of the Opportunities workflows.expansion_opportunities opens"},
 		"several leads with tasks":         {"  several_leads:\n    enabled: false\n", "  several_leads:\n    enabled: true\n", ""},
+		"case notes":                       {"  case_notes:\n    enabled: false\n", "  case_notes:\n    enabled: true\n", ""},
+		"case notes without an admin":      {"  case_notes:\n    enabled: false\n    admin_id: \"991200000\"\n", "  case_notes:\n    enabled: true\n    admin_id: \"\"\n", "workflows.case_notes.admin_id: required"},
+		"case notes with a bad link":       {"  case_notes:\n    enabled: false\n", "  case_notes:\n    enabled: true\n    link: https://example.lightning.force.com/lightning/r/Case/view\n", "workflows.case_notes.link: must be an address with {id}"},
 		"a bad since":                      {"  notifications:\n    enabled: false\n    support_issue: true\n    escalations: true\n    expansions: true\n", "  notifications:\n    enabled: true\n    support_issue: true\n    escalations: true\n    expansions: false\n    since: tomorrow\n", "workflows.notifications.since: must be a date"},
 	} {
 		t.Run(name, func(t *testing.T) {

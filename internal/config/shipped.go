@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -75,6 +76,33 @@ type LeadStatusTags struct {
 	Prefix          string `yaml:"prefix"`
 }
 
+// CaseNotes adds a note to the Intercom conversation of each Case
+// escalation opens, once, with a link to the Case.
+type CaseNotes struct {
+	ShippedWorkflow `yaml:",inline"`
+	// AdminID authors the notes when the Case owner has no Intercom admin.
+	AdminID string `yaml:"admin_id"`
+	// Link is the Case's address, {id} standing for its Id; by default the
+	// org's Lightning record page under connections.salesforce's
+	// instance_url (else login_url, a My Domain).
+	Link string `yaml:"link"`
+	// Since (YYYY-MM-DD) leaves alone the Cases created before it.
+	Since string `yaml:"since"`
+}
+
+// CaseLink is the address of a Case, {id} standing for its Id.
+func (p *Pipeline) CaseLink() string {
+	if l := p.Workflows.CaseNotes.Link; l != "" {
+		return l
+	}
+	sf := p.Connections.Salesforce
+	base := sf.InstanceURL
+	if base == "" {
+		base = sf.LoginURL
+	}
+	return strings.TrimSuffix(base, "/") + "/lightning/r/Case/{id}/view"
+}
+
 // shipped lists the shipped workflows, by the name of their declaration.
 func (w *Workflows) shipped() map[string]ShippedWorkflow {
 	return map[string]ShippedWorkflow{
@@ -85,6 +113,7 @@ func (w *Workflows) shipped() map[string]ShippedWorkflow {
 		"notifications":           w.Notifications.ShippedWorkflow,
 		"several_leads":           w.SeveralLeads,
 		"tags_to_salesforce":      w.TagsToSalesforce,
+		"case_notes":              w.CaseNotes.ShippedWorkflow,
 	}
 }
 
@@ -190,6 +219,23 @@ func (p *Pipeline) validateShipped(probs *[]pathProblem) {
 		}
 		if _, err := time.Parse("2006-01-02", n.Since); n.Since != "" && err != nil {
 			add("$.workflows.notifications.since", "must be a date, YYYY-MM-DD, got %q", n.Since)
+		}
+	}
+	if n := w.CaseNotes; n.Enabled {
+		if !w.Escalation.Enabled {
+			add("$.workflows.case_notes", "notes the Cases workflows.escalation opens: turn that on too")
+		}
+		if strings.TrimSpace(n.AdminID) == "" {
+			add("$.workflows.case_notes.admin_id", "required: the Intercom admin who authors a note when the Case owner has none")
+		}
+		if _, err := time.Parse("2006-01-02", n.Since); n.Since != "" && err != nil {
+			add("$.workflows.case_notes.since", "must be a date, YYYY-MM-DD, got %q", n.Since)
+		}
+		link := p.CaseLink()
+		if u, err := url.Parse(strings.ReplaceAll(link, "{id}", "x")); err != nil || u.Host == "" || !strings.Contains(link, "{id}") {
+			add("$.workflows.case_notes.link", "must be an address with {id} standing for the Case's Id, got %q", link)
+		} else if n.Link == "" && (u.Host == "login.salesforce.com" || u.Host == "test.salesforce.com") {
+			add("$.workflows.case_notes.link", "required when connections.salesforce signs in at %s: the org's own address, e.g. https://<my-domain>.lightning.force.com/lightning/r/Case/{id}/view", u.Host)
 		}
 	}
 	if w.SeveralLeads.Enabled && !w.ConversationTasks.Enabled {

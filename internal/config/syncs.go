@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 )
 
@@ -180,8 +182,23 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 			if s.Key.Field != "id" {
 				add(at+".key.field", "intercom.contacts are keyed on their Intercom id: field id, got %q", s.Key.Field)
 			}
+		case sys == "intercom" && obj == "conversation_notes":
+			if s.Operation != "note" {
+				add(at+".operation", "must be note for intercom.conversation_notes, got %q", s.Operation)
+			}
+			if s.Key.Field != "" {
+				add(at+".key.field", "a note is keyed by the model's column alone (each key is one note, made once): no field, got %q", s.Key.Field)
+			}
+			var got []string
+			for _, f := range s.Fields {
+				got = append(got, strings.ToLower(f.Field))
+			}
+			sort.Strings(got)
+			if !slices.Equal(got, []string{"admin_id", "body", "conversation_id"}) {
+				add(at+".fields", "intercom.conversation_notes take three fields: conversation_id, admin_id (the note's author) and body")
+			}
 		default:
-			add(at+".target", "must be salesforce.<Object>, intercom.contacts, intercom.companies or intercom.contact_tags, got %q", s.Target)
+			add(at+".target", "must be salesforce.<Object>, intercom.contacts, intercom.companies, intercom.contact_tags or intercom.conversation_notes, got %q", s.Target)
 		}
 		if !columnRe.MatchString(s.Key.Column) {
 			add(at+".key.column", "required: the model's column holding the key")

@@ -125,3 +125,49 @@ func (c *Client) SendMessage(ctx context.Context, adminID, contactID, messageTyp
 	err := c.do(httpx.NoReplay(ctx), http.MethodPost, "/messages", nil, req, &out)
 	return out.ID, err
 }
+
+// Part is one part of a conversation.
+type Part struct {
+	ID       string `json:"id"`
+	PartType string `json:"part_type"`
+	Body     string `json:"body"`
+	Author   struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+	} `json:"author"`
+}
+
+// AddNote adds an admin's note to a conversation (POST
+// /conversations/{id}/reply, message_type note) and returns the new part's
+// id. Every call adds a note: it is not retried once sent.
+func (c *Client) AddNote(ctx context.Context, conversationID, adminID, body string) (string, error) {
+	req := map[string]any{"message_type": "note", "type": "admin", "admin_id": adminID, "body": body}
+	var out struct {
+		Parts struct {
+			Parts []Part `json:"conversation_parts"`
+		} `json:"conversation_parts"`
+	}
+	err := c.do(httpx.NoReplay(ctx), http.MethodPost, "/conversations/"+url.PathEscape(conversationID)+"/reply", nil, req, &out)
+	if err != nil {
+		return "", err
+	}
+	// The answer lists the conversation's parts, the newest last.
+	for i := len(out.Parts.Parts) - 1; i >= 0; i-- {
+		if p := out.Parts.Parts[i]; p.PartType == "note" {
+			return p.ID, nil
+		}
+	}
+	return "", nil
+}
+
+// Parts reads a conversation's parts (GET /conversations/{id}: its 500
+// most recent).
+func (c *Client) Parts(ctx context.Context, conversationID string) ([]Part, error) {
+	var out struct {
+		Parts struct {
+			Parts []Part `json:"conversation_parts"`
+		} `json:"conversation_parts"`
+	}
+	err := c.do(ctx, http.MethodGet, "/conversations/"+url.PathEscape(conversationID), nil, nil, &out)
+	return out.Parts.Parts, err
+}

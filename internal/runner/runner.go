@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -1235,6 +1236,14 @@ func (r *run) load(ctx context.Context) (err error) {
 			err = each(src, "", func(recs []load.Record) error { return ic.TagContacts(ctx, recs, out) })
 		case s.System() == "intercom" && s.Object() == "companies":
 			err = each(src, "", func(recs []load.Record) error { return ic.UpsertCompanies(ctx, recs, out) })
+		case s.System() == "intercom" && s.Object() == "conversation_notes":
+			err = each(src, "", func(recs []load.Record) error {
+				recs, err := resolvePending(ctx, recs, ledger, "")
+				if err != nil {
+					return err
+				}
+				return ic.AddNotes(ctx, recs, out)
+			})
 		case s.System() == "salesforce":
 			err = sfEach(src, s.Object(), func(recs []load.Record) ([]load.Record, error) {
 				keyObject := ""
@@ -1315,35 +1324,41 @@ func (r *run) checkRequired(ctx context.Context) error {
 	return nil
 }
 
-// resolvePending replaces references to records created earlier in this
-// run with their Ids, which the ledger holds: 'lead:<intercom id>' (a Lead
-// lead capture upserts; Leads load before Tasks), and, in a field whose
-// name ends in Id, 'ref:<Object>:<key>' (the record of Object this run
-// upserted under key: a Case of escalation, an Opportunity of a sync
-// declared earlier). With keyObject (an update of that object, keyed by
-// Id), a record's key may be such a reference too. Records one of whose
-// references was not created are left for the next run (the sync log says
-// not_written).
+// resolvePending puts in the Ids of records created earlier in the run
+// (this chunk's lead capture and escalations load before syncs), where a
+// record names one by reference:
+//   - a field whose name ends in Id holding 'lead:<intercom id>' (a Lead
+//     lead capture upserts) or 'ref:<Object>:<key>' (the record of Object
+//     this run upserted under key: a Case of escalation, an Opportunity of a
+//     sync declared earlier);
+//   - any text holding '{ref:<Object>:<key>}', replaced by that Id (a link
+//     in a note);
+//   - with keyObject (an update of that object, keyed by Id), the record's
+//     key itself.
+//
+// Records one of whose references was not created are left for the next
+// run (the sync log says not_written).
 func resolvePending(ctx context.Context, recs []load.Record, ledger *load.Ledger, keyObject string) ([]load.Record, error) {
 	keys := keyObject != ""
-	refs := map[string][]string{} // object -> keys
+	wanted := map[string][]string{} // object -> keys
 	for _, r := range recs {
 		if keys {
-			if obj, k, ok := pendingRef(load.Change{Field: "Id", Value: &r.Key}); ok {
-				refs[obj] = append(refs[obj], k)
+			if refs, whole := refsIn(load.Change{Field: "Id", Value: &r.Key}); whole {
+				wanted[refs[0].object] = append(wanted[refs[0].object], refs[0].key)
 			}
 		}
 		for _, c := range r.Fields {
-			if obj, k, ok := pendingRef(c); ok {
-				refs[obj] = append(refs[obj], k)
+			refs, _ := refsIn(c)
+			for _, ref := range refs {
+				wanted[ref.object] = append(wanted[ref.object], ref.key)
 			}
 		}
 	}
-	if len(refs) == 0 {
+	if len(wanted) == 0 {
 		return recs, nil
 	}
 	ids := map[string]map[string]string{}
-	for obj, ks := range refs {
+	for obj, ks := range wanted {
 		got, err := ledger.ResultIDs(ctx, "salesforce", obj, ks)
 		if err != nil {
 			return nil, err
@@ -1353,9 +1368,9 @@ func resolvePending(ctx context.Context, recs []load.Record, ledger *load.Ledger
 	kept := recs[:0:0]
 	for _, r := range recs {
 		if keys {
-			if obj, k, pending := pendingRef(load.Change{Field: "Id", Value: &r.Key}); pending {
+			if refs, whole := refsIn(load.Change{Field: "Id", Value: &r.Key}); whole {
 				// A key names a record of the object written.
-				if r.Key = ids[obj][k]; r.Key == "" || obj != keyObject {
+				if r.Key = ids[refs[0].object][refs[0].key]; r.Key == "" || refs[0].object != keyObject {
 					continue
 				}
 			}
@@ -1364,13 +1379,12 @@ func resolvePending(ctx context.Context, recs []load.Record, ledger *load.Ledger
 		fields := make([]load.Change, len(r.Fields))
 		for i, c := range r.Fields {
 			fields[i] = c
-			if obj, k, pending := pendingRef(c); pending {
-				id := ids[obj][k]
-				if id == "" {
+			if v, found := resolveRefs(c, ids); found {
+				if v == nil {
 					ok = false
 					break
 				}
-				fields[i].Value = &id
+				fields[i].Value = v
 			}
 		}
 		if ok {
@@ -1381,21 +1395,63 @@ func resolvePending(ctx context.Context, recs []load.Record, ledger *load.Ledger
 	return kept, nil
 }
 
-// pendingRef parses a reference resolvePending resolves: in a field whose
-// name ends in Id, whose values are Ids, never text.
-func pendingRef(c load.Change) (object, key string, ok bool) {
-	if c.Value == nil || !strings.HasSuffix(c.Field, "Id") {
-		return "", "", false
+// ref names a record created earlier in the run: the record of object
+// upserted under key.
+type ref struct{ object, key string }
+
+// textRefRe finds references in text: {ref:<Object>:<key>}.
+var textRefRe = regexp.MustCompile(`\{ref:([A-Za-z][A-Za-z0-9_]*):([^{}\s]+)\}`)
+
+// refsIn lists the references c holds: its whole value, in a field whose
+// name ends in Id (whose values are Ids, never text), or braced ones
+// inside any other text.
+func refsIn(c load.Change) (refs []ref, whole bool) {
+	if c.Value == nil {
+		return nil, false
 	}
-	if k, ok := strings.CutPrefix(*c.Value, "lead:"); ok {
-		return "Lead", k, true
+	v := *c.Value
+	if strings.HasSuffix(c.Field, "Id") {
+		if k, ok := strings.CutPrefix(v, "lead:"); ok {
+			return []ref{{"Lead", k}}, true
+		}
+		if rest, ok := strings.CutPrefix(v, "ref:"); ok {
+			if object, key, ok := strings.Cut(rest, ":"); ok && object != "" && key != "" {
+				return []ref{{object, key}}, true
+			}
+			return nil, false
+		}
 	}
-	rest, ok := strings.CutPrefix(*c.Value, "ref:")
-	if !ok {
-		return "", "", false
+	for _, m := range textRefRe.FindAllStringSubmatch(v, -1) {
+		refs = append(refs, ref{m[1], m[2]})
 	}
-	object, key, ok = strings.Cut(rest, ":")
-	return object, key, ok && object != "" && key != ""
+	return refs, false
+}
+
+// resolveRefs is c's value with its references replaced by their Ids from
+// ids (object -> key -> Id), nil when one has none; found reports whether
+// c holds any.
+func resolveRefs(c load.Change, ids map[string]map[string]string) (value *string, found bool) {
+	refs, whole := refsIn(c)
+	if len(refs) == 0 {
+		return nil, false
+	}
+	if whole {
+		if id := ids[refs[0].object][refs[0].key]; id != "" {
+			return &id, true
+		}
+		return nil, true
+	}
+	resolved := true
+	v := textRefRe.ReplaceAllStringFunc(*c.Value, func(m string) string {
+		sub := textRefRe.FindStringSubmatch(m)
+		id := ids[sub[1]][sub[2]]
+		resolved = resolved && id != ""
+		return id
+	})
+	if !resolved {
+		return nil, true
+	}
+	return &v, true
 }
 
 // syncBack reads the Salesforce-owned one-way fields of the records this

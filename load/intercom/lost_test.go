@@ -109,6 +109,99 @@ func TestSendMessages_LostAnswerIsLookedUpNotResent(t *testing.T) {
 	}
 }
 
+// TestAddNotes_LostAnswerIsLookedUpNotResent: Intercom adds a note to a
+// conversation and the answer is lost. The next run, given the same plan,
+// finds the note among the conversation's parts (no search lag: a
+// conversation read by id shows its parts) and adds nothing; a run after
+// that skips it by the ledger without a request.
+func TestAddNotes_LostAnswerIsLookedUpNotResent(t *testing.T) {
+	t.Parallel()
+	for _, loss := range []fault.Loss{fault.Dropped, fault.BadGateway, fault.GatewayTimeout} {
+		t.Run(loss.String(), func(t *testing.T) {
+			t.Parallel()
+			srv, err := emu.New(emu.Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 50})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var posts, reads atomic.Int32
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/reply") {
+					if posts.Add(1) == 1 {
+						fault.Lose(w, func(w http.ResponseWriter) { srv.ServeHTTP(w, r) }, loss)
+						return
+					}
+				}
+				if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/conversations/") {
+					reads.Add(1)
+				}
+				srv.ServeHTTP(w, r)
+			}))
+			t.Cleanup(ts.Close)
+			ctx := context.Background()
+			st, err := state.Open(ctx, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			client, err := intercomapi.New(intercomapi.Options{BaseURL: ts.URL, Token: emu.Token, Version: "2.14", Attempts: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var conversation string
+			for page, err := range client.SearchConversations(ctx, intercomapi.Cmp("updated_at", ">", 0), 1, nil) {
+				if err != nil || len(page) == 0 {
+					t.Fatalf("find a conversation: %v", err)
+				}
+				conversation = page[0].ID
+				break
+			}
+			str := func(s string) *string { return &s }
+			rec := load.Record{Object: "conversation_notes", Key: "case:" + conversation, Fields: []load.Change{
+				{Field: "conversation_id", Value: str(conversation)}, {Field: "admin_id", Value: str("991200000")},
+				{Field: "body", Value: str("Case opened: https://example.test/500000000000001 (" + loss.String() + ")")}}}
+			run := func(id string) *load.Outcome {
+				t.Helper()
+				ledger := load.NewLedger(st, id, time.Now)
+				sink := &Sink{Client: client, Concurrency: 1, Ledger: ledger, Log: slog.New(slog.DiscardHandler), SearchLag: time.Hour}
+				out := load.NewOutcome()
+				if err := sink.AddNotes(ctx, []load.Record{rec}, out); err != nil {
+					t.Fatalf("%s: %v", id, err)
+				}
+				if err := ledger.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				return out
+			}
+			out := run("run-1")
+			if len(out.Rejects) != 1 || !strings.HasPrefix(out.Rejects[0].Error, "UNCONFIRMED") {
+				t.Fatalf("the lost answer is reported as %+v, want one unconfirmed create", out.Rejects)
+			}
+			out = run("run-2")
+			if len(out.Rejects) != 0 || out.Written["intercom conversation_notes create"] != 1 || posts.Load() != 1 {
+				t.Fatalf("second run: written %v, rejects %+v, %d replies; want the note found, not added again", out.Written, out.Rejects, posts.Load())
+			}
+			parts, err := client.Parts(ctx, conversation)
+			if err != nil {
+				t.Fatal(err)
+			}
+			notes := 0
+			for _, p := range parts {
+				if p.PartType == "note" {
+					notes++
+				}
+			}
+			if notes != 1 {
+				t.Fatalf("%d notes on the conversation, want 1", notes)
+			}
+			r0, p0 := reads.Load(), posts.Load()
+			out = run("run-3")
+			if len(out.Written) != 0 || reads.Load() != r0 || posts.Load() != p0 {
+				t.Fatalf("third run: written %v, %d reads and %d replies; want the ledger to skip the note without a request", out.Written, reads.Load()-r0, posts.Load()-p0)
+			}
+		})
+	}
+}
+
 // TestPlainText: a body Intercom keeps as HTML matches the text sent.
 func TestPlainText(t *testing.T) {
 	t.Parallel()

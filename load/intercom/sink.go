@@ -477,12 +477,53 @@ func (s *Sink) Attach(ctx context.Context, recs []load.Record, created map[strin
 // SendMessages sends each message once. A message an earlier run marked
 // pending but never confirmed (the process died around the call) is looked
 // up first: if the conversation it opened exists, it counts as sent.
-//
-// A message the ledger records as sent is never sent again, whatever the
-// plan says: a load retried after one that failed part way reads the same
-// plan, and the messages it sent are done in the ledger.
+// Intercom's search may take SearchLag to show it, so until then the
+// message is neither sent nor counted as sent.
 func (s *Sink) SendMessages(ctx context.Context, recs []load.Record, out *load.Outcome) error {
-	pending, err := s.Ledger.PendingCreates(ctx, target, "messages")
+	return s.once(ctx, recs, out, "messages", s.SearchLag,
+		func(m map[string]string) (string, error) { return s.messageSent(ctx, m["contact"], m["body"]) },
+		func(m map[string]string) (string, error) {
+			return s.Client.SendMessage(ctx, m["admin"], m["contact"], m["message_type"], m["subject"], m["body"])
+		})
+}
+
+// AddNotes adds each note to its conversation once: a record's fields are
+// conversation_id, admin_id and body. A note an earlier run sent without
+// learning the answer is looked for among the conversation's parts first
+// (reading a conversation by id shows its parts at once).
+func (s *Sink) AddNotes(ctx context.Context, recs []load.Record, out *load.Outcome) error {
+	return s.once(ctx, recs, out, "conversation_notes", 0,
+		func(m map[string]string) (string, error) {
+			parts, err := s.Client.Parts(ctx, m["conversation_id"])
+			if err != nil {
+				return "", err
+			}
+			for _, p := range parts {
+				if p.PartType == "note" && p.Author.ID == m["admin_id"] && plainText(p.Body) == plainText(m["body"]) {
+					return p.ID, nil
+				}
+			}
+			return "", nil
+		},
+		func(m map[string]string) (string, error) {
+			return s.Client.AddNote(ctx, m["conversation_id"], m["admin_id"], m["body"])
+		})
+}
+
+// once makes each of recs, a create Intercom cannot make idempotent (a
+// message, a note), at most once:
+//   - a record the ledger records as done is never sent again, whatever the
+//     plan says: a load retried after one that failed part way reads the
+//     same plan;
+//   - each batch is marked pending in the ledger before it is sent;
+//   - a record an earlier run marked pending without learning the answer is
+//     looked for with find once it is lag old (until then it is neither
+//     sent nor counted as sent); found, it is done with the id found.
+//
+// send and find get the record's fields by name.
+func (s *Sink) once(ctx context.Context, recs []load.Record, out *load.Outcome, object string, lag time.Duration,
+	find, send func(fields map[string]string) (string, error)) error {
+	pending, err := s.Ledger.PendingCreates(ctx, target, object)
 	if err != nil {
 		return err
 	}
@@ -490,12 +531,12 @@ func (s *Sink) SendMessages(ctx context.Context, recs []load.Record, out *load.O
 	for i, r := range recs {
 		keys[i] = r.Key
 	}
-	done, err := s.Ledger.DoneCreates(ctx, target, "messages", keys)
+	done, err := s.Ledger.DoneCreates(ctx, target, object, keys)
 	if err != nil {
 		return err
 	}
 	if len(done) > 0 {
-		s.Log.Info("messages the ledger records as sent are not sent again", "messages", len(done))
+		s.Log.Info("records the ledger records as made are not made again", "object", object, "records", len(done))
 		recs = slices.DeleteFunc(slices.Clone(recs), func(r load.Record) bool { return done[r.Key] })
 	}
 	return s.creating(ctx, recs, func(r load.Record) error {
@@ -506,29 +547,27 @@ func (s *Sink) SendMessages(ctx context.Context, recs []load.Record, out *load.O
 			}
 		}
 		if since, ok := pending[r.Key]; ok {
-			if wait := s.SearchLag - s.now().Sub(since); wait > 0 {
-				// Sent or not, search may not show it yet: neither send
-				// nor count it, until a later run can look.
-				s.Log.Info("message of an earlier run may have been sent; looking for it once Intercom's search shows it", "key", r.Key, "in", wait.Round(time.Second))
+			if wait := lag - s.now().Sub(since); wait > 0 {
+				s.Log.Info("an earlier run may have made this; looking for it once Intercom's search shows it", "object", object, "key", r.Key, "in", wait.Round(time.Second))
 				out.Reject(load.Reject{Target: target, Object: r.Object, Key: r.Key, Op: "create", Payload: r.Payload(),
 					Error: fmt.Sprintf("UNCONFIRMED: an earlier attempt's answer was lost; looked up once Intercom's search can show it (load.intercom.search_lag, in %s)", wait.Round(time.Second))})
 				return nil
 			}
-			found, err := s.messageSent(ctx, m["contact"], m["body"])
+			found, err := find(m)
 			if err != nil {
-				// Not knowing whether it was sent, send nothing.
+				// Not knowing whether it was made, make nothing.
 				if isFatal(ctx, err) {
-					return fmt.Errorf("intercom look up message %s: %w", r.Key, err)
+					return fmt.Errorf("intercom look up %s %s: %w", object, r.Key, err)
 				}
 				s.unresolved(r, err, out)
 				return nil
 			}
 			if found != "" {
-				s.Log.Info("message of an interrupted run was sent; not sending again", "key", r.Key, "conversation", found)
+				s.Log.Info("made by an interrupted run; not made again", "object", object, "key", r.Key, "id", found)
 				return s.settle(ctx, r, "create", found, nil, out)
 			}
 		}
-		id, err := s.Client.SendMessage(ctx, m["admin"], m["contact"], m["message_type"], m["subject"], m["body"])
+		id, err := send(m)
 		return s.settle(ctx, r, "create", id, err, out)
 	})
 }

@@ -1,5 +1,5 @@
 -- materialized: table
--- description: Customer health per Salesforce Account, 0-100, with every component as a column. Each component scores linearly between the pipeline's bad and good values; the score is their weighted mean over the components that have a value. as_of is the latest customer activity landed (a conversation change or a contact last seen; with none, the latest Account change), so scores are reproducible from the landing data, do not move when ferry itself writes, and models never read the clock.
+-- description: Customer health per Salesforce Account, 0-100, with every component as a column. Each component scores linearly between the pipeline's bad and good values; the score is their weighted mean over the components that have a value. as_of is the latest customer activity landed (a conversation's message or close, or a contact last seen; with none, the latest Account change), so scores are reproducible from the landing data, do not move when ferry itself writes (a Case note changes its conversation, not its activity), and models never read the clock.
 WITH settings AS (
     SELECT
         max(CASE WHEN key = 'health_green' THEN CAST(value AS DOUBLE) END) AS green,
@@ -9,7 +9,7 @@ WITH settings AS (
 
 as_of AS (
     SELECT coalesce(greatest(
-        (SELECT max(updated_at) FROM stg_intercom__conversations WHERE customer_initiated),
+        (SELECT max(activity_at) FROM stg_intercom__conversations WHERE customer_initiated),
         (SELECT max(last_seen_at) FROM stg_intercom__contacts)
     ), (SELECT max(updated_at) FROM stg_salesforce__accounts)) AS as_of
 ),

@@ -63,20 +63,10 @@ support_issue AS (
            OR NOT EXISTS (SELECT 1 FROM notified WHERE starts_with(notified.ferry_key, 'notify:support:' || opportunities.opportunity_key || ':')))
 ),
 
--- The Cases escalation opened: those Salesforce holds, and those this
--- run creates, named by reference until Salesforce gives them an Id (the
--- loader puts it in), so that the owner hears of them in the same run.
+-- The Cases escalation opened, those created before since aside.
 escalation_cases AS (
-    SELECT conversation_link AS conversation_id, sf_id AS case_ref, account_id, subject
-    FROM stg_salesforce__cases
-    WHERE conversation_link IS NOT NULL AND NOT is_deleted
-      AND (created_date >= (SELECT since FROM settings) OR (SELECT since FROM settings) IS NULL)
-    UNION ALL
-    SELECT record_key, 'ref:Case:' || record_key,
-        max(CASE WHEN field = 'AccountId' THEN value END), max(CASE WHEN field = 'Subject' THEN value END)
-    FROM sf_case_upserts
-    WHERE record_key NOT IN (SELECT conversation_link FROM stg_salesforce__cases WHERE conversation_link IS NOT NULL)
-    GROUP BY record_key
+    SELECT * FROM int_escalation_cases
+    WHERE created_date IS NULL OR created_date >= (SELECT since FROM settings) OR (SELECT since FROM settings) IS NULL
 ),
 
 escalations AS (

@@ -1,6 +1,6 @@
 -- materialized: incremental
 -- record_ids: conversation_id, contact_id
--- description: Current version of every Intercom conversation with its statistics, rating, tags and a plain-text snippet, one row per id.
+-- description: Current version of every Intercom conversation with its statistics, rating, tags and a plain-text snippet, one row per id. activity_at is its latest message or close (its creation, with none): notes, tags and assignments, which move updated_at, leave it alone.
 SELECT
     id AS conversation_id,
     contact_ids[1] AS contact_id,
@@ -15,6 +15,12 @@ SELECT
     left(trim(regexp_replace(coalesce("source.body", ''), '<[^>]*>', ' ', 'g')), 500) AS snippet,
     created_at,
     updated_at,
+    greatest(
+        created_at,
+        coalesce("statistics.last_contact_reply_at", created_at),
+        coalesce("statistics.last_admin_reply_at", created_at),
+        coalesce("statistics.last_close_at", created_at)
+    ) AS activity_at,
     "statistics.time_to_admin_reply" AS seconds_to_first_reply,
     "statistics.last_close_at" AS closed_at,
     "conversation_parts.total_count" AS part_count

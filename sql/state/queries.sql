@@ -222,7 +222,7 @@ DELETE FROM ferry.sync_log_staged;
 -- row this run wrote for the record and operation. The ledger names
 -- records as they were written: an attachment by the Intercom contact
 -- (for a contact this run created, the id its create returned), a message
--- as a create. A record the ledger never saw was not written.
+-- or a note as a create. A record the ledger never saw was not written.
 INSERT INTO ferry.sync_log
 WITH created AS (
     SELECT record_key AS sf_key, result_id
@@ -252,7 +252,7 @@ planned AS (
         CASE WHEN s.op = 'attach' AND s.object = 'salesforce_contact' THEN created.result_id
              WHEN s.ref_object IS NOT NULL THEN made.result_id
              ELSE s.record_key END AS ledger_key,
-        CASE s.op WHEN 'send' THEN 'create' ELSE s.op END AS ledger_op
+        CASE WHEN s.op IN ('send', 'note') THEN 'create' ELSE s.op END AS ledger_op
     FROM staged AS s
     LEFT JOIN created ON created.sf_key = s.record_key
     LEFT JOIN made ON made.object = s.ref_object AND made.record_key = s.ref_key
