@@ -238,6 +238,7 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		`CREATE OR REPLACE TABLE config.health_components (component VARCHAR PRIMARY KEY, weight DOUBLE, bad DOUBLE, good DOUBLE)`,
 		`CREATE OR REPLACE TABLE config.case_fields (field VARCHAR PRIMARY KEY, value VARCHAR)`,
 		`CREATE OR REPLACE TABLE config.expansion_tags (tag VARCHAR PRIMARY KEY, opportunity_type VARCHAR)`,
+		`CREATE OR REPLACE TABLE config.onboarding_milestones (event_name VARCHAR PRIMARY KEY, field VARCHAR)`,
 	}
 	for _, s := range stmts {
 		if _, err := tx.ExecContext(ctx, s); err != nil {
@@ -271,6 +272,11 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 			return fmt.Errorf("transform: config.expansion_tags: %w", err)
 		}
 	}
+	for name, field := range p.Workflows.OnboardingMilestones.Events {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO config.onboarding_milestones VALUES ($1, $2)`, name, field); err != nil {
+			return fmt.Errorf("transform: config.onboarding_milestones: %w", err)
+		}
+	}
 	amount := ""
 	if ex.Amount != nil {
 		amount = fmt.Sprint(*ex.Amount)
@@ -291,6 +297,7 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		"lead_status_tag_prefix":      p.Workflows.LeadStatusTags.Prefix,
 		"several_leads_enabled":       fmt.Sprint(p.Workflows.SeveralLeads.Enabled),
 		"case_notes_enabled":          fmt.Sprint(p.Workflows.CaseNotes.Enabled),
+		"milestones_enabled":          fmt.Sprint(p.Workflows.OnboardingMilestones.Enabled),
 		"case_notes_admin":            p.Workflows.CaseNotes.AdminID,
 		"case_notes_link":             p.CaseLink(),
 		"case_notes_since":            p.Workflows.CaseNotes.Since,

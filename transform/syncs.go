@@ -87,7 +87,7 @@ func syncTarget(s config.SyncSpec) (table, keyColumn string) {
 func CompileSyncs(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 	// Every sync view goes first: one whose sync is gone or no longer
 	// compiles must not be loaded.
-	rows, err := db.QueryContext(ctx, `SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND view_name LIKE 'sync\_\_%' ESCAPE '\'`)
+	rows, err := db.QueryContext(ctx, `SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND (view_name LIKE 'sync\_\_%' ESCAPE '\' OR view_name LIKE 'sync\_rows\_\_%' ESCAPE '\')`)
 	if err != nil {
 		return fmt.Errorf("sync views: %w", err)
 	}
@@ -106,21 +106,134 @@ func CompileSyncs(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 			return fmt.Errorf("drop sync view %s: %w", v, err)
 		}
 	}
+	specs := make([]config.SyncSpec, len(p.Syncs))
 	for i, s := range p.Syncs {
-		if err := compileSync(ctx, db, p, i, s); err != nil {
+		wide, ok, err := expandFieldRows(ctx, db, p, i, s)
+		if err != nil {
+			return err
+		}
+		specs[i] = wide
+		if !ok {
+			continue // a long-form model that names no field: nothing to write
+		}
+		if err := compileSync(ctx, db, p, i, wide); err != nil {
 			return err
 		}
 	}
-	return checkOverlaps(ctx, db, p)
+	return checkOverlaps(ctx, db, p, specs)
+}
+
+// expandFieldRows gives the wide sync a long-form one (field_rows) stands
+// for: a view, main.sync_rows__<name>, with a row per key and a column per
+// field the model names, and the spec mapping each column to its field.
+// ok is false when the model names no field; the sync's view is then
+// empty. Other syncs are returned as they are.
+func expandFieldRows(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s config.SyncSpec) (wide config.SyncSpec, ok bool, err error) {
+	fr := s.FieldRows
+	if fr == nil {
+		return s, true, nil
+	}
+	at := s.Path(i)
+	model := "main." + state.QuoteIdent(s.ModelName())
+	cols, err := state.Describe(ctx, db, "SELECT * FROM "+model)
+	if err != nil {
+		return s, false, p.ProblemAt(at+".model", "model %s cannot be read: %v", s.ModelName(), err)
+	}
+	has := map[string]bool{}
+	var names []string
+	for _, c := range cols {
+		has[strings.ToLower(c.Name)] = true
+		names = append(names, c.Name)
+	}
+	for _, c := range []struct{ path, column string }{{".key.column", s.Key.Column}, {".field_rows.field", fr.Field}, {".field_rows.value", fr.Value}} {
+		if !has[strings.ToLower(c.column)] {
+			return s, false, p.ProblemAt(at+c.path, "model %s has no column %s (it has %s)", s.ModelName(), c.column, strings.Join(names, ", "))
+		}
+	}
+	key, field, value := state.QuoteIdent(s.Key.Column), state.QuoteIdent(fr.Field), state.QuoteIdent(fr.Value)
+	var dup sql.NullString
+	if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT CAST(%[1]s AS VARCHAR) || ' ' || CAST(%[2]s AS VARCHAR) FROM %[3]s WHERE %[1]s IS NOT NULL AND %[2]s IS NOT NULL GROUP BY %[1]s, %[2]s HAVING count(*) > 1 LIMIT 1",
+		key, field, model)).Scan(&dup); err != nil && err != sql.ErrNoRows {
+		return s, false, p.ProblemAt(at+".field_rows", "%v", err)
+	}
+	if dup.Valid {
+		return s, false, p.ProblemAt(at+".field_rows", "model %s has several rows for %s and field %s: a sync writes one value per field of a record", s.ModelName(), s.Key.Column, dup.String)
+	}
+	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT CAST(%s AS VARCHAR) FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL ORDER BY 1", field, model, key, field))
+	if err != nil {
+		return s, false, p.ProblemAt(at+".field_rows", "%v", err)
+	}
+	var fields []string
+	for rows.Next() {
+		var f string
+		if err := rows.Scan(&f); err != nil {
+			rows.Close()
+			return s, false, err
+		}
+		fields = append(fields, f)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return s, false, err
+	}
+	wide = s
+	wide.FieldRows = nil
+	wide.Long = true
+	wide.Model = "sync_rows__" + s.Name
+	wide.Fields = nil
+	var exprs []string
+	for _, f := range fields {
+		if strings.TrimSpace(f) == "" || strings.EqualFold(f, s.Key.Field) {
+			return s, false, p.ProblemAt(at+".field_rows.field", "model %s names a field %q to write, which is empty or the key", s.ModelName(), f)
+		}
+		if other := p.MappingWriter(s, f); other != "" {
+			return s, false, p.ProblemAt(at+".field_rows.field", "model %s names %s.%s, which ferry's %s mapping writes: two writers would overwrite each other", s.ModelName(), s.Target, f, other)
+		}
+		wide.Fields = append(wide.Fields, config.SyncField{Column: f, Field: f, Type: fr.Type})
+		exprs = append(exprs, fmt.Sprintf("max(CAST(%s AS VARCHAR)) FILTER (WHERE CAST(%s AS VARCHAR) = %s) AS %s", value, field, state.QuoteString(f), state.QuoteIdent(f)))
+	}
+	if len(fields) == 0 {
+		_, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE VIEW main.%s AS SELECT NULL::VARCHAR AS object, NULL::VARCHAR AS key, NULL::VARCHAR AS alt,
+    NULL::VARCHAR AS field, NULL::VARCHAR AS value, NULL::VARCHAR AS type, NULL::BOOLEAN AS creates WHERE false`, state.QuoteIdent(SyncView(s.Name))))
+		return wide, false, err
+	}
+	q := fmt.Sprintf("CREATE OR REPLACE VIEW main.%s AS SELECT %s, %s FROM %s WHERE %s IS NOT NULL GROUP BY %s",
+		state.QuoteIdent(wide.Model), key, strings.Join(exprs, ", "), model, key, key)
+	if _, err := db.ExecContext(ctx, q); err != nil {
+		return s, false, p.ProblemAt(at+".field_rows", "compile sync %s: %v", s.Name, err)
+	}
+	return wide, true, nil
+}
+
+// SyncFields lists the fields a sync writes: its mapping's, or, for a
+// long-form model, the fields its compiled view names.
+func SyncFields(ctx context.Context, db *sql.DB, s config.SyncSpec) ([]config.SyncField, error) {
+	if s.FieldRows == nil {
+		return s.Fields, nil
+	}
+	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT field FROM main.%s ORDER BY 1", state.QuoteIdent(SyncView(s.Name))))
+	if err != nil {
+		return nil, fmt.Errorf("sync %s: %w", s.Name, err)
+	}
+	defer rows.Close()
+	var out []config.SyncField
+	for rows.Next() {
+		var f string
+		if err := rows.Scan(&f); err != nil {
+			return nil, err
+		}
+		out = append(out, config.SyncField{Column: f, Field: f, Type: s.FieldRows.Type})
+	}
+	return out, rows.Err()
 }
 
 // checkOverlaps refuses two syncs that would write one field of one record:
 // each run, each would put its own value back. Syncs of one target keyed on
 // the same field, writing a field in common, must have models without a key
 // in common.
-func checkOverlaps(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
-	for j, b := range p.Syncs {
-		for i, a := range p.Syncs[:j] {
+func checkOverlaps(ctx context.Context, db *sql.DB, p *config.Pipeline, specs []config.SyncSpec) error {
+	for j, b := range specs {
+		for i, a := range specs[:j] {
 			if a.Target != b.Target || !strings.EqualFold(a.Key.Field, b.Key.Field) {
 				continue
 			}
@@ -210,7 +323,7 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 	// Values and the held values, one expression each.
 	var srcExprs, heldExprs, rows []string
 	for j, f := range s.Fields {
-		fp := fmt.Sprintf("%s.fields[%d]", at, j)
+		fp := s.FieldPath(i, j)
 		hc := heldCol[strings.ToLower(f.Field)]
 		held := "NULL"
 		switch {

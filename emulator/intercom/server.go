@@ -219,6 +219,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, path, version str
 		s.tagsRoute(w, r)
 	case path == "/messages":
 		s.messages(w, r)
+	case path == "/events":
+		s.eventsRoute(w, r)
 	case parts[0] == "companies":
 		s.companiesRoute(w, r, parts[1:], version)
 	case path == "/data_attributes":

@@ -74,6 +74,7 @@ type entry struct {
 	Conversation *conversation  `json:"conversation,omitempty"`
 	Tag          *tag           `json:"tag,omitempty"`
 	Message      *message       `json:"message,omitempty"`
+	Event        *event         `json:"event,omitempty"`
 	Seq          int64          `json:"seq"`
 }
 
@@ -92,6 +93,8 @@ type workspace struct {
 	conversations   ordered[*conversation]
 	tags            map[string]*tag
 	messages        []*message
+	events          map[string][]*event // contact id -> its data events, oldest first
+	eventCount      int
 	lastConvID      int64 // highest numeric conversation id held; new conversations take the next
 	seq             int64
 	version         int64 // bumps on every write; search caches key on it
@@ -177,6 +180,8 @@ func newWorkspace(ds *seed.Dataset, j *store.Journal, tz *time.Location, st *sta
 			w.tags[e.Tag.ID] = e.Tag
 		case e.Message != nil:
 			w.messages = append(w.messages, e.Message)
+		case e.Event != nil:
+			w.putEvent(e.Event)
 		}
 		if e.Seq > w.seq {
 			w.seq = e.Seq

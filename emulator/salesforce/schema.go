@@ -178,6 +178,11 @@ func buildSchema() map[string]*objectMeta {
 			typed("Health_Score__c", "double"),
 			pick("Health_Band__c", "green", "yellow", "red"),
 			pick("Tier__c", "Strategic", "Enterprise", "Mid-Market", "SMB"),
+			// Onboarding milestones (workflows.onboarding_milestones): the
+			// day the Account's people first had an Intercom event.
+			typed("First_Project_Date__c", "date"),
+			typed("First_Invite_Date__c", "date"),
+			typed("First_Integration_Date__c", "date"),
 		}},
 		{Name: "Opportunity", Label: "Opportunity", LabelPlural: "Opportunities", KeyPrefix: "006", Fields: []*fieldMeta{
 			func() *fieldMeta { f := required(str("Name", 120)); f.NameField = true; return f }(),

@@ -81,6 +81,13 @@ var conversationColumns = []extract.Column{
 	col("custom_attributes", tJSON),
 }
 
+// eventColumns are a contact's data events summarised by name (GET
+// /events?summary=true): a row per contact and name, changed when its
+// last event is.
+var eventColumns = []extract.Column{
+	col("contact_id", tText), col("event_name", tText), col("first_at", tTime), col("last_at", tTime), col("count", tInt),
+}
+
 var adminColumns = []extract.Column{col("name", tText), col("email", tText)}
 
 var tagColumns = []extract.Column{col("name", tText)}
@@ -96,6 +103,8 @@ func Documented(object string) []extract.Column {
 		return companyColumns
 	case "conversations":
 		return conversationColumns
+	case "events":
+		return eventColumns
 	case "admins":
 		return adminColumns
 	case "tags":

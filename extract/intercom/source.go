@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,10 @@ import (
 type Source struct {
 	Client *intercomapi.Client
 	Name   string
+	// People lists the contacts whose data events are read (object
+	// "events"): Intercom reads events per contact only, so a source of
+	// events costs a request per contact it is given.
+	People func(ctx context.Context) ([]string, error)
 }
 
 var _ extract.Source = (*Source)(nil)
@@ -57,8 +62,76 @@ func (s *Source) Extract(ctx context.Context, w extract.Window, total *int) iter
 		return s.admins(ctx)
 	case "tags":
 		return s.tags(ctx)
+	case "events":
+		return s.events(ctx, total)
 	}
 	return s.contacts(ctx, w, total)
+}
+
+// eventsPage is how many contacts' event summaries make a page of rows.
+const eventsPage = 100
+
+// events reads the event summaries of each contact People lists, a
+// request per contact (fetchers at a time), whatever the window: a
+// contact's first event of a name may be older than any window, and the
+// summary is one small answer. Rows are a contact's names, changed when
+// their last event is; extract.Run drops those current state holds.
+func (s *Source) events(ctx context.Context, total *int) iter.Seq2[[]extract.Row, error] {
+	return func(yield func([]extract.Row, error) bool) {
+		if s.People == nil {
+			return
+		}
+		people, err := s.People(ctx)
+		if err != nil {
+			yield(nil, fmt.Errorf("the contacts whose events are read: %w", err))
+			return
+		}
+		if total != nil {
+			*total = len(people)
+		}
+		for start := 0; start < len(people); start += eventsPage {
+			batch := people[start:min(start+eventsPage, len(people))]
+			found := make([][]extract.Row, len(batch))
+			errs := make([]error, len(batch))
+			sem := make(chan struct{}, fetchers)
+			var wg sync.WaitGroup
+			for i, id := range batch {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					sums, err := s.Client.EventSummaries(ctx, id)
+					if err != nil {
+						errs[i] = fmt.Errorf("events of contact %s: %w", id, err)
+						return
+					}
+					for _, e := range sums {
+						// RFC 3339, with milliseconds ("2014-01-16T23:12:21.000+00:00").
+						first, ferr := time.Parse(time.RFC3339, strings.TrimSpace(e.First))
+						last, lerr := time.Parse(time.RFC3339, strings.TrimSpace(e.Last))
+						if ferr != nil || lerr != nil || e.Name == "" {
+							errs[i] = fmt.Errorf("events of contact %s: summary %q has first %q and last %q, want RFC 3339 times", id, e.Name, e.First, e.Last)
+							return
+						}
+						b, _ := json.Marshal(map[string]any{"contact_id": id, "event_name": e.Name, "first_at": first.Unix(), "last_at": last.Unix(), "count": e.Count})
+						found[i] = append(found[i], extract.Row{ID: id + ":" + e.Name, UpdatedAt: last.UTC(), Record: b})
+					}
+				}()
+			}
+			wg.Wait()
+			var rows []extract.Row
+			for i := range batch {
+				if errs[i] != nil {
+					yield(nil, errs[i])
+					return
+				}
+				rows = append(rows, found[i]...)
+			}
+			if !yield(rows, nil) {
+				return
+			}
+		}
+	}
 }
 
 // conversations uses conversation search, which filters to the exact

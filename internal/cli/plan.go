@@ -109,6 +109,13 @@ func printSummary(w io.Writer, s *runner.Summary, plan bool) {
 			fmt.Fprintf(w, "gone: %d records were deleted, archived or merged before they could be written; the next extraction records them as deleted\n", s.Gone)
 		}
 	}
+	if ev := s.Events; ev != nil {
+		every := "each run"
+		if ev.Every != "" {
+			every = "every " + ev.Every
+		}
+		fmt.Fprintf(w, "intercom events (workflows.onboarding_milestones): read for the %d people of Accounts in onboarding, a request each, %s\n", ev.People, every)
+	}
 	if s.Ambiguous > 0 {
 		fmt.Fprintf(w, "ambiguous matches: %d, listed in table identity_ambiguous; none were merged\n", s.Ambiguous)
 	}

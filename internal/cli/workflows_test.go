@@ -2,11 +2,14 @@ package cli_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-sync/ferry/emulator/seed"
 	"github.com/ferry-sync/ferry/internal/testenv"
@@ -431,4 +434,130 @@ func TestRun_LeadStatusTags(t *testing.T) {
 		t.Errorf("after the status moved to %q: status tags %v", to, got)
 	}
 	runWritesNothing(t, emu, run)
+}
+
+// TestRun_OnboardingMilestones: an Account whose Opportunity closes won
+// today is in onboarding. The run after the one that sees the win reads the
+// Intercom events of its people, and only of people of Accounts in
+// onboarding (a request each, as ferry plan says), and writes on the
+// Account the day its people first had each configured event; a person's
+// events of another Account are never read. The next run writes nothing;
+// an earlier event moves the milestone. An event mapped to a field the
+// Account lacks fails the run before any write, at the workflow's line.
+func TestRun_OnboardingMilestones(t *testing.T) {
+	t.Parallel()
+	example, err := os.ReadFile(pipelinePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.NewReplacer(
+		"  onboarding_milestones:\n    enabled: false\n", "  onboarding_milestones:\n    enabled: true\n",
+		"    # events: { every: 1h }", "    events: {}",
+	).Replace(string(example))
+	dir := t.TempDir()
+	p := testenv.WriteFile(t, dir, "pipeline.yaml", text)
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
+	data := t.TempDir()
+	run := func(args ...string) result {
+		return ferry(t, emu.Env(nil), append([]string{"run", "--pipeline", p, "--data-dir", data, "--log-level", "warn"}, args...)...)
+	}
+	// A first run matches the people; nobody is in onboarding yet, so no
+	// event is read.
+	mustRun(t, run)
+	if n := emu.ICStats().Records["events"]["listed"]; n != 0 {
+		t.Fatalf("%d event listings before any Account is in onboarding, want 0", n)
+	}
+	// Two Accounts with matched people: A wins today, B does not.
+	accounts := stateRows(t, data, `SELECT contacts.account_id, list(DISTINCT people.intercom_id ORDER BY people.intercom_id)
+FROM stg_salesforce__contacts AS contacts
+JOIN int_people_identity AS people ON people.sf_id = contacts.sf_id
+WHERE contacts.account_id IS NOT NULL AND NOT contacts.is_deleted
+  AND contacts.account_id NOT IN (SELECT account_id FROM stg_salesforce__opportunities WHERE is_won AND close_date >= current_date - 90 AND account_id IS NOT NULL)
+GROUP BY 1 HAVING count(DISTINCT people.intercom_id) >= 2 ORDER BY 1 LIMIT 2`)
+	if len(accounts) != 2 {
+		t.Fatalf("accounts with two matched people: %v", accounts)
+	}
+	acctA, acctB := accounts[0][0], accounts[1][0]
+	peopleOf := func(l string) []string { return strings.Split(strings.Trim(l, "[]"), " ") }
+	aPeople, bPeople := peopleOf(accounts[0][1]), peopleOf(accounts[1][1])
+	code, body := emu.SFDo(http.MethodPost, "/services/data/v62.0/sobjects/Opportunity",
+		map[string]any{"Name": "Onboarding win", "AccountId": acctA, "StageName": "Closed Won", "CloseDate": time.Now().UTC().Format(time.DateOnly)})
+	if code != 201 {
+		t.Fatalf("create Opportunity: %d %s", code, body)
+	}
+	day := func(d int) time.Time {
+		return time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -d).Add(10 * time.Hour)
+	}
+	event := func(contact, name string, at time.Time) {
+		t.Helper()
+		if code, body := emu.ICDo(http.MethodPost, "/events", map[string]any{"id": contact, "event_name": name, "created_at": at.Unix()}); code != 202 {
+			t.Fatalf("event: %d %s", code, body)
+		}
+	}
+	event(aPeople[0], "created-project", day(3))
+	event(aPeople[1], "created-project", day(5)) // the Account's first
+	event(aPeople[1], "created-project", day(1))
+	event(aPeople[0], "invited-teammate", day(2))
+	event(aPeople[0], "logged-in", day(2)) // not a milestone
+	event(bPeople[0], "created-project", day(4))
+
+	// The run that sees the win reads no event yet; the next one reads
+	// those of the people in onboarding, as ferry plan said it would.
+	mustRun(t, run)
+	plan := ferry(t, emu.Env(nil), "plan", "--pipeline", p, "--data-dir", data, "--log-level", "warn")
+	if plan.code != 0 {
+		t.Fatalf("plan: %d %s", plan.code, plan.stderr)
+	}
+	var inScope int
+	for _, l := range strings.Split(plan.stdout, "\n") {
+		if rest, ok := strings.CutPrefix(l, "intercom events (workflows.onboarding_milestones): read for the "); ok {
+			fmt.Sscanf(rest, "%d", &inScope)
+		}
+	}
+	if inScope < len(aPeople) {
+		t.Fatalf("ferry plan says %d people in onboarding, want at least A's %d\n%s", inScope, len(aPeople), plan.stdout)
+	}
+	listed := emu.ICStats().Records["events"]["listed"]
+	if listed != inScope {
+		t.Fatalf("%d event listings by ferry plan, want one per person in onboarding (%d)", listed, inScope)
+	}
+	mustRun(t, run)
+	if n := emu.ICStats().Records["events"]["listed"] - listed; n != inScope {
+		t.Fatalf("the run read %d people's events, want the %d in onboarding", n, inScope)
+	}
+	if got := stateRows(t, data, `SELECT count(*) FROM raw.intercom__events WHERE contact_id = $1`, bPeople[0]); got[0][0] != "0" {
+		t.Fatalf("events of a person of an Account not in onboarding were read: %v", got)
+	}
+	milestones := func(acct string) string {
+		r := emu.SOQL("SELECT First_Project_Date__c, First_Invite_Date__c, First_Integration_Date__c FROM Account WHERE Id = '" + acct + "'")
+		return testenv.Str(r[0], "First_Project_Date__c") + " " + testenv.Str(r[0], "First_Invite_Date__c") + " " + testenv.Str(r[0], "First_Integration_Date__c")
+	}
+	if got, want := milestones(acctA), day(5).Format(time.DateOnly)+" "+day(2).Format(time.DateOnly)+" "; got != want {
+		t.Fatalf("Account A's milestones %q, want %q", got, want)
+	}
+	if got := milestones(acctB); got != "  " {
+		t.Fatalf("Account B, not in onboarding, has milestones %q", got)
+	}
+	runWritesNothing(t, emu, run)
+
+	// An earlier event moves the milestone.
+	event(aPeople[0], "created-project", day(9))
+	mustRun(t, run)
+	if got := milestones(acctA); !strings.HasPrefix(got, day(9).Format(time.DateOnly)+" ") {
+		t.Fatalf("after an earlier event, Account A's milestones %q", got)
+	}
+
+	// A milestone mapped to a field the Account lacks: refused at the
+	// workflow's line, nothing written.
+	bad := strings.Replace(text, "      connected-integration: First_Integration_Date__c\n", "      connected-integration: No_Such_Date__c\n", 1)
+	badPath := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", bad)
+	event(aPeople[1], "connected-integration", day(1))
+	ic0, sf0 := emu.ICStats().WriteRequests, emu.SFStats().WriteRequests
+	r := ferry(t, emu.Env(nil), "run", "--pipeline", badPath, "--data-dir", data, "--log-level", "warn")
+	if r.code == 0 || !regexp.MustCompile(`pipeline\.yaml:\d+: workflows\.onboarding_milestones[^:]*: .*No_Such_Date__c`).MatchString(r.stderr) {
+		t.Fatalf("a milestone field the Account lacks: exit %d\n%s", r.code, r.stderr)
+	}
+	if ic, sf := emu.ICStats().WriteRequests-ic0, emu.SFStats().WriteRequests-sf0; ic != 0 || sf != 0 {
+		t.Fatalf("the refused run wrote %d Intercom and %d Salesforce requests", ic, sf)
+	}
 }

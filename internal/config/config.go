@@ -215,6 +215,7 @@ type Workflows struct {
 	LeadStatusTags         LeadStatusTags         `yaml:"lead_status_tags"`
 	TagsToSalesforce       ShippedWorkflow        `yaml:"tags_to_salesforce"`
 	CaseNotes              CaseNotes              `yaml:"case_notes"`
+	OnboardingMilestones   OnboardingMilestones   `yaml:"onboarding_milestones"`
 }
 
 // LeadCapture creates Salesforce Leads for qualifying Intercom contacts.
@@ -650,7 +651,7 @@ var (
 
 // Source objects ferry knows how to extract.
 var (
-	IntercomObjects   = []string{"contacts", "companies", "conversations", "admins", "tags"}
+	IntercomObjects   = []string{"contacts", "companies", "conversations", "admins", "tags", "events"}
 	SalesforceObjects = []string{"Lead", "Contact", "Account", "User", "Opportunity", "OpportunityContactRole", "Case", "Task"}
 )
 

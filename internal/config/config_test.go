@@ -297,6 +297,8 @@ syncs:
 		"two syncs keyed apart, one field": {"default: SMB }", "default: SMB }\n  - name: tiers_again\n    model: tiers.sql\n    target: salesforce.Account\n    operation: upsert\n    key: { column: account_id, field: Intercom_Company_Id__c }\n    fields:\n      - { column: tier, field: Tier__c }",
 			"syncs[1].fields[0].field: salesforce.Account.Tier__c is also written by sync tiers, keyed on another field"},
 		"a field ferry's mapping writes": {"field: Tier__c,", "field: Website,", "syncs[0].fields[0].field: salesforce.Account.Website is written by ferry's"},
+		"fields and field_rows":          {"field: Id }\n    fields:\n", "field: Id }\n    field_rows: { field: name, value: v }\n    fields:\n", "syncs[0].field_rows: a sync takes fields or field_rows, not both"},
+		"field_rows without a value":     {"    fields:\n      - { column: tier, field: Tier__c, values: { gold: Strategic }, default: SMB }\n", "    field_rows: { field: name }\n", "syncs[0].field_rows.value: required"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -306,6 +308,10 @@ syncs:
 				t.Fatalf("err = %v\nwant %q at a line", err, c.want)
 			}
 		})
+	} // A long-form model: the fields are the ones it names.
+	long := strings.Replace(base+good, "    fields:\n      - { column: tier, field: Tier__c, values: { gold: Strategic }, default: SMB }\n", "    field_rows: { field: name, value: v, type: number }\n", 1)
+	if p, err := config.Parse("p.yaml", []byte(long), testenv.Env(nil)); err != nil || p.Syncs[0].FieldRows == nil || p.Syncs[0].FieldRows.Type != "number" {
+		t.Fatalf("a long-form sync: %v", err)
 	}
 }
 

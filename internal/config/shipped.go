@@ -90,6 +90,30 @@ type CaseNotes struct {
 	Since string `yaml:"since"`
 }
 
+// OnboardingMilestones writes on each Account that has a Closed Won
+// Opportunity the date of its people's first Intercom data event of each
+// configured name. Events are read (extract.intercom.events) only for the
+// people of Accounts in onboarding: a Closed Won Opportunity closed in the
+// last Days days.
+type OnboardingMilestones struct {
+	ShippedWorkflow `yaml:",inline"`
+	Days            int               `yaml:"days"`   // default 90
+	Events          map[string]string `yaml:"events"` // event name -> Account date field
+}
+
+// DefaultOnboardingDays is how long an Account stays in onboarding after a
+// Closed Won Opportunity, unless workflows.onboarding_milestones.days says.
+const DefaultOnboardingDays = 90
+
+// OnboardingDays is how many days after its Closed Won Opportunity closes
+// an Account's people's events are read.
+func (p *Pipeline) OnboardingDays() int {
+	if d := p.Workflows.OnboardingMilestones.Days; d > 0 {
+		return d
+	}
+	return DefaultOnboardingDays
+}
+
 // CaseLink is the address of a Case, {id} standing for its Id.
 func (p *Pipeline) CaseLink() string {
 	if l := p.Workflows.CaseNotes.Link; l != "" {
@@ -114,6 +138,7 @@ func (w *Workflows) shipped() map[string]ShippedWorkflow {
 		"several_leads":           w.SeveralLeads,
 		"tags_to_salesforce":      w.TagsToSalesforce,
 		"case_notes":              w.CaseNotes.ShippedWorkflow,
+		"onboarding_milestones":   w.OnboardingMilestones.ShippedWorkflow,
 	}
 }
 
@@ -237,6 +262,30 @@ func (p *Pipeline) validateShipped(probs *[]pathProblem) {
 		} else if n.Link == "" && (u.Host == "login.salesforce.com" || u.Host == "test.salesforce.com") {
 			add("$.workflows.case_notes.link", "required when connections.salesforce signs in at %s: the org's own address, e.g. https://<my-domain>.lightning.force.com/lightning/r/Case/{id}/view", u.Host)
 		}
+	}
+	_, events := p.Extract.Intercom["events"]
+	if m := w.OnboardingMilestones; m.Enabled {
+		if len(m.Events) == 0 {
+			add("$.workflows.onboarding_milestones.events", "required: each Intercom event name with the Account date field its first occurrence goes to")
+		}
+		fields := map[string]string{}
+		for name, field := range m.Events {
+			switch {
+			case strings.TrimSpace(name) == "" || !sfObjectRe.MatchString(field):
+				add("$.workflows.onboarding_milestones.events", "each event needs an Account field, got %q: %q", name, field)
+			case fields[strings.ToLower(field)] != "":
+				add("$.workflows.onboarding_milestones.events", "events %s and %s both go to %s", fields[strings.ToLower(field)], name, field)
+			}
+			fields[strings.ToLower(field)] = name
+		}
+		if m.Days < 0 {
+			add("$.workflows.onboarding_milestones.days", "must not be negative")
+		}
+		if !events {
+			add("$.workflows.onboarding_milestones", "reads the people's events: add extract.intercom.events (e.g. { every: 1h }: a request per person of an Account in onboarding each time)")
+		}
+	} else if events {
+		add("$.extract.intercom.events", "events are read for the people workflows.onboarding_milestones names: turn it on, or leave events out")
 	}
 	if w.SeveralLeads.Enabled && !w.ConversationTasks.Enabled {
 		add("$.workflows.several_leads", "logs the Tasks of workflows.conversation_tasks on more Leads: turn that on too")

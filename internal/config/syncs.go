@@ -28,7 +28,11 @@ type SyncSpec struct {
 	Operation string      `yaml:"operation"`
 	Key       SyncKey     `yaml:"key"`
 	Fields    []SyncField `yaml:"fields"`
-	Mode      string      `yaml:"mode"`
+	// FieldRows, instead of Fields, reads a model in long form: a row per
+	// record and field, the field named by a column. The fields are the
+	// ones the model names, checked when it is built.
+	FieldRows *SyncFieldRows `yaml:"field_rows"`
+	Mode      string         `yaml:"mode"`
 	// Priority orders the syncs a run defers when its Salesforce calls
 	// would pass connections.salesforce.budget.daily_calls: the lowest
 	// first, and among equals the one declared last.
@@ -38,6 +42,18 @@ type SyncSpec struct {
 	// names the shipped workflow that declared it ("" for the file's own).
 	At       string `yaml:"-"`
 	Workflow string `yaml:"-"`
+	// Long marks the wide spec a long-form one was expanded to when its
+	// model was built (its Fields are the fields the model names).
+	Long bool `yaml:"-"`
+}
+
+// FieldPath is the key path of the sync's j-th field: of field_rows for a
+// long-form model, whose fields are not in the file.
+func (s SyncSpec) FieldPath(i, j int) string {
+	if s.Long || s.FieldRows != nil {
+		return s.Path(i) + ".field_rows"
+	}
+	return fmt.Sprintf("%s.fields[%d]", s.Path(i), j)
 }
 
 // Path is the key path of the sync's declaration.
@@ -65,6 +81,14 @@ func (s SyncSpec) Creates() bool { return s.WriteOp() == "upsert" }
 type SyncKey struct {
 	Column string `yaml:"column"`
 	Field  string `yaml:"field"`
+}
+
+// SyncFieldRows names the columns of a long-form model: the field each row
+// writes, its value, and the type of every value.
+type SyncFieldRows struct {
+	Field string `yaml:"field"`
+	Value string `yaml:"value"`
+	Type  string `yaml:"type"` // string (default), integer, number, boolean
 }
 
 // SyncField maps one column of the model to one field of the target.
@@ -108,17 +132,10 @@ var (
 	columnRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
-func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
-	add := func(path, format string, a ...any) {
-		*probs = append(*probs, pathProblem{path, fmt.Sprintf(format, a...)})
-	}
-	names := map[string]bool{}
-	// keyedOn: "target field" -> the key field and name of the first sync
-	// writing it (an insert aside: it never rewrites a record).
-	type writer struct{ key, name string }
-	keyedOn := map[string]writer{}
-	written := map[string]string{} // "target field" -> ferry's mapping writing it
-	// Fields ferry's own people and company sync write.
+// mappingWrites lists the fields ferry's own people and company mappings
+// write, as "target field" (lower case) -> the mapping.
+func (p *Pipeline) mappingWrites() map[string]string {
+	written := map[string]string{}
 	for _, f := range p.Sync.People.Fields {
 		if f.Direction != "to_intercom" {
 			for _, obj := range []string{"Lead", "Contact"} {
@@ -133,6 +150,32 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 		if f.Direction != "to_intercom" {
 			written[strings.ToLower("salesforce.Account "+f.Salesforce)] = "sync.companies"
 		}
+	}
+	return written
+}
+
+// MappingWriter names ferry's own mapping that writes field of the sync's
+// target ("" when none does); an insert may write it, as it writes only
+// records the target never held.
+func (p *Pipeline) MappingWriter(s SyncSpec, field string) string {
+	if s.Operation == "insert" {
+		return ""
+	}
+	return p.mappingWrites()[strings.ToLower(s.Target+" "+field)]
+}
+
+func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
+	add := func(path, format string, a ...any) {
+		*probs = append(*probs, pathProblem{path, fmt.Sprintf(format, a...)})
+	}
+	names := map[string]bool{}
+	// keyedOn: "target field" -> the key field and name of the first sync
+	// writing it (an insert aside: it never rewrites a record).
+	type writer struct{ key, name string }
+	keyedOn := map[string]writer{}
+	written := map[string]string{} // "target field" -> ferry's mapping writing it
+	for k, v := range p.mappingWrites() {
+		written[k] = v
 	}
 	for i, s := range p.Syncs {
 		at := s.Path(i)
@@ -208,8 +251,26 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 		default:
 			add(at+".mode", "must be changed or all, got %q", s.Mode)
 		}
-		if len(s.Fields) == 0 {
-			add(at+".fields", "required: at least one {column, field}")
+		switch fr := s.FieldRows; {
+		case fr != nil && len(s.Fields) > 0:
+			add(at+".field_rows", "a sync takes fields or field_rows, not both")
+		case fr != nil:
+			if !columnRe.MatchString(fr.Field) {
+				add(at+".field_rows.field", "required: the model's column naming each row's field")
+			}
+			if !columnRe.MatchString(fr.Value) {
+				add(at+".field_rows.value", "required: the model's column holding each row's value")
+			}
+			switch fr.Type {
+			case "", "string", "integer", "number", "boolean":
+			default:
+				add(at+".field_rows.type", "must be string, integer, number or boolean, got %q", fr.Type)
+			}
+			if s.Operation != "update" && s.Operation != "upsert" || s.System() == "intercom" && s.Object() != "contacts" && s.Object() != "companies" {
+				add(at+".field_rows", "a long-form model is for an update or upsert of salesforce.<Object>, intercom.contacts or intercom.companies")
+			}
+		case len(s.Fields) == 0:
+			add(at+".fields", "required: at least one {column, field} (or field_rows, for a long-form model)")
 		}
 		seen := map[string]bool{}
 		for j, f := range s.Fields {

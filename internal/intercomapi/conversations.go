@@ -171,3 +171,24 @@ func (c *Client) Parts(ctx context.Context, conversationID string) ([]Part, erro
 	err := c.do(ctx, http.MethodGet, "/conversations/"+url.PathEscape(conversationID), nil, nil, &out)
 	return out.Parts.Parts, err
 }
+
+// EventSummary is what a contact's data events of one name come to: the
+// first and last time, and how many (GET /events?summary=true, which
+// counts events of any age).
+type EventSummary struct {
+	Name  string `json:"name"`
+	First string `json:"first"`
+	Last  string `json:"last"`
+	Count int    `json:"count"`
+}
+
+// EventSummaries reads a contact's data events summarised by name: one
+// request, however many events.
+func (c *Client) EventSummaries(ctx context.Context, contactID string) ([]EventSummary, error) {
+	q := url.Values{"type": {"user"}, "intercom_user_id": {contactID}, "summary": {"true"}}
+	var out struct {
+		Events []EventSummary `json:"events"`
+	}
+	err := c.do(ctx, http.MethodGet, "/events", q, nil, &out)
+	return out.Events, err
+}

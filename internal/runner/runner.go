@@ -106,10 +106,24 @@ type Summary struct {
 	// Budget accounts for the run's Salesforce calls against the daily
 	// budget, and lists the syncs it deferred (budget.go).
 	Budget *BudgetReport `json:"budget,omitempty"`
+	// Events is what reading Intercom data events costs
+	// (workflows.onboarding_milestones), when they are read.
+	Events *EventsReport `json:"events,omitempty"`
 	// PeakRSSMiB is the process's peak resident memory (Linux VmHWM),
 	// read when the run finishes.
 	PeakRSSMiB int64                      `json:"peak_rss_mib,omitempty"`
 	Watermark  map[string]state.Watermark `json:"-"`
+}
+
+// EventsReport is the cost of reading Intercom data events: a request per
+// person of an Account in onboarding, each time extract.intercom.events is
+// due.
+type EventsReport struct {
+	// People is how many people the next extraction reads the events of,
+	// as this run's transform leaves them.
+	People int `json:"people"`
+	// Every is how often events are read ("" : every run).
+	Every string `json:"every,omitempty"`
 }
 
 // ErrRejects matches a RejectsError.
@@ -378,6 +392,16 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 		}
 		r.sum.Planned = p.Summary()
 		r.sum.Ambiguous = p.Ambiguous
+		if _, ok := r.opt.Pipeline.Extract.Intercom["events"]; ok {
+			people, err := r.onboardingPeople(ctx)
+			if err != nil {
+				return err
+			}
+			r.sum.Events = &EventsReport{People: len(people)}
+			if every := r.opt.Pipeline.Every("intercom", "events"); every > 0 {
+				r.sum.Events.Every = short(every)
+			}
+		}
 		if err := r.identityCounts(ctx); err != nil {
 			return err
 		}
@@ -538,7 +562,11 @@ func (r *run) sources() []extract.Source {
 	var out []extract.Source
 	for _, name := range config.IntercomObjects {
 		if _, ok := p.Extract.Intercom[name]; ok && r.selected("intercom", name) {
-			out = append(out, &intercomextract.Source{Client: r.ic, Name: name})
+			src := &intercomextract.Source{Client: r.ic, Name: name}
+			if name == "events" {
+				src.People = r.onboardingPeople
+			}
+			out = append(out, src)
 		}
 	}
 	// Relationship paths the mappings read (Owner.Email) must be selected.
@@ -1790,6 +1818,33 @@ func (r *run) commit(ctx context.Context, stages Stage, loadErr error) error {
 		}
 	}
 	return nil
+}
+
+// onboardingPeople lists the Intercom contacts whose data events are read
+// (workflows.onboarding_milestones): the people of the Accounts with a
+// Closed Won Opportunity closed in the last days, as the last transform saw
+// them. Before the first transform there are none.
+func (r *run) onboardingPeople(ctx context.Context) ([]string, error) {
+	for _, m := range []string{"stg_salesforce__opportunities", "stg_salesforce__contacts", "int_people_identity"} {
+		if ok, err := r.hasModel(ctx, m); !ok || err != nil {
+			return nil, err
+		}
+	}
+	since := r.opt.Now().UTC().AddDate(0, 0, -r.opt.Pipeline.OnboardingDays()).Format(time.DateOnly)
+	rows, err := r.st.DB.QueryContext(ctx, r.st.Stmt("OnboardingPeople"), since)
+	if err != nil {
+		return nil, fmt.Errorf("people of accounts in onboarding: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 func (r *run) hasModel(ctx context.Context, name string) (bool, error) {

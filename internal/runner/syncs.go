@@ -35,13 +35,12 @@ func (r *run) checkSyncTargets(ctx context.Context) error {
 	p := r.opt.Pipeline
 	custom := map[string][]string{} // model -> the workspace's custom attributes, read once
 	for i, s := range p.Syncs {
-		at := s.Path(i)
 		switch s.System() {
 		case "salesforce":
 			if r.sf == nil {
 				continue // not connected (plan without credentials): checked when loading
 			}
-			if err := r.checkSalesforceSync(ctx, p, at, s); err != nil {
+			if err := r.checkSalesforceSync(ctx, p, i, s); err != nil {
 				return err
 			}
 		case "intercom":
@@ -64,10 +63,14 @@ func (r *run) checkSyncTargets(ctx context.Context) error {
 					}
 				}
 			}
-			for j, f := range s.Fields {
+			fields, err := transform.SyncFields(ctx, r.st.DB, s)
+			if err != nil {
+				return err
+			}
+			for j, f := range fields {
 				name, isCustom := strings.CutPrefix(f.Field, "custom_attributes.")
 				if isCustom && !slices.Contains(custom[model], name) || !isCustom && !slices.Contains(standard, f.Field) {
-					return p.ProblemAt(fmt.Sprintf("%s.fields[%d].field", at, j), "intercom %s have no writable attribute %s (standard: %s; custom: custom_attributes.<name> of a data attribute)",
+					return p.ProblemAt(s.FieldPath(i, j)+".field", "intercom %s have no writable attribute %s (standard: %s; custom: custom_attributes.<name> of a data attribute)",
 						s.Object(), f.Field, strings.Join(standard, ", "))
 				}
 			}
@@ -76,7 +79,8 @@ func (r *run) checkSyncTargets(ctx context.Context) error {
 	return nil
 }
 
-func (r *run) checkSalesforceSync(ctx context.Context, p *config.Pipeline, at string, s config.SyncSpec) error {
+func (r *run) checkSalesforceSync(ctx context.Context, p *config.Pipeline, i int, s config.SyncSpec) error {
+	at := s.Path(i)
 	d, err := r.sf.Describe(ctx, s.Object())
 	if err != nil {
 		return p.ProblemAt(at+".target", "salesforce cannot describe %s: %v", s.Object(), err)
@@ -86,8 +90,12 @@ func (r *run) checkSalesforceSync(ctx context.Context, p *config.Pipeline, at st
 			return p.ProblemAt(at+".key.field", "%s.%s is not an external-id field of the org", s.Object(), s.Key.Field)
 		}
 	}
-	for j, f := range s.Fields {
-		fp := fmt.Sprintf("%s.fields[%d]", at, j)
+	fields, err := transform.SyncFields(ctx, r.st.DB, s)
+	if err != nil {
+		return err
+	}
+	for j, f := range fields {
+		fp := s.FieldPath(i, j)
 		df := d.Field(f.Field)
 		if df == nil && s.Operation == "insert" {
 			// An insert leaves out a field without values: a shipped

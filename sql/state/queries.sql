@@ -274,3 +274,17 @@ LEFT JOIN last AS l
 
 -- name: SyncLogView
 CREATE OR REPLACE VIEW main.sync_log AS SELECT * FROM ferry.sync_log;
+
+-- name: OnboardingPeople
+-- The Intercom contacts whose data events are read: the people (matched
+-- Contacts) of the Accounts in onboarding, those with a Closed Won
+-- Opportunity closed on or after $1, as the last transform saw them.
+SELECT DISTINCT people.intercom_id
+FROM main.stg_salesforce__opportunities AS opportunities
+INNER JOIN main.stg_salesforce__contacts AS contacts
+    ON contacts.account_id = opportunities.account_id AND NOT contacts.is_deleted
+INNER JOIN main.int_people_identity AS people
+    ON people.sf_id = contacts.sf_id
+WHERE opportunities.is_won AND NOT opportunities.is_deleted
+  AND opportunities.close_date >= CAST($1 AS DATE)
+ORDER BY 1;
