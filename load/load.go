@@ -107,12 +107,10 @@ var (
 	// Contact Id of a contact created in this run); each field's value is
 	// an Intercom company id.
 	IntercomAttachments = Source{"intercom", "attach", `SELECT contact_kind, contact_key, NULL, 'company', company_intercom_id, 'string', NULL FROM main.intercom_company_attachments`, false, ""}
-	// IntercomMessages are onboarding messages keyed by opportunity Id.
-	IntercomMessages = Source{"intercom", "send", `SELECT object, record_key, NULL, field, value, value_type, true FROM main.intercom_messages`, false, ""}
 )
 
 // summaryOrder is the order of a plan summary's lines.
-var summaryOrder = []Source{IntercomCreates, IntercomContacts, IntercomCompanies, IntercomAttachments, IntercomMessages, SalesforceUpserts, SalesforceUpdates}
+var summaryOrder = []Source{IntercomCreates, IntercomContacts, IntercomCompanies, IntercomAttachments, SalesforceUpserts, SalesforceUpdates}
 
 // rows names the source's columns and drops rows without a key or field.
 func (s Source) rows() string {

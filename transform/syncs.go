@@ -190,7 +190,10 @@ func expandFieldRows(ctx context.Context, db *sql.DB, p *config.Pipeline, i int,
 			return s, false, p.ProblemAt(at+".field_rows.field", "model %s names %s.%s, which ferry's %s mapping writes: two writers would overwrite each other", s.ModelName(), s.Target, f, other)
 		}
 		wide.Fields = append(wide.Fields, config.SyncField{Column: f, Field: f, Type: fr.Type})
-		exprs = append(exprs, fmt.Sprintf("max(CAST(%s AS VARCHAR)) FILTER (WHERE CAST(%s AS VARCHAR) = %s) AS %s", value, field, state.QuoteString(f), state.QuoteIdent(f)))
+		// A field without a row for a record is not written (a model of
+		// changes names only what changed); a row with no value clears it.
+		exprs = append(exprs, fmt.Sprintf("max(CAST(%[1]s AS VARCHAR)) FILTER (WHERE CAST(%[2]s AS VARCHAR) = %[3]s) AS %[4]s, count(*) FILTER (WHERE CAST(%[2]s AS VARCHAR) = %[3]s) > 0 AS %[5]s",
+			value, field, state.QuoteString(f), state.QuoteIdent(f), state.QuoteIdent(hasColumn(len(wide.Fields)-1))))
 	}
 	if len(fields) == 0 {
 		_, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE VIEW main.%s AS SELECT NULL::VARCHAR AS object, NULL::VARCHAR AS key, NULL::VARCHAR AS alt,
@@ -204,6 +207,10 @@ func expandFieldRows(ctx context.Context, db *sql.DB, p *config.Pipeline, i int,
 	}
 	return wide, true, nil
 }
+
+// hasColumn names the column of a long-form sync's wide view that says
+// whether the model has a row for a record's j-th field.
+func hasColumn(j int) string { return fmt.Sprintf("ferry_has_%d", j) }
 
 // SyncFields lists the fields a sync writes: its mapping's, or, for a
 // long-form model, the fields its compiled view names.
@@ -295,8 +302,8 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 	if dup.Valid {
 		return p.ProblemAt(at+".key.column", "model %s has several rows for %s %s: a sync writes one row per record", s.ModelName(), s.Key.Column, dup.String)
 	}
-	if s.Object() == "conversation_notes" {
-		return compileNoteSync(ctx, db, p, at, model, s)
+	if s.MadeOnce() {
+		return compileOnceSync(ctx, db, p, at, model, s)
 	}
 	table, keyField := syncTarget(s)
 	held, err := state.TableColumns(ctx, db, "raw", table)
@@ -341,6 +348,11 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 			typ = "string"
 		}
 		srcExprs = append(srcExprs, fmt.Sprintf("%s AS v%d", v, j))
+		only := ""
+		if s.Long {
+			srcExprs = append(srcExprs, fmt.Sprintf("m.%s AS has%d", state.QuoteIdent(hasColumn(j)), j))
+			only = fmt.Sprintf(" WHERE src.has%d", j)
+		}
 		heldExprs = append(heldExprs, fmt.Sprintf("CAST(%s AS VARCHAR) AS h%d", held, j))
 		// Values are written in the form they are compared in; a
 		// Salesforce checkbox is never empty, so an empty boolean is false.
@@ -349,8 +361,8 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 			value = "coalesce(" + value + ", 'false')"
 			current = "coalesce(" + current + ", 'false')"
 		}
-		rows = append(rows, fmt.Sprintf("SELECT src.k, %s AS present, %s AS field, %s AS value, %s AS type, %s AS current FROM src LEFT JOIN held ON held.k = src.k",
-			presentExpr, state.QuoteString(f.Field), value, state.QuoteString(typ), current))
+		rows = append(rows, fmt.Sprintf("SELECT src.k, %s AS present, %s AS field, %s AS value, %s AS type, %s AS current FROM src LEFT JOIN held ON held.k = src.k%s",
+			presentExpr, state.QuoteString(f.Field), value, state.QuoteString(typ), current, only))
 	}
 	// Per operation: which rows are written (present), which values count
 	// as changed, which held records are compared with (live), and
@@ -450,14 +462,14 @@ WHERE src.tagged <> (held.k IS NOT NULL)`)
 	return nil
 }
 
-// compileNoteSync compiles a sync of notes on Intercom conversations:
-// one note per key of the model, made once. Intercom cannot be asked
-// whether a note exists without reading the conversation, so the write
-// ledger is what holds them: the view keeps the keys it has no note made
-// for, with the fields (conversation_id, admin_id, body) that have values.
-// A note missing one is sent all the same, for Intercom to refuse and the
-// run to list with its rejects.
-func compileNoteSync(ctx context.Context, db *sql.DB, p *config.Pipeline, at, model string, s config.SyncSpec) error {
+// compileOnceSync compiles a sync of records Intercom makes anew on every
+// call (notes on conversations, messages): one per key of the model, made
+// once. Intercom cannot be asked whether one exists without reading around
+// it, so the write ledger is what holds them: the view keeps the keys it
+// has none made for, with the fields that have values. A record missing a
+// field it needs is sent all the same, for Intercom to refuse and the run
+// to list with its rejects.
+func compileOnceSync(ctx context.Context, db *sql.DB, p *config.Pipeline, at, model string, s config.SyncSpec) error {
 	var rows []string
 	for j, f := range s.Fields {
 		v, err := valueExpr(ctx, db, p, fmt.Sprintf("%s.fields[%d]", at, j), model, s, f)
@@ -470,15 +482,16 @@ func compileNoteSync(ctx context.Context, db *sql.DB, p *config.Pipeline, at, mo
 	view := strings.NewReplacer(
 		"$VIEW", state.QuoteIdent(SyncView(s.Name)),
 		"$FIELDS", strings.Join(rows, "\n    UNION ALL\n    "),
+		"$OBJECT", state.QuoteString(s.Object()),
 	).Replace(`CREATE OR REPLACE VIEW main.$VIEW AS
 WITH fields AS (
     $FIELDS
 ),
 made AS (
     SELECT record_key FROM ferry.ledger
-    WHERE target = 'intercom' AND object = 'conversation_notes' AND status = 'done'
+    WHERE target = 'intercom' AND object = $OBJECT AND op = 'create' AND status = 'done'
 )
-SELECT 'conversation_notes' AS object, k AS key, NULL::VARCHAR AS alt, field, value, 'string' AS type, true AS creates
+SELECT $OBJECT AS object, k AS key, NULL::VARCHAR AS alt, field, value, 'string' AS type, true AS creates
 FROM fields
 WHERE k IS NOT NULL AND value IS NOT NULL AND k NOT IN (SELECT record_key FROM made)`)
 	if _, err := db.ExecContext(ctx, view); err != nil {

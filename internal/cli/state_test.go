@@ -146,6 +146,9 @@ func stateDigest(t *testing.T, dir string) map[string]string {
 				names = append(names, `"`+c.Name+`"`)
 			}
 		}
+		if len(names) == 0 {
+			continue // nothing landed (an object never extracted: its documented columns, empty)
+		}
 		sort.Strings(names)
 		if d := contentDigest(t, db, strings.Join(names, ", "), `raw."`+tb+`"`); !strings.HasPrefix(d, "0 rows") {
 			out[tb] = d

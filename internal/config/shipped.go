@@ -127,9 +127,19 @@ func (p *Pipeline) CaseLink() string {
 	return strings.TrimSuffix(base, "/") + "/lightning/r/Case/{id}/view"
 }
 
+// essential lists, in the order they load, the shipped workflows that are
+// ferry's own: their syncs load before the others (whose records may name
+// theirs: a notice or a note names its Case), and the daily budget never
+// defers them.
+var essential = []string{"conversation_tasks", "escalation", "support_issue_flag", "onboarding_message"}
+
 // shipped lists the shipped workflows, by the name of their declaration.
 func (w *Workflows) shipped() map[string]ShippedWorkflow {
 	return map[string]ShippedWorkflow{
+		"conversation_tasks":      {Enabled: w.ConversationTasks.Enabled},
+		"escalation":              {Enabled: w.Escalation.Enabled},
+		"support_issue_flag":      {Enabled: w.SupportIssueFlag.Enabled},
+		"onboarding_message":      {Enabled: w.OnboardingMessage.Enabled},
 		"accounts_from_companies": w.AccountsFromCompanies.ShippedWorkflow,
 		"companies_from_accounts": w.CompaniesFromAccounts.ShippedWorkflow,
 		"lead_status_tags":        w.LeadStatusTags.ShippedWorkflow,
@@ -142,16 +152,22 @@ func (w *Workflows) shipped() map[string]ShippedWorkflow {
 	}
 }
 
-// ShippedSyncs names the enabled shipped workflows, sorted.
+// ShippedSyncs names the enabled shipped workflows in the order they load:
+// ferry's own first, then the others by name.
 func (p *Pipeline) ShippedSyncs() []string {
-	var out []string
+	var own, out []string
 	for name, w := range p.Workflows.shipped() {
-		if w.Enabled {
+		switch {
+		case !w.Enabled:
+		case slices.Contains(essential, name):
+			own = append(own, name)
+		default:
 			out = append(out, name)
 		}
 	}
+	slices.SortFunc(own, func(a, b string) int { return slices.Index(essential, a) - slices.Index(essential, b) })
 	sort.Strings(out)
-	return out
+	return append(own, out...)
 }
 
 // AddShipped appends the syncs of the enabled shipped workflows, read by
@@ -180,6 +196,7 @@ func (p *Pipeline) AddShipped(read func(workflow string) (data []byte, file stri
 			s.At = "$.workflows." + name
 			s.Workflow = name
 			s.Priority = workflows[name].Priority
+			s.Essential = slices.Contains(essential, name)
 			p.Syncs = append(p.Syncs, s)
 		}
 	}

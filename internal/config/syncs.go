@@ -42,6 +42,9 @@ type SyncSpec struct {
 	// names the shipped workflow that declared it ("" for the file's own).
 	At       string `yaml:"-"`
 	Workflow string `yaml:"-"`
+	// Essential marks the sync of one of ferry's own workflows, which the
+	// daily budget never defers.
+	Essential bool `yaml:"-"`
 	// Long marks the wide spec a long-form one was expanded to when its
 	// model was built (its Fields are the fields the model names).
 	Long bool `yaml:"-"`
@@ -125,6 +128,23 @@ func (s SyncSpec) ModelFile(pipelinePath string) string {
 // ModelName is the name the model is built under.
 func (s SyncSpec) ModelName() string {
 	return strings.TrimSuffix(filepath.Base(s.Model), ".sql")
+}
+
+// onceTargets are the Intercom targets whose records Intercom makes anew on
+// every call (a note, a message): each key is made once, by the write
+// ledger, with the fields it takes (sorted; optional ones may be left out).
+var onceTargets = map[string]struct {
+	op               string
+	fields, optional []string
+}{
+	"conversation_notes": {op: "note", fields: []string{"admin_id", "body", "conversation_id"}},
+	"messages":           {op: "message", fields: []string{"admin", "body", "contact", "message_type", "subject"}, optional: []string{"subject"}},
+}
+
+// MadeOnce reports whether the sync's target makes a record on every call,
+// so that each key is made once, by the write ledger (a note, a message).
+func (s SyncSpec) MadeOnce() bool {
+	return s.System() == "intercom" && onceTargets[s.Object()].op != ""
 }
 
 var (
@@ -225,23 +245,24 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 			if s.Key.Field != "id" {
 				add(at+".key.field", "intercom.contacts are keyed on their Intercom id: field id, got %q", s.Key.Field)
 			}
-		case sys == "intercom" && obj == "conversation_notes":
-			if s.Operation != "note" {
-				add(at+".operation", "must be note for intercom.conversation_notes, got %q", s.Operation)
+		case sys == "intercom" && onceTargets[obj].op != "":
+			t := onceTargets[obj]
+			if s.Operation != t.op {
+				add(at+".operation", "must be %s for intercom.%s, got %q", t.op, obj, s.Operation)
 			}
 			if s.Key.Field != "" {
-				add(at+".key.field", "a note is keyed by the model's column alone (each key is one note, made once): no field, got %q", s.Key.Field)
+				add(at+".key.field", "intercom.%s are keyed by the model's column alone (each key is one, made once): no field, got %q", obj, s.Key.Field)
 			}
 			var got []string
 			for _, f := range s.Fields {
 				got = append(got, strings.ToLower(f.Field))
 			}
 			sort.Strings(got)
-			if !slices.Equal(got, []string{"admin_id", "body", "conversation_id"}) {
-				add(at+".fields", "intercom.conversation_notes take three fields: conversation_id, admin_id (the note's author) and body")
+			if !slices.Equal(got, t.fields) && !(len(t.optional) > 0 && slices.Equal(got, slices.DeleteFunc(slices.Clone(t.fields), func(f string) bool { return slices.Contains(t.optional, f) }))) {
+				add(at+".fields", "intercom.%s take the fields %s", obj, strings.Join(t.fields, ", "))
 			}
 		default:
-			add(at+".target", "must be salesforce.<Object>, intercom.contacts, intercom.companies, intercom.contact_tags or intercom.conversation_notes, got %q", s.Target)
+			add(at+".target", "must be salesforce.<Object>, intercom.contacts, intercom.companies, intercom.contact_tags, intercom.conversation_notes or intercom.messages, got %q", s.Target)
 		}
 		if !columnRe.MatchString(s.Key.Column) {
 			add(at+".key.column", "required: the model's column holding the key")

@@ -142,6 +142,8 @@ func (r *run) syncCalls(src load.Source) int {
 
 // deferForBudget takes declared syncs out of the plan, lowest priority
 // first, until the load's forecast fits what the daily budget has left.
+// The syncs of ferry's own workflows (config.SyncSpec.Essential) are never
+// deferred.
 func (r *run) deferForBudget(ctx context.Context, loading bool) error {
 	if on, err := r.budgetOn(ctx); !on || err != nil {
 		return err
@@ -159,7 +161,9 @@ func (r *run) deferForBudget(ctx context.Context, loading bool) error {
 		src := syncSource(s)
 		if cost := r.syncCalls(src); cost > 0 {
 			total += cost
-			order = append(order, candidate{i, src, cost})
+			if !s.Essential { // ferry's own workflows are never deferred
+				order = append(order, candidate{i, src, cost})
+			}
 		}
 	}
 	syncs := r.opt.Pipeline.Syncs

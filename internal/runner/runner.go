@@ -1143,9 +1143,6 @@ func (r *run) load(ctx context.Context) (err error) {
 	if err := each(load.IntercomAttachments, "", func(recs []load.Record) error { return ic.Attach(ctx, recs, created, out) }); err != nil {
 		return err
 	}
-	if err := each(load.IntercomMessages, "", func(recs []load.Record) error { return ic.SendMessages(ctx, recs, out) }); err != nil {
-		return err
-	}
 	if err := r.hook("after-intercom-load"); err != nil {
 		return err
 	}
@@ -1264,6 +1261,8 @@ func (r *run) load(ctx context.Context) (err error) {
 			err = each(src, "", func(recs []load.Record) error { return ic.TagContacts(ctx, recs, out) })
 		case s.System() == "intercom" && s.Object() == "companies":
 			err = each(src, "", func(recs []load.Record) error { return ic.UpsertCompanies(ctx, recs, out) })
+		case s.System() == "intercom" && s.Object() == "messages":
+			err = each(src, "", func(recs []load.Record) error { return ic.SendMessages(ctx, recs, out) })
 		case s.System() == "intercom" && s.Object() == "conversation_notes":
 			err = each(src, "", func(recs []load.Record) error {
 				recs, err := resolvePending(ctx, recs, ledger, "")

@@ -149,7 +149,6 @@ func TestUpsert_PlanReadInChunks(t *testing.T) {
 		`CREATE TABLE main.intercom_updates (entity VARCHAR, intercom_id VARCHAR, company_id VARCHAR, field VARCHAR, value VARCHAR, value_type VARCHAR)`,
 		`CREATE TABLE main.intercom_contact_creates (record_key VARCHAR, field VARCHAR, value VARCHAR, value_type VARCHAR)`,
 		`CREATE TABLE main.intercom_company_attachments (contact_kind VARCHAR, contact_key VARCHAR, company_intercom_id VARCHAR)`,
-		`CREATE TABLE main.intercom_messages (object VARCHAR, record_key VARCHAR, field VARCHAR, value VARCHAR, value_type VARCHAR)`,
 		`CREATE TABLE main.identity_ambiguous (id VARCHAR)`,
 	} {
 		if _, err := st.DB.ExecContext(t.Context(), q); err != nil {

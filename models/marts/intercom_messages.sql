@@ -1,5 +1,5 @@
 -- materialized: table
--- description: Onboarding messages to send: the primary contact (else the first contact role) of every Closed Won opportunity, matched in Intercom, once per opportunity — opportunities whose message the write ledger records as sent are left out. Sent by the Intercom admin who is the opportunity owner (matched by email), else by the configured admin. One row per message field.
+-- description: Onboarding messages to send: the primary contact (else the first contact role) of every Closed Won opportunity, matched in Intercom, once per opportunity — opportunities whose message the write ledger records as sent are left out. Sent by the Intercom admin who is the opportunity owner (matched by email), else by the configured admin. One row per message, sent by models/syncs/onboarding_message.yaml.
 WITH settings AS (
     SELECT
         max(CASE WHEN key = 'onboarding_enabled' THEN value = 'true' END) AS enabled,
@@ -77,8 +77,8 @@ rendered AS (
 ),
 
 final AS (
-    SELECT 'messages' AS object, opportunity_id AS record_key, field, value, 'string' AS value_type
-    FROM (UNPIVOT rendered ON "contact", "admin", "message_type", "subject", "body" INTO NAME field VALUE value)
+    SELECT opportunity_id AS message_key, "contact", "admin", "message_type", "subject", "body"
+    FROM rendered
 )
 
 SELECT * FROM final

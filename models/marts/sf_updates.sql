@@ -1,5 +1,5 @@
 -- materialized: table
--- description: Outbound to Salesforce: one row per changed field of an existing record, updated by Id. Includes the external-id links ferry writes so later runs match by key.
+-- description: Outbound to Salesforce: one row per changed field of an existing record, updated by Id: the people and company mappings, health scores, and the external-id links ferry writes so later runs match by key. (The support-issue flag is a shipped sync: models/syncs/support_issue_flag.yaml.)
 WITH settings AS (
     SELECT
         max(CASE WHEN key = 'people_external_id' THEN value END) AS people_external_id,
@@ -48,44 +48,8 @@ company_links AS (
       AND accounts.intercom_company_link IS DISTINCT FROM companies.company_id
 ),
 
-support_settings AS (
-    SELECT
-        max(CASE WHEN key = 'support_flag_enabled' THEN value = 'true' END) AS enabled,
-        max(CASE WHEN key = 'support_flag_field' THEN value END) AS field
-    FROM config.settings
-),
-
-accounts_with_open_conversations AS (
-    SELECT account_id FROM int_account_open_conversations
-),
-
-support_flags AS (
-    -- Open opportunities flag an active support issue while their account
-    -- has open conversations.
-    SELECT
-        'Opportunity' AS sf_object,
-        opportunities.sf_id,
-        settings.field,
-        CAST(active.account_id IS NOT NULL AS VARCHAR) AS value,
-        'boolean' AS value_type
-    FROM stg_salesforce__opportunities AS opportunities
-    CROSS JOIN support_settings AS settings
-    LEFT JOIN accounts_with_open_conversations AS active
-        ON active.account_id = opportunities.account_id
-    LEFT JOIN int_configured_values AS held
-        ON held.record_id = opportunities.sf_id
-        AND held.field = settings.field
-    WHERE settings.enabled
-      AND NOT opportunities.is_deleted
-      AND NOT opportunities.is_closed
-      AND CAST(active.account_id IS NOT NULL AS VARCHAR)
-          IS DISTINCT FROM coalesce(ferry_norm(held.value, 'boolean'), 'false')
-),
-
 final AS (
     SELECT * FROM field_changes
-    UNION ALL
-    SELECT * FROM support_flags
     UNION ALL
     SELECT 'Account', record_id, field, value, value_type FROM health_outbound WHERE target = 'salesforce'
     UNION ALL

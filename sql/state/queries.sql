@@ -252,7 +252,7 @@ planned AS (
         CASE WHEN s.op = 'attach' AND s.object = 'salesforce_contact' THEN created.result_id
              WHEN s.ref_object IS NOT NULL THEN made.result_id
              ELSE s.record_key END AS ledger_key,
-        CASE WHEN s.op IN ('send', 'note') THEN 'create' ELSE s.op END AS ledger_op
+        CASE WHEN s.op IN ('send', 'note', 'message') THEN 'create' ELSE s.op END AS ledger_op
     FROM staged AS s
     LEFT JOIN created ON created.sf_key = s.record_key
     LEFT JOIN made ON made.object = s.ref_object AND made.record_key = s.ref_key
