@@ -233,7 +233,8 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 	defer tx.Rollback()
 	stmts := []string{
 		`CREATE OR REPLACE TABLE config.field_map (entity VARCHAR, position INTEGER, intercom_field VARCHAR, salesforce_field VARCHAR,
-		 owner VARCHAR, direction VARCHAR, value_type VARCHAR)`,
+		 owner VARCHAR, direction VARCHAR, value_type VARCHAR, has_values BOOLEAN, default_value VARCHAR)`,
+		`CREATE OR REPLACE TABLE config.value_map (entity VARCHAR, position INTEGER, intercom_value VARCHAR, salesforce_value VARCHAR)`,
 		`CREATE OR REPLACE TABLE config.settings (key VARCHAR PRIMARY KEY, value VARCHAR)`,
 		`CREATE OR REPLACE TABLE config.health_components (component VARCHAR PRIMARY KEY, weight DOUBLE, bad DOUBLE, good DOUBLE)`,
 		`CREATE OR REPLACE TABLE config.case_fields (field VARCHAR PRIMARY KEY, value VARCHAR)`,
@@ -250,9 +251,14 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		e    config.Entity
 	}{{"people", p.Sync.People}, {"companies", p.Sync.Companies}} {
 		for i, f := range ent.e.Fields {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO config.field_map VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-				ent.name, i, f.Intercom, f.Salesforce, f.Owner, f.Direction, f.Type); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO config.field_map VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+				ent.name, i, f.Intercom, f.Salesforce, f.Owner, f.Direction, f.Type, len(f.Values) > 0, f.Default); err != nil {
 				return fmt.Errorf("transform: config.field_map: %w", err)
+			}
+			for ic, sf := range f.Values {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO config.value_map VALUES ($1, $2, $3, $4)`, ent.name, i, ic, sf); err != nil {
+					return fmt.Errorf("transform: config.value_map: %w", err)
+				}
 			}
 		}
 	}

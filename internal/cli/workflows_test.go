@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/emulator/seed"
+	"github.com/ferry-sync/ferry/internal/cli"
 	"github.com/ferry-sync/ferry/internal/testenv"
 )
 
@@ -560,4 +561,136 @@ GROUP BY 1 HAVING count(DISTINCT people.intercom_id) >= 2 ORDER BY 1 LIMIT 2`)
 	if ic, sf := emu.ICStats().WriteRequests-ic0, emu.SFStats().WriteRequests-sf0; ic != 0 || sf != 0 {
 		t.Fatalf("the refused run wrote %d Intercom and %d Salesforce requests", ic, sf)
 	}
+}
+
+// TestRun_ValueMaps: a value map on a mapped field translates Salesforce's
+// picklist into Intercom's vocabulary; a value the map lacks is written to
+// neither side and listed with the run's rejects, naming the value and the
+// field's line; once mapped, it is written and the next run writes
+// nothing. A map naming a value the Salesforce picklist lacks fails the
+// run before any write, at its line.
+func TestRun_ValueMaps(t *testing.T) {
+	t.Parallel()
+	example, err := os.ReadFile(pipelinePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const line = "salesforce: Status,         owner: salesforce, direction: to_intercom }"
+	if !strings.Contains(string(example), line) {
+		t.Fatalf("the example pipeline lacks %q", line)
+	}
+	withMap := func(values string) string {
+		return strings.Replace(string(example), line, "salesforce: Status, owner: salesforce, direction: to_intercom, values: "+values+" }", 1)
+	}
+	dir := t.TempDir()
+	p := testenv.WriteFile(t, dir, "pipeline.yaml", withMap(`{ new: "Open - Not Contacted" }`))
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
+	data := t.TempDir()
+	run := func(args ...string) result {
+		return ferry(t, emu.Env(nil), append([]string{"run", "--pipeline", p, "--data-dir", data, "--log-level", "warn"}, args...)...)
+	}
+	statuses := func() map[string]string {
+		out := map[string]string{}
+		for _, c := range emu.ICContacts() {
+			out[testenv.Str(c, "id")] = testenv.Str(c, "custom_attributes.sf_lead_status")
+		}
+		return out
+	}
+	before := statuses()
+	first := run()
+	if first.code != cli.ExitRejects {
+		t.Fatalf("first run: exit %d, want %d (the unmapped status)\n%s", first.code, cli.ExitRejects, first.stderr)
+	}
+	leads := stateRows(t, data, `SELECT people.intercom_id, leads.status FROM int_people_identity AS people
+JOIN stg_salesforce__leads AS leads ON leads.sf_id = people.sf_id WHERE NOT leads.is_deleted ORDER BY 1`)
+	after := statuses()
+	mapped, unmapped := 0, 0
+	for _, l := range leads {
+		switch l[1] {
+		case "Open - Not Contacted":
+			mapped++
+			if after[l[0]] != "new" {
+				t.Errorf("contact %s of an Open - Not Contacted Lead: sf_lead_status %q, want new", l[0], after[l[0]])
+			}
+		case "Working - Contacted":
+			unmapped++
+			if after[l[0]] != before[l[0]] {
+				t.Errorf("contact %s of a Working - Contacted Lead: sf_lead_status %q, was %q: an unmapped value must not be written", l[0], after[l[0]], before[l[0]])
+			}
+		}
+	}
+	if mapped == 0 || unmapped == 0 {
+		t.Fatalf("Leads: %d mapped, %d unmapped: the fixture should have both", mapped, unmapped)
+	}
+	runID := strings.TrimPrefix(strings.SplitN(first.stdout, "\n", 2)[0], "run ")
+	rej := stateRows(t, data, `SELECT count(*), min(error) FROM ferry.rejects WHERE run_id = $1 AND error LIKE 'UNMAPPED:%'`, runID)[0]
+	if rej[0] != fmt.Sprint(unmapped) || !regexp.MustCompile(`pipeline\.yaml:\d+: sync\.people\.fields\[4\]\.values: Salesforce Lead\.Status value "Working - Contacted"`).MatchString(rej[1]) {
+		t.Fatalf("rejects: %v, want %d naming the value and the field's line", rej, unmapped)
+	}
+
+	// Mapped, the value is written; then nothing is.
+	testenv.WriteFile(t, dir, "pipeline.yaml", withMap(`{ new: "Open - Not Contacted", working: "Working - Contacted" }`))
+	mustRun(t, run)
+	after = statuses()
+	for _, l := range leads {
+		if want := map[string]string{"Open - Not Contacted": "new", "Working - Contacted": "working"}[l[1]]; want != "" && after[l[0]] != want {
+			t.Errorf("contact %s of a %s Lead: sf_lead_status %q, want %q", l[0], l[1], after[l[0]], want)
+		}
+	}
+	runWritesNothing(t, emu, run)
+
+	// A value the picklist lacks: refused before any write, at its line.
+	testenv.WriteFile(t, dir, "pipeline.yaml", withMap(`{ new: "Open", working: "Working - Contacted" }`))
+	ic0, sf0 := emu.ICStats().WriteRequests, emu.SFStats().WriteRequests
+	r := run()
+	if r.code == 0 || !regexp.MustCompile(`pipeline\.yaml:\d+: sync\.people\.fields\[4\]\.values: value "Open" is not in the picklist of Lead\.Status`).MatchString(r.stderr) {
+		t.Fatalf("a value the picklist lacks: exit %d\n%s", r.code, r.stderr)
+	}
+	if ic, sf := emu.ICStats().WriteRequests-ic0, emu.SFStats().WriteRequests-sf0; ic != 0 || sf != 0 {
+		t.Fatalf("the refused run wrote %d Intercom and %d Salesforce requests", ic, sf)
+	}
+}
+
+// TestRun_ValueMapDefault: Intercom's values reach Salesforce through the
+// map, and one the map lacks takes the default; the next run compares in
+// Salesforce's vocabulary and writes nothing.
+func TestRun_ValueMapDefault(t *testing.T) {
+	t.Parallel()
+	example, err := os.ReadFile(pipelinePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const line = "{ intercom: industry,                         salesforce: Industry,          owner: salesforce }"
+	text := strings.Replace(string(example), line, `{ intercom: industry, salesforce: Industry, owner: intercom, values: { Technology: Technology, Finance: Banking }, default: Other }`, 1)
+	if text == string(example) {
+		t.Fatalf("the example pipeline lacks %q", line)
+	}
+	p := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", text)
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
+	data := t.TempDir()
+	run := func(args ...string) result {
+		return ferry(t, emu.Env(nil), append([]string{"run", "--pipeline", p, "--data-dir", data, "--log-level", "warn"}, args...)...)
+	}
+	mustRun(t, run)
+	held := map[string]string{}
+	for _, a := range emu.SOQL("SELECT Id, Industry FROM Account") {
+		held[testenv.Str(a, "Id")] = testenv.Str(a, "Industry")
+	}
+	pairs := stateRows(t, data, `SELECT identity.sf_id, companies.industry FROM int_company_identity AS identity
+JOIN raw.intercom__companies AS companies ON companies.id = identity.intercom_id WHERE companies.industry IS NOT NULL ORDER BY 1`)
+	seen := map[string]int{}
+	for _, pr := range pairs {
+		want := map[string]string{"Technology": "Technology", "Finance": "Banking"}[pr[1]]
+		if want == "" {
+			want = "Other"
+		}
+		seen[want]++
+		if held[pr[0]] != want {
+			t.Errorf("Account %s of an Intercom company in %s: Industry %q, want %q", pr[0], pr[1], held[pr[0]], want)
+		}
+	}
+	if seen["Banking"] == 0 || seen["Other"] == 0 || seen["Technology"] == 0 {
+		t.Fatalf("translations seen %v: the fixture should need each", seen)
+	}
+	runWritesNothing(t, emu, run)
 }

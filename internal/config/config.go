@@ -161,6 +161,14 @@ type FieldMapping struct {
 	Owner      string `yaml:"owner"`     // salesforce | intercom | newest
 	Direction  string `yaml:"direction"` // both | to_intercom | to_salesforce
 	Type       string `yaml:"type"`      // string | integer | number | boolean
+	// Values translates between the systems' vocabularies (a picklist):
+	// Intercom value -> Salesforce value, and back. Values are compared
+	// and written in each system's own. A value the map lacks is not
+	// written and is listed with the run's rejects, naming the value and
+	// the field; Default, when set, is the Salesforce value of an Intercom
+	// value the map lacks.
+	Values  map[string]string `yaml:"values"`
+	Default *string           `yaml:"default"`
 }
 
 // Health configures the customer health score.
@@ -776,6 +784,24 @@ func (p *Pipeline) validate(probs *[]pathProblem) {
 			}
 			if f.Direction == "to_intercom" && f.Owner == "intercom" || f.Direction == "to_salesforce" && f.Owner == "salesforce" {
 				add(fp+".owner", "owner %s contradicts direction %s", f.Owner, f.Direction)
+			}
+			if f.Default != nil && len(f.Values) == 0 {
+				add(fp+".default", "a default is for Intercom values the value map lacks: give values too")
+			}
+			if len(f.Values) > 0 {
+				if f.Type != "string" {
+					add(fp+".values", "a value map translates text (a picklist): the field's type must be string, got %q", f.Type)
+				}
+				// Written back to Intercom, a Salesforce value must come from
+				// one Intercom value.
+				from := map[string]string{}
+				for ic, sf := range f.Values {
+					if other, dup := from[sf]; dup && f.Direction != "to_salesforce" {
+						first, second := min(ic, other), max(ic, other)
+						add(fp+".values", "Intercom values %q and %q both map to %q: Salesforce's value could not be translated back (set direction: to_salesforce, or map them apart)", first, second, sf)
+					}
+					from[sf] = ic
+				}
 			}
 		}
 	}

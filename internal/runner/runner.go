@@ -383,6 +383,9 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 			if err := r.checkRequired(ctx); err != nil {
 				return err
 			}
+			if err := r.checkValueMaps(ctx); err != nil {
+				return err
+			}
 		}
 		if err := r.checkSyncTargets(ctx); err != nil {
 			return err
@@ -1064,7 +1067,11 @@ func (r *run) load(ctx context.Context) (err error) {
 	ic := &intercomload.Sink{Client: r.ic, Concurrency: p.Load.Intercom.MaxConcurrency, Ledger: ledger, Log: r.log,
 		SearchLag: p.Load.Intercom.SearchLag.Duration, Now: r.opt.Now}
 	sf := r.sfSink(ledger)
-	if plan.Writes() == 0 {
+	unmapped, err := r.mappingRejects(ctx)
+	if err != nil {
+		return err
+	}
+	if plan.Writes() == 0 && len(unmapped) == 0 {
 		r.log.Info("nothing to write: both systems agree")
 		return nil
 	}
@@ -1286,6 +1293,13 @@ func (r *run) load(ctx context.Context) (err error) {
 			return fmt.Errorf("sync %s: %w", s.Name, err)
 		}
 	}
+	if len(unmapped) > 0 {
+		r.log.Warn("values a value map cannot translate were not written; they are listed with the rejects", "fields", len(unmapped))
+		if err := load.SaveRejects(ctx, r.st, r.id, unmapped); err != nil {
+			return err
+		}
+		rejects += len(unmapped)
+	}
 	r.sum.Written = out.Written
 	r.sum.Rejects = rejects
 	if rejects == 0 {
@@ -1296,8 +1310,8 @@ func (r *run) load(ctx context.Context) (err error) {
 		return err
 	}
 	r.sum.Files["rejects"] = path
-	if ratio := float64(rejects) / float64(plan.Writes()); ratio > p.Load.MaxRejectRatio {
-		return fmt.Errorf("%d of %d records rejected (%.0f%%), above load.max_reject_ratio %.0f%%; see %s", rejects, plan.Writes(), ratio*100, p.Load.MaxRejectRatio*100, path)
+	if ratio := float64(rejects) / float64(plan.Writes()+len(unmapped)); ratio > p.Load.MaxRejectRatio {
+		return fmt.Errorf("%d of %d records rejected (%.0f%%), above load.max_reject_ratio %.0f%%; see %s", rejects, plan.Writes()+len(unmapped), ratio*100, p.Load.MaxRejectRatio*100, path)
 	}
 	return &RejectsError{Count: rejects, Path: path}
 }

@@ -173,3 +173,91 @@ func (r *run) checkSalesforceSync(ctx context.Context, p *config.Pipeline, i int
 	}
 	return nil
 }
+
+// checkValueMaps refuses, before anything is written, a value map of the
+// people or company mapping (sync.<entity>.fields[].values) that names a
+// Salesforce value the field's picklist lacks (Salesforce describe), on
+// each object the mapping writes that has the field.
+func (r *run) checkValueMaps(ctx context.Context) error {
+	p := r.opt.Pipeline
+	for _, ent := range []struct {
+		name    string
+		objects []string
+		fields  []config.FieldMapping
+	}{{"people", []string{"Lead", "Contact"}, p.Sync.People.Fields}, {"companies", []string{"Account"}, p.Sync.Companies.Fields}} {
+		for i, f := range ent.fields {
+			if len(f.Values) == 0 {
+				continue
+			}
+			var want []string
+			for _, v := range f.Values {
+				want = append(want, v)
+			}
+			if f.Default != nil {
+				want = append(want, *f.Default)
+			}
+			slices.Sort(want)
+			for _, obj := range ent.objects {
+				d, err := r.sf.Describe(ctx, obj)
+				if err != nil {
+					return fmt.Errorf("salesforce: %w", err)
+				}
+				df := d.Field(f.Salesforce)
+				if df == nil || (df.Type != "picklist" && df.Type != "multipicklist") {
+					continue
+				}
+				var allowed []string
+				for _, v := range df.PicklistValues {
+					if v.Active {
+						allowed = append(allowed, v.Value)
+					}
+				}
+				for _, v := range want {
+					if !slices.Contains(allowed, v) {
+						return p.ProblemAt(fmt.Sprintf("$.sync.%s.fields[%d].values", ent.name, i), "value %q is not in the picklist of %s.%s (%s)", v, obj, df.Name, strings.Join(allowed, ", "))
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// mappingRejects lists the fields of matched pairs a value map cannot
+// translate (models/marts/mapping_rejects.sql), as rejects of the record
+// they would have been written to: neither side is written, and each run
+// lists them until the map covers their value.
+func (r *run) mappingRejects(ctx context.Context) ([]load.Reject, error) {
+	if ok, err := r.hasModel(ctx, "mapping_rejects"); !ok || err != nil {
+		return nil, err
+	}
+	rows, err := r.st.DB.QueryContext(ctx, `SELECT entity, position, intercom_id, sf_object, sf_id, intercom_field, salesforce_field, side, value
+FROM main.mapping_rejects ORDER BY entity, position, sf_id, intercom_id`)
+	if err != nil {
+		return nil, fmt.Errorf("mapping rejects: %w", err)
+	}
+	defer rows.Close()
+	var out []load.Reject
+	for rows.Next() {
+		var entity, icID, sfObject, sfID, icField, sfField, side, value string
+		var pos int
+		if err := rows.Scan(&entity, &pos, &icID, &sfObject, &sfID, &icField, &sfField, &side, &value); err != nil {
+			return nil, err
+		}
+		at := fmt.Sprintf("$.sync.%s.fields[%d].values", entity, pos)
+		rej := load.Reject{Op: "update", Payload: map[string]any{}}
+		var msg string
+		if side == "intercom" {
+			rej.Target, rej.Object, rej.Key = "salesforce", sfObject, sfID
+			rej.Payload[sfField] = value
+			msg = fmt.Sprintf("Intercom %s value %q of contact or company %s has no Salesforce value for %s.%s: map it (or give a default); not written", icField, value, icID, sfObject, sfField)
+		} else {
+			rej.Target, rej.Object, rej.Key = "intercom", map[string]string{"people": "contacts", "companies": "companies"}[entity], icID
+			rej.Payload[icField] = value
+			msg = fmt.Sprintf("Salesforce %s.%s value %q of %s has no Intercom value for %s: map it; not written", sfObject, sfField, value, sfID, icField)
+		}
+		rej.Error = "UNMAPPED: " + r.opt.Pipeline.ProblemAt(at, "%s", msg).Error()
+		out = append(out, rej)
+	}
+	return out, rows.Err()
+}

@@ -1,6 +1,6 @@
 -- materialized: incremental
 -- record_ids: intercom_id, sf_id
--- description: For every matched pair and mapped field: the value each side holds now (canonicalised), when each record last changed, and the value both held after the last sync.
+-- description: For every matched pair and mapped field: the value each side holds now (canonicalised; Intercom's translated into Salesforce's vocabulary by the field's value map, ic_unmapped holding a value the map lacks), when each record last changed, and the value both held after the last sync.
 WITH people_pairs AS (
     SELECT
         'people' AS entity,
@@ -71,7 +71,16 @@ field_values AS MATERIALIZED (
         field_map.owner,
         field_map.direction,
         field_map.value_type,
-        ferry_norm(ic_values.value, field_map.value_type) AS ic_value,
+        field_map.has_values,
+        -- Intercom's value in Salesforce's vocabulary where the field has a
+        -- value map (sync.<entity>.fields[].values), so that the two
+        -- compare; a value the map lacks, with no default, is unmapped.
+        CASE WHEN field_map.has_values AND ferry_norm(ic_values.value, field_map.value_type) IS NOT NULL
+             THEN coalesce(value_map.salesforce_value, field_map.default_value)
+             ELSE ferry_norm(ic_values.value, field_map.value_type) END AS ic_value,
+        CASE WHEN field_map.has_values AND ferry_norm(ic_values.value, field_map.value_type) IS NOT NULL
+              AND value_map.salesforce_value IS NULL AND field_map.default_value IS NULL
+             THEN ic_values.value END AS ic_unmapped,
         ferry_norm(sf_values.value, field_map.value_type) AS sf_value
     FROM pairs
     INNER JOIN config.field_map AS field_map
@@ -79,6 +88,10 @@ field_values AS MATERIALIZED (
     LEFT JOIN pair_values AS ic_values
         ON ic_values.record_id = pairs.intercom_id
         AND ic_values.field = field_map.intercom_field
+    LEFT JOIN config.value_map AS value_map
+        ON value_map.entity = field_map.entity
+        AND value_map.position = field_map.position
+        AND value_map.intercom_value = ic_values.value
     LEFT JOIN pair_values AS sf_values
         ON sf_values.record_id = pairs.sf_id
         AND sf_values.field = field_map.salesforce_field

@@ -1,6 +1,6 @@
 -- materialized: incremental
 -- record_ids: intercom_id, sf_id
--- description: The field-ownership merge. Per mapped field: owner salesforce or intercom means the owner's value wins; an empty owner value is filled from the other side, unless the owner emptied it since the last sync (the pair held a value then), which clears the other side; owner newest means the side that changed since the last sync wins, and when both changed (a conflict) or there is no last sync, the more recently updated record wins. One-way fields always take their source's value.
+-- description: The field-ownership merge. Per mapped field: owner salesforce or intercom means the owner's value wins; an empty owner value is filled from the other side, unless the owner emptied it since the last sync (the pair held a value then), which clears the other side; owner newest means the side that changed since the last sync wins, and when both changed (a conflict) or there is no last sync, the more recently updated record wins. One-way fields always take their source's value. Values are compared in Salesforce's vocabulary; intercom_value is the merged value in Intercom's (a field's value map); a value either way the map lacks makes the winner 'unmapped', written to neither side.
 WITH field_values AS (
     SELECT
         *,
@@ -32,11 +32,34 @@ decided AS (
     FROM field_values
 ),
 
-final AS (
+merged AS (
     SELECT
         decided.*,
         CASE winner WHEN 'salesforce' THEN sf_value ELSE ic_value END AS merged_value
     FROM decided
+),
+
+-- A field with a value map writes Intercom the Intercom value of
+-- Salesforce's. A value either way that the map lacks is written to
+-- neither side: winner 'unmapped' (listed with the run's rejects by
+-- mapping_rejects).
+final AS (
+    SELECT
+        merged.* EXCLUDE (winner),
+        CASE
+            WHEN merged.winner = 'in_sync' THEN 'in_sync'
+            WHEN merged.ic_unmapped IS NOT NULL AND merged.direction <> 'to_intercom' THEN 'unmapped'
+            WHEN merged.has_values AND merged.winner = 'salesforce' AND merged.merged_value IS NOT NULL
+                 AND back.intercom_value IS NULL AND merged.direction <> 'to_salesforce' THEN 'unmapped'
+            ELSE merged.winner
+        END AS winner,
+        CASE WHEN merged.has_values AND merged.merged_value IS NOT NULL THEN back.intercom_value ELSE merged.merged_value END AS intercom_value
+    FROM merged
+    LEFT JOIN config.value_map AS back
+        ON back.entity = merged.entity
+        AND back.position = merged.position
+        AND back.salesforce_value = merged.merged_value
+        AND merged.direction <> 'to_salesforce' -- its map may send two values to one
 )
 
 SELECT * FROM final

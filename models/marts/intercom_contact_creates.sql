@@ -57,7 +57,9 @@ final AS (
     SELECT
         candidates.sf_id,
         field_map.intercom_field,
-        ferry_norm(held.value, field_map.value_type),
+        -- In Intercom's vocabulary (a value map); a value the map lacks is
+        -- left out of the contact.
+        CASE WHEN field_map.has_values THEN back.intercom_value ELSE ferry_norm(held.value, field_map.value_type) END,
         field_map.value_type
     FROM candidates
     INNER JOIN config.field_map AS field_map
@@ -65,7 +67,11 @@ final AS (
     INNER JOIN int_configured_values AS held
         ON held.record_id = candidates.sf_id
         AND held.field = field_map.salesforce_field
-    WHERE ferry_norm(held.value, field_map.value_type) IS NOT NULL
+    LEFT JOIN config.value_map AS back
+        ON back.entity = field_map.entity
+        AND back.position = field_map.position
+        AND back.salesforce_value = held.value
+    WHERE CASE WHEN field_map.has_values THEN back.intercom_value ELSE ferry_norm(held.value, field_map.value_type) END IS NOT NULL
 )
 
 SELECT * FROM final

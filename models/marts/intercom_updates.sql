@@ -5,7 +5,7 @@ WITH changes AS (
         merged.entity,
         merged.intercom_id,
         merged.intercom_field AS field,
-        merged.merged_value AS value,
+        merged.intercom_value AS value, -- in Intercom's vocabulary (a value map)
         merged.value_type
     FROM int_merged_fields AS merged
     WHERE merged.winner = 'salesforce'

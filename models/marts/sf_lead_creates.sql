@@ -105,7 +105,11 @@ mapped_fields AS (
     SELECT
         candidates.intercom_id,
         field_map.salesforce_field AS field,
-        ferry_norm(held.value, field_map.value_type) AS value,
+        -- In Salesforce's vocabulary (a value map); a value the map lacks
+        -- is left out of the Lead.
+        CASE WHEN field_map.has_values AND ferry_norm(held.value, field_map.value_type) IS NOT NULL
+             THEN coalesce(value_map.salesforce_value, field_map.default_value)
+             ELSE ferry_norm(held.value, field_map.value_type) END AS value,
         field_map.value_type
     FROM candidates
     INNER JOIN config.field_map AS field_map
@@ -116,6 +120,10 @@ mapped_fields AS (
     ) AS held
         ON held.record_id = candidates.intercom_id
         AND held.field = field_map.intercom_field
+    LEFT JOIN config.value_map AS value_map
+        ON value_map.entity = field_map.entity
+        AND value_map.position = field_map.position
+        AND value_map.intercom_value = held.value
 ),
 
 fields AS (
