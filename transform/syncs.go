@@ -305,6 +305,9 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 	if s.MadeOnce() {
 		return compileOnceSync(ctx, db, p, at, model, s)
 	}
+	if s.Operation == "delete" {
+		return compileDeleteSync(ctx, db, p, at, model, s)
+	}
 	table, keyField := syncTarget(s)
 	held, err := state.TableColumns(ctx, db, "raw", table)
 	if err != nil {
@@ -458,6 +461,35 @@ WHERE src.tagged <> (held.k IS NOT NULL)`)
 	}
 	if both.Valid {
 		return p.ProblemAt(at+".fields", "model %s both tags and untags contact and tag %s", s.ModelName(), both.String)
+	}
+	return nil
+}
+
+// compileDeleteSync compiles a sync that deletes Salesforce records: each
+// key of the model is the Id of a record to delete. The view keeps the ones
+// current state holds live, so a run after the deletes has nothing to send;
+// each is one row, its Id (the loader sends only the key).
+func compileDeleteSync(ctx context.Context, db *sql.DB, p *config.Pipeline, at, model string, s config.SyncSpec) error {
+	table, _ := syncTarget(s)
+	held, err := state.TableColumns(ctx, db, "raw", table)
+	if err != nil {
+		return err
+	}
+	if len(held) == 0 {
+		return p.ProblemAt(at+".target", "ferry holds no %s: extract it (extract.%s.%s) so that the sync knows which records still exist", s.Target, s.System(), s.Object())
+	}
+	view := strings.NewReplacer(
+		"$VIEW", state.QuoteIdent(SyncView(s.Name)),
+		"$KEY", state.QuoteIdent(s.Key.Column),
+		"$MODEL", model,
+		"$TABLE", state.QuoteIdent(table),
+		"$OBJECT", state.QuoteString(s.Object()),
+	).Replace(`CREATE OR REPLACE VIEW main.$VIEW AS
+SELECT $OBJECT AS object, k AS key, NULL::VARCHAR AS alt, 'Id' AS field, k AS value, 'string' AS type, false AS creates
+FROM (SELECT DISTINCT CAST(m.$KEY AS VARCHAR) AS k FROM $MODEL AS m WHERE m.$KEY IS NOT NULL)
+WHERE k IN (SELECT id FROM raw.$TABLE WHERE NOT coalesce(is_deleted, false))`)
+	if _, err := db.ExecContext(ctx, view); err != nil {
+		return p.ProblemAt(at, "compile sync %s: %v", s.Name, err)
 	}
 	return nil
 }

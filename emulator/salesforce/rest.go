@@ -335,14 +335,76 @@ type saveResult struct {
 	Created *bool    `json:"created,omitempty"`
 }
 
+// collectionsDelete serves DELETE /composite/sobjects?ids=…&allOrNone=…:
+// up to 200 records of any objects, by Id, to the recycle bin; a result
+// per id, in request order. A record already deleted is ENTITY_IS_DELETED.
+func (s *Server) collectionsDelete(w http.ResponseWriter, r *http.Request) {
+	var ids []string
+	for _, id := range strings.Split(r.URL.Query().Get("ids"), ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	switch {
+	case len(ids) == 0:
+		writeErr(w, 400, "MISSING_ARGUMENT", "ids parameter is required")
+		return
+	case len(ids) > 200:
+		writeErr(w, 400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call")
+		return
+	}
+	allOrNone := r.URL.Query().Get("allOrNone") == "true"
+	s.org.mu.Lock()
+	defer s.org.mu.Unlock()
+	results := make([]saveResult, len(ids))
+	found := make([]*record, len(ids))
+	failed := false
+	for i, id := range ids {
+		results[i] = saveResult{ID: id, Success: true, Errors: []recErr{}}
+		var rec *record
+		if idRe.MatchString(id) {
+			for _, obj := range s.org.schema {
+				if strings.HasPrefix(id, obj.KeyPrefix) {
+					rec = s.org.get(obj, id)
+					break
+				}
+			}
+		}
+		switch {
+		case rec != nil && rec.deleted() || rec == nil && s.org.purged[id]:
+			results[i] = saveResult{ID: id, Success: false, Errors: []recErr{{StatusCode: "ENTITY_IS_DELETED", Message: "entity is deleted", Fields: []string{}}}}
+			failed = true
+		case rec == nil:
+			results[i] = saveResult{ID: id, Success: false, Errors: []recErr{{StatusCode: "INVALID_CROSS_REFERENCE_KEY", Message: "invalid cross reference id", Fields: []string{}}}}
+			failed = true
+		default:
+			found[i] = rec
+		}
+	}
+	for i, rec := range found {
+		switch {
+		case rec == nil:
+		case failed && allOrNone:
+			results[i] = saveResult{ID: nil, Success: false, Errors: []recErr{{StatusCode: "ALL_OR_NONE_OPERATION_ROLLED_BACK", Message: "Record rolled back because not all records were valid and the request was using AllOrNone header", Fields: []string{}}}}
+		default:
+			s.org.softDelete(rec)
+		}
+	}
+	writeJSON(w, 200, results)
+}
+
 // collections serves sObject Collections create, update and upsert.
 func (s *Server) collections(w http.ResponseWriter, r *http.Request, version string, p []string) {
 	var body struct {
 		AllOrNone bool             `json:"allOrNone"`
 		Records   []map[string]any `json:"records"`
 	}
+	if r.Method == http.MethodDelete && len(p) == 0 {
+		s.collectionsDelete(w, r)
+		return
+	}
 	if r.Method != http.MethodPost && r.Method != http.MethodPatch {
-		writeErr(w, 405, "METHOD_NOT_ALLOWED", "HTTP Method '"+r.Method+"' not allowed. Allowed are POST,PATCH")
+		writeErr(w, 405, "METHOD_NOT_ALLOWED", "HTTP Method '"+r.Method+"' not allowed. Allowed are POST,PATCH,DELETE")
 		return
 	}
 	if err := decodeBody(r, &body); err != nil {

@@ -474,3 +474,48 @@ func TestSOQL_IdIndexMatchesScan(t *testing.T) {
 		}
 	}
 }
+
+// TestCollections_Delete: DELETE /composite/sobjects?ids= deletes each
+// record to the recycle bin, a result per id in request order; a record
+// deleted already is ENTITY_IS_DELETED, an unknown id fails alone; with
+// allOrNone nothing is deleted when one fails.
+func TestCollections_Delete(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Options{})
+	mk := func(name string) string {
+		t.Helper()
+		code, out := b.json(t, "POST", v+"sobjects/Account", map[string]any{"Name": name})
+		if code != 201 {
+			t.Fatalf("create: %d %s", code, out)
+		}
+		var res struct{ ID string }
+		json.Unmarshal(out, &res)
+		return res.ID
+	}
+	a, c, keep := mk("A"), mk("C"), mk("Keep")
+	if code, out := b.json(t, "DELETE", v+"sobjects/Account/"+c, nil); code != 204 {
+		t.Fatalf("delete: %d %s", code, out)
+	}
+	code, out := b.json(t, "DELETE", v+"composite/sobjects?allOrNone=true&ids="+keep+","+c, nil)
+	if code != 200 || !strings.Contains(string(out), "ALL_OR_NONE_OPERATION_ROLLED_BACK") || !strings.Contains(string(out), "ENTITY_IS_DELETED") {
+		t.Fatalf("all or none with a deleted record: %d %s", code, out)
+	}
+	if code, _ := b.json(t, "GET", v+"sobjects/Account/"+keep, nil); code != 200 {
+		t.Fatalf("a rolled-back delete deleted the record: %d", code)
+	}
+	code, out = b.json(t, "DELETE", v+"composite/sobjects?allOrNone=false&ids="+a+","+c+",001000000000000AAA", nil)
+	var res []struct {
+		ID      *string
+		Success bool
+		Errors  []struct{ StatusCode string }
+	}
+	if err := json.Unmarshal(out, &res); err != nil || code != 200 || len(res) != 3 {
+		t.Fatalf("delete: %d %s", code, out)
+	}
+	if !res[0].Success || res[1].Success || res[1].Errors[0].StatusCode != "ENTITY_IS_DELETED" || res[2].Success {
+		t.Fatalf("results %s", out)
+	}
+	if code, _ := b.json(t, "GET", v+"sobjects/Account/"+a, nil); code != 404 {
+		t.Fatalf("the deleted record still reads: %d", code)
+	}
+}

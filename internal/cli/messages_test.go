@@ -59,7 +59,7 @@ func TestLoad_NeverReplaysAPlan(t *testing.T) {
 		}
 	}
 	sent := func() int { return emu.ICStats().Records["messages"]["sent"] }
-	killCommandAt(t, emu, "load", pipeline, dir, "after-intercom-load")
+	killCommandAt(t, emu, "load", pipeline, dir, "after-load")
 	want := sent()
 	if want == 0 {
 		t.Fatal("the killed load sent no message: the test proves nothing")

@@ -220,3 +220,66 @@ func TestRun_DeclaredSync(t *testing.T) {
 		}
 	}
 }
+
+// TestRun_DeleteSync: a sync may delete Salesforce records: each row of its
+// model names a record by Id. Stale Tasks are deleted, a few through
+// Collections and many through a Bulk job; the sync log has each done; the
+// next run, whose extraction sees them deleted, writes nothing; a delete
+// with fields is refused at its line.
+func TestRun_DeleteSync(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(pipelinePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	testenv.WriteFile(t, dir, "stale_tasks.sql", `-- materialized: table
+-- description: Tasks whose subject says they are stale (a test fixture).
+SELECT id AS task_id FROM raw.salesforce__task WHERE starts_with("Subject", 'Stale') AND NOT coalesce(is_deleted, false)
+`)
+	stanza := `
+syncs:
+  - name: stale_tasks
+    model: stale_tasks.sql
+    target: salesforce.Task
+    operation: delete
+    key: { column: task_id, field: Id }
+`
+	p := testenv.WriteFile(t, dir, "pipeline.yaml", string(b)+stanza)
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 100})
+	data := t.TempDir()
+	run := func(args ...string) result {
+		return ferry(t, emu.Env(nil), append([]string{"run", "--pipeline", p, "--data-dir", data, "--log-level", "warn"}, args...)...)
+	}
+	mustRun(t, run)
+	for _, n := range []int{3, 260} { // Collections, then a Bulk job (load.salesforce.collections_max)
+		var stale []string
+		for i := range n {
+			code, body := emu.SFDo(http.MethodPost, "/services/data/v62.0/sobjects/Task", map[string]any{"Subject": "Stale " + strconv.Itoa(i)})
+			if code != 201 {
+				t.Fatalf("create Task: %d %s", code, body)
+			}
+			var res struct{ ID string }
+			json.Unmarshal(body, &res)
+			stale = append(stale, res.ID)
+		}
+		out := mustRun(t, run, "--output", "json")
+		var sum runner.Summary
+		if err := json.Unmarshal([]byte(out.stdout), &sum); err != nil {
+			t.Fatalf("summary: %v\n%s", err, out.stdout)
+		}
+		if got := emu.SOQL("SELECT Id FROM Task WHERE Subject LIKE 'Stale%'"); len(got) != 0 {
+			t.Fatalf("%d stale Tasks after the run, want 0", len(got))
+		}
+		logged := stateRows(t, data, "SELECT count(*) FILTER (WHERE outcome = 'done' AND op = 'delete') FROM ferry.sync_log WHERE run_id = $1 AND source = 'sync stale_tasks'", sum.RunID)
+		if logged[0][0] != strconv.Itoa(n) {
+			t.Fatalf("sync log: %v deletes done, want %d", logged, n)
+		}
+		runWritesNothing(t, emu, run)
+	}
+	bad := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", string(b)+stanza+"    fields:\n      - { column: task_id, field: Subject }\n")
+	r := ferry(t, emu.Env(nil), "run", "--pipeline", bad, "--data-dir", data, "--log-level", "warn")
+	if r.code != 2 || !regexp.MustCompile(`pipeline\.yaml:\d+: syncs\[0\]\.fields: a delete writes no field`).MatchString(r.stderr) {
+		t.Fatalf("a delete with fields: exit %d\n%s", r.code, r.stderr)
+	}
+}

@@ -289,14 +289,15 @@ syncs:
 		t.Fatalf("sync %+v", s)
 	}
 	cases := map[string]struct{ from, to, want string }{
-		"bad target":             {"target: salesforce.Account", "target: hubspot.Deal", `syncs[0].target: must be salesforce.<Object>, intercom.contacts, intercom.companies, intercom.contact_tags or intercom.conversation_notes, got "hubspot.Deal"`},
+		"bad target":             {"target: salesforce.Account", "target: hubspot.Deal", `syncs[0].target: must be salesforce.<Object>, intercom.contacts, intercom.companies, intercom.contact_tags, intercom.conversation_notes or intercom.messages, got "hubspot.Deal"`},
 		"update not on Id":       {"field: Id }", "field: Name }", `syncs[0].key.field: an update is keyed on Id, got "Name"`},
-		"unknown operation":      {"operation: update", "operation: merge", `syncs[0].operation: must be update (by Id), upsert (on an external id) or insert`},
+		"unknown operation":      {"operation: update", "operation: merge", `syncs[0].operation: must be update (by Id), upsert (on an external id), insert (create once, keyed on an external id) or delete`},
 		"default without values": {"values: { gold: Strategic }, ", "", `syncs[0].fields[0].default: a default is for values the value map lacks`},
 		"bad type":               {"field: Tier__c,", "field: Tier__c, type: date,", `syncs[0].fields[0].type: must be string, integer, number or boolean, got "date"`},
 		"two syncs keyed apart, one field": {"default: SMB }", "default: SMB }\n  - name: tiers_again\n    model: tiers.sql\n    target: salesforce.Account\n    operation: upsert\n    key: { column: account_id, field: Intercom_Company_Id__c }\n    fields:\n      - { column: tier, field: Tier__c }",
 			"syncs[1].fields[0].field: salesforce.Account.Tier__c is also written by sync tiers, keyed on another field"},
 		"a field ferry's mapping writes": {"field: Tier__c,", "field: Website,", "syncs[0].fields[0].field: salesforce.Account.Website is written by ferry's"},
+		"a delete with fields":           {"operation: update", "operation: delete", "syncs[0].fields: a delete writes no field"},
 		"fields and field_rows":          {"field: Id }\n    fields:\n", "field: Id }\n    field_rows: { field: name, value: v }\n    fields:\n", "syncs[0].field_rows: a sync takes fields or field_rows, not both"},
 		"field_rows without a value":     {"    fields:\n      - { column: tier, field: Tier__c, values: { gold: Strategic }, default: SMB }\n", "    field_rows: { field: name }\n", "syncs[0].field_rows.value: required"},
 	}

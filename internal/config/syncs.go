@@ -212,11 +212,14 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 		sys, obj := s.System(), s.Object()
 		switch {
 		case sys == "salesforce" && sfObjectRe.MatchString(obj):
-			if s.Operation != "update" && s.Operation != "upsert" && s.Operation != "insert" {
-				add(at+".operation", "must be update (by Id), upsert (on an external id) or insert (create once, keyed on an external id) for a Salesforce target, got %q", s.Operation)
+			if s.Operation != "update" && s.Operation != "upsert" && s.Operation != "insert" && s.Operation != "delete" {
+				add(at+".operation", "must be update (by Id), upsert (on an external id), insert (create once, keyed on an external id) or delete (by Id) for a Salesforce target, got %q", s.Operation)
 			}
-			if s.Operation == "update" && s.Key.Field != "Id" {
-				add(at+".key.field", "an update is keyed on Id, got %q", s.Key.Field)
+			if (s.Operation == "update" || s.Operation == "delete") && s.Key.Field != "Id" {
+				add(at+".key.field", "an %s is keyed on Id, got %q", s.Operation, s.Key.Field)
+			}
+			if s.Operation == "delete" && (len(s.Fields) > 0 || s.FieldRows != nil) {
+				add(at+".fields", "a delete writes no field: each row of the model names a record to delete")
 			}
 			if s.Creates() && (s.Key.Field == "" || s.Key.Field == "Id") {
 				add(at+".key.field", "an %s is keyed on an external-id field, so that a retried create finds the record it made", s.Operation)
@@ -290,7 +293,7 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 			if s.Operation != "update" && s.Operation != "upsert" || s.System() == "intercom" && s.Object() != "contacts" && s.Object() != "companies" {
 				add(at+".field_rows", "a long-form model is for an update or upsert of salesforce.<Object>, intercom.contacts or intercom.companies")
 			}
-		case len(s.Fields) == 0:
+		case len(s.Fields) == 0 && s.Operation != "delete":
 			add(at+".fields", "required: at least one {column, field} (or field_rows, for a long-form model)")
 		}
 		seen := map[string]bool{}

@@ -1165,8 +1165,11 @@ func (r *run) load(ctx context.Context) (err error) {
 	started := map[string]time.Time{} // "op object" -> its first Bulk job's creation (Salesforce's clock)
 	sfEach := func(src load.Source, obj string, prep func([]load.Record) ([]load.Record, error)) error {
 		write := func(recs []load.Record) error {
-			if src.Op == "update" {
+			switch src.Op {
+			case "update":
 				return sf.Update(ctx, obj, recs, out)
+			case "delete":
+				return sf.Delete(ctx, obj, recs, out)
 			}
 			return sf.Upsert(ctx, obj, recs[0].Alt, recs, out)
 		}

@@ -85,6 +85,9 @@ func (r *run) checkSalesforceSync(ctx context.Context, p *config.Pipeline, i int
 	if err != nil {
 		return p.ProblemAt(at+".target", "salesforce cannot describe %s: %v", s.Object(), err)
 	}
+	if s.Operation == "delete" && !d.Deletable {
+		return p.ProblemAt(at+".target", "salesforce says %s records cannot be deleted (describe: deletable false)", s.Object())
+	}
 	if s.Creates() {
 		if kf := d.Field(s.Key.Field); kf == nil || !kf.ExternalID && !kf.IDLookup {
 			return p.ProblemAt(at+".key.field", "%s.%s is not an external-id field of the org", s.Object(), s.Key.Field)

@@ -546,8 +546,9 @@ type Field struct {
 
 // Describe is the part of DescribeSObjectResult ferry uses.
 type Describe struct {
-	Name   string  `json:"name"`
-	Fields []Field `json:"fields"`
+	Name      string  `json:"name"`
+	Deletable bool    `json:"deletable"`
+	Fields    []Field `json:"fields"`
 }
 
 // Field returns the named field, or nil.

@@ -182,6 +182,18 @@ func (c *Client) UpdateCollection(ctx context.Context, object string, records []
 	return out, err
 }
 
+// DeleteCollection deletes up to 200 records by Id (to the recycle bin);
+// results are in request order.
+func (c *Client) DeleteCollection(ctx context.Context, ids []string) ([]SaveResult, error) {
+	if len(ids) > 200 {
+		return nil, fmt.Errorf("salesforceapi: at most 200 records per collection call, got %d", len(ids))
+	}
+	var out []SaveResult
+	q := url.Values{"ids": {strings.Join(ids, ",")}, "allOrNone": {"false"}}
+	_, err := c.doJSON(ctx, http.MethodDelete, "composite/sobjects", q, nil, &out, false)
+	return out, err
+}
+
 // collection gives each record the attributes.type Collections require.
 func collection(object string, records []map[string]any) ([]map[string]any, error) {
 	if len(records) > 200 {

@@ -325,6 +325,9 @@ func (w *BulkWriter) settle(ctx context.Context, jobID string) (retry []int, err
 				w.out.Identified(target, w.object, r.key, id)
 			case transient(code) && w.retries > 0:
 				retry = append(retry, int(i))
+			case w.op == "delete" && code == "ENTITY_IS_DELETED":
+				s.Ledger.RecordHashed(target, w.object, r.key, r.hash, w.op, "done", r.key, "")
+				w.out.Wrote(target, w.object, w.op, 1)
 			case w.op == "update" && code == "ENTITY_IS_DELETED":
 				s.Ledger.RecordHashed(target, w.object, r.key, r.hash, w.op, "gone", "", code+": "+msg)
 				w.out.Went(load.Gone{Target: target, Object: w.object, ID: r.key, At: s.Ledger.Now()})

@@ -176,6 +176,12 @@ func (s *Sink) Upsert(ctx context.Context, object, extField string, recs []load.
 	return s.write(ctx, object, "upsert", extField, recs, out, 2)
 }
 
+// Delete deletes records of object by Id (r.Key). A record already
+// deleted counts as done.
+func (s *Sink) Delete(ctx context.Context, object string, recs []load.Record, out *load.Outcome) error {
+	return s.write(ctx, object, "delete", "Id", recs, out, 2)
+}
+
 type rowResult struct {
 	id    string
 	ok    bool
@@ -211,6 +217,9 @@ func (s *Sink) write(ctx context.Context, object, op, key string, recs []load.Re
 			out.Identified(target, object, rec.Key, r.id)
 		case transient(r.code) && attempts > 1:
 			retry = append(retry, rec)
+		case op == "delete" && r.code == "ENTITY_IS_DELETED":
+			s.Ledger.Record(target, rec, op, "done", rec.Key, "")
+			out.Wrote(target, object, op, 1)
 		case op == "update" && r.code == "ENTITY_IS_DELETED":
 			s.Ledger.Record(target, rec, op, "gone", "", r.code+": "+r.msg)
 			out.Went(load.Gone{Target: target, Object: object, ID: rec.Key, At: s.Ledger.Now()})
@@ -242,9 +251,16 @@ func (s *Sink) collections(ctx context.Context, object, op, key string, recs []l
 		}
 		var res []salesforceapi.SaveResult
 		var err error
-		if op == "update" {
+		switch op {
+		case "delete":
+			ids := make([]string, end-start)
+			for i, r := range recs[start:end] {
+				ids[i] = r.Key
+			}
+			res, err = s.Client.DeleteCollection(ctx, ids)
+		case "update":
 			res, err = s.Client.UpdateCollection(ctx, object, batch)
-		} else {
+		default:
 			res, err = s.Client.UpsertCollection(ctx, object, key, batch)
 		}
 		if err != nil {
