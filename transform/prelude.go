@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	sqlfiles "github.com/ferry-sync/ferry/sql"
@@ -240,6 +241,7 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		`CREATE OR REPLACE TABLE config.case_fields (field VARCHAR PRIMARY KEY, value VARCHAR)`,
 		`CREATE OR REPLACE TABLE config.expansion_tags (tag VARCHAR PRIMARY KEY, opportunity_type VARCHAR)`,
 		`CREATE OR REPLACE TABLE config.onboarding_milestones (event_name VARCHAR PRIMARY KEY, field VARCHAR)`,
+		`CREATE OR REPLACE TABLE config.campaign_tags (tag VARCHAR PRIMARY KEY)`,
 	}
 	for _, s := range stmts {
 		if _, err := tx.ExecContext(ctx, s); err != nil {
@@ -278,6 +280,11 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 			return fmt.Errorf("transform: config.expansion_tags: %w", err)
 		}
 	}
+	for _, tag := range slices.Compact(slices.Sorted(slices.Values(p.Workflows.TagCampaigns.Tags))) {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO config.campaign_tags VALUES ($1)`, tag); err != nil {
+			return fmt.Errorf("transform: config.campaign_tags: %w", err)
+		}
+	}
 	for name, field := range p.Workflows.OnboardingMilestones.Events {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO config.onboarding_milestones VALUES ($1, $2)`, name, field); err != nil {
 			return fmt.Errorf("transform: config.onboarding_milestones: %w", err)
@@ -304,6 +311,7 @@ func writeConfig(ctx context.Context, db *sql.DB, p *config.Pipeline) error {
 		"several_leads_enabled":       fmt.Sprint(p.Workflows.SeveralLeads.Enabled),
 		"case_notes_enabled":          fmt.Sprint(p.Workflows.CaseNotes.Enabled),
 		"milestones_enabled":          fmt.Sprint(p.Workflows.OnboardingMilestones.Enabled),
+		"tag_campaigns_enabled":       fmt.Sprint(p.Workflows.TagCampaigns.Enabled),
 		"case_notes_admin":            p.Workflows.CaseNotes.AdminID,
 		"case_notes_link":             p.CaseLink(),
 		"case_notes_since":            p.Workflows.CaseNotes.Since,

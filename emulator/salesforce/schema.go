@@ -226,6 +226,28 @@ func buildSchema() map[string]*objectMeta {
 			readOnly(defaulted(typed("IsClosed", "boolean"))),
 			extID("Intercom_Conversation_Id__c"),
 		}},
+		{Name: "Campaign", Label: "Campaign", LabelPlural: "Campaigns", KeyPrefix: "701", Fields: []*fieldMeta{
+			func() *fieldMeta { f := required(str("Name", 80)); f.NameField = true; return f }(),
+			defaulted(typed("IsActive", "boolean")),
+			pick("Type", "Conference", "Webinar", "Advertisement", "Email", "Other"),
+			defaulted(pick("Status", "Planned", "In Progress", "Completed", "Aborted")),
+			typed("Description", "textarea"),
+			defaulted(ref("OwnerId", "Owner", "User")),
+			extID("Ferry_Key__c"),
+		}},
+		// A Lead's or Contact's membership of a Campaign: which Campaign and
+		// whom are set on create only.
+		{Name: "CampaignMember", Label: "Campaign Member", LabelPlural: "Campaign Members", KeyPrefix: "00v", Fields: []*fieldMeta{
+			func() *fieldMeta {
+				f := required(ref("CampaignId", "Campaign", "Campaign"))
+				f.Updateable = false
+				return f
+			}(),
+			func() *fieldMeta { f := ref("LeadId", "Lead", "Lead"); f.Updateable = false; return f }(),
+			func() *fieldMeta { f := ref("ContactId", "Contact", "Contact"); f.Updateable = false; return f }(),
+			defaulted(pick("Status", "Sent", "Responded")),
+			extID("Ferry_Key__c"),
+		}},
 		{Name: "Task", Label: "Task", LabelPlural: "Tasks", KeyPrefix: "00T", Fields: []*fieldMeta{
 			ref("WhoId", "Who", "Contact", "Lead"),
 			ref("WhatId", "What", "Account", "Opportunity", "Case"),

@@ -22,8 +22,10 @@ var Documented = map[string][]extract.Column{
 		with(extract.Number, "Amount").with(extract.Date, "CloseDate").with(extract.Timestamp, "CreatedDate", "SystemModstamp"),
 	"OpportunityContactRole": cols("OpportunityId", "ContactId", "Role").with(extract.Boolean, "IsPrimary").
 		with(extract.Timestamp, "SystemModstamp"),
-	"Case": cols("ContactId", "AccountId", "Status", "Subject", "Description", "OwnerId").with(extract.Boolean, "IsClosed").with(extract.Timestamp, "CreatedDate", "SystemModstamp"),
-	"Task": cols("WhoId", "WhatId", "Status", "Subject", "Description", "OwnerId").with(extract.Boolean, "IsClosed").with(extract.Date, "ActivityDate").with(extract.Timestamp, "SystemModstamp"),
+	"Case":           cols("ContactId", "AccountId", "Status", "Subject", "Description", "OwnerId").with(extract.Boolean, "IsClosed").with(extract.Timestamp, "CreatedDate", "SystemModstamp"),
+	"Campaign":       cols("Name", "Ferry_Key__c").with(extract.Boolean, "IsActive").with(extract.Timestamp, "SystemModstamp"),
+	"CampaignMember": cols("CampaignId", "LeadId", "ContactId", "Status", "Ferry_Key__c").with(extract.Timestamp, "SystemModstamp"),
+	"Task":           cols("WhoId", "WhatId", "Status", "Subject", "Description", "OwnerId").with(extract.Boolean, "IsClosed").with(extract.Date, "ActivityDate").with(extract.Timestamp, "SystemModstamp"),
 }
 
 type columns []extract.Column

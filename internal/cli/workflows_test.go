@@ -694,3 +694,118 @@ JOIN raw.intercom__companies AS companies ON companies.id = identity.intercom_id
 	}
 	runWritesNothing(t, emu, run)
 }
+
+// TestRun_TagCampaigns: a Campaign per configured Intercom tag, created
+// once, whose members are exactly the matched Leads and Contacts with the
+// tag (a Lead lead capture creates joins on the run after, when it is
+// matched); then a run writes nothing; an untagged person's member is
+// deleted, and tagged again, the person is a member again.
+func TestRun_TagCampaigns(t *testing.T) {
+	t.Parallel()
+	example, err := os.ReadFile(pipelinePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.NewReplacer(
+		"  tag_campaigns:\n    enabled: false\n    tags: [pricing]\n", "  tag_campaigns:\n    enabled: true\n    tags: [pricing, billing]\n",
+		"    # Campaign:             {}", "    Campaign:             {}",
+		"    # CampaignMember:       {}", "    CampaignMember:       {}",
+	).Replace(string(example))
+	p := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", text)
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
+	data := t.TempDir()
+	run := func(args ...string) result {
+		return ferry(t, emu.Env(nil), append([]string{"run", "--pipeline", p, "--data-dir", data, "--log-level", "warn"}, args...)...)
+	}
+	tagID := map[string]string{}
+	for _, tg := range seed.Tags {
+		tagID[tg.Name] = tg.ID
+	}
+	// want: "tag person" for each matched Lead or Contact whose Intercom
+	// contact has a configured tag, from the emulators and the identity.
+	want := func() map[string]bool {
+		matched := map[string]string{}
+		for _, r := range stateRows(t, data, `SELECT intercom_id, sf_id FROM int_people_identity`) {
+			matched[r[0]] = r[1]
+		}
+		out := map[string]bool{}
+		for _, c := range emu.ICContacts() {
+			list, _ := c["tags"].(map[string]any)
+			data, _ := list["data"].([]any)
+			for _, d := range data {
+				id := testenv.Str(d.(map[string]any), "id")
+				for _, tag := range []string{"pricing", "billing"} {
+					if id == tagID[tag] && matched[testenv.Str(c, "id")] != "" {
+						out[tag+" "+matched[testenv.Str(c, "id")]] = true
+					}
+				}
+			}
+		}
+		return out
+	}
+	members := func() map[string]bool {
+		campaigns := map[string]string{}
+		for _, c := range emu.SOQL("SELECT Id, Ferry_Key__c, Name FROM Campaign") {
+			campaigns[testenv.Str(c, "Id")] = strings.TrimPrefix(testenv.Str(c, "Ferry_Key__c"), "tag:")
+		}
+		out := map[string]bool{}
+		for _, m := range emu.SOQL("SELECT CampaignId, LeadId, ContactId FROM CampaignMember") {
+			key := campaigns[testenv.Str(m, "CampaignId")] + " " + testenv.Str(m, "LeadId") + testenv.Str(m, "ContactId")
+			if out[key] {
+				t.Errorf("two members for %s", key)
+			}
+			out[key] = true
+		}
+		return out
+	}
+	same := func(what string) {
+		t.Helper()
+		w, got := want(), members()
+		if len(w) == 0 {
+			t.Fatal("no matched person has a configured tag: the fixture proves nothing")
+		}
+		for k := range w {
+			if !got[k] {
+				t.Errorf("%s: %s is not a member", what, k)
+			}
+		}
+		for k := range got {
+			if !w[k] {
+				t.Errorf("%s: %s is a member, but the person lacks the tag", what, k)
+			}
+		}
+	}
+	mustRun(t, run)
+	if got := emu.SOQL("SELECT Name FROM Campaign WHERE Ferry_Key__c LIKE 'tag:%'"); len(got) != 2 {
+		t.Fatalf("Campaigns %v, want one per configured tag", got)
+	}
+	same("first run")
+	// The Leads lead capture made in the first run are matched, and made
+	// members, by the second.
+	mustRun(t, run)
+	same("second run")
+	runWritesNothing(t, emu, run)
+
+	// Untag one member's Intercom contact: its member goes; tag it again:
+	// it is a member again.
+	pair := stateRows(t, data, `SELECT people.intercom_id, people.sf_id FROM int_people_tags AS people
+WHERE list_contains(people.tag_names, 'pricing') AND NOT starts_with(people.sf_id, 'lead:') ORDER BY 1 LIMIT 1`)[0]
+	if code, body := emu.ICDo(http.MethodDelete, "/contacts/"+pair[0]+"/tags/"+tagID["pricing"], nil); code != 200 {
+		t.Fatalf("untag: %d %s", code, body)
+	}
+	mustRun(t, run)
+	if members()["pricing "+pair[1]] {
+		t.Fatalf("%s keeps its pricing membership after the tag was removed", pair[1])
+	}
+	same("after an untag")
+	runWritesNothing(t, emu, run)
+	if code, body := emu.ICDo(http.MethodPost, "/contacts/"+pair[0]+"/tags", map[string]any{"id": tagID["pricing"]}); code != 200 {
+		t.Fatalf("tag: %d %s", code, body)
+	}
+	mustRun(t, run)
+	same("after tagging again")
+	if got := emu.SOQL("SELECT Id FROM CampaignMember WHERE Ferry_Key__c = 'tag:pricing:" + pair[1] + ":2'"); len(got) != 1 {
+		t.Fatalf("the member made again: %v, want it keyed tag:pricing:%s:2", got, pair[1])
+	}
+	runWritesNothing(t, emu, run)
+}

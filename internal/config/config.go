@@ -224,6 +224,7 @@ type Workflows struct {
 	TagsToSalesforce       ShippedWorkflow        `yaml:"tags_to_salesforce"`
 	CaseNotes              CaseNotes              `yaml:"case_notes"`
 	OnboardingMilestones   OnboardingMilestones   `yaml:"onboarding_milestones"`
+	TagCampaigns           TagCampaigns           `yaml:"tag_campaigns"`
 }
 
 // LeadCapture creates Salesforce Leads for qualifying Intercom contacts.
@@ -660,7 +661,7 @@ var (
 // Source objects ferry knows how to extract.
 var (
 	IntercomObjects   = []string{"contacts", "companies", "conversations", "admins", "tags", "events"}
-	SalesforceObjects = []string{"Lead", "Contact", "Account", "User", "Opportunity", "OpportunityContactRole", "Case", "Task"}
+	SalesforceObjects = []string{"Lead", "Contact", "Account", "User", "Opportunity", "OpportunityContactRole", "Case", "Task", "Campaign", "CampaignMember"}
 )
 
 func (p *Pipeline) validate(probs *[]pathProblem) {

@@ -101,6 +101,14 @@ type OnboardingMilestones struct {
 	Events          map[string]string `yaml:"events"` // event name -> Account date field
 }
 
+// TagCampaigns keeps a Salesforce Campaign per Intercom tag of Tags, whose
+// members are the matched Leads and Contacts whose Intercom contact has the
+// tag.
+type TagCampaigns struct {
+	ShippedWorkflow `yaml:",inline"`
+	Tags            []string `yaml:"tags"`
+}
+
 // DefaultOnboardingDays is how long an Account stays in onboarding after a
 // Closed Won Opportunity, unless workflows.onboarding_milestones.days says.
 const DefaultOnboardingDays = 90
@@ -149,6 +157,7 @@ func (w *Workflows) shipped() map[string]ShippedWorkflow {
 		"tags_to_salesforce":      w.TagsToSalesforce,
 		"case_notes":              w.CaseNotes.ShippedWorkflow,
 		"onboarding_milestones":   w.OnboardingMilestones.ShippedWorkflow,
+		"tag_campaigns":           w.TagCampaigns.ShippedWorkflow,
 	}
 }
 
@@ -303,6 +312,21 @@ func (p *Pipeline) validateShipped(probs *[]pathProblem) {
 		}
 	} else if events {
 		add("$.extract.intercom.events", "events are read for the people workflows.onboarding_milestones names: turn it on, or leave events out")
+	}
+	if c := w.TagCampaigns; c.Enabled {
+		if len(c.Tags) == 0 {
+			add("$.workflows.tag_campaigns.tags", "required: the Intercom tags that each get a Campaign")
+		}
+		for _, tag := range c.Tags {
+			if strings.TrimSpace(tag) == "" {
+				add("$.workflows.tag_campaigns.tags", "a tag name may not be empty")
+			}
+		}
+		for _, obj := range []string{"Campaign", "CampaignMember"} {
+			if _, ok := p.Extract.Salesforce[obj]; !ok {
+				add("$.workflows.tag_campaigns", "needs extract.salesforce.%s: the Campaigns and members ferry made are read back, so that none is made twice and members of an untagged person are removed", obj)
+			}
+		}
 	}
 	if w.SeveralLeads.Enabled && !w.ConversationTasks.Enabled {
 		add("$.workflows.several_leads", "logs the Tasks of workflows.conversation_tasks on more Leads: turn that on too")

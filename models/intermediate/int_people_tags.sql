@@ -1,7 +1,7 @@
 -- materialized: table
--- description: The Intercom tags of each matched person, sorted and ';'-separated ('' for none), with the Salesforce Lead or Contact the person matches: what workflows.tags_to_salesforce writes to Intercom_Tags__c.
+-- description: The Intercom tags of each matched person, sorted and ';'-separated ('' for none) and as a list, with the Salesforce Lead or Contact the person matches: what workflows.tags_to_salesforce writes to Intercom_Tags__c, and workflows.tag_campaigns makes Campaign members of.
 WITH enabled AS (
-    SELECT value = 'true' AS is_enabled FROM config.settings WHERE key = 'tags_to_sf_enabled'
+    SELECT bool_or(value = 'true') AS is_enabled FROM config.settings WHERE key IN ('tags_to_sf_enabled', 'tag_campaigns_enabled')
 ),
 
 -- Nothing is computed while the workflow is off.
@@ -31,7 +31,8 @@ SELECT
     identity.intercom_id,
     identity.sf_object,
     identity.sf_id,
-    coalesce(array_to_string(tags.names, ';'), '') AS tags
+    coalesce(array_to_string(tags.names, ';'), '') AS tags,
+    coalesce(tags.names, []) AS tag_names
 FROM people AS identity
 LEFT JOIN tags
     ON tags.intercom_id = identity.intercom_id
