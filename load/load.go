@@ -91,17 +91,11 @@ func (s Source) Sync() string { return s.sync }
 
 // The outbound models the load stage writes.
 var (
-	// SalesforceUpdates are keyed by Id.
-	SalesforceUpdates = Source{"salesforce", "update", `SELECT sf_object, sf_id, NULL, field, value, value_type, false FROM main.sf_updates`, true, ""}
 	// SalesforceUpserts are keyed by an external id; each record's Alt
 	// names the external-id field.
 	SalesforceUpserts = Source{"salesforce", "upsert", `SELECT sf_object, record_key, external_id_field, field, value, value_type, NULL FROM main.sf_upserts`, true, ""}
 	// IntercomCreates are keyed by Salesforce Contact Id.
 	IntercomCreates = Source{"intercom", "create", `SELECT 'contacts', record_key, NULL, field, value, value_type, true FROM main.intercom_contact_creates`, false, ""}
-	// IntercomContacts are updates keyed by Intercom id.
-	IntercomContacts = Source{"intercom", "update", `SELECT 'contacts', intercom_id, NULL, field, value, value_type, false FROM main.intercom_updates WHERE entity = 'people'`, false, ""}
-	// IntercomCompanies are updates keyed by Intercom id (Alt = company_id).
-	IntercomCompanies = Source{"intercom", "upsert", `SELECT 'companies', intercom_id, company_id, field, value, value_type, NULL FROM main.intercom_updates WHERE entity = 'companies'`, false, ""}
 	// IntercomAttachments attach contacts to companies: Object is
 	// "intercom" (Key is a contact id) or "salesforce_contact" (Key is the
 	// Contact Id of a contact created in this run); each field's value is
@@ -110,7 +104,7 @@ var (
 )
 
 // summaryOrder is the order of a plan summary's lines.
-var summaryOrder = []Source{IntercomCreates, IntercomContacts, IntercomCompanies, IntercomAttachments, SalesforceUpserts, SalesforceUpdates}
+var summaryOrder = []Source{IntercomCreates, IntercomAttachments, SalesforceUpserts}
 
 // rows names the source's columns and drops rows without a key or field.
 func (s Source) rows() string {

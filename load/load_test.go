@@ -17,9 +17,7 @@ import (
 
 // emptyModels creates every outbound model the plan reads, without rows.
 var emptyModels = []string{
-	`CREATE TABLE main.sf_updates (sf_object VARCHAR, sf_id VARCHAR, field VARCHAR, value VARCHAR, value_type VARCHAR)`,
 	`CREATE TABLE main.sf_upserts (sf_object VARCHAR, record_key VARCHAR, external_id_field VARCHAR, field VARCHAR, value VARCHAR, value_type VARCHAR)`,
-	`CREATE TABLE main.intercom_updates (entity VARCHAR, intercom_id VARCHAR, company_id VARCHAR, field VARCHAR, value VARCHAR, value_type VARCHAR)`,
 	`CREATE TABLE main.intercom_contact_creates (record_key VARCHAR, field VARCHAR, value VARCHAR, value_type VARCHAR)`,
 	`CREATE TABLE main.intercom_company_attachments (contact_kind VARCHAR, contact_key VARCHAR, company_intercom_id VARCHAR)`,
 	`CREATE TABLE main.identity_ambiguous (id VARCHAR)`,
@@ -188,7 +186,7 @@ func TestPlan_Chunks(t *testing.T) {
 		}
 	}
 	t.Run("other source", func(t *testing.T) {
-		for recs, err := range plan.Chunks(t.Context(), load.SalesforceUpdates, "") {
+		for recs, err := range plan.Chunks(t.Context(), load.IntercomCreates, "") {
 			t.Fatalf("empty source yielded %v, %v", recs, err)
 		}
 	})

@@ -74,7 +74,7 @@ func ShippedSyncs(fsys fs.FS, root string, p *config.Pipeline) func(workflow str
 func syncTarget(s config.SyncSpec) (table, keyColumn string) {
 	if s.System() == "intercom" {
 		if s.Object() == "companies" {
-			return extract.TableName("intercom", "companies"), "company_id"
+			return extract.TableName("intercom", "companies"), s.Key.Field // company_id (upsert) or id (update)
 		}
 		return extract.TableName("intercom", "contacts"), "id"
 	}
@@ -159,18 +159,42 @@ func expandFieldRows(ctx context.Context, db *sql.DB, p *config.Pipeline, i int,
 	if dup.Valid {
 		return s, false, p.ProblemAt(at+".field_rows", "model %s has several rows for %s and field %s: a sync writes one value per field of a record", s.ModelName(), s.Key.Column, dup.String)
 	}
-	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT CAST(%s AS VARCHAR) FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL ORDER BY 1", field, model, key, field))
+	typeExpr := "NULL::VARCHAR"
+	if fr.TypeColumn != "" {
+		if !has[strings.ToLower(fr.TypeColumn)] {
+			return s, false, p.ProblemAt(at+".field_rows.type_column", "model %s has no column %s (it has %s)", s.ModelName(), fr.TypeColumn, strings.Join(names, ", "))
+		}
+		typeExpr = "CAST(" + state.QuoteIdent(fr.TypeColumn) + " AS VARCHAR)"
+	}
+	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT CAST(%[1]s AS VARCHAR), min(%[4]s), count(DISTINCT %[4]s) FROM %[2]s WHERE %[3]s IS NOT NULL AND %[1]s IS NOT NULL GROUP BY 1 ORDER BY 1", field, model, key, typeExpr))
 	if err != nil {
 		return s, false, p.ProblemAt(at+".field_rows", "%v", err)
 	}
 	var fields []string
+	types := map[string]string{}
 	for rows.Next() {
 		var f string
-		if err := rows.Scan(&f); err != nil {
+		var typ sql.NullString
+		var kinds int
+		if err := rows.Scan(&f, &typ, &kinds); err != nil {
 			rows.Close()
 			return s, false, err
 		}
+		if kinds > 1 {
+			rows.Close()
+			return s, false, p.ProblemAt(at+".field_rows.type_column", "model %s gives field %s more than one type", s.ModelName(), f)
+		}
 		fields = append(fields, f)
+		types[f] = fr.Type
+		if typ.Valid {
+			switch typ.String {
+			case "string", "integer", "number", "boolean":
+				types[f] = typ.String
+			default:
+				rows.Close()
+				return s, false, p.ProblemAt(at+".field_rows.type_column", "model %s gives field %s the type %q (string, integer, number or boolean)", s.ModelName(), f, typ.String)
+			}
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -186,10 +210,10 @@ func expandFieldRows(ctx context.Context, db *sql.DB, p *config.Pipeline, i int,
 		if strings.TrimSpace(f) == "" || strings.EqualFold(f, s.Key.Field) {
 			return s, false, p.ProblemAt(at+".field_rows.field", "model %s names a field %q to write, which is empty or the key", s.ModelName(), f)
 		}
-		if other := p.MappingWriter(s, f); other != "" {
+		if other := p.MappingWriter(s, f); other != "" && !s.Essential {
 			return s, false, p.ProblemAt(at+".field_rows.field", "model %s names %s.%s, which ferry's %s mapping writes: two writers would overwrite each other", s.ModelName(), s.Target, f, other)
 		}
-		wide.Fields = append(wide.Fields, config.SyncField{Column: f, Field: f, Type: fr.Type})
+		wide.Fields = append(wide.Fields, config.SyncField{Column: f, Field: f, Type: types[f]})
 		// A field without a row for a record is not written (a model of
 		// changes names only what changed); a row with no value clears it.
 		exprs = append(exprs, fmt.Sprintf("max(CAST(%[1]s AS VARCHAR)) FILTER (WHERE CAST(%[2]s AS VARCHAR) = %[3]s) AS %[4]s, count(*) FILTER (WHERE CAST(%[2]s AS VARCHAR) = %[3]s) > 0 AS %[5]s",
@@ -218,18 +242,18 @@ func SyncFields(ctx context.Context, db *sql.DB, s config.SyncSpec) ([]config.Sy
 	if s.FieldRows == nil {
 		return s.Fields, nil
 	}
-	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT field FROM main.%s ORDER BY 1", state.QuoteIdent(SyncView(s.Name))))
+	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT field, min(type) FROM main.%s GROUP BY 1 ORDER BY 1", state.QuoteIdent(SyncView(s.Name))))
 	if err != nil {
 		return nil, fmt.Errorf("sync %s: %w", s.Name, err)
 	}
 	defer rows.Close()
 	var out []config.SyncField
 	for rows.Next() {
-		var f string
-		if err := rows.Scan(&f); err != nil {
+		var f, typ string
+		if err := rows.Scan(&f, &typ); err != nil {
 			return nil, err
 		}
-		out = append(out, config.SyncField{Column: f, Field: f, Type: s.FieldRows.Type})
+		out = append(out, config.SyncField{Column: f, Field: f, Type: typ})
 	}
 	return out, rows.Err()
 }

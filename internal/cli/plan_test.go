@@ -16,7 +16,7 @@ func TestPlan_ListsEveryWorkflow(t *testing.T) {
 		"salesforce Lead      upsert", "salesforce Task      upsert", "salesforce Case      upsert",
 		"salesforce Account   update", "Health_Score__c=", "salesforce Opportunity update", "Active_Support_Issue__c=",
 		"intercom   messages  message", "intercom   contacts  update", "custom_attributes.sf_opportunity_stage=",
-		"intercom   companies upsert", "custom_attributes.health_score=", "intercom   contacts  create",
+		"intercom   companies update", "custom_attributes.health_score=", "intercom   contacts  create",
 	} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("plan output lacks %q", want)

@@ -139,11 +139,16 @@ func (p *Pipeline) CaseLink() string {
 // ferry's own: their syncs load before the others (whose records may name
 // theirs: a notice or a note names its Case), and the daily budget never
 // defers them.
-var essential = []string{"conversation_tasks", "escalation", "support_issue_flag", "onboarding_message"}
+var essential = []string{"mapping", "conversation_tasks", "escalation", "support_issue_flag", "onboarding_message"}
+
+// shippedAt is where problems with an own workflow's declaration are
+// reported, when it is not configured under workflows:.
+var shippedAt = map[string]string{"mapping": "$.sync"}
 
 // shipped lists the shipped workflows, by the name of their declaration.
 func (w *Workflows) shipped() map[string]ShippedWorkflow {
 	return map[string]ShippedWorkflow{
+		"mapping":                 {Enabled: true}, // sync.people and sync.companies
 		"conversation_tasks":      {Enabled: w.ConversationTasks.Enabled},
 		"escalation":              {Enabled: w.Escalation.Enabled},
 		"support_issue_flag":      {Enabled: w.SupportIssueFlag.Enabled},
@@ -203,6 +208,9 @@ func (p *Pipeline) AddShipped(read func(workflow string) (data []byte, file stri
 		}
 		for _, s := range specs {
 			s.At = "$.workflows." + name
+			if at, ok := shippedAt[name]; ok {
+				s.At = at
+			}
 			s.Workflow = name
 			s.Priority = workflows[name].Priority
 			s.Essential = slices.Contains(essential, name)

@@ -33,6 +33,10 @@ type SyncSpec struct {
 	// ones the model names, checked when it is built.
 	FieldRows *SyncFieldRows `yaml:"field_rows"`
 	Mode      string         `yaml:"mode"`
+	// CreateAttributes, for an Intercom target, creates the custom data
+	// attributes the sync writes that the workspace lacks (typed by the
+	// field's type), instead of refusing them.
+	CreateAttributes bool `yaml:"create_attributes"`
 	// Priority orders the syncs a run defers when its Salesforce calls
 	// would pass connections.salesforce.budget.daily_calls: the lowest
 	// first, and among equals the one declared last.
@@ -92,6 +96,9 @@ type SyncFieldRows struct {
 	Field string `yaml:"field"`
 	Value string `yaml:"value"`
 	Type  string `yaml:"type"` // string (default), integer, number, boolean
+	// TypeColumn, instead of Type, names the model's column holding each
+	// row's type; a field's rows must agree.
+	TypeColumn string `yaml:"type_column"`
 }
 
 // SyncField maps one column of the model to one field of the target.
@@ -235,11 +242,13 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 				add(at+".fields", "intercom.contact_tags take two fields: { column: <tag name>, field: tag } and { column: <true to tag, false to untag>, field: tagged, type: boolean }")
 			}
 		case sys == "intercom" && obj == "companies":
-			if s.Operation != "upsert" {
-				add(at+".operation", "must be upsert for intercom.companies (create or update by company_id), got %q", s.Operation)
-			}
-			if s.Key.Field != "company_id" {
-				add(at+".key.field", "intercom.companies are keyed on their company_id, got %q", s.Key.Field)
+			switch {
+			case s.Operation != "upsert" && s.Operation != "update":
+				add(at+".operation", "must be upsert (create or update by company_id) or update (by Intercom id) for intercom.companies, got %q", s.Operation)
+			case s.Operation == "upsert" && s.Key.Field != "company_id":
+				add(at+".key.field", "an upsert of intercom.companies is keyed on their company_id, got %q", s.Key.Field)
+			case s.Operation == "update" && s.Key.Field != "id":
+				add(at+".key.field", "an update of intercom.companies is keyed on their Intercom id: field id, got %q", s.Key.Field)
 			}
 		case sys == "intercom" && obj == "contacts":
 			if s.Operation != "update" {
@@ -267,6 +276,9 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 		default:
 			add(at+".target", "must be salesforce.<Object>, intercom.contacts, intercom.companies, intercom.contact_tags, intercom.conversation_notes or intercom.messages, got %q", s.Target)
 		}
+		if s.CreateAttributes && (sys != "intercom" || obj != "contacts" && obj != "companies") {
+			add(at+".create_attributes", "creates Intercom data attributes: for intercom.contacts and intercom.companies")
+		}
 		if !columnRe.MatchString(s.Key.Column) {
 			add(at+".key.column", "required: the model's column holding the key")
 		}
@@ -289,6 +301,9 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 			case "", "string", "integer", "number", "boolean":
 			default:
 				add(at+".field_rows.type", "must be string, integer, number or boolean, got %q", fr.Type)
+			}
+			if fr.TypeColumn != "" && (fr.Type != "" || !columnRe.MatchString(fr.TypeColumn)) {
+				add(at+".field_rows.type_column", "a column of the model, instead of type")
 			}
 			if s.Operation != "update" && s.Operation != "upsert" || s.System() == "intercom" && s.Object() != "contacts" && s.Object() != "companies" {
 				add(at+".field_rows", "a long-form model is for an update or upsert of salesforce.<Object>, intercom.contacts or intercom.companies")

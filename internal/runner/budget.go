@@ -114,10 +114,8 @@ func (r *run) writeCalls(n int) int {
 func (r *run) ownWriteCalls() int {
 	plan := r.plan
 	calls := 0
-	for _, src := range []load.Source{load.SalesforceUpdates, load.SalesforceUpserts} {
-		for _, obj := range plan.Objects(src) {
-			calls += r.writeCalls(plan.Count(src, obj))
-		}
+	for _, obj := range plan.Objects(load.SalesforceUpserts) {
+		calls += r.writeCalls(plan.Count(load.SalesforceUpserts, obj))
 	}
 	if plan.Count(load.IntercomCreates, "") > 0 {
 		calls++ // the created contacts' ids, written back to Salesforce

@@ -10,6 +10,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -1082,26 +1083,30 @@ func (r *run) load(ctx context.Context) (err error) {
 	if err := r.sf.Reserve(ctx, calls+1); err != nil {
 		return fmt.Errorf("salesforce: %w", err)
 	}
-	if plan.Count(load.IntercomContacts, "")+plan.Count(load.IntercomCreates, "") > 0 {
-		attrs := customAttributes(p.Sync.People.Fields)
-		if w := p.Workflows.OpportunityStage; w.Enabled {
-			attrs[w.Attribute] = "string"
-		}
-		if err := ic.EnsureAttributes(ctx, "contact", attrs); err != nil {
+	// The custom data attributes the writes name are created when missing:
+	// those of contacts ferry creates (the people mapping's), and those of
+	// the syncs that ask for it (create_attributes).
+	if plan.Count(load.IntercomCreates, "") > 0 {
+		if err := ic.EnsureAttributes(ctx, "contact", customAttributes(p.Sync.People.Fields)); err != nil {
 			return fmt.Errorf("intercom: %w", err)
 		}
 	}
-	if plan.Count(load.IntercomCompanies, "") > 0 {
-		attrs := customAttributes(p.Sync.Companies.Fields)
-		if p.Health.Enabled {
-			if a := p.Health.Intercom.ScoreAttribute; a != "" {
-				attrs[a] = "number"
-			}
-			if a := p.Health.Intercom.BandAttribute; a != "" {
-				attrs[a] = "string"
+	for _, s := range p.Syncs {
+		if !s.CreateAttributes || plan.Count(syncSource(s), "") == 0 {
+			continue
+		}
+		fields, err := transform.SyncFields(ctx, r.st.DB, s)
+		if err != nil {
+			return err
+		}
+		attrs := map[string]string{}
+		for _, f := range fields {
+			if name, ok := strings.CutPrefix(f.Field, "custom_attributes."); ok {
+				attrs[name] = cmp.Or(f.Type, "string")
 			}
 		}
-		if err := ic.EnsureAttributes(ctx, "company", attrs); err != nil {
+		model := map[string]string{"contacts": "contact", "companies": "company"}[s.Object()]
+		if err := ic.EnsureAttributes(ctx, model, attrs); err != nil {
 			return fmt.Errorf("intercom: %w", err)
 		}
 	}
@@ -1141,22 +1146,11 @@ func (r *run) load(ctx context.Context) (err error) {
 	}); err != nil {
 		return err
 	}
-	if err := each(load.IntercomContacts, "", func(recs []load.Record) error { return ic.UpdateContacts(ctx, recs, out) }); err != nil {
-		return err
-	}
-	if err := each(load.IntercomCompanies, "", func(recs []load.Record) error { return ic.UpdateCompanies(ctx, recs, out) }); err != nil {
-		return err
-	}
 	if err := each(load.IntercomAttachments, "", func(recs []load.Record) error { return ic.Attach(ctx, recs, created, out) }); err != nil {
 		return err
 	}
 	if err := r.hook("after-intercom-load"); err != nil {
 		return err
-	}
-	objects := plan.Objects(load.SalesforceUpdates)
-	if len(created) > 0 && !slices.Contains(objects, "Contact") {
-		objects = append(objects, "Contact")
-		sort.Strings(objects)
 	}
 	// sfEach writes src's records of obj: chunk by chunk through
 	// Collections when there are few, else through Bulk jobs that span the
@@ -1224,18 +1218,12 @@ func (r *run) load(ctx context.Context) (err error) {
 		}
 		return saved()
 	}
-	for _, obj := range objects {
-		if err := sfEach(load.SalesforceUpdates, obj, nil); err != nil {
-			return err
-		}
-		if obj != "Contact" {
-			continue
-		}
-		// The links are in memory already (bounded by the contacts this
-		// run created), and are one write: one job when Bulk takes them.
-		// They stay apart from the plan's updates, whose job might hold
-		// the same Contact.
-		if err := sf.Update(ctx, obj, contactLinks(created, p.Sync.People.SalesforceExternalID), out); err != nil {
+	// The Intercom ids of the contacts this run created go to their
+	// Contacts: in memory already (bounded by the creates), and one write
+	// (one job when Bulk takes them), apart from the Contact updates, whose
+	// job might hold the same Contact.
+	if len(created) > 0 {
+		if err := sf.Update(ctx, "Contact", contactLinks(created, p.Sync.People.SalesforceExternalID), out); err != nil {
 			return err
 		}
 		if err := saved(); err != nil {
@@ -1269,6 +1257,8 @@ func (r *run) load(ctx context.Context) (err error) {
 		switch {
 		case s.System() == "intercom" && s.Object() == "contact_tags":
 			err = each(src, "", func(recs []load.Record) error { return ic.TagContacts(ctx, recs, out) })
+		case s.System() == "intercom" && s.Object() == "companies" && s.Operation == "update":
+			err = each(src, "", func(recs []load.Record) error { return ic.UpdateCompanies(ctx, recs, out) })
 		case s.System() == "intercom" && s.Object() == "companies":
 			err = each(src, "", func(recs []load.Record) error { return ic.UpsertCompanies(ctx, recs, out) })
 		case s.System() == "intercom" && s.Object() == "messages":

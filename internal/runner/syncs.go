@@ -69,7 +69,7 @@ func (r *run) checkSyncTargets(ctx context.Context) error {
 			}
 			for j, f := range fields {
 				name, isCustom := strings.CutPrefix(f.Field, "custom_attributes.")
-				if isCustom && !slices.Contains(custom[model], name) || !isCustom && !slices.Contains(standard, f.Field) {
+				if isCustom && !slices.Contains(custom[model], name) && !s.CreateAttributes || !isCustom && !slices.Contains(standard, f.Field) {
 					return p.ProblemAt(s.FieldPath(i, j)+".field", "intercom %s have no writable attribute %s (standard: %s; custom: custom_attributes.<name> of a data attribute)",
 						s.Object(), f.Field, strings.Join(standard, ", "))
 				}

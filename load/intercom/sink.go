@@ -289,7 +289,7 @@ func (s *Sink) UpdateCompanies(ctx context.Context, recs []load.Record, out *loa
 		if err == nil {
 			_, err = s.Client.UpdateCompany(ctx, r.Key, b)
 		}
-		return s.settle(ctx, r, "upsert", "", err, out)
+		return s.settle(ctx, r, "update", "", err, out)
 	})
 }
 

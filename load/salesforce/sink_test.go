@@ -142,11 +142,9 @@ func TestUpsert_PlanReadInChunks(t *testing.T) {
 	t.Parallel()
 	sink, c, st := fixture(t, 0, 0)
 	for _, q := range []string{
-		`CREATE TABLE main.sf_updates (sf_object VARCHAR, sf_id VARCHAR, field VARCHAR, value VARCHAR, value_type VARCHAR)`,
 		`CREATE TABLE main.sf_upserts AS SELECT 'Lead' AS sf_object, printf('ic-%02d', i) AS record_key, 'Intercom_Id__c' AS external_id_field,
 			f AS field, CASE f WHEN 'LastName' THEN 'Doe ' || i ELSE 'Acme' END AS value, 'string' AS value_type
 			FROM range(50) AS r(i), (VALUES ('LastName'), ('Company')) AS fs(f)`,
-		`CREATE TABLE main.intercom_updates (entity VARCHAR, intercom_id VARCHAR, company_id VARCHAR, field VARCHAR, value VARCHAR, value_type VARCHAR)`,
 		`CREATE TABLE main.intercom_contact_creates (record_key VARCHAR, field VARCHAR, value VARCHAR, value_type VARCHAR)`,
 		`CREATE TABLE main.intercom_company_attachments (contact_kind VARCHAR, contact_key VARCHAR, company_intercom_id VARCHAR)`,
 		`CREATE TABLE main.identity_ambiguous (id VARCHAR)`,

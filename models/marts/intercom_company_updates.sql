@@ -1,0 +1,5 @@
+-- materialized: view
+-- description: The rows of intercom_updates for Intercom companies (entity companies): one per changed attribute, in long form, written by models/syncs/mapping.yaml.
+SELECT intercom_id, field, value, value_type
+FROM intercom_updates
+WHERE entity = 'companies'
