@@ -264,17 +264,10 @@ func (s *Server) listCompanies(w http.ResponseWriter, r *http.Request) {
 // writeCompanyPage serves page-numbered company listing, capped at 10,000.
 func (s *Server) writeCompanyPage(w http.ResponseWriter, r *http.Request, counts map[string]int, def int) {
 	q := r.URL.Query()
-	perPage, err := perPageParam(q.Get("per_page"), def)
+	perPage, page, err := pageParams(q, def)
 	if err != nil {
 		writeError(w, 400, "parameter_invalid", err.Error())
 		return
-	}
-	page := 1
-	if p := q.Get("page"); p != "" {
-		if page, err = strconv.Atoi(p); err != nil || page < 1 {
-			writeError(w, 400, "parameter_invalid", "page must be a positive integer")
-			return
-		}
 	}
 	var visible []*company
 	for _, c := range s.ws.companies.list {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -171,6 +172,21 @@ func perPageParam(v string, def int) (int, error) {
 		return 0, fmt.Errorf("per_page must be an integer between 1 and 150")
 	}
 	return n, nil
+}
+
+// pageParams reads page-number paging: per_page (default def, at most
+// 150) and page (default 1).
+func pageParams(q url.Values, def int) (perPage, page int, err error) {
+	if perPage, err = perPageParam(q.Get("per_page"), def); err != nil {
+		return 0, 0, err
+	}
+	page = 1
+	if v := q.Get("page"); v != "" {
+		if page, err = strconv.Atoi(v); err != nil || page < 1 {
+			return 0, 0, fmt.Errorf("page must be a positive integer")
+		}
+	}
+	return perPage, page, nil
 }
 
 // contactInput is the validated body of POST/PUT /contacts.

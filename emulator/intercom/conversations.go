@@ -327,6 +327,14 @@ func (s *Server) managePart(w http.ResponseWriter, r *http.Request, id, version 
 		writeError(w, 400, "parameter_invalid", "type must be admin and message_type close, open or comment")
 		return
 	}
+	state := map[string]string{"close": "closed", "open": "open"}[kind]
+	s.addPart(w, id, adminID, kind, text, state, version)
+}
+
+// addPart adds an admin's part of kind to conversation id, moving it to
+// state unless that is empty, and answers with the conversation, its parts
+// included.
+func (s *Server) addPart(w http.ResponseWriter, id, adminID, kind, text, state, version string) {
 	s.ws.mu.Lock()
 	defer s.ws.mu.Unlock()
 	old := s.ws.conversations.get(id)
@@ -334,19 +342,16 @@ func (s *Server) managePart(w http.ResponseWriter, r *http.Request, id, version 
 		writeError(w, 404, "not_found", "Resource Not Found")
 		return
 	}
-	n, _ := strconv.ParseInt(adminID, 10, 64)
-	if !s.ws.adminExists(n) {
+	n, err := strconv.ParseInt(adminID, 10, 64)
+	if err != nil || !s.ws.adminExists(n) {
 		writeError(w, 404, "admin_not_found", "Admin not found")
 		return
 	}
 	c := *old
 	now := s.opt.Now().Unix()
 	c.Parts = append(append([]part{}, old.Parts...), part{ID: fmt.Sprintf("%s%02d", c.ID, len(old.Parts)+1), Type: kind, Body: text, AuthorType: "admin", AuthorID: adminID, CreatedAt: now})
-	switch kind {
-	case "close":
-		c.State = "closed"
-	case "open":
-		c.State = "open"
+	if state != "" {
+		c.State = state
 	}
 	c.UpdatedAt = now
 	s.ws.journal.Append(entry{Conversation: &c, Seq: s.ws.seq})
@@ -382,26 +387,7 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request, id, version strin
 		writeError(w, 400, "parameter_not_found", "body not specified")
 		return
 	}
-	s.ws.mu.Lock()
-	defer s.ws.mu.Unlock()
-	old := s.ws.conversations.get(id)
-	if old == nil {
-		writeError(w, 404, "not_found", "Resource Not Found")
-		return
-	}
-	n, err := strconv.ParseInt(adminID, 10, 64)
-	if err != nil || !s.ws.adminExists(n) {
-		writeError(w, 404, "admin_not_found", "Admin not found")
-		return
-	}
-	c := *old
-	now := s.opt.Now().Unix()
-	c.Parts = append(append([]part{}, old.Parts...), part{ID: fmt.Sprintf("%s%02d", c.ID, len(old.Parts)+1), Type: kind, Body: text, AuthorType: "admin", AuthorID: adminID, CreatedAt: now})
-	c.UpdatedAt = now
-	s.ws.journal.Append(entry{Conversation: &c, Seq: s.ws.seq})
-	s.ws.putConversation(&c)
-	s.stats.record("conversations", "reply_"+kind)
-	writeJSON(w, 200, s.conversationJSON(&c, version, true))
+	s.addPart(w, id, adminID, kind, text, "", version)
 }
 
 // searchConversations implements POST /conversations/search. Unlike contact

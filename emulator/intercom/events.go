@@ -127,17 +127,10 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 400, "parameter_not_found", "one of intercom_user_id, user_id or email is required")
 		return
 	}
-	perPage, err := perPageParam(q.Get("per_page"), 50)
+	perPage, page, err := pageParams(q, 50)
 	if err != nil {
 		writeError(w, 400, "parameter_invalid", err.Error())
 		return
-	}
-	page := 1
-	if p := q.Get("page"); p != "" {
-		if page, err = strconv.Atoi(p); err != nil || page < 1 {
-			writeError(w, 400, "parameter_invalid", "page is invalid")
-			return
-		}
 	}
 	s.ws.mu.RLock()
 	defer s.ws.mu.RUnlock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -437,6 +438,37 @@ func TestRun_LeadStatusTags(t *testing.T) {
 	runWritesNothing(t, emu, run)
 }
 
+// edited is the example pipeline with each (old, new) pair of edits
+// replaced once; an edit that finds nothing to replace fails the test.
+func edited(t *testing.T, edits ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(pipelinePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	for i := 0; i+1 < len(edits); i += 2 {
+		if !strings.Contains(text, edits[i]) {
+			t.Fatalf("the example pipeline lacks %q", edits[i])
+		}
+		text = strings.Replace(text, edits[i], edits[i+1], 1)
+	}
+	return text
+}
+
+// startPipeline writes text as a pipeline file and starts emulators of
+// scale: the emulators, the file's path, the data dir, and a `ferry run`
+// of the file on the data dir.
+func startPipeline(t *testing.T, text string, scale int) (*testenv.Emulators, string, string, func(args ...string) result) {
+	t.Helper()
+	p := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", text)
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: scale})
+	data := t.TempDir()
+	return emu, p, data, func(args ...string) result {
+		return ferry(t, emu.Env(nil), append([]string{"run", "--pipeline", p, "--data-dir", data, "--log-level", "warn"}, args...)...)
+	}
+}
+
 // TestRun_OnboardingMilestones: an Account whose Opportunity closes won
 // today is in onboarding. The run after the one that sees the win reads the
 // Intercom events of its people, and only of people of Accounts in
@@ -447,21 +479,10 @@ func TestRun_LeadStatusTags(t *testing.T) {
 // Account lacks fails the run before any write, at the workflow's line.
 func TestRun_OnboardingMilestones(t *testing.T) {
 	t.Parallel()
-	example, err := os.ReadFile(pipelinePath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.NewReplacer(
+	text := edited(t,
 		"  onboarding_milestones:\n    enabled: false\n", "  onboarding_milestones:\n    enabled: true\n",
-		"    # events: { every: 1h }", "    events: {}",
-	).Replace(string(example))
-	dir := t.TempDir()
-	p := testenv.WriteFile(t, dir, "pipeline.yaml", text)
-	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
-	data := t.TempDir()
-	run := func(args ...string) result {
-		return ferry(t, emu.Env(nil), append([]string{"run", "--pipeline", p, "--data-dir", data, "--log-level", "warn"}, args...)...)
-	}
+		"    # events: { every: 1h }", "    events: {}")
+	emu, p, data, run := startPipeline(t, text, 200)
 	// A first run matches the people; nobody is in onboarding yet, so no
 	// event is read.
 	mustRun(t, run)
@@ -571,24 +592,12 @@ GROUP BY 1 HAVING count(DISTINCT people.intercom_id) >= 2 ORDER BY 1 LIMIT 2`)
 // run before any write, at its line.
 func TestRun_ValueMaps(t *testing.T) {
 	t.Parallel()
-	example, err := os.ReadFile(pipelinePath())
-	if err != nil {
-		t.Fatal(err)
-	}
 	const line = "salesforce: Status,         owner: salesforce, direction: to_intercom }"
-	if !strings.Contains(string(example), line) {
-		t.Fatalf("the example pipeline lacks %q", line)
-	}
 	withMap := func(values string) string {
-		return strings.Replace(string(example), line, "salesforce: Status, owner: salesforce, direction: to_intercom, values: "+values+" }", 1)
+		return edited(t, line, "salesforce: Status, owner: salesforce, direction: to_intercom, values: "+values+" }")
 	}
-	dir := t.TempDir()
-	p := testenv.WriteFile(t, dir, "pipeline.yaml", withMap(`{ new: "Open - Not Contacted" }`))
-	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
-	data := t.TempDir()
-	run := func(args ...string) result {
-		return ferry(t, emu.Env(nil), append([]string{"run", "--pipeline", p, "--data-dir", data, "--log-level", "warn"}, args...)...)
-	}
+	emu, p, data, run := startPipeline(t, withMap(`{ new: "Open - Not Contacted" }`), 200)
+	dir := filepath.Dir(p)
 	statuses := func() map[string]string {
 		out := map[string]string{}
 		for _, c := range emu.ICContacts() {
@@ -656,21 +665,9 @@ JOIN stg_salesforce__leads AS leads ON leads.sf_id = people.sf_id WHERE NOT lead
 // Salesforce's vocabulary and writes nothing.
 func TestRun_ValueMapDefault(t *testing.T) {
 	t.Parallel()
-	example, err := os.ReadFile(pipelinePath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	const line = "{ intercom: industry,                         salesforce: Industry,          owner: salesforce }"
-	text := strings.Replace(string(example), line, `{ intercom: industry, salesforce: Industry, owner: intercom, values: { Technology: Technology, Finance: Banking }, default: Other }`, 1)
-	if text == string(example) {
-		t.Fatalf("the example pipeline lacks %q", line)
-	}
-	p := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", text)
-	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
-	data := t.TempDir()
-	run := func(args ...string) result {
-		return ferry(t, emu.Env(nil), append([]string{"run", "--pipeline", p, "--data-dir", data, "--log-level", "warn"}, args...)...)
-	}
+	text := edited(t, "{ intercom: industry,                         salesforce: Industry,          owner: salesforce }",
+		`{ intercom: industry, salesforce: Industry, owner: intercom, values: { Technology: Technology, Finance: Banking }, default: Other }`)
+	emu, _, data, run := startPipeline(t, text, 200)
 	mustRun(t, run)
 	held := map[string]string{}
 	for _, a := range emu.SOQL("SELECT Id, Industry FROM Account") {
@@ -702,21 +699,11 @@ JOIN raw.intercom__companies AS companies ON companies.id = identity.intercom_id
 // deleted, and tagged again, the person is a member again.
 func TestRun_TagCampaigns(t *testing.T) {
 	t.Parallel()
-	example, err := os.ReadFile(pipelinePath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.NewReplacer(
+	text := edited(t,
 		"  tag_campaigns:\n    enabled: false\n    tags: [pricing]\n", "  tag_campaigns:\n    enabled: true\n    tags: [pricing, billing]\n",
 		"    # Campaign:             {}", "    Campaign:             {}",
-		"    # CampaignMember:       {}", "    CampaignMember:       {}",
-	).Replace(string(example))
-	p := testenv.WriteFile(t, t.TempDir(), "pipeline.yaml", text)
-	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 200})
-	data := t.TempDir()
-	run := func(args ...string) result {
-		return ferry(t, emu.Env(nil), append([]string{"run", "--pipeline", p, "--data-dir", data, "--log-level", "warn"}, args...)...)
-	}
+		"    # CampaignMember:       {}", "    CampaignMember:       {}")
+	emu, _, data, run := startPipeline(t, text, 200)
 	tagID := map[string]string{}
 	for _, tg := range seed.Tags {
 		tagID[tg.Name] = tg.ID

@@ -19,6 +19,37 @@ import (
 	"github.com/ferry-sync/ferry/load"
 )
 
+// losingWorkspace serves a seeded Intercom emulator whose first answer to
+// a request lost(r) says is lost, the way loss says (after the write is
+// made), and returns a client of it, an empty state, and how many requests
+// lost matched.
+func losingWorkspace(t *testing.T, loss fault.Loss, lost func(*http.Request) bool) (*intercomapi.Client, *state.Store, *atomic.Int32) {
+	t.Helper()
+	srv, err := emu.New(emu.Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 50})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lost(r) && n.Add(1) == 1 {
+			fault.Lose(w, func(w http.ResponseWriter) { srv.ServeHTTP(w, r) }, loss)
+			return
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	st, err := state.Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	client, err := intercomapi.New(intercomapi.Options{BaseURL: ts.URL, Token: emu.Token, Version: "2.14", Attempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client, st, &n
+}
+
 // TestSendMessages_LostAnswerIsLookedUpNotResent: Intercom sends a
 // message and its answer is lost (a dropped connection, a 502, a 504). The
 // run records it as unconfirmed, not as refused; the next run, given the
@@ -30,31 +61,8 @@ func TestSendMessages_LostAnswerIsLookedUpNotResent(t *testing.T) {
 	for _, loss := range []fault.Loss{fault.Dropped, fault.BadGateway, fault.GatewayTimeout} {
 		t.Run(loss.String(), func(t *testing.T) {
 			t.Parallel()
-			srv, err := emu.New(emu.Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 50})})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var posts atomic.Int32
-			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.Method == http.MethodPost && r.URL.Path == "/messages" {
-					if posts.Add(1) == 1 {
-						fault.Lose(w, func(w http.ResponseWriter) { srv.ServeHTTP(w, r) }, loss)
-						return
-					}
-				}
-				srv.ServeHTTP(w, r)
-			}))
-			t.Cleanup(ts.Close)
+			client, st, posts := losingWorkspace(t, loss, func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Path == "/messages" })
 			ctx := context.Background()
-			st, err := state.Open(ctx, t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			client, err := intercomapi.New(intercomapi.Options{BaseURL: ts.URL, Token: emu.Token, Version: "2.14", Attempts: 3})
-			if err != nil {
-				t.Fatal(err)
-			}
 			var contact string
 			for page, err := range client.SearchContacts(ctx, intercomapi.Search{Query: intercomapi.Cmp("role", "=", "user"), PerPage: 1}, nil) {
 				if err != nil || len(page) == 0 {
@@ -119,34 +127,14 @@ func TestAddNotes_LostAnswerIsLookedUpNotResent(t *testing.T) {
 	for _, loss := range []fault.Loss{fault.Dropped, fault.BadGateway, fault.GatewayTimeout} {
 		t.Run(loss.String(), func(t *testing.T) {
 			t.Parallel()
-			srv, err := emu.New(emu.Options{Dataset: seed.New(seed.Params{Seed: 1, Scale: 50})})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var posts, reads atomic.Int32
-			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/reply") {
-					if posts.Add(1) == 1 {
-						fault.Lose(w, func(w http.ResponseWriter) { srv.ServeHTTP(w, r) }, loss)
-						return
-					}
-				}
+			var reads atomic.Int32
+			client, st, posts := losingWorkspace(t, loss, func(r *http.Request) bool {
 				if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/conversations/") {
 					reads.Add(1)
 				}
-				srv.ServeHTTP(w, r)
-			}))
-			t.Cleanup(ts.Close)
+				return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/reply")
+			})
 			ctx := context.Background()
-			st, err := state.Open(ctx, t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			client, err := intercomapi.New(intercomapi.Options{BaseURL: ts.URL, Token: emu.Token, Version: "2.14", Attempts: 3})
-			if err != nil {
-				t.Fatal(err)
-			}
 			var conversation string
 			for page, err := range client.SearchConversations(ctx, intercomapi.Cmp("updated_at", ">", 0), 1, nil) {
 				if err != nil || len(page) == 0 {
