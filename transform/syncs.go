@@ -258,40 +258,66 @@ func SyncFields(ctx context.Context, db *sql.DB, s config.SyncSpec) ([]config.Sy
 	return out, rows.Err()
 }
 
-// checkOverlaps refuses two syncs that would write one field of one record:
-// each run, each would put its own value back. Syncs of one target keyed on
-// the same field, writing a field in common, must have models without a key
-// in common.
+// checkOverlaps refuses two syncs that would write one field of one record
+// with different values: each run, each would put its own value back.
+// Syncs of one target keyed on the same field, writing a field in common,
+// must not hold a key in common with values apart (the same value is
+// written once: the second finds it held).
 func checkOverlaps(ctx context.Context, db *sql.DB, p *config.Pipeline, specs []config.SyncSpec) error {
 	for j, b := range specs {
 		for i, a := range specs[:j] {
 			if a.Target != b.Target || !strings.EqualFold(a.Key.Field, b.Key.Field) {
 				continue
 			}
-			field := ""
-			for _, fa := range a.Fields {
-				for _, fb := range b.Fields {
-					if field == "" && strings.EqualFold(fa.Field, fb.Field) {
-						field = fb.Field
+			for ja, fa := range a.Fields {
+				for jb, fb := range b.Fields {
+					if !strings.EqualFold(fa.Field, fb.Field) {
+						continue
+					}
+					key, err := differingKey(ctx, db, p, a, ja, b, jb)
+					if err != nil {
+						return p.ProblemAt(b.Path(j), "compare with sync %s: %v", a.Name, err)
+					}
+					if key != "" {
+						return p.ProblemAt(b.Path(j)+".fields", "sync %s and sync %s (%s) both write %s.%s of the record whose %s is %s, with different values: each run would put its own value back; give them records apart",
+							b.Name, a.Name, a.Path(i), b.Target, fb.Field, b.Key.Field, key)
 					}
 				}
-			}
-			if field == "" {
-				continue
-			}
-			var key sql.NullString
-			q := fmt.Sprintf(`SELECT k FROM (SELECT CAST(%s AS VARCHAR) AS k FROM main.%s INTERSECT SELECT CAST(%s AS VARCHAR) FROM main.%s) WHERE k IS NOT NULL ORDER BY k LIMIT 1`,
-				state.QuoteIdent(a.Key.Column), state.QuoteIdent(a.ModelName()), state.QuoteIdent(b.Key.Column), state.QuoteIdent(b.ModelName()))
-			if err := db.QueryRowContext(ctx, q).Scan(&key); err != nil && err != sql.ErrNoRows {
-				return p.ProblemAt(b.Path(j), "compare with sync %s: %v", a.Name, err)
-			}
-			if key.Valid {
-				return p.ProblemAt(b.Path(j)+".fields", "sync %s and sync %s (%s) both write %s.%s of the record whose %s is %s: each run would put its own value back; give them records apart",
-					b.Name, a.Name, a.Path(i), b.Target, field, b.Key.Field, key.String)
 			}
 		}
 	}
 	return nil
+}
+
+// differingKey is a key (the first) whose record a's ja-th field and b's
+// jb-th field would both write, with different values ("" for none).
+func differingKey(ctx context.Context, db *sql.DB, p *config.Pipeline, a config.SyncSpec, ja int, b config.SyncSpec, jb int) (string, error) {
+	side := func(s config.SyncSpec, j int) (string, error) {
+		model := "main." + state.QuoteIdent(s.ModelName())
+		v, err := valueExpr(ctx, db, p, "", model, s, s.Fields[j])
+		if err != nil {
+			return "", err
+		}
+		written := "true"
+		if s.Long {
+			written = "m." + state.QuoteIdent(hasColumn(j))
+		}
+		return fmt.Sprintf("SELECT CAST(m.%s AS VARCHAR) AS k, %s AS v FROM %s AS m WHERE %s", state.QuoteIdent(s.Key.Column), v, model, written), nil
+	}
+	qa, err := side(a, ja)
+	if err != nil {
+		return "", err
+	}
+	qb, err := side(b, jb)
+	if err != nil {
+		return "", err
+	}
+	var key sql.NullString
+	q := fmt.Sprintf("SELECT a.k FROM (%s) AS a JOIN (%s) AS b ON a.k = b.k WHERE a.v IS DISTINCT FROM b.v ORDER BY a.k LIMIT 1", qa, qb)
+	if err := db.QueryRowContext(ctx, q).Scan(&key); err != nil && err != sql.ErrNoRows {
+		return "", err
+	}
+	return key.String, nil
 }
 
 func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s config.SyncSpec) error {

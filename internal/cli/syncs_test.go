@@ -283,3 +283,53 @@ syncs:
 		t.Fatalf("a delete with fields: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestRun_OverlappingSyncs: two syncs that write one field of one record
+// are refused when their models are built, before any write, if their
+// values differ; writing the same value, they are not.
+func TestRun_OverlappingSyncs(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(pipelinePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	testenv.WriteFile(t, dir, "account_tiers.sql", tiersModel)
+	// The gold accounts' tier again, Strategic as account_tiers maps it;
+	// strategic_all says Strategic of every account.
+	testenv.WriteFile(t, dir, "gold_again.sql", "-- materialized: table\n-- description: The gold accounts (a test fixture).\nSELECT account_id FROM account_tiers WHERE tier = 'gold'\n")
+	testenv.WriteFile(t, dir, "strategic_all.sql", "-- materialized: table\n-- description: Every account (a test fixture).\nSELECT account_id FROM account_tiers\n")
+	stanza := func(second string) string {
+		return `
+syncs:
+  - name: account_tiers
+    model: account_tiers.sql
+    target: salesforce.Account
+    operation: update
+    key: { column: account_id, field: Id }
+    fields:
+      - { column: tier, field: Tier__c, values: { gold: Strategic, silver: Enterprise } }
+  - name: strategic
+    model: ` + second + `
+    target: salesforce.Account
+    operation: update
+    key: { column: account_id, field: Id }
+    fields:
+      - { field: Tier__c, value: Strategic }
+`
+	}
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 100})
+	data := t.TempDir()
+	bad := testenv.WriteFile(t, dir, "bad.yaml", string(b)+stanza("strategic_all.sql"))
+	r := ferry(t, emu.Env(nil), "run", "--pipeline", bad, "--data-dir", data, "--log-level", "warn")
+	if r.code != 2 || !regexp.MustCompile(`bad\.yaml:\d+: syncs\[1\]\.fields: sync strategic and sync account_tiers .* both write salesforce\.Account\.Tier__c of the record whose Id is \w+, with different values`).MatchString(r.stderr) {
+		t.Fatalf("two syncs writing one field apart: exit %d\n%s", r.code, r.stderr)
+	}
+	if n := emu.SFStats().WriteRequests + emu.ICStats().WriteRequests; n != 0 {
+		t.Fatalf("the refused run made %d write requests", n)
+	}
+	good := testenv.WriteFile(t, dir, "good.yaml", string(b)+stanza("gold_again.sql"))
+	if r := ferry(t, emu.Env(nil), "run", "--pipeline", good, "--data-dir", data, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("two syncs writing one value: exit %d\n%s", r.code, r.stderr)
+	}
+}
