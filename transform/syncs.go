@@ -279,7 +279,7 @@ func checkOverlaps(ctx context.Context, db *sql.DB, p *config.Pipeline, specs []
 						return p.ProblemAt(b.Path(j), "compare with sync %s: %v", a.Name, err)
 					}
 					if key != "" {
-						return p.ProblemAt(b.Path(j)+".fields", "sync %s and sync %s (%s) both write %s.%s of the record whose %s is %s, with different values: each run would put its own value back; give them records apart",
+						return p.ProblemAt(b.FieldPath(j, jb), "sync %s and sync %s (%s) both write %s.%s of the record whose %s is %s, with different values: each run would put its own value back; give them records apart",
 							b.Name, a.Name, a.Path(i), b.Target, fb.Field, b.Key.Field, key)
 					}
 				}

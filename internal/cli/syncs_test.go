@@ -322,7 +322,7 @@ syncs:
 	data := t.TempDir()
 	bad := testenv.WriteFile(t, dir, "bad.yaml", string(b)+stanza("strategic_all.sql"))
 	r := ferry(t, emu.Env(nil), "run", "--pipeline", bad, "--data-dir", data, "--log-level", "warn")
-	if r.code != 2 || !regexp.MustCompile(`bad\.yaml:\d+: syncs\[1\]\.fields: sync strategic and sync account_tiers .* both write salesforce\.Account\.Tier__c of the record whose Id is \w+, with different values`).MatchString(r.stderr) {
+	if r.code != 2 || !regexp.MustCompile(`bad\.yaml:\d+: syncs\[1\]\.fields\[0\]: sync strategic and sync account_tiers .* both write salesforce\.Account\.Tier__c of the record whose Id is \w+, with different values`).MatchString(r.stderr) {
 		t.Fatalf("two syncs writing one field apart: exit %d\n%s", r.code, r.stderr)
 	}
 	if n := emu.SFStats().WriteRequests + emu.ICStats().WriteRequests; n != 0 {

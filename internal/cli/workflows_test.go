@@ -637,6 +637,20 @@ JOIN stg_salesforce__leads AS leads ON leads.sf_id = people.sf_id WHERE NOT lead
 		t.Fatalf("rejects: %v, want %d naming the value and the field's line", rej, unmapped)
 	}
 
+	// Nothing that needs writing is refused: the next run, with only the
+	// unmapped values left, lists them again and is not failed for them
+	// (load.max_reject_ratio is of what was sent).
+	if again := run(); again.code != cli.ExitRejects {
+		t.Fatalf("the run after: exit %d, want %d\n%s", again.code, cli.ExitRejects, again.stderr)
+	}
+	// No contact, the Leads lead capture made and read back included,
+	// holds Salesforce's vocabulary.
+	for id, v := range statuses() {
+		if v == "Open - Not Contacted" || v == "Working - Contacted" {
+			t.Errorf("contact %s holds the untranslated status %q", id, v)
+		}
+	}
+
 	// Mapped, the value is written; then nothing is.
 	testenv.WriteFile(t, dir, "pipeline.yaml", withMap(`{ new: "Open - Not Contacted", working: "Working - Contacted" }`))
 	mustRun(t, run)
@@ -771,6 +785,27 @@ func TestRun_TagCampaigns(t *testing.T) {
 	// members, by the second.
 	mustRun(t, run)
 	same("second run")
+	runWritesNothing(t, emu, run)
+
+	// A member made by hand in place of ferry's counts: no second one.
+	handPair := stateRows(t, data, `SELECT people.sf_object, people.sf_id FROM int_people_tags AS people
+WHERE list_contains(people.tag_names, 'pricing') AND NOT starts_with(people.sf_id, 'lead:')
+  AND people.intercom_id > (SELECT min(intercom_id) FROM int_people_tags WHERE list_contains(tag_names, 'pricing') AND NOT starts_with(sf_id, 'lead:')) -- not the one untagged below
+ORDER BY 2 DESC LIMIT 1`)[0]
+	var campaign string
+	for _, c := range emu.SOQL("SELECT Id FROM Campaign WHERE Ferry_Key__c = 'tag:pricing'") {
+		campaign = testenv.Str(c, "Id")
+	}
+	for _, m := range emu.SOQL("SELECT Id FROM CampaignMember WHERE CampaignId = '" + campaign + "' AND " + handPair[0] + "Id = '" + handPair[1] + "'") {
+		if code, body := emu.SFDo(http.MethodDelete, "/services/data/v62.0/sobjects/CampaignMember/"+testenv.Str(m, "Id"), nil); code != 204 {
+			t.Fatalf("delete member: %d %s", code, body)
+		}
+	}
+	if code, body := emu.SFDo(http.MethodPost, "/services/data/v62.0/sobjects/CampaignMember", map[string]any{"CampaignId": campaign, handPair[0] + "Id": handPair[1]}); code != 201 {
+		t.Fatalf("a member by hand: %d %s", code, body)
+	}
+	mustRun(t, run)
+	same("with a member made by hand")
 	runWritesNothing(t, emu, run)
 
 	// Untag one member's Intercom contact: its member goes; tag it again:

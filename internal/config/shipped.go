@@ -192,7 +192,15 @@ func (p *Pipeline) AddShipped(read func(workflow string) (data []byte, file stri
 		return nil
 	}
 	declared := p.Syncs
-	p.Syncs = slices.Clone(p.Syncs)
+	// Ferry's own workflows load first, before the pipeline's syncs too
+	// (whose records may name theirs); the pipeline's keep their paths.
+	var own, rest []SyncSpec
+	for i, s := range p.Syncs {
+		if s.At == "" {
+			s.At = s.Path(i)
+		}
+		rest = append(rest, s)
+	}
 	workflows := p.Workflows.shipped()
 	for _, name := range p.ShippedSyncs() {
 		b, file, err := read(name)
@@ -214,9 +222,14 @@ func (p *Pipeline) AddShipped(read func(workflow string) (data []byte, file stri
 			s.Workflow = name
 			s.Priority = workflows[name].Priority
 			s.Essential = slices.Contains(essential, name)
-			p.Syncs = append(p.Syncs, s)
+			if s.Essential {
+				own = append(own, s)
+			} else {
+				rest = append(rest, s)
+			}
 		}
 	}
+	p.Syncs = append(own, rest...)
 	var probs []pathProblem
 	p.validateSyncs(&probs)
 	if len(probs) == 0 {

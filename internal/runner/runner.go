@@ -1231,7 +1231,7 @@ func (r *run) load(ctx context.Context) (err error) {
 		}
 	}
 	for _, obj := range plan.Objects(load.SalesforceUpserts) {
-		prep := func(recs []load.Record) ([]load.Record, error) { return resolvePending(ctx, recs, ledger, "") }
+		prep := func(recs []load.Record) ([]load.Record, error) { return resolvePending(ctx, recs, ledger, "", false) }
 		since := r.opt.Now()
 		if err := sfEach(load.SalesforceUpserts, obj, prep); err != nil {
 			return err
@@ -1265,7 +1265,7 @@ func (r *run) load(ctx context.Context) (err error) {
 			err = each(src, "", func(recs []load.Record) error { return ic.SendMessages(ctx, recs, out) })
 		case s.System() == "intercom" && s.Object() == "conversation_notes":
 			err = each(src, "", func(recs []load.Record) error {
-				recs, err := resolvePending(ctx, recs, ledger, "")
+				recs, err := resolvePending(ctx, recs, ledger, "", true)
 				if err != nil {
 					return err
 				}
@@ -1277,7 +1277,7 @@ func (r *run) load(ctx context.Context) (err error) {
 				if s.WriteOp() == "update" {
 					keyObject = s.Object()
 				}
-				return resolvePending(ctx, recs, ledger, keyObject)
+				return resolvePending(ctx, recs, ledger, keyObject, false)
 			})
 		default:
 			err = each(src, "", func(recs []load.Record) error { return ic.UpdateContacts(ctx, recs, out) })
@@ -1303,8 +1303,12 @@ func (r *run) load(ctx context.Context) (err error) {
 		return err
 	}
 	r.sum.Files["rejects"] = path
-	if ratio := float64(rejects) / float64(plan.Writes()+len(unmapped)); ratio > p.Load.MaxRejectRatio {
-		return fmt.Errorf("%d of %d records rejected (%.0f%%), above load.max_reject_ratio %.0f%%; see %s", rejects, plan.Writes()+len(unmapped), ratio*100, p.Load.MaxRejectRatio*100, path)
+	// Values a map cannot translate were never sent: the ratio is of the
+	// writes the targets refused.
+	if sent := rejects - len(unmapped); sent > 0 {
+		if ratio := float64(sent) / float64(plan.Writes()); ratio > p.Load.MaxRejectRatio {
+			return fmt.Errorf("%d of %d records rejected (%.0f%%), above load.max_reject_ratio %.0f%%; see %s", sent, plan.Writes(), ratio*100, p.Load.MaxRejectRatio*100, path)
+		}
 	}
 	return &RejectsError{Count: rejects, Path: path}
 }
@@ -1365,14 +1369,16 @@ func (r *run) checkRequired(ctx context.Context) error {
 //     lead capture upserts) or 'ref:<Object>:<key>' (the record of Object
 //     this run upserted under key: a Case of escalation, an Opportunity of a
 //     sync declared earlier);
-//   - any text holding '{ref:<Object>:<key>}', replaced by that Id (a link
-//     in a note);
+//   - with inText (the body of a note or message, whose sync names what it
+//     writes), any text holding '{ref:<Object>:<key>}', replaced by that Id
+//     (a link in a note); elsewhere, such text (a customer's words in a
+//     Task's description, say) is written as it is;
 //   - with keyObject (an update of that object, keyed by Id), the record's
 //     key itself.
 //
 // Records one of whose references was not created are left for the next
 // run (the sync log says not_written).
-func resolvePending(ctx context.Context, recs []load.Record, ledger *load.Ledger, keyObject string) ([]load.Record, error) {
+func resolvePending(ctx context.Context, recs []load.Record, ledger *load.Ledger, keyObject string, inText bool) ([]load.Record, error) {
 	keys := keyObject != ""
 	wanted := map[string][]string{} // object -> keys
 	for _, r := range recs {
@@ -1382,7 +1388,10 @@ func resolvePending(ctx context.Context, recs []load.Record, ledger *load.Ledger
 			}
 		}
 		for _, c := range r.Fields {
-			refs, _ := refsIn(c)
+			refs, whole := refsIn(c)
+			if !whole && !inText {
+				continue
+			}
 			for _, ref := range refs {
 				wanted[ref.object] = append(wanted[ref.object], ref.key)
 			}
@@ -1413,6 +1422,9 @@ func resolvePending(ctx context.Context, recs []load.Record, ledger *load.Ledger
 		fields := make([]load.Change, len(r.Fields))
 		for i, c := range r.Fields {
 			fields[i] = c
+			if _, whole := refsIn(c); !whole && !inText {
+				continue
+			}
 			if v, found := resolveRefs(c, ids); found {
 				if v == nil {
 					ok = false
@@ -1567,7 +1579,15 @@ func (r *run) syncBack(ctx context.Context, object string, since time.Time, ledg
 			seen[d] = struct{}{}
 			u := load.Record{Object: "contacts", Key: *k}
 			for _, f := range fields {
-				u.Fields = append(u.Fields, load.Change{Field: f.Intercom, Value: textAt(vals[i], f.Salesforce), Type: f.Type})
+				v := textAt(vals[i], f.Salesforce)
+				if len(f.Values) > 0 && v != nil {
+					// In Intercom's vocabulary; a value the map lacks is
+					// written to neither side (the next run lists it).
+					if v = intercomValue(f, *v); v == nil {
+						continue
+					}
+				}
+				u.Fields = append(u.Fields, load.Change{Field: f.Intercom, Value: v, Type: f.Type})
 			}
 			if email := textAt(vals[i], "Owner.Email"); routing && email != nil {
 				if id, ok := admins[strings.ToLower(*email)]; ok {
@@ -1646,6 +1666,17 @@ const readBackSkew = time.Minute
 // A list of Ids in a query must keep its URI within Salesforce's limit, so
 // it holds 200; a query's page holds 2,000 records.
 const readBackPerList, readBackPerPage = 200, 2000
+
+// intercomValue is the Intercom value a field's value map gives a
+// Salesforce value, nil when the map has none.
+func intercomValue(f config.FieldMapping, sf string) *string {
+	for ic, v := range f.Values {
+		if v == sf {
+			return &ic
+		}
+	}
+	return nil
+}
 
 // readBackWindow returns the WHERE clause that finds n records written
 // since by when they changed, or "" when one query per readBackPerList

@@ -47,8 +47,10 @@ final AS (
     SELECT
         merged.* EXCLUDE (winner),
         CASE
-            WHEN merged.winner = 'in_sync' THEN 'in_sync'
+            -- Before in_sync: an untranslatable Intercom value beside an
+            -- empty Salesforce field compares equal (both NULL) but is not.
             WHEN merged.ic_unmapped IS NOT NULL AND merged.direction <> 'to_intercom' THEN 'unmapped'
+            WHEN merged.winner = 'in_sync' THEN 'in_sync'
             WHEN merged.has_values AND merged.winner = 'salesforce' AND merged.merged_value IS NOT NULL
                  AND back.intercom_value IS NULL AND merged.direction <> 'to_salesforce' THEN 'unmapped'
             ELSE merged.winner

@@ -1,5 +1,5 @@
 -- materialized: table
--- description: For workflows.tag_campaigns: each matched Lead or Contact whose Intercom contact has a configured tag (wanted), and the Campaign members ferry made for the tags' Campaigns (held, deleted ones included), with the tag and person each is for.
+-- description: For workflows.tag_campaigns: each matched Lead or Contact whose Intercom contact has a configured tag (wanted), and the members of the tags' Campaigns (held, deleted ones included, whoever made them; member_key is ferry's key, NULL for a member made by hand), with the tag and person each is for.
 WITH enabled AS (
     SELECT value = 'true' AS is_on FROM config.settings WHERE key = 'tag_campaigns_enabled'
 ),
@@ -19,9 +19,11 @@ INNER JOIN config.campaign_tags AS tags
     ON tags.tag = person_tags.tag
 WHERE (SELECT is_on FROM enabled) AND NOT starts_with(people.sf_id, 'lead:')
 UNION ALL
-SELECT 'held', substr(campaigns.campaign_key, 5), CASE WHEN members."LeadId" IS NOT NULL THEN 'Lead' ELSE 'Contact' END,
-    coalesce(members."LeadId", members."ContactId"), members.id, members."Ferry_Key__c", coalesce(members.is_deleted, false)
+-- Every member of the tags' Campaigns, whoever made it (one made by hand
+-- counts: Salesforce refuses a second member for one person), as the
+-- Contact it names when it names one (a converted Lead's member).
+SELECT 'held', substr(campaigns.campaign_key, 5), CASE WHEN members."ContactId" IS NOT NULL THEN 'Contact' ELSE 'Lead' END,
+    coalesce(members."ContactId", members."LeadId"), members.id, nullif(members."Ferry_Key__c", ''), coalesce(members.is_deleted, false)
 FROM raw.salesforce__campaign_member AS members
 INNER JOIN campaigns
     ON campaigns.campaign_id = members."CampaignId"
-WHERE starts_with(members."Ferry_Key__c", 'tag:')

@@ -7,7 +7,7 @@ WITH pairs AS (
         sf_id,
         bool_or(kind = 'wanted') AS wanted,
         bool_or(kind = 'held' AND NOT is_deleted) AS live,
-        count(*) FILTER (WHERE kind = 'held') AS made
+        count(*) FILTER (WHERE kind = 'held' AND member_key IS NOT NULL) AS made
     FROM int_tag_campaign_members
     GROUP BY ALL
 ),

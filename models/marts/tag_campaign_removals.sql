@@ -1,5 +1,5 @@
 -- materialized: table
--- description: The Campaign members to delete (workflows.tag_campaigns): live members ferry made whose Lead or Contact no longer has the tag on its Intercom contact, for tags still configured.
+-- description: The Campaign members to delete (workflows.tag_campaigns): live members ferry made whose Lead or Contact no longer has the tag on its Intercom contact, for tags still configured. Members made by hand are left alone.
 WITH pairs AS (
     SELECT tag, sf_id, bool_or(kind = 'wanted') AS wanted
     FROM int_tag_campaign_members
@@ -13,3 +13,4 @@ INNER JOIN pairs
 INNER JOIN config.campaign_tags AS tags
     ON tags.tag = held.tag
 WHERE held.kind = 'held' AND NOT held.is_deleted AND NOT pairs.wanted
+  AND held.member_key IS NOT NULL -- members made by hand are left alone

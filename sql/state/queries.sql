@@ -95,7 +95,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7);
 
 -- name: StageSnapshot
 -- What both systems hold after a load, per matched pair and mapped field;
--- pairs with a rejected write keep their old snapshot and are retried.
+-- pairs with a rejected write keep their old snapshot and are retried, as
+-- does a field whose value a value map cannot translate.
 -- Only values that differ from the snapshot are staged (run_id says which
 -- run last changed a value), so a run that synced nothing new leaves the
 -- snapshot as it was. DeleteSnapshotStaged and InsertSnapshotStaged then
@@ -107,9 +108,11 @@ LEFT JOIN ferry.snapshot AS s
     ON s.entity = m.entity AND s.intercom_id = m.intercom_id
     AND s.sf_id = m.sf_id AND s.field = m.intercom_field
 WHERE (s.field IS NULL OR s.value IS DISTINCT FROM m.merged_value)
+  AND m.winner <> 'unmapped' -- written to neither side: its snapshot stays
   AND NOT EXISTS (
     SELECT 1 FROM ferry.rejects AS r
     WHERE r.run_id = $1 AND r.record_key IN (m.intercom_id, m.sf_id)
+      AND NOT starts_with(r.error, 'UNMAPPED:') -- a value map's, not the write's
 );
 
 -- name: DeleteSnapshotStaged
