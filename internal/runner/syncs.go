@@ -51,7 +51,9 @@ func (r *run) checkSyncTargets(ctx context.Context) error {
 			if s.Object() == "companies" {
 				model, standard = "company", intercomCompanyFields
 			}
-			if custom[model] == nil {
+			// A sync that creates its custom attributes needs no list of
+			// them (nor the request it costs every run).
+			if custom[model] == nil && !s.CreateAttributes {
 				attrs, err := r.ic.DataAttributes(ctx, model)
 				if err != nil {
 					return fmt.Errorf("intercom: data attributes: %w", err)
