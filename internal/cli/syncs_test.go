@@ -44,18 +44,21 @@ ORDER BY intercom_id
 LIMIT 5
 `
 
-// declaredSyncs is the part of syncsStanza that writes Salesforce: the
-// crash, fault and chaos tests run with it.
-const declaredSyncs = `
-syncs:
-  - name: account_tiers
+// accountTiersSync declares the Account tiers sync (tiersModel).
+const accountTiersSync = `  - name: account_tiers
     model: account_tiers.sql
     target: salesforce.Account
     operation: update
     key: { column: account_id, field: Id }
     fields:
       - { column: tier, field: Tier__c, values: { gold: Strategic, silver: Enterprise } }
-  - name: follow_ups
+`
+
+// declaredSyncs is the part of syncsStanza that writes Salesforce: the
+// crash, fault and chaos tests run with it.
+const declaredSyncs = `
+syncs:
+` + accountTiersSync + `  - name: follow_ups
     model: follow_ups.sql
     target: salesforce.Task
     operation: upsert
@@ -300,16 +303,7 @@ func TestRun_OverlappingSyncs(t *testing.T) {
 	testenv.WriteFile(t, dir, "gold_again.sql", "-- materialized: table\n-- description: The gold accounts (a test fixture).\nSELECT account_id FROM account_tiers WHERE tier = 'gold'\n")
 	testenv.WriteFile(t, dir, "strategic_all.sql", "-- materialized: table\n-- description: Every account (a test fixture).\nSELECT account_id FROM account_tiers\n")
 	stanza := func(second string) string {
-		return `
-syncs:
-  - name: account_tiers
-    model: account_tiers.sql
-    target: salesforce.Account
-    operation: update
-    key: { column: account_id, field: Id }
-    fields:
-      - { column: tier, field: Tier__c, values: { gold: Strategic, silver: Enterprise } }
-  - name: strategic
+		return "\nsyncs:\n" + accountTiersSync + `  - name: strategic
     model: ` + second + `
     target: salesforce.Account
     operation: update
