@@ -1,14 +1,15 @@
 // Package load is ferry's reverse-ETL vocabulary: the Plan read from the
-// outbound models (what each target lacks or holds differently), the write
-// ledger, and rejects.
+// syncs' outbound views (what each target lacks or holds differently), the
+// write ledger, and rejects.
 //
 // Idempotency: every write is keyed so that repeating it cannot duplicate a
 // record — Salesforce creates are upserts on an external id, updates go by
-// Id, Intercom companies are upserted by company_id, and Intercom contact
-// creates (the one non-idempotent call) are recorded in the ledger as
-// pending before they are sent; a later run that finds a pending create
-// looks the contact up before creating it again, and treats 409 as "update
-// the existing id". The ledger records a hash of each payload written.
+// Id, Intercom companies are upserted by company_id. The Intercom calls
+// that make a record anew each time (a contact create, a note, a message)
+// are recorded in the ledger as pending before they are sent; a later run
+// that finds one pending looks the record up before making it again (and
+// a contact create treats 409 as "update the existing id"). The ledger
+// records a hash of each payload written.
 package load
 
 import (
@@ -68,43 +69,25 @@ func (r Record) Hash(target string) string {
 	return hex.EncodeToString(h[:12])
 }
 
-// Source is one outbound model, read as rows of (object, key, alt, field,
-// value, type, creates), one row per field of a record; creates says
-// whether the record is new to the target (NULL: the target decides, as
-// an upsert does).
+// Source is the outbound view of one declared sync (transform.SyncView),
+// read as rows of (object, key, alt, field, value, type, creates), one row
+// per field of a record; creates says whether the record is new to the
+// target (NULL: the target decides, as an upsert does).
 type Source struct {
 	Target, Op string
 	query      string
-	perObject  bool   // summarised and written object by object (Salesforce)
-	sync       string // the declared sync whose outbound view this is ("" for a shipped model)
+	sync       string // the sync whose outbound view this is
 }
 
-// SyncSource is the outbound view of a declared sync (transform.SyncView):
-// op is update or upsert on target salesforce or intercom.
+// SyncSource is the outbound view of sync name, written to target
+// (salesforce or intercom) by op.
 func SyncSource(name, target, op string) Source {
-	return Source{Target: target, Op: op, perObject: true, sync: name,
+	return Source{Target: target, Op: op, sync: name,
 		query: "SELECT object, key, alt, field, value, type, creates FROM main." + state.QuoteIdent("sync__"+name)}
 }
 
-// Sync names the declared sync the source writes ("" for a shipped model).
+// Sync names the sync the source writes.
 func (s Source) Sync() string { return s.sync }
-
-// The outbound models the load stage writes.
-var (
-	// SalesforceUpserts are keyed by an external id; each record's Alt
-	// names the external-id field.
-	SalesforceUpserts = Source{"salesforce", "upsert", `SELECT sf_object, record_key, external_id_field, field, value, value_type, NULL FROM main.sf_upserts`, true, ""}
-	// IntercomCreates are keyed by Salesforce Contact Id.
-	IntercomCreates = Source{"intercom", "create", `SELECT 'contacts', record_key, NULL, field, value, value_type, true FROM main.intercom_contact_creates`, false, ""}
-	// IntercomAttachments attach contacts to companies: Object is
-	// "intercom" (Key is a contact id) or "salesforce_contact" (Key is the
-	// Contact Id of a contact created in this run); each field's value is
-	// an Intercom company id.
-	IntercomAttachments = Source{"intercom", "attach", `SELECT contact_kind, contact_key, NULL, 'company', company_intercom_id, 'string', NULL FROM main.intercom_company_attachments`, false, ""}
-)
-
-// summaryOrder is the order of a plan summary's lines.
-var summaryOrder = []Source{IntercomCreates, IntercomAttachments, SalesforceUpserts}
 
 // rows names the source's columns and drops rows without a key or field.
 func (s Source) rows() string {
@@ -112,12 +95,7 @@ func (s Source) rows() string {
 FROM (` + s.query + `) AS s(o, k, a, f, v, t, c) WHERE k IS NOT NULL AND f IS NOT NULL`
 }
 
-func (s Source) name() string {
-	if s.sync != "" {
-		return "sync " + s.sync
-	}
-	return s.Target + " " + s.Op
-}
+func (s Source) name() string { return "sync " + s.sync }
 
 // DefaultChunkSize is how many records a Plan reads at a time
 // (load.chunk_records). Salesforce Bulk jobs span chunks, so the size sets
@@ -144,7 +122,7 @@ type Plan struct {
 	// ChunkSize is how many records Chunks yields at a time.
 	ChunkSize int
 	Ambiguous int
-	sources   []Source // the shipped outbound models, then the declared syncs
+	sources   []Source // the syncs, in the order they load
 	lines     []Line
 	spans     map[string]map[string]span // source name -> object -> its records' numbers
 	// deferred holds the spans of the sources Defer took out of the plan.
@@ -193,16 +171,16 @@ UNION SELECT alt FROM temp.main.ferry_plan WHERE rec BETWEEN $1 AND $2 AND alt I
 ORDER BY 1`
 )
 
-// ReadPlan copies the outbound models built by the transform stage, and
-// the outbound views of the declared syncs, into the plan's table and
-// summarises them, counting in SQL. The caller must Close the plan.
+// ReadPlan copies the outbound views of the syncs, built by the transform
+// stage, into the plan's table and summarises them, counting in SQL. The
+// caller must Close the plan.
 func ReadPlan(ctx context.Context, db *sql.DB, syncs ...Source) (*Plan, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
 	p := &Plan{ChunkSize: DefaultChunkSize, spans: map[string]map[string]span{}, conn: conn,
-		sources: append(slices.Clone(summaryOrder), syncs...)}
+		sources: slices.Clone(syncs)}
 	if err := p.read(ctx); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("read plan: %w", err)
@@ -260,7 +238,7 @@ func (p *Plan) Close() error {
 // Line is one row of a plan summary.
 type Line struct {
 	Target, Object, Op string
-	Sync               string `json:",omitempty"` // the declared sync, for its lines
+	Sync               string `json:",omitempty"` // the sync
 	Deferred           bool   `json:",omitempty"` // the daily API budget left it for a later run
 	Records            int
 	// Creates and Updates split Records where ferry knows (not for an
@@ -271,8 +249,7 @@ type Line struct {
 }
 
 // summarise counts the records and fields per object of src, whose records
-// are numbered past after; sources not written object by object get one
-// line, named after their first object.
+// are numbered past after: a line per object.
 func summarise(ctx context.Context, conn *sql.Conn, src Source, after int64) ([]Line, map[string]span, error) {
 	rows, err := conn.QueryContext(ctx, summarisePlan, after)
 	if err != nil {
@@ -290,9 +267,7 @@ func summarise(ctx context.Context, conn *sql.Conn, src Source, after int64) ([]
 		}
 		if _, ok := spans[object]; !ok {
 			spans[object] = s
-			if len(lines) == 0 || src.perObject {
-				lines = append(lines, Line{Target: src.Target, Object: object, Op: src.Op, Sync: src.sync, Fields: map[string]int{}})
-			}
+			lines = append(lines, Line{Target: src.Target, Object: object, Op: src.Op, Sync: src.sync, Fields: map[string]int{}})
 			lines[len(lines)-1].Records += s.records()
 		}
 		lines[len(lines)-1].Fields[field] += n
@@ -313,7 +288,7 @@ func summarise(ctx context.Context, conn *sql.Conn, src Source, after int64) ([]
 			return nil, nil, err
 		}
 		for i := range lines {
-			if lines[i].Object == object || !src.perObject {
+			if lines[i].Object == object {
 				lines[i].Creates += creates
 				lines[i].Updates += updates
 				break

@@ -15,11 +15,16 @@ import (
 	"github.com/ferry-sync/ferry/load"
 )
 
-// emptyModels creates every outbound model the plan reads, without rows.
+// The syncs the tests plan: their outbound views are tables here.
+var (
+	upsertSync = load.SyncSource("ups", "salesforce", "upsert")
+	createSync = load.SyncSource("creates", "intercom", "create")
+)
+
+// emptyModels creates the tests' syncs' outbound views, without rows.
 var emptyModels = []string{
-	`CREATE TABLE main.sf_upserts (sf_object VARCHAR, record_key VARCHAR, external_id_field VARCHAR, field VARCHAR, value VARCHAR, value_type VARCHAR)`,
-	`CREATE TABLE main.intercom_contact_creates (record_key VARCHAR, field VARCHAR, value VARCHAR, value_type VARCHAR)`,
-	`CREATE TABLE main.intercom_company_attachments (contact_kind VARCHAR, contact_key VARCHAR, company_intercom_id VARCHAR)`,
+	`CREATE TABLE main.sync__ups (object VARCHAR, key VARCHAR, alt VARCHAR, field VARCHAR, value VARCHAR, type VARCHAR, creates BOOLEAN)`,
+	`CREATE TABLE main.sync__creates (object VARCHAR, key VARCHAR, alt VARCHAR, field VARCHAR, value VARCHAR, type VARCHAR, creates BOOLEAN)`,
 	`CREATE TABLE main.identity_ambiguous (id VARCHAR)`,
 }
 
@@ -39,7 +44,7 @@ func models(tb testing.TB) *state.Store {
 	return st
 }
 
-// upserts appends recs to main.sf_upserts, one row per field, in the
+// upserts appends recs to the upsert sync's view, one row per field, in the
 // order given, plus rows the plan must drop (no key, no field).
 func upserts(t *testing.T, db *sql.DB, recs []load.Record) {
 	t.Helper()
@@ -49,7 +54,7 @@ func upserts(t *testing.T, db *sql.DB, recs []load.Record) {
 	}
 	defer conn.Close()
 	err = conn.Raw(func(dc any) error {
-		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "main", "sf_upserts")
+		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "main", "sync__ups")
 		if err != nil {
 			return err
 		}
@@ -59,17 +64,17 @@ func upserts(t *testing.T, db *sql.DB, recs []load.Record) {
 				if c.Value != nil {
 					v = *c.Value
 				}
-				if err := a.AppendRow(r.Object, r.Key, r.Alt, c.Field, v, c.Type); err != nil {
+				if err := a.AppendRow(r.Object, r.Key, r.Alt, c.Field, v, c.Type, nil); err != nil {
 					a.Close()
 					return err
 				}
 			}
 		}
-		if err := a.AppendRow("Lead", nil, "Intercom_Id__c", "LastName", "no key", "string"); err != nil {
+		if err := a.AppendRow("Lead", nil, "Intercom_Id__c", "LastName", "no key", "string", nil); err != nil {
 			a.Close()
 			return err
 		}
-		if err := a.AppendRow("Lead", "no-field", "Intercom_Id__c", nil, "no field", "string"); err != nil {
+		if err := a.AppendRow("Lead", "no-field", "Intercom_Id__c", nil, "no field", "string", nil); err != nil {
 			a.Close()
 			return err
 		}
@@ -138,15 +143,15 @@ func TestPlan_Chunks(t *testing.T) {
 	db := models(t).DB
 	inserted, want := plannedUpserts(3000)
 	upserts(t, db, inserted)
-	plan, err := load.ReadPlan(t.Context(), db)
+	plan, err := load.ReadPlan(t.Context(), db, upsertSync, createSync)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer plan.Close()
-	if got := plan.Count(load.SalesforceUpserts, ""); got != len(want) {
+	if got := plan.Count(upsertSync, ""); got != len(want) {
 		t.Fatalf("plan counts %d records, want %d", got, len(want))
 	}
-	if got := plan.Objects(load.SalesforceUpserts); !slices.Equal(got, []string{"Contact", "Lead"}) {
+	if got := plan.Objects(upsertSync); !slices.Equal(got, []string{"Contact", "Lead"}) {
 		t.Fatalf("objects %v, want [Contact Lead]", got)
 	}
 	for _, size := range []int{7, 1000, len(want) - 1, len(want), load.DefaultChunkSize} {
@@ -161,7 +166,7 @@ func TestPlan_Chunks(t *testing.T) {
 				plan.ChunkSize = size
 				var got []load.Record
 				chunks := 0
-				for recs, err := range plan.Chunks(t.Context(), load.SalesforceUpserts, object) {
+				for recs, err := range plan.Chunks(t.Context(), upsertSync, object) {
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -186,17 +191,17 @@ func TestPlan_Chunks(t *testing.T) {
 		}
 	}
 	t.Run("other source", func(t *testing.T) {
-		for recs, err := range plan.Chunks(t.Context(), load.IntercomCreates, "") {
+		for recs, err := range plan.Chunks(t.Context(), createSync, "") {
 			t.Fatalf("empty source yielded %v, %v", recs, err)
 		}
 	})
 	t.Run("unknown object", func(t *testing.T) {
-		for recs, err := range plan.Chunks(t.Context(), load.SalesforceUpserts, "Case") {
+		for recs, err := range plan.Chunks(t.Context(), upsertSync, "Case") {
 			t.Fatalf("unknown object yielded %v, %v", recs, err)
 		}
 	})
 	t.Run("fields", func(t *testing.T) {
-		got, err := plan.Fields(t.Context(), load.SalesforceUpserts, "Contact")
+		got, err := plan.Fields(t.Context(), upsertSync, "Contact")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +219,7 @@ func TestPlan_Close(t *testing.T) {
 	db := models(t).DB
 	inserted, _ := plannedUpserts(10)
 	upserts(t, db, inserted)
-	plan, err := load.ReadPlan(t.Context(), db)
+	plan, err := load.ReadPlan(t.Context(), db, upsertSync, createSync)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,23 +230,23 @@ func TestPlan_Close(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 	var got error
-	for _, err := range plan.Chunks(t.Context(), load.SalesforceUpserts, "") {
+	for _, err := range plan.Chunks(t.Context(), upsertSync, "") {
 		got = err
 	}
 	if got == nil {
 		t.Error("Chunks after Close yielded no error")
 	}
-	if plan.Count(load.SalesforceUpserts, "") != 10 {
-		t.Errorf("counts after Close %d, want 10", plan.Count(load.SalesforceUpserts, ""))
+	if plan.Count(upsertSync, "") != 10 {
+		t.Errorf("counts after Close %d, want 10", plan.Count(upsertSync, ""))
 	}
 }
 
-// benchModels fills main.sf_upserts with n records of four fields, 60 %
+// benchModels fills the upsert sync's view with n records of four fields, 60 %
 // Contacts and 40 % Leads, keyed by ids in no particular order.
 func benchModels(b *testing.B, n int) *state.Store {
 	st := models(b)
-	_, err := st.DB.ExecContext(b.Context(), `INSERT INTO main.sf_upserts
-SELECT CASE WHEN i % 5 < 3 THEN 'Contact' ELSE 'Lead' END, substr(md5(i::VARCHAR), 1, 18), 'Intercom_Id__c', f, f || ' ' || i, 'string'
+	_, err := st.DB.ExecContext(b.Context(), `INSERT INTO main.sync__ups
+SELECT CASE WHEN i % 5 < 3 THEN 'Contact' ELSE 'Lead' END, substr(md5(i::VARCHAR), 1, 18), 'Intercom_Id__c', f, f || ' ' || i, 'string', NULL
 FROM range($1) AS r(i), (VALUES ('Email'), ('LastName'), ('Company'), ('Title')) AS fs(f)`, n)
 	if err != nil {
 		b.Fatal(err)
@@ -264,14 +269,14 @@ func BenchmarkPlanChunks(b *testing.B) {
 			var readPlan time.Duration
 			for b.Loop() {
 				start := time.Now()
-				plan, err := load.ReadPlan(b.Context(), db)
+				plan, err := load.ReadPlan(b.Context(), db, upsertSync, createSync)
 				if err != nil {
 					b.Fatal(err)
 				}
 				readPlan += time.Since(start)
 				records := 0
-				for _, obj := range plan.Objects(load.SalesforceUpserts) {
-					for recs, err := range plan.Chunks(b.Context(), load.SalesforceUpserts, obj) {
+				for _, obj := range plan.Objects(upsertSync) {
+					for recs, err := range plan.Chunks(b.Context(), upsertSync, obj) {
 						if err != nil {
 							b.Fatal(err)
 						}

@@ -342,8 +342,11 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 		}
 	}
 	key := state.QuoteIdent(s.Key.Column)
-	if s.Object() == "contact_tags" {
+	switch {
+	case s.Object() == "contact_tags":
 		return compileTagSync(ctx, db, p, at, model, s)
+	case s.Operation == "attach":
+		return compileAttachSync(ctx, db, p, at, model, s)
 	}
 	var dup sql.NullString
 	if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT CAST(%[1]s AS VARCHAR) FROM %[2]s WHERE %[1]s IS NOT NULL GROUP BY 1 HAVING count(*) > 1 LIMIT 1", key, model)).Scan(&dup); err != nil && err != sql.ErrNoRows {
@@ -355,8 +358,11 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 	if s.MadeOnce() {
 		return compileOnceSync(ctx, db, p, at, model, s)
 	}
-	if s.Operation == "delete" {
+	switch s.Operation {
+	case "delete":
 		return compileDeleteSync(ctx, db, p, at, model, s)
+	case "create":
+		return compileCreateSync(ctx, db, p, i, model, s)
 	}
 	table, keyField := syncTarget(s)
 	held, err := state.TableColumns(ctx, db, "raw", table)
@@ -511,6 +517,80 @@ WHERE src.tagged <> (held.k IS NOT NULL)`)
 	}
 	if both.Valid {
 		return p.ProblemAt(at+".fields", "model %s both tags and untags contact and tag %s", s.ModelName(), both.String)
+	}
+	return nil
+}
+
+// compileAttachSync compiles a sync that attaches Intercom contacts to
+// companies: a row of the model per contact and company, the key a
+// contact's Intercom id or ref:intercom.contacts:<key> for one a create of
+// this run makes. The view leaves out attachments current state holds and
+// contacts it holds no more; each record is a contact, with a row per
+// company (field company).
+func compileAttachSync(ctx context.Context, db *sql.DB, p *config.Pipeline, at, model string, s config.SyncSpec) error {
+	view := strings.NewReplacer(
+		"$VIEW", state.QuoteIdent(SyncView(s.Name)),
+		"$KEY", state.QuoteIdent(s.Key.Column),
+		"$COMPANY", state.QuoteIdent(s.Fields[0].Column),
+		"$MODEL", model,
+		"$CONTACTS", state.QuoteIdent(extract.TableName("intercom", "contacts")),
+	).Replace(`CREATE OR REPLACE VIEW main.$VIEW AS
+WITH src AS (
+    SELECT DISTINCT CAST(m.$KEY AS VARCHAR) AS k, CAST(m.$COMPANY AS VARCHAR) AS company
+    FROM $MODEL AS m WHERE m.$KEY IS NOT NULL AND m.$COMPANY IS NOT NULL
+),
+live AS (
+    SELECT id AS k, company_ids FROM raw.$CONTACTS WHERE NOT coalesce(is_deleted, false)
+)
+SELECT 'contacts' AS object, src.k AS key, NULL::VARCHAR AS alt, 'company' AS field, src.company AS value, 'string' AS type, false AS creates
+FROM src
+LEFT JOIN live ON live.k = src.k
+WHERE CASE WHEN src.k LIKE 'ref:%' THEN true
+           ELSE live.k IS NOT NULL AND NOT coalesce(list_contains(live.company_ids, src.company), false) END`)
+	if _, err := db.ExecContext(ctx, view); err != nil {
+		return p.ProblemAt(at, "compile sync %s: %v", s.Name, err)
+	}
+	return nil
+}
+
+// compileCreateSync compiles a create of Intercom contacts: every row of
+// the model is a contact to make, keyed by the model's own key (the
+// Intercom id comes from the create), with the fields it has values for.
+// The model says which records are new; a retried create is made safe by
+// the loader (the ledger's pending marks, a look-up by email, a 409 taken
+// as the contact that exists).
+func compileCreateSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, model string, s config.SyncSpec) error {
+	var rows []string
+	for j, f := range s.Fields {
+		fp := s.FieldPath(i, j)
+		v, err := valueExpr(ctx, db, p, fp, model, s, f)
+		if err != nil {
+			return err
+		}
+		typ := f.Type
+		if typ == "" {
+			typ = "string"
+		}
+		only := ""
+		if s.Long {
+			only = " WHERE m." + state.QuoteIdent(hasColumn(j))
+		}
+		rows = append(rows, fmt.Sprintf("SELECT CAST(m.%s AS VARCHAR) AS k, %s AS field, ferry_norm(%s, %s) AS value, %[4]s AS type FROM %s AS m%s",
+			state.QuoteIdent(s.Key.Column), state.QuoteString(f.Field), v, state.QuoteString(typ), model, only))
+	}
+	view := strings.NewReplacer(
+		"$VIEW", state.QuoteIdent(SyncView(s.Name)),
+		"$FIELDS", strings.Join(rows, "\n    UNION ALL\n    "),
+		"$OBJECT", state.QuoteString(s.Object()),
+	).Replace(`CREATE OR REPLACE VIEW main.$VIEW AS
+WITH fields AS (
+    $FIELDS
+)
+SELECT $OBJECT AS object, k AS key, NULL::VARCHAR AS alt, field, value, type, true AS creates
+FROM fields
+WHERE k IS NOT NULL AND value IS NOT NULL`)
+	if _, err := db.ExecContext(ctx, view); err != nil {
+		return p.ProblemAt(s.Path(i), "compile sync %s: %v", s.Name, err)
 	}
 	return nil
 }

@@ -81,10 +81,7 @@ func printSummary(w io.Writer, s *runner.Summary, plan bool) {
 			for _, f := range keys(l.Fields) {
 				fields = append(fields, fmt.Sprintf("%s=%d", f, l.Fields[f]))
 			}
-			sync := ""
-			if l.Sync != "" {
-				sync = "  (sync " + l.Sync + ")"
-			}
+			sync := "  (sync " + l.Sync + ")"
 			if l.Deferred {
 				sync += "  DEFERRED: daily API budget"
 			}

@@ -289,7 +289,7 @@ syncs:
 		t.Fatalf("sync %+v", s)
 	}
 	cases := map[string]struct{ from, to, want string }{
-		"bad target":             {"target: salesforce.Account", "target: hubspot.Deal", `syncs[0].target: must be salesforce.<Object>, intercom.contacts, intercom.companies, intercom.contact_tags, intercom.conversation_notes or intercom.messages, got "hubspot.Deal"`},
+		"bad target":             {"target: salesforce.Account", "target: hubspot.Deal", `syncs[0].target: must be salesforce.<Object>, intercom.contacts, intercom.companies, intercom.contact_companies, intercom.contact_tags, intercom.conversation_notes or intercom.messages, got "hubspot.Deal"`},
 		"update not on Id":       {"field: Id }", "field: Name }", `syncs[0].key.field: an update is keyed on Id, got "Name"`},
 		"unknown operation":      {"operation: update", "operation: merge", `syncs[0].operation: must be update (by Id), upsert (on an external id), insert (create once, keyed on an external id) or delete`},
 		"default without values": {"values: { gold: Strategic }, ", "", `syncs[0].fields[0].default: a default is for values the value map lacks`},
@@ -299,6 +299,11 @@ syncs:
 		"a field ferry's mapping writes": {"field: Tier__c,", "field: Website,", "syncs[0].fields[0].field: salesforce.Account.Website is written by ferry's"},
 		"a delete with fields":           {"operation: update", "operation: delete", "syncs[0].fields: a delete writes no field"},
 		"fields and field_rows":          {"field: Id }\n    fields:\n", "field: Id }\n    field_rows: { field: name, value: v }\n    fields:\n", "syncs[0].field_rows: a sync takes fields or field_rows, not both"},
+		"write_back on an update":        {"field: Id }\n    fields:\n", "field: Id }\n    write_back: { target: salesforce.Contact, field: Intercom_Id__c }\n    fields:\n", "syncs[0].write_back: writes back the ids a create of intercom.contacts gives"},
+		"read_back on an Account":        {"field: Id }\n    fields:\n", "field: Id }\n    read_back: true\n    fields:\n", "syncs[0].read_back: reads back what Salesforce sets on the Leads or Contacts"},
+		"a create keyed on a field":      {"target: salesforce.Account\n    operation: update\n    key: { column: account_id, field: Id }", "target: intercom.contacts\n    operation: create\n    key: { column: account_id, field: id }", "syncs[0].key.field: a create of intercom.contacts is keyed by the model's column alone"},
+		"a write_back to Intercom":       {"target: salesforce.Account\n    operation: update\n    key: { column: account_id, field: Id }", "target: intercom.contacts\n    operation: create\n    write_back: { target: intercom.companies, field: x }\n    key: { column: account_id }", "syncs[0].write_back.target: must be salesforce.<Object>"},
+		"an attachment of two fields":    {"target: salesforce.Account\n    operation: update", "target: intercom.contact_companies\n    operation: attach", "syncs[0].fields: intercom.contact_companies take one field: { column: <the company's Intercom id>, field: company }"},
 		"field_rows without a value":     {"    fields:\n      - { column: tier, field: Tier__c, values: { gold: Strategic }, default: SMB }\n", "    field_rows: { field: name }\n", "syncs[0].field_rows.value: required"},
 	}
 	for name, c := range cases {

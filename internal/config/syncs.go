@@ -41,6 +41,17 @@ type SyncSpec struct {
 	// would pass connections.salesforce.budget.daily_calls: the lowest
 	// first, and among equals the one declared last.
 	Priority int `yaml:"priority"`
+	// WriteBack, on a create of intercom.contacts, writes the Intercom id
+	// of each contact created (or found, after a create whose answer was
+	// lost) to a field of the Salesforce record the sync's key names, in
+	// the same run.
+	WriteBack *SyncWriteBack `yaml:"write_back"`
+	// ReadBack, on an upsert or insert of salesforce.Lead or Contact keyed
+	// on the Intercom contact id, reads back what Salesforce set itself on
+	// the records written (the people mapping's to_intercom fields; the
+	// owner, with workflows.owner_routing) and writes it to their Intercom
+	// contacts in the same run, so that the next run has nothing to echo.
+	ReadBack bool `yaml:"read_back"`
 
 	// At is the key path problems with the sync are reported at; Workflow
 	// names the shipped workflow that declared it ("" for the file's own).
@@ -81,8 +92,19 @@ func (s SyncSpec) WriteOp() string {
 	return s.Operation
 }
 
-// Creates reports whether the sync may create records.
+// MakesNew reports whether the sync writes only records the target never
+// held (an insert, a create), which another writer then keeps.
+func (s SyncSpec) MakesNew() bool { return s.Operation == "insert" || s.Operation == "create" }
+
+// Creates reports whether the sync may create Salesforce records.
 func (s SyncSpec) Creates() bool { return s.WriteOp() == "upsert" }
+
+// SyncWriteBack names where a create's new ids are written: a field of a
+// Salesforce object, on the record whose Id is the sync's key.
+type SyncWriteBack struct {
+	Target string `yaml:"target"` // salesforce.<Object>
+	Field  string `yaml:"field"`
+}
 
 // SyncKey matches a model's rows to the target's records.
 type SyncKey struct {
@@ -185,7 +207,7 @@ func (p *Pipeline) mappingWrites() map[string]string {
 // target ("" when none does); an insert may write it, as it writes only
 // records the target never held.
 func (p *Pipeline) MappingWriter(s SyncSpec, field string) string {
-	if s.Operation == "insert" {
+	if s.MakesNew() {
 		return ""
 	}
 	return p.mappingWrites()[strings.ToLower(s.Target+" "+field)]
@@ -251,11 +273,26 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 				add(at+".key.field", "an update of intercom.companies is keyed on their Intercom id: field id, got %q", s.Key.Field)
 			}
 		case sys == "intercom" && obj == "contacts":
-			if s.Operation != "update" {
-				add(at+".operation", "must be update for intercom.contacts, got %q", s.Operation)
+			switch {
+			case s.Operation != "update" && s.Operation != "create":
+				add(at+".operation", "must be update (by Intercom id) or create for intercom.contacts, got %q", s.Operation)
+			case s.Operation == "update" && s.Key.Field != "id":
+				add(at+".key.field", "an update of intercom.contacts is keyed on their Intercom id: field id, got %q", s.Key.Field)
+			case s.Operation == "create" && s.Key.Field != "":
+				// Intercom gives the id; the key is the model's own (a
+				// Salesforce Contact Id, say), which the ledger and a
+				// write_back are keyed on.
+				add(at+".key.field", "a create of intercom.contacts is keyed by the model's column alone: no field, got %q", s.Key.Field)
+			}
+		case sys == "intercom" && obj == "contact_companies":
+			if s.Operation != "attach" {
+				add(at+".operation", "must be attach for intercom.contact_companies, got %q", s.Operation)
 			}
 			if s.Key.Field != "id" {
-				add(at+".key.field", "intercom.contacts are keyed on their Intercom id: field id, got %q", s.Key.Field)
+				add(at+".key.field", "intercom.contact_companies are keyed on the contact's Intercom id (or ref:intercom.contacts:<key> for one a create of this run makes): field id, got %q", s.Key.Field)
+			}
+			if len(s.Fields) != 1 || s.Fields[0].Field != "company" {
+				add(at+".fields", "intercom.contact_companies take one field: { column: <the company's Intercom id>, field: company }")
 			}
 		case sys == "intercom" && onceTargets[obj].op != "":
 			t := onceTargets[obj]
@@ -274,7 +311,21 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 				add(at+".fields", "intercom.%s take the fields %s", obj, strings.Join(t.fields, ", "))
 			}
 		default:
-			add(at+".target", "must be salesforce.<Object>, intercom.contacts, intercom.companies, intercom.contact_tags, intercom.conversation_notes or intercom.messages, got %q", s.Target)
+			add(at+".target", "must be salesforce.<Object>, intercom.contacts, intercom.companies, intercom.contact_companies, intercom.contact_tags, intercom.conversation_notes or intercom.messages, got %q", s.Target)
+		}
+		if wb := s.WriteBack; wb != nil {
+			wsys, wobj, _ := strings.Cut(wb.Target, ".")
+			switch {
+			case sys != "intercom" || obj != "contacts" || s.Operation != "create":
+				add(at+".write_back", "writes back the ids a create of intercom.contacts gives: for that operation only")
+			case wsys != "salesforce" || !sfObjectRe.MatchString(wobj):
+				add(at+".write_back.target", "must be salesforce.<Object>, whose Id is the sync's key, got %q", wb.Target)
+			case !sfObjectRe.MatchString(wb.Field):
+				add(at+".write_back.field", "required: the %s field that holds the Intercom id", wobj)
+			}
+		}
+		if s.ReadBack && (sys != "salesforce" || obj != "Lead" && obj != "Contact" || !s.Creates()) {
+			add(at+".read_back", "reads back what Salesforce sets on the Leads or Contacts an upsert or insert writes: for salesforce.Lead and salesforce.Contact, keyed on the Intercom contact id")
 		}
 		if s.CreateAttributes && (sys != "intercom" || obj != "contacts" && obj != "companies") {
 			add(at+".create_attributes", "creates Intercom data attributes: for intercom.contacts and intercom.companies")
@@ -305,8 +356,8 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 			if fr.TypeColumn != "" && (fr.Type != "" || !columnRe.MatchString(fr.TypeColumn)) {
 				add(at+".field_rows.type_column", "a column of the model, instead of type")
 			}
-			if s.Operation != "update" && s.Operation != "upsert" || s.System() == "intercom" && s.Object() != "contacts" && s.Object() != "companies" {
-				add(at+".field_rows", "a long-form model is for an update or upsert of salesforce.<Object>, intercom.contacts or intercom.companies")
+			if s.Operation != "update" && s.Operation != "upsert" && s.Operation != "create" || s.System() == "intercom" && s.Object() != "contacts" && s.Object() != "companies" {
+				add(at+".field_rows", "a long-form model is for an update or upsert of salesforce.<Object>, intercom.contacts or intercom.companies, or a create of intercom.contacts")
 			}
 		case len(s.Fields) == 0 && s.Operation != "delete":
 			add(at+".fields", "required: at least one {column, field} (or field_rows, for a long-form model)")
@@ -333,7 +384,7 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 			// own mappings write it on every record.
 			// An insert writes only records the target never held, which
 			// the mapping then keeps.
-			if other, ok := written[strings.ToLower(s.Target+" "+f.Field)]; ok && s.Operation != "insert" {
+			if other, ok := written[strings.ToLower(s.Target+" "+f.Field)]; ok && !s.MakesNew() {
 				add(fp+".field", "%s.%s is written by ferry's %s mapping: two writers would overwrite each other", s.Target, f.Field, other)
 			}
 			// Keyed on one field, two syncs are compared record by record
@@ -342,7 +393,7 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 			// write one record. (Two upserts on different external ids
 			// reach the records that hold each's key: apart unless a record
 			// holds both.)
-			if tf := strings.ToLower(s.Target + " " + f.Field); s.Operation != "insert" {
+			if tf := strings.ToLower(s.Target + " " + f.Field); !s.MakesNew() {
 				if w, ok := keyedOn[tf]; !ok {
 					keyedOn[tf] = writer{strings.ToLower(s.Key.Field), s.Name}
 				} else if w.key != strings.ToLower(s.Key.Field) && (w.key == "id" || strings.EqualFold(s.Key.Field, "Id")) {

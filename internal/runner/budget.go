@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ferry-sync/ferry/internal/config"
 	"github.com/ferry-sync/ferry/internal/salesforceapi"
 	"github.com/ferry-sync/ferry/load"
 )
@@ -110,30 +111,21 @@ func (r *run) writeCalls(n int) int {
 	return bulkJobCalls
 }
 
-// ownWriteCalls forecasts the Salesforce calls of ferry's own writes.
-func (r *run) ownWriteCalls() int {
-	plan := r.plan
+// syncCalls forecasts the Salesforce calls of a sync's writes: its own,
+// a write_back's, a read_back's.
+func (r *run) syncCalls(s config.SyncSpec) int {
+	src := syncSource(s)
 	calls := 0
-	for _, obj := range plan.Objects(load.SalesforceUpserts) {
-		calls += r.writeCalls(plan.Count(load.SalesforceUpserts, obj))
+	if s.System() == "salesforce" {
+		for _, obj := range r.plan.Objects(src) {
+			calls += r.writeCalls(r.plan.Count(src, obj))
+		}
+		if s.ReadBack && calls > 0 {
+			calls += 2 // the records read back after their upsert
+		}
 	}
-	if plan.Count(load.IntercomCreates, "") > 0 {
-		calls++ // the created contacts' ids, written back to Salesforce
-	}
-	if plan.Count(load.SalesforceUpserts, "Lead") > 0 {
-		calls += 2 // the Leads read back after their upsert
-	}
-	return calls
-}
-
-// syncCalls forecasts the Salesforce calls of a declared sync's writes.
-func (r *run) syncCalls(src load.Source) int {
-	if src.Target != "salesforce" {
-		return 0
-	}
-	calls := 0
-	for _, obj := range r.plan.Objects(src) {
-		calls += r.writeCalls(r.plan.Count(src, obj))
+	if s.WriteBack != nil {
+		calls += r.writeCalls(r.plan.Count(src, "")) // the new ids, written back
 	}
 	return calls
 }
@@ -148,7 +140,7 @@ func (r *run) deferForBudget(ctx context.Context, loading bool) error {
 	}
 	b := r.sum.Budget
 	b.Left = r.left()
-	total := r.ownWriteCalls()
+	total := 0
 	type candidate struct {
 		i    int
 		src  load.Source
@@ -156,11 +148,10 @@ func (r *run) deferForBudget(ctx context.Context, loading bool) error {
 	}
 	var order []candidate
 	for i, s := range r.opt.Pipeline.Syncs {
-		src := syncSource(s)
-		if cost := r.syncCalls(src); cost > 0 {
+		if cost := r.syncCalls(s); cost > 0 {
 			total += cost
 			if !s.Essential { // ferry's own workflows are never deferred
-				order = append(order, candidate{i, src, cost})
+				order = append(order, candidate{i, syncSource(s), cost})
 			}
 		}
 	}

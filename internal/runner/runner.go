@@ -20,7 +20,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -1017,24 +1016,12 @@ func (r *run) sfSink(ledger *load.Ledger) *salesforceload.Sink {
 		SpoolDir: filepath.Join(r.opt.DataDir, "tmp"), Ledger: ledger, State: r.st, RunID: r.id, Now: r.opt.Now, Log: r.log, Hook: r.opt.Hook}
 }
 
-// customAttributes lists the custom attributes the mappings write to model.
-func customAttributes(fields []config.FieldMapping) map[string]string {
-	out := map[string]string{}
-	for _, f := range fields {
-		if name, ok := strings.CutPrefix(f.Intercom, "custom_attributes."); ok && f.Direction != "to_salesforce" {
-			out[name] = f.Type
-		}
-	}
-	return out
-}
-
-// load writes the plan. Records are read from the outbound models a chunk
-// at a time and the ledger and rejects are saved after each chunk, so that
-// memory holds one chunk whatever the plan's size. What stays in memory
-// for the whole load: the Intercom ids of contacts created in this run
-// (bounded by the creates), which the Contact links write back. Tasks
-// that refer to Leads created earlier in the run find their Ids in the
-// ledger, a chunk at a time.
+// load writes the plan, sync by sync. Records are read from the syncs'
+// outbound views a chunk at a time and the ledger and rejects are saved
+// after each chunk, so that memory holds one chunk whatever the plan's
+// size. What stays in memory for a while: the ids a create's write_back
+// sends (bounded by the creates). Records that refer to ones created
+// earlier in the run find their ids in the ledger, a chunk at a time.
 func (r *run) load(ctx context.Context) (err error) {
 	p := r.opt.Pipeline
 	plan := r.plan
@@ -1076,21 +1063,15 @@ func (r *run) load(ctx context.Context) (err error) {
 		r.log.Info("nothing to write: both systems agree")
 		return nil
 	}
-	calls := r.ownWriteCalls()
+	calls := 0
 	for _, s := range p.Syncs {
-		calls += r.syncCalls(syncSource(s))
+		calls += r.syncCalls(s)
 	}
 	if err := r.sf.Reserve(ctx, calls+1); err != nil {
 		return fmt.Errorf("salesforce: %w", err)
 	}
-	// The custom data attributes the writes name are created when missing:
-	// those of contacts ferry creates (the people mapping's), and those of
-	// the syncs that ask for it (create_attributes).
-	if plan.Count(load.IntercomCreates, "") > 0 {
-		if err := ic.EnsureAttributes(ctx, "contact", customAttributes(p.Sync.People.Fields)); err != nil {
-			return fmt.Errorf("intercom: %w", err)
-		}
-	}
+	// The custom data attributes the writes name are created when missing,
+	// for the syncs that ask for it (create_attributes).
 	for _, s := range p.Syncs {
 		if !s.CreateAttributes || plan.Count(syncSource(s), "") == 0 {
 			continue
@@ -1136,21 +1117,15 @@ func (r *run) load(ctx context.Context) (err error) {
 		}
 		return nil
 	}
-	// Intercom first: contacts created there get their id written back to
-	// the Salesforce Contact in the same run.
-	created := map[string]string{}
-	if err := each(load.IntercomCreates, "", func(recs []load.Record) error {
-		ids, err := ic.CreateContacts(ctx, recs, out)
-		maps.Copy(created, ids)
-		return err
-	}); err != nil {
-		return err
-	}
-	if err := each(load.IntercomAttachments, "", func(recs []load.Record) error { return ic.Attach(ctx, recs, created, out) }); err != nil {
-		return err
-	}
-	if err := r.hook("after-intercom-load"); err != nil {
-		return err
+	// The crash tests' step after-intercom-load: before the first
+	// Salesforce write, the Intercom writes ahead of it done.
+	intercomDone := false
+	afterIntercom := func() error {
+		if intercomDone {
+			return nil
+		}
+		intercomDone = true
+		return r.hook("after-intercom-load")
 	}
 	// sfEach writes src's records of obj: chunk by chunk through
 	// Collections when there are few, else through Bulk jobs that span the
@@ -1158,6 +1133,9 @@ func (r *run) load(ctx context.Context) (err error) {
 	// bulk_max_bytes). prep, when set, prepares each chunk first.
 	started := map[string]time.Time{} // "op object" -> its first Bulk job's creation (Salesforce's clock)
 	sfEach := func(src load.Source, obj string, prep func([]load.Record) ([]load.Record, error)) error {
+		if err := afterIntercom(); err != nil {
+			return err
+		}
 		write := func(recs []load.Record) error {
 			switch src.Op {
 			case "update":
@@ -1218,43 +1196,30 @@ func (r *run) load(ctx context.Context) (err error) {
 		}
 		return saved()
 	}
-	// The Intercom ids of the contacts this run created go to their
-	// Contacts: in memory already (bounded by the creates), and one write
-	// (one job when Bulk takes them), apart from the Contact updates, whose
-	// job might hold the same Contact.
-	if len(created) > 0 {
-		if err := sf.Update(ctx, "Contact", contactLinks(created, p.Sync.People.SalesforceExternalID), out); err != nil {
-			return err
-		}
-		if err := saved(); err != nil {
-			return err
-		}
-	}
-	for _, obj := range plan.Objects(load.SalesforceUpserts) {
-		prep := func(recs []load.Record) ([]load.Record, error) { return resolvePending(ctx, recs, ledger, "", false) }
-		since := r.opt.Now()
-		if err := sfEach(load.SalesforceUpserts, obj, prep); err != nil {
-			return err
-		}
-		if obj == "Lead" {
-			if t := started["upsert "+obj]; !t.IsZero() {
-				since = t // Salesforce's clock: no margin for skew needed
-			} else {
-				since = since.Add(-readBackSkew) // ferry's clock
-			}
-			if err := r.syncBack(ctx, obj, since, ledger, out, ic); err != nil {
-				return err
-			}
-			if err := saved(); err != nil {
-				return err
-			}
-		}
-	}
-	// The declared syncs, after ferry's own writes.
+	// The syncs, in order: ferry's own first (config.Pipeline.AddShipped),
+	// so that a later one may name the records an earlier one creates.
 	for _, s := range p.Syncs {
 		src := syncSource(s)
 		var err error
 		switch {
+		case s.System() == "intercom" && s.Object() == "contacts" && s.Operation == "create":
+			err = each(src, "", func(recs []load.Record) error { return ic.CreateContacts(ctx, recs, out) })
+			if err == nil && s.WriteBack != nil {
+				if err = afterIntercom(); err == nil {
+					err = r.writeBack(ctx, s, ledger, sf, out)
+				}
+				if err == nil {
+					err = saved()
+				}
+			}
+		case s.System() == "intercom" && s.Object() == "contact_companies":
+			err = each(src, "", func(recs []load.Record) error {
+				recs, err := resolvePending(ctx, recs, ledger, "intercom.contacts", false)
+				if err != nil {
+					return err
+				}
+				return ic.Attach(ctx, recs, out)
+			})
 		case s.System() == "intercom" && s.Object() == "contact_tags":
 			err = each(src, "", func(recs []load.Record) error { return ic.TagContacts(ctx, recs, out) })
 		case s.System() == "intercom" && s.Object() == "companies" && s.Operation == "update":
@@ -1272,6 +1237,7 @@ func (r *run) load(ctx context.Context) (err error) {
 				return ic.AddNotes(ctx, recs, out)
 			})
 		case s.System() == "salesforce":
+			since := r.opt.Now()
 			err = sfEach(src, s.Object(), func(recs []load.Record) ([]load.Record, error) {
 				keyObject := ""
 				if s.WriteOp() == "update" {
@@ -1279,12 +1245,25 @@ func (r *run) load(ctx context.Context) (err error) {
 				}
 				return resolvePending(ctx, recs, ledger, keyObject, false)
 			})
+			if err == nil && s.ReadBack {
+				if t := started[src.Op+" "+s.Object()]; !t.IsZero() {
+					since = t // Salesforce's clock: no margin for skew needed
+				} else {
+					since = since.Add(-readBackSkew) // ferry's clock
+				}
+				if err = r.syncBack(ctx, s, since, ledger, out, ic); err == nil {
+					err = saved()
+				}
+			}
 		default:
 			err = each(src, "", func(recs []load.Record) error { return ic.UpdateContacts(ctx, recs, out) })
 		}
 		if err != nil {
 			return fmt.Errorf("sync %s: %w", s.Name, err)
 		}
+	}
+	if err := afterIntercom(); err != nil {
+		return err
 	}
 	if len(unmapped) > 0 {
 		r.log.Warn("values a value map cannot translate were not written; they are listed with the rejects", "fields", len(unmapped))
@@ -1324,9 +1303,6 @@ func (r *run) checkRequired(ctx context.Context) error {
 		obj string
 	}
 	var upserts []upsert
-	for _, obj := range r.plan.Objects(load.SalesforceUpserts) {
-		upserts = append(upserts, upsert{load.SalesforceUpserts, obj})
-	}
 	for _, s := range r.opt.Pipeline.Syncs {
 		if s.System() == "salesforce" && s.Creates() {
 			src := syncSource(s)
@@ -1362,19 +1338,19 @@ func (r *run) checkRequired(ctx context.Context) error {
 	return nil
 }
 
-// resolvePending puts in the Ids of records created earlier in the run
-// (this chunk's lead capture and escalations load before syncs), where a
-// record names one by reference:
+// resolvePending puts in the ids of records created earlier in the run
+// (by syncs that load before), where a record names one by reference:
 //   - a field whose name ends in Id holding 'lead:<intercom id>' (a Lead
 //     lead capture upserts) or 'ref:<Object>:<key>' (the record of Object
 //     this run upserted under key: a Case of escalation, an Opportunity of a
-//     sync declared earlier);
+//     sync declared earlier); 'ref:intercom.contacts:<key>' names the
+//     Intercom contact a create made under key;
 //   - with inText (the body of a note or message, whose sync names what it
 //     writes), any text holding '{ref:<Object>:<key>}', replaced by that Id
 //     (a link in a note); elsewhere, such text (a customer's words in a
 //     Task's description, say) is written as it is;
-//   - with keyObject (an update of that object, keyed by Id), the record's
-//     key itself.
+//   - with keyObject (an update of that object, keyed by Id; or
+//     intercom.contacts, for an attachment), the record's key itself.
 //
 // Records one of whose references was not created are left for the next
 // run (the sync log says not_written).
@@ -1402,7 +1378,11 @@ func resolvePending(ctx context.Context, recs []load.Record, ledger *load.Ledger
 	}
 	ids := map[string]map[string]string{}
 	for obj, ks := range wanted {
-		got, err := ledger.ResultIDs(ctx, "salesforce", obj, ks)
+		target, object := "salesforce", obj
+		if o, ok := strings.CutPrefix(obj, "intercom."); ok {
+			target, object = "intercom", o
+		}
+		got, err := ledger.ResultIDs(ctx, target, object, ks)
 		if err != nil {
 			return nil, err
 		}
@@ -1509,7 +1489,8 @@ func resolveRefs(c load.Change, ids map[string]map[string]string) (value *string
 // the ledger, and read once for the whole run: by when they changed where
 // that costs fewer requests (one page per 2,000), by Id for those the
 // window missed.
-func (r *run) syncBack(ctx context.Context, object string, since time.Time, ledger *load.Ledger, out *load.Outcome, ic *intercomload.Sink) error {
+func (r *run) syncBack(ctx context.Context, s config.SyncSpec, since time.Time, ledger *load.Ledger, out *load.Outcome, ic *intercomload.Sink) error {
+	object := s.Object()
 	var fields []config.FieldMapping
 	for _, f := range r.opt.Pipeline.Sync.People.Fields {
 		if f.Direction == "to_intercom" {
@@ -1519,7 +1500,7 @@ func (r *run) syncBack(ctx context.Context, object string, since time.Time, ledg
 	if len(fields) == 0 && !r.opt.Pipeline.Workflows.OwnerRouting.Enabled {
 		return nil
 	}
-	n, err := ledger.RunResultCount(ctx, "salesforce", object, "upsert")
+	n, err := ledger.RunResultCount(ctx, "salesforce", object, s.WriteOp())
 	if err != nil {
 		return err
 	}
@@ -1537,7 +1518,7 @@ func (r *run) syncBack(ctx context.Context, object string, since time.Time, ledg
 			admins[strings.ToLower(a.Email)] = a.ID
 		}
 	}
-	extField := r.opt.Pipeline.Sync.People.SalesforceExternalID
+	extField := s.Key.Field // its values are Intercom contact ids
 	sel := []string{"Id", "Owner.Email", extField}
 	for _, f := range fields {
 		if f.Salesforce != "Owner.Email" && f.Salesforce != extField {
@@ -1631,7 +1612,7 @@ func (r *run) syncBack(ctx context.Context, object string, since time.Time, ledg
 	// window; a clock far off Salesforce's would leave some out).
 	var rest []string
 	if len(seen) < n {
-		if err := ledger.RunResults(ctx, "salesforce", object, "upsert", func(_, id string) error {
+		if err := ledger.RunResults(ctx, "salesforce", object, s.WriteOp(), func(_, id string) error {
 			if _, ok := seen[digest(id)]; !ok {
 				rest = append(rest, salesforceapi.Quote(id))
 			}
@@ -1725,16 +1706,23 @@ func textAt(m map[string]any, path string) *string {
 	return &s
 }
 
-// contactLinks are the Contact external-id updates for contacts just
-// created in Intercom (Contact Id -> Intercom id), in Contact Id order.
-func contactLinks(created map[string]string, extField string) []load.Record {
-	ids := slices.Sorted(maps.Keys(created))
-	out := make([]load.Record, 0, len(ids))
-	for _, sfID := range ids {
-		v := created[sfID]
-		out = append(out, load.Record{Object: "Contact", Key: sfID, Fields: []load.Change{{Field: extField, Value: &v, Type: "string"}}})
+// writeBack writes the Intercom id of each contact sync s created (or
+// found, after a create whose answer was lost) this run to its write_back
+// field, on the Salesforce record whose Id is the contact's key: read from
+// the ledger, in key order, and sent in one write (a Bulk job when there
+// are many).
+func (r *run) writeBack(ctx context.Context, s config.SyncSpec, ledger *load.Ledger, sf *salesforceload.Sink, out *load.Outcome) error {
+	_, obj, _ := strings.Cut(s.WriteBack.Target, ".")
+	var recs []load.Record
+	err := ledger.RunResults(ctx, "intercom", s.Object(), "create", func(key, id string) error {
+		recs = append(recs, load.Record{Object: obj, Key: key, Fields: []load.Change{{Field: s.WriteBack.Field, Value: &id, Type: "string"}}})
+		return nil
+	})
+	if err != nil || len(recs) == 0 {
+		return err
 	}
-	return out
+	slices.SortFunc(recs, func(a, b load.Record) int { return strings.Compare(a.Key, b.Key) })
+	return sf.Update(ctx, obj, recs, out)
 }
 
 func (r *run) exportRejects(ctx context.Context) (string, error) {

@@ -44,8 +44,8 @@ func (r *run) checkSyncTargets(ctx context.Context) error {
 				return err
 			}
 		case "intercom":
-			if r.ic == nil || s.Object() == "contact_tags" || s.MadeOnce() {
-				continue // a tag is made by the first write that names it; a note's or message's fields are fixed
+			if r.ic == nil || s.Object() == "contact_tags" || s.Object() == "contact_companies" || s.MadeOnce() {
+				continue // a tag is made by the first write that names it; an attachment's, a note's or a message's fields are fixed
 			}
 			model, standard := "contact", intercomContactFields
 			if s.Object() == "companies" {

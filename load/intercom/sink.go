@@ -360,18 +360,17 @@ func (s *Sink) UpsertCompanies(ctx context.Context, recs []load.Record, out *loa
 	})
 }
 
-// CreateContacts creates contacts for Salesforce Contacts (r.Key is the
-// Contact's Id) and returns Contact Id -> new Intercom id. A create that an
-// earlier run sent without learning the answer is looked up by email first;
-// a 409 conflict updates the existing contact instead.
-func (s *Sink) CreateContacts(ctx context.Context, recs []load.Record, out *load.Outcome) (map[string]string, error) {
+// CreateContacts creates a contact for each record (r.Key is the model's
+// own key: a Salesforce Contact Id, say); the ledger records each new id
+// under its key. A create that an earlier run sent without learning the
+// answer is looked up by email first; a 409 conflict updates the existing
+// contact instead.
+func (s *Sink) CreateContacts(ctx context.Context, recs []load.Record, out *load.Outcome) error {
 	pending, err := s.Ledger.PendingCreates(ctx, target, "contacts")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var mu sync.Mutex
-	created := map[string]string{}
-	err = s.creating(ctx, recs, func(r load.Record) error {
+	return s.creating(ctx, recs, func(r load.Record) error {
 		b, err := body(r)
 		if err != nil {
 			return s.settle(ctx, r, "create", "", err, out)
@@ -383,11 +382,6 @@ func (s *Sink) CreateContacts(ctx context.Context, recs []load.Record, out *load
 			} else if ok {
 				s.Log.Info("intercom create from an interrupted run found", "contact", id)
 				_, err := s.Client.UpdateContact(ctx, id, without(b, "role"))
-				if err == nil {
-					mu.Lock()
-					created[r.Key] = id
-					mu.Unlock()
-				}
 				return s.settle(ctx, r, "create", id, err, out)
 			}
 		}
@@ -399,14 +393,8 @@ func (s *Sink) CreateContacts(ctx context.Context, recs []load.Record, out *load
 			s.Log.Info("intercom contact exists; updating it", "contact", id)
 			_, err = s.Client.UpdateContact(ctx, id, without(b, "role"))
 		}
-		if err == nil {
-			mu.Lock()
-			created[r.Key] = id
-			mu.Unlock()
-		}
 		return s.settle(ctx, r, "create", id, err, out)
 	})
-	return created, err
 }
 
 func without(m map[string]any, key string) map[string]any {
@@ -434,33 +422,23 @@ func (s *Sink) findByEmail(ctx context.Context, email string) (string, bool, err
 	return "", false, nil
 }
 
-// Attach attaches contacts to companies. Records keyed by a Salesforce
-// Contact Id refer to contacts created in this run (created maps Contact Id
-// to the new Intercom id); ones whose create failed are skipped, since the
-// create itself was rejected and will be retried.
-func (s *Sink) Attach(ctx context.Context, recs []load.Record, created map[string]string, out *load.Outcome) error {
+// Attach attaches contacts (r.Key, an Intercom id) to companies (the
+// Intercom id in each of r's fields).
+func (s *Sink) Attach(ctx context.Context, recs []load.Record, out *load.Outcome) error {
 	return s.parallel(ctx, recs, func(r load.Record) error {
-		contact := r.Key
-		if r.Object == "salesforce_contact" {
-			if contact = created[r.Key]; contact == "" {
-				return nil
-			}
-		}
 		var err error
 		for _, c := range r.Fields {
 			if c.Value == nil {
 				continue
 			}
-			if err = s.Client.AttachCompany(ctx, contact, *c.Value); err != nil {
+			if err = s.Client.AttachCompany(ctx, r.Key, *c.Value); err != nil {
 				// The company is the one gone: it is recorded so, and
 				// the attachment is no longer wanted.
 				if intercomapi.Gone(err, "company_not_found") {
 					co := load.Record{Object: "companies", Key: *c.Value}
 					if gone, gerr := s.gone(ctx, co, "attach", err, out); gone || gerr != nil {
 						if gone {
-							rec := r
-							rec.Object, rec.Key = "contacts", contact
-							s.Ledger.Record(target, rec, "attach", "gone", "", "GONE: company "+*c.Value+": "+err.Error())
+							s.Ledger.Record(target, r, "attach", "gone", "", "GONE: company "+*c.Value+": "+err.Error())
 						}
 						return gerr
 					}
@@ -468,9 +446,7 @@ func (s *Sink) Attach(ctx context.Context, recs []load.Record, created map[strin
 				break
 			}
 		}
-		rec := r
-		rec.Object, rec.Key = "contacts", contact
-		return s.settle(ctx, rec, "attach", "", err, out)
+		return s.settle(ctx, r, "attach", "", err, out)
 	})
 }
 

@@ -56,16 +56,21 @@ func TestCreateContacts_StopInsideBatchLeavesOnlyTheUnansweredPending(t *testing
 		email := fmt.Sprintf("p%d@example.com", i+1)
 		recs = append(recs, load.Record{Object: "contacts", Key: fmt.Sprintf("003%d", i), Fields: []load.Change{{Field: "email", Value: &email, Type: "string"}}})
 	}
-	created, err := sink.CreateContacts(ctx, recs, load.NewOutcome())
+	out := load.NewOutcome()
+	err = sink.CreateContacts(ctx, recs, out)
 	if err == nil {
 		t.Fatal("a 401 must stop the load")
 	}
-	sent := int(posts.Load()) // the one that met the 401, and at most one already handed over
-	if len(created) != 3 || sent < 4 || sent > 5 {
-		t.Fatalf("%d created, %d POSTs; want 3 created, 4 or 5 sent", len(created), sent)
-	}
 	if err := ledger.Flush(ctx); err != nil {
 		t.Fatal(err)
+	}
+	created := map[string]string{}
+	if err := ledger.RunResults(ctx, "intercom", "contacts", "create", func(k, id string) error { created[k] = id; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	sent := int(posts.Load()) // the one that met the 401, and at most one already handed over
+	if len(created) != 3 || out.Written["intercom contacts create"] != 3 || sent < 4 || sent > 5 {
+		t.Fatalf("%d created (%v), %d POSTs; want 3 created, their ids in the ledger, 4 or 5 sent", len(created), out.Written, sent)
 	}
 	pending, err := ledger.PendingCreates(ctx, "intercom", "contacts")
 	if err != nil {

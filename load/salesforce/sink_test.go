@@ -142,18 +142,17 @@ func TestUpsert_PlanReadInChunks(t *testing.T) {
 	t.Parallel()
 	sink, c, st := fixture(t, 0, 0)
 	for _, q := range []string{
-		`CREATE TABLE main.sf_upserts AS SELECT 'Lead' AS sf_object, printf('ic-%02d', i) AS record_key, 'Intercom_Id__c' AS external_id_field,
-			f AS field, CASE f WHEN 'LastName' THEN 'Doe ' || i ELSE 'Acme' END AS value, 'string' AS value_type
+		`CREATE TABLE main.sync__leads AS SELECT 'Lead' AS object, printf('ic-%02d', i) AS key, 'Intercom_Id__c' AS alt,
+			f AS field, CASE f WHEN 'LastName' THEN 'Doe ' || i ELSE 'Acme' END AS value, 'string' AS type, NULL::BOOLEAN AS creates
 			FROM range(50) AS r(i), (VALUES ('LastName'), ('Company')) AS fs(f)`,
-		`CREATE TABLE main.intercom_contact_creates (record_key VARCHAR, field VARCHAR, value VARCHAR, value_type VARCHAR)`,
-		`CREATE TABLE main.intercom_company_attachments (contact_kind VARCHAR, contact_key VARCHAR, company_intercom_id VARCHAR)`,
 		`CREATE TABLE main.identity_ambiguous (id VARCHAR)`,
 	} {
 		if _, err := st.DB.ExecContext(t.Context(), q); err != nil {
 			t.Fatal(err)
 		}
 	}
-	plan, err := load.ReadPlan(t.Context(), st.DB)
+	leads := load.SyncSource("leads", "salesforce", "upsert")
+	plan, err := load.ReadPlan(t.Context(), st.DB, leads)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +163,7 @@ func TestUpsert_PlanReadInChunks(t *testing.T) {
 	plan.ChunkSize = 7
 	out := load.NewOutcome()
 	chunks, seen := 0, map[string]bool{}
-	for recs, err := range plan.Chunks(t.Context(), load.SalesforceUpserts, "Lead") {
+	for recs, err := range plan.Chunks(t.Context(), leads, "Lead") {
 		if err != nil {
 			t.Fatal(err)
 		}

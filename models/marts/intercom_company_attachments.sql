@@ -1,5 +1,5 @@
 -- materialized: table
--- description: Intercom contacts to attach to the company that matches their Salesforce Contact's Account. Attachments are added, never removed. contact_kind 'intercom' keys an existing Intercom contact; 'salesforce_contact' keys a contact this run creates from that Salesforce Contact.
+-- description: Intercom contacts to attach to the company that matches their Salesforce Contact's Account, one row per contact and company, leaving out those Intercom holds already (so that the table stays the size of what changed). Attachments are added, never removed. A contact this run creates from a Salesforce Contact is named ref:intercom.contacts:<Contact Id>: the loader puts in the id Intercom gave it.
 WITH account_companies AS (
     SELECT
         identity.sf_id AS account_id,
@@ -10,7 +10,6 @@ WITH account_companies AS (
 matched AS (
     SELECT
         people.intercom_id AS contact_key,
-        'intercom' AS contact_kind,
         contacts.account_id,
         intercom.company_ids
     FROM int_people_identity AS people
@@ -21,19 +20,11 @@ matched AS (
     WHERE contacts.account_id IS NOT NULL
 ),
 
-already_attached AS (
-    -- Intercom embeds up to 10 companies in a contact; attaching again is harmless.
-    SELECT
-        matched.contact_key,
-        unnest(matched.company_ids) AS company_intercom_id
-    FROM matched
-),
-
 created AS (
     SELECT DISTINCT
-        creates.record_key AS contact_key,
-        'salesforce_contact' AS contact_kind,
-        contacts.account_id
+        'ref:intercom.contacts:' || creates.record_key AS contact_key,
+        contacts.account_id,
+        []::VARCHAR[] AS company_ids
     FROM intercom_contact_creates AS creates
     INNER JOIN stg_salesforce__contacts AS contacts
         ON contacts.sf_id = creates.record_key
@@ -42,25 +33,14 @@ created AS (
 
 final AS (
     SELECT
-        matched.contact_kind,
-        matched.contact_key,
+        people.contact_key,
         account_companies.company_intercom_id
-    FROM matched
+    FROM (SELECT * FROM matched UNION ALL SELECT * FROM created) AS people
     INNER JOIN account_companies
-        ON account_companies.account_id = matched.account_id
-    WHERE NOT EXISTS (
-        SELECT 1 FROM already_attached
-        WHERE already_attached.contact_key = matched.contact_key
-          AND already_attached.company_intercom_id = account_companies.company_intercom_id
-    )
-    UNION ALL
-    SELECT
-        created.contact_kind,
-        created.contact_key,
-        account_companies.company_intercom_id
-    FROM created
-    INNER JOIN account_companies
-        ON account_companies.account_id = created.account_id
+        ON account_companies.account_id = people.account_id
+    -- Intercom embeds up to 10 companies in a contact; attaching again is
+    -- harmless.
+    WHERE NOT coalesce(list_contains(people.company_ids, account_companies.company_intercom_id), false)
 )
 
 SELECT * FROM final

@@ -11,10 +11,6 @@ WITH settings AS (
     FROM config.settings
 ),
 
-external_id AS (
-    SELECT value AS field FROM config.settings WHERE key = 'people_external_id'
-),
-
 sf_emails AS (
     SELECT email_norm FROM stg_salesforce__leads WHERE email_norm IS NOT NULL
     UNION
@@ -75,10 +71,10 @@ candidates AS (
       AND ((settings.create_for_users AND people.role = 'user') OR (settings.capture AND qualified.intercom_id IS NOT NULL))
 ),
 
+-- The external id is the sync's key (models/syncs/mapping.yaml), written
+-- with every Lead.
 base_fields AS (
-    SELECT intercom_id, (SELECT field FROM external_id) AS field, intercom_id AS value, 'string' AS value_type FROM candidates
-    UNION ALL
-    SELECT intercom_id, 'Email', email, 'string' FROM candidates
+    SELECT intercom_id, 'Email' AS field, email AS value, 'string' AS value_type FROM candidates
     UNION ALL
     SELECT intercom_id, 'LastName',
         CASE WHEN name IS NULL THEN (SELECT placeholder FROM settings)
