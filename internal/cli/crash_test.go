@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +42,13 @@ func TestMain(m *testing.M) {
 // chaos tests cover them too.
 func smallBatchPipeline(t *testing.T) string {
 	t.Helper()
+	return testenv.WriteFile(t, smallBatchDir(t), "pipeline.yaml", settlesInOneRun(smallBatchText(t))+declaredSyncs)
+}
+
+// smallBatchText is the example pipeline with small Collections batches,
+// no search lag, and every shipped workflow on.
+func smallBatchText(t *testing.T) string {
+	t.Helper()
 	b, err := os.ReadFile(pipelinePath())
 	if err != nil {
 		t.Fatal(err)
@@ -50,10 +59,16 @@ func smallBatchPipeline(t *testing.T) string {
 	if !strings.Contains(s, "collections_max: 10") || !strings.Contains(s, "search_lag: 0s") {
 		t.Fatal("the example pipeline lacks collections_max: 200 or search_lag: 5m")
 	}
+	return enableShipped(t, s)
+}
+
+// smallBatchDir is a directory holding the declared syncs' models.
+func smallBatchDir(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	testenv.WriteFile(t, dir, "account_tiers.sql", tiersModel)
 	testenv.WriteFile(t, dir, "follow_ups.sql", followUpsModel)
-	return testenv.WriteFile(t, dir, "pipeline.yaml", settlesInOneRun(enableShipped(t, s))+declaredSyncs)
+	return dir
 }
 
 // pipelineWith writes the example pipeline with old replaced by new.
@@ -104,12 +119,33 @@ func endState(t *testing.T, emu *testenv.Emulators) map[string]string {
 	for _, c := range emu.ICContacts() {
 		emails[testenv.Str(c, "id")] = lower(testenv.Str(c, "email"))
 	}
+	// Tags by name: a tag ferry makes (a Lead status) has the id its
+	// emulator gave it.
+	tagName := map[string]string{}
+	if code, b := emu.ICDo(http.MethodGet, "/tags", nil); code == http.StatusOK {
+		var tags struct {
+			Data []map[string]any `json:"data"`
+		}
+		json.Unmarshal(b, &tags)
+		for _, tg := range tags.Data {
+			tagName[testenv.Str(tg, "id")] = testenv.Str(tg, "name")
+		}
+	} else {
+		t.Fatalf("list tags: %d %s", code, b)
+	}
 	for _, c := range emu.ICContacts() {
 		key := "intercom contact " + testenv.Str(c, "role") + " " + lower(testenv.Str(c, "email"))
 		if testenv.Str(c, "email") == "" {
 			key += testenv.Str(c, "id")
 		}
-		put(key, []string{testenv.Str(c, "phone"), testenv.Str(c, "custom_attributes.job_title"), testenv.Str(c, "custom_attributes.account_owner"), testenv.Str(c, "unsubscribed_from_emails"), testenv.Str(c, "name")})
+		var tags []string
+		if list, ok := c["tags"].(map[string]any); ok {
+			for _, tg := range asList(list["data"]) {
+				tags = append(tags, tagName[testenv.Str(tg, "id")])
+			}
+		}
+		sort.Strings(tags)
+		put(key, []string{testenv.Str(c, "phone"), testenv.Str(c, "custom_attributes.job_title"), testenv.Str(c, "custom_attributes.account_owner"), testenv.Str(c, "unsubscribed_from_emails"), testenv.Str(c, "name"), strings.Join(tags, ";")})
 	}
 	// Companies with a contact (the others are not listed), page by page.
 	for page := 1; ; page++ {
@@ -125,11 +161,19 @@ func endState(t *testing.T, emu *testenv.Emulators) map[string]string {
 			break
 		}
 		for _, c := range companies.Data {
-			put("intercom company "+testenv.Str(c, "company_id")+" "+testenv.Str(c, "id"), []string{testenv.Str(c, "name"), testenv.Str(c, "website"), testenv.Str(c, "size"), testenv.Str(c, "industry"), testenv.Str(c, "custom_attributes.annual_revenue")})
+			// By company_id: one ferry makes for an Account has the id its
+			// emulator gave it.
+			key := "intercom company " + testenv.Str(c, "company_id")
+			if testenv.Str(c, "company_id") == "" {
+				key += testenv.Str(c, "id")
+			}
+			put(key, []string{testenv.Str(c, "name"), testenv.Str(c, "website"), testenv.Str(c, "size"), testenv.Str(c, "industry"), testenv.Str(c, "custom_attributes.annual_revenue")})
 		}
 	}
+	people := map[string]string{} // Lead or Contact Id -> email
 	for _, obj := range []string{"Lead", "Contact"} {
 		for _, r := range emu.SOQL("SELECT Id, Email, Title, Phone, HasOptedOutOfEmail, LeadSource, Intercom_Id__c, Owner.Email, Intercom_Tags__c FROM " + obj) {
+			people[testenv.Str(r, "Id")] = obj + " " + lower(testenv.Str(r, "Email"))
 			put("salesforce "+obj+" "+lower(testenv.Str(r, "Email")), []string{testenv.Str(r, "Title"), testenv.Str(r, "Phone"), testenv.Str(r, "HasOptedOutOfEmail"), testenv.Str(r, "LeadSource"), "link:" + emails[testenv.Str(r, "Intercom_Id__c")], testenv.Str(r, "Owner.Email"), testenv.Str(r, "Intercom_Tags__c")})
 		}
 	}
@@ -153,8 +197,36 @@ func endState(t *testing.T, emu *testenv.Emulators) map[string]string {
 			}
 		}
 	}
-	for _, r := range emu.SOQL("SELECT Id, Name, Website, NumberOfEmployees, Industry, AnnualRevenue, Intercom_Company_Id__c FROM Account") {
-		put("salesforce Account "+testenv.Str(r, "Id"), []string{testenv.Str(r, "Name"), testenv.Str(r, "Website"), testenv.Str(r, "NumberOfEmployees"), testenv.Str(r, "Industry"), testenv.Str(r, "AnnualRevenue"), testenv.Str(r, "Intercom_Company_Id__c")})
+	// Accounts by their company link where they have one: one ferry makes
+	// for a company has the Id its emulator gave it.
+	for _, r := range emu.SOQL("SELECT Id, Name, Website, NumberOfEmployees, Industry, AnnualRevenue, Intercom_Company_Id__c, First_Project_Date__c, First_Invite_Date__c, First_Integration_Date__c FROM Account") {
+		key := testenv.Str(r, "Intercom_Company_Id__c")
+		if key == "" {
+			key = testenv.Str(r, "Id")
+		}
+		put("salesforce Account "+key, []string{testenv.Str(r, "Name"), testenv.Str(r, "Website"), testenv.Str(r, "NumberOfEmployees"), testenv.Str(r, "Industry"), testenv.Str(r, "AnnualRevenue"),
+			testenv.Str(r, "First_Project_Date__c"), testenv.Str(r, "First_Invite_Date__c"), testenv.Str(r, "First_Integration_Date__c")})
+	}
+	// Campaigns by their key, members by Campaign and person.
+	campaigns := map[string]string{}
+	for _, r := range emu.SOQL("SELECT Id, Name, Ferry_Key__c FROM Campaign") {
+		campaigns[testenv.Str(r, "Id")] = testenv.Str(r, "Ferry_Key__c") + " " + testenv.Str(r, "Name")
+		put("salesforce Campaign "+testenv.Str(r, "Ferry_Key__c"), testenv.Str(r, "Name"))
+	}
+	for _, r := range emu.SOQL("SELECT CampaignId, LeadId, ContactId FROM CampaignMember") {
+		put("salesforce CampaignMember "+campaigns[testenv.Str(r, "CampaignId")]+" "+people[testenv.Str(r, "LeadId")+testenv.Str(r, "ContactId")], true)
+	}
+	return out
+}
+
+// asList returns v's elements that are objects.
+func asList(v any) []map[string]any {
+	var out []map[string]any
+	l, _ := v.([]any)
+	for _, e := range l {
+		if m, ok := e.(map[string]any); ok {
+			out = append(out, m)
+		}
 	}
 	return out
 }
@@ -241,6 +313,72 @@ func TestRun_KilledAnywhereConverges(t *testing.T) {
 			}
 			if ic, sf := emu.ICStats().WriteRequests-ic0, emu.SFStats().WriteRequests-sf0; ic+sf != 0 {
 				t.Fatalf("run after convergence wrote %d intercom and %d salesforce requests", ic, sf)
+			}
+		})
+	}
+}
+
+// TestRun_KilledAnywhereSettles is the kill test for the workflows whose
+// records settle over several runs (an Account and a company made for each
+// other are matched, and written what their mapping gives them, by the run
+// after; a Lead lead capture makes gets its status tag the run after, and
+// that tag reaches its Intercom_Tags__c and Campaign membership the run
+// after that) and for those that need more extraction (Campaign
+// membership, onboarding milestones): killed at a point, then run until a
+// run writes nothing, ferry reaches what uninterrupted runs reach, with no
+// duplicate.
+func TestRun_KilledAnywhereSettles(t *testing.T) {
+	t.Parallel()
+	const scale = 250
+	text := smallBatchText(t)
+	for _, e := range [][2]string{
+		{"  tag_campaigns:\n    enabled: false\n    tags: [pricing]\n", "  tag_campaigns:\n    enabled: true\n    tags: [pricing, billing]\n"},
+		{"    # Campaign:             {}", "    Campaign:             {}"},
+		{"    # CampaignMember:       {}", "    CampaignMember:       {}"},
+		{"  onboarding_milestones:\n    enabled: false\n", "  onboarding_milestones:\n    enabled: true\n"},
+		{"    # events: { every: 1h }", "    events: {}"},
+	} {
+		if !strings.Contains(text, e[0]) {
+			t.Fatalf("the example pipeline lacks %q", e[0])
+		}
+		text = strings.Replace(text, e[0], e[1], 1)
+	}
+	pipeline := testenv.WriteFile(t, smallBatchDir(t), "pipeline.yaml", text+declaredSyncs)
+	// settle runs ferry until a run writes nothing, five runs at most, and
+	// returns how many it took.
+	settle := func(t *testing.T, emu *testenv.Emulators, dir string) int {
+		t.Helper()
+		for n := 1; n <= 5; n++ {
+			ic0, sf0 := emu.ICStats().WriteRequests, emu.SFStats().WriteRequests
+			if r := ferry(t, emu.Env(nil), "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn"); r.code != 0 {
+				t.Fatalf("run %d: exit %d\n%s", n, r.code, r.stderr)
+			}
+			if emu.ICStats().WriteRequests == ic0 && emu.SFStats().WriteRequests == sf0 {
+				return n
+			}
+		}
+		t.Fatal("five runs in a row wrote something: ferry does not settle")
+		return 0
+	}
+	clean := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: scale})
+	if n := settle(t, clean, t.TempDir()); n < 3 {
+		t.Fatalf("uninterrupted runs settled in %d runs; this test is for workflows that take more than one", n)
+	}
+	want := sortedLines(endState(t, clean))
+	for _, key := range []string{"salesforce CampaignMember ", "salesforce Account ", "intercom company ", "Lead status: "} {
+		if !strings.Contains(want, key) {
+			t.Fatalf("the settled state holds no %q: the comparison would prove little", key)
+		}
+	}
+	for _, step := range []string{"bulk-job-closed", "after-intercom-load", "after-load"} {
+		t.Run(step, func(t *testing.T) {
+			t.Parallel()
+			emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: scale})
+			dir := t.TempDir()
+			killAt(t, emu, pipeline, dir, step)
+			settle(t, emu, dir)
+			if got := sortedLines(endState(t, emu)); got != want {
+				t.Fatalf("settled state after kill at %s differs from uninterrupted runs':\n%s", step, lineDiff(want, got))
 			}
 		})
 	}

@@ -17,6 +17,8 @@ func TestPlan_ListsEveryWorkflow(t *testing.T) {
 		"salesforce Account   update", "Health_Score__c=", "salesforce Opportunity update", "Active_Support_Issue__c=",
 		"intercom   messages  message", "intercom   contacts  update", "custom_attributes.sf_opportunity_stage=",
 		"intercom   companies update", "custom_attributes.health_score=", "intercom   contacts  create",
+		// ferry's own creates are syncs like any other, named in the plan.
+		"(sync intercom_contact_creates)", "(sync intercom_company_attachments)", "(sync salesforce_lead_creates)",
 	} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("plan output lacks %q", want)

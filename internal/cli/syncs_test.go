@@ -327,3 +327,159 @@ func TestRun_OverlappingSyncs(t *testing.T) {
 		t.Fatalf("two syncs writing one value: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// An analyst's own creates of Intercom contacts: the Salesforce-only
+// Contacts of a quarter of the Accounts (by a hash of the Id, so that the
+// set is the same each run), made Intercom users by a create sync that
+// writes each new id back to its Contact, and joined to their Account's
+// company by an attach sync naming the contacts the create makes in the
+// same run.
+const newPeopleModel = `-- materialized: table
+-- description: Salesforce-only Contacts to make Intercom users (a test fixture).
+SELECT contacts.sf_id AS contact_id, trim(contacts.email) AS email, contacts.name, contacts.account_id
+FROM stg_salesforce__contacts AS contacts
+WHERE NOT contacts.is_deleted
+  AND contacts.email_norm IS NOT NULL
+  AND contacts.account_id IS NOT NULL
+  AND contacts.intercom_link IS NULL
+  AND hash(contacts.account_id) % 4 = 0
+  AND contacts.email_norm NOT IN (SELECT email_norm FROM stg_intercom__contacts WHERE email_norm IS NOT NULL)
+`
+
+const newPeopleCompaniesModel = `-- materialized: table
+-- description: The company of each new contact's Account (a test fixture).
+SELECT 'ref:intercom.contacts:' || people.contact_id AS contact, identity.intercom_id AS company
+FROM new_people AS people
+INNER JOIN int_company_identity AS identity
+    ON identity.sf_id = people.account_id
+`
+
+const newPeopleSyncs = `
+syncs:
+  - name: new_people
+    model: new_people.sql
+    target: intercom.contacts
+    operation: create
+    key: { column: contact_id }
+    fields:
+      - { column: email, field: email }
+      - { column: name, field: name }
+      - { field: role, value: user }
+    write_back: { target: salesforce.Contact, field: Intercom_Id__c }
+  - name: new_people_companies
+    model: new_people_companies.sql
+    target: intercom.contact_companies
+    operation: attach
+    key: { column: contact, field: id }
+    fields:
+      - { column: company, field: company }
+`
+
+// TestRun_DeclaredCreateAndAttach: a create sync and an attach sync
+// declared in SQL and YAML, with ferry's own contact creates off, make
+// each contact once, write its id back to the Contact, attach it to its
+// Account's company in the same run, and a second run writes nothing. A
+// write_back to a field the Contact lacks fails before any write, naming
+// the line.
+func TestRun_DeclaredCreateAndAttach(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(pipelinePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := strings.Replace(string(b), "create_intercom_contacts: true", "create_intercom_contacts: false", 1)
+	if base == string(b) {
+		t.Fatal("the example pipeline lacks create_intercom_contacts: true")
+	}
+	dir := t.TempDir()
+	testenv.WriteFile(t, dir, "new_people.sql", newPeopleModel)
+	testenv.WriteFile(t, dir, "new_people_companies.sql", newPeopleCompaniesModel)
+	good := testenv.WriteFile(t, dir, "pipeline.yaml", base+newPeopleSyncs)
+	bad := testenv.WriteFile(t, dir, "bad.yaml", base+strings.Replace(newPeopleSyncs, "field: Intercom_Id__c }", "field: Intercom_Ref__c }", 1))
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 300})
+	data := t.TempDir()
+	run := func(pipeline string, args ...string) result {
+		t.Helper()
+		return ferry(t, emu.Env(nil), append([]string{"run", "--pipeline", pipeline, "--data-dir", data, "--log-level", "warn"}, args...)...)
+	}
+
+	// The bad variant first: nothing is written.
+	res := run(bad)
+	if res.code == 0 || !regexp.MustCompile(`bad\.yaml:\d+: syncs\[0\]\.write_back\.field: Contact has no field Intercom_Ref__c`).MatchString(res.stderr) {
+		t.Fatalf("write_back to a missing field: exit %d, want a failure naming bad.yaml's line:\n%s", res.code, res.stderr)
+	}
+	if ic, sf := emu.ICStats().WriteRequests, emu.SFStats().WriteRequests; ic+sf != 0 {
+		t.Fatalf("the refused run wrote %d Intercom and %d Salesforce requests", ic, sf)
+	}
+
+	first := mustRun(t, func(...string) result { return run(good, "--output", "json") })
+	var sum runner.Summary
+	if err := json.Unmarshal([]byte(first.stdout), &sum); err != nil {
+		t.Fatalf("summary: %v\n%s", err, first.stdout)
+	}
+	planned := 0
+	for _, l := range sum.Planned {
+		if l.Sync == "new_people" {
+			if l.Op != "create" || l.Creates != l.Records {
+				t.Errorf("plan line %+v: want a create, every record new", l)
+			}
+			planned += l.Records
+		}
+	}
+	if planned < 3 {
+		t.Fatalf("the create planned %d contacts; the fixture should give several", planned)
+	}
+	if got := sum.Written["intercom contacts create"]; got != planned {
+		t.Errorf("written %d contacts, planned %d", got, planned)
+	}
+
+	// Each Contact the model chose holds the id of an Intercom user with its
+	// email, attached to the company of its Account.
+	companyOf := map[string]string{} // Account Id -> Intercom company id
+	for _, a := range emu.SOQL("SELECT Id, Intercom_Company_Id__c FROM Account WHERE Intercom_Company_Id__c != null") {
+		_, b := emu.ICDo(http.MethodGet, "/companies?company_id="+testenv.Str(a, "Intercom_Company_Id__c"), nil)
+		var found struct {
+			Data []map[string]any `json:"data"`
+		}
+		json.Unmarshal(b, &found)
+		if len(found.Data) == 1 {
+			companyOf[testenv.Str(a, "Id")] = testenv.Str(found.Data[0], "id")
+		}
+	}
+	linked, attached := 0, 0
+	for _, c := range emu.SOQL("SELECT Id, Email, AccountId, Intercom_Id__c FROM Contact WHERE LeadSource = 'Partner' AND Intercom_Id__c != null") {
+		linked++
+		id := testenv.Str(c, "Intercom_Id__c")
+		code, b := emu.ICDo(http.MethodGet, "/contacts/"+id, nil)
+		var got map[string]any
+		json.Unmarshal(b, &got)
+		if code != http.StatusOK || !strings.EqualFold(testenv.Str(got, "email"), strings.TrimSpace(testenv.Str(c, "Email"))) || testenv.Str(got, "role") != "user" {
+			t.Errorf("Contact %s links to Intercom %s, which is not a user with its email: %d %s", testenv.Str(c, "Id"), id, code, b)
+			continue
+		}
+		if want := companyOf[testenv.Str(c, "AccountId")]; want != "" {
+			_, b := emu.ICDo(http.MethodGet, "/contacts/"+id+"/companies", nil)
+			if !strings.Contains(string(b), want) {
+				t.Errorf("intercom contact %s (from Contact %s) is not attached to company %s: %s", id, testenv.Str(c, "Id"), want, b)
+			}
+			attached++
+		}
+	}
+	if linked != planned || attached == 0 {
+		t.Fatalf("%d Contacts link to a created contact (want %d), %d checked attached (want some)", linked, planned, attached)
+	}
+	// Made once: the next run matches them to their Contacts and creates
+	// nothing (the people mapping then fills in the fields this create left
+	// out, which is its job); the run after that writes nothing.
+	second := mustRun(t, func(...string) result { return run(good, "--output", "json") })
+	var sum2 runner.Summary
+	if err := json.Unmarshal([]byte(second.stdout), &sum2); err != nil {
+		t.Fatalf("summary: %v\n%s", err, second.stdout)
+	}
+	for k, n := range sum2.Written {
+		if strings.HasSuffix(k, " create") || strings.HasSuffix(k, " attach") || strings.HasPrefix(k, "salesforce ") {
+			t.Errorf("second run wrote %d %s, want none", n, k)
+		}
+	}
+	runWritesNothing(t, emu, func(args ...string) result { return run(good, args...) })
+}

@@ -44,6 +44,11 @@ func (r *run) checkSyncTargets(ctx context.Context) error {
 				return err
 			}
 		case "intercom":
+			if wb := s.WriteBack; wb != nil && r.sf != nil {
+				if err := r.checkWriteBack(ctx, p, i, s); err != nil {
+					return err
+				}
+			}
 			if r.ic == nil || s.Object() == "contact_tags" || s.Object() == "contact_companies" || s.MadeOnce() {
 				continue // a tag is made by the first write that names it; an attachment's, a note's or a message's fields are fixed
 			}
@@ -77,6 +82,26 @@ func (r *run) checkSyncTargets(ctx context.Context) error {
 				}
 			}
 		}
+	}
+	return nil
+}
+
+// checkWriteBack refuses a write_back to a field the Salesforce object
+// lacks, or whose update cannot set it to an Intercom id (text).
+func (r *run) checkWriteBack(ctx context.Context, p *config.Pipeline, i int, s config.SyncSpec) error {
+	at := s.Path(i) + ".write_back"
+	_, obj, _ := strings.Cut(s.WriteBack.Target, ".")
+	d, err := r.sf.Describe(ctx, obj)
+	if err != nil {
+		return p.ProblemAt(at+".target", "salesforce cannot describe %s: %v", obj, err)
+	}
+	switch df := d.Field(s.WriteBack.Field); {
+	case df == nil:
+		return p.ProblemAt(at+".field", "%s has no field %s", obj, s.WriteBack.Field)
+	case !df.Updateable:
+		return p.ProblemAt(at+".field", "%s.%s cannot be written by an update", obj, s.WriteBack.Field)
+	case df.Type != "string" && df.Type != "textarea":
+		return p.ProblemAt(at+".field", "%s.%s is a %s field; an Intercom id is text", obj, s.WriteBack.Field, df.Type)
 	}
 	return nil
 }

@@ -224,8 +224,9 @@ DELETE FROM ferry.sync_log_staged;
 -- The staged plan records of run $1 with their outcome: the last ledger
 -- row this run wrote for the record and operation. The ledger names
 -- records as they were written: an attachment by the Intercom contact
--- (for a contact this run created, the id its create returned), a message
--- or a note as a create. A record the ledger never saw was not written.
+-- (for a contact this run created, 'ref:intercom.contacts:<key>', the id
+-- its create returned), a message or a note as a create. A record the
+-- ledger never saw was not written.
 INSERT INTO ferry.sync_log
 WITH created AS (
     SELECT record_key AS sf_key, result_id
@@ -252,12 +253,12 @@ staged AS (
 planned AS (
     SELECT s.* EXCLUDE (ref_object, ref_key),
         CASE WHEN s.op = 'attach' THEN 'contacts' ELSE s.object END AS ledger_object,
-        CASE WHEN s.op = 'attach' AND s.object = 'salesforce_contact' THEN created.result_id
+        CASE WHEN s.op = 'attach' AND s.record_key LIKE 'ref:intercom.contacts:%' THEN created.result_id
              WHEN s.ref_object IS NOT NULL THEN made.result_id
              ELSE s.record_key END AS ledger_key,
         CASE WHEN s.op IN ('send', 'note', 'message') THEN 'create' ELSE s.op END AS ledger_op
     FROM staged AS s
-    LEFT JOIN created ON created.sf_key = s.record_key
+    LEFT JOIN created ON s.op = 'attach' AND created.sf_key = substr(s.record_key, length('ref:intercom.contacts:') + 1)
     LEFT JOIN made ON made.object = s.ref_object AND made.record_key = s.ref_key
 ),
 last AS (
