@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -402,10 +403,7 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 		if err != nil {
 			return err
 		}
-		typ := f.Type
-		if typ == "" {
-			typ = "string"
-		}
+		typ := cmp.Or(f.Type, "string")
 		srcExprs = append(srcExprs, fmt.Sprintf("%s AS v%d", v, j))
 		only := ""
 		if s.Long {
@@ -567,10 +565,7 @@ func compileCreateSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i in
 		if err != nil {
 			return err
 		}
-		typ := f.Type
-		if typ == "" {
-			typ = "string"
-		}
+		typ := cmp.Or(f.Type, "string")
 		only := ""
 		if s.Long {
 			only = " WHERE m." + state.QuoteIdent(hasColumn(j))

@@ -154,17 +154,7 @@ func TestRun_IdentityAndOwnership(t *testing.T) {
 
 	// Contacts created in Intercom from Salesforce Contacts are attached to
 	// the company matching the Contact's Account.
-	companyOf := map[string]string{} // Account Id -> Intercom company id
-	for _, a := range emu.SOQL("SELECT Id, Intercom_Company_Id__c FROM Account WHERE Intercom_Company_Id__c != null") {
-		_, b := emu.ICDo(http.MethodGet, "/companies?company_id="+testenv.Str(a, "Intercom_Company_Id__c"), nil)
-		var found struct {
-			Data []map[string]any `json:"data"` // a list of one
-		}
-		json.Unmarshal(b, &found)
-		if len(found.Data) == 1 {
-			companyOf[testenv.Str(a, "Id")] = testenv.Str(found.Data[0], "id")
-		}
-	}
+	companyOf := accountCompanies(emu)
 	attached := 0
 	for _, r := range emu.SOQL("SELECT Id, AccountId, Intercom_Id__c FROM Contact WHERE LeadSource = 'Partner' AND AccountId != null AND Intercom_Id__c != null") {
 		want := companyOf[testenv.Str(r, "AccountId")]
@@ -187,6 +177,23 @@ func TestRun_IdentityAndOwnership(t *testing.T) {
 
 // runWritesNothing runs ferry once more and fails the test if it sent any
 // write request to either emulator.
+// accountCompanies maps each Account linked to an Intercom company to the
+// company's Intercom id.
+func accountCompanies(emu *testenv.Emulators) map[string]string {
+	out := map[string]string{}
+	for _, a := range emu.SOQL("SELECT Id, Intercom_Company_Id__c FROM Account WHERE Intercom_Company_Id__c != null") {
+		_, b := emu.ICDo(http.MethodGet, "/companies?company_id="+testenv.Str(a, "Intercom_Company_Id__c"), nil)
+		var found struct {
+			Data []map[string]any `json:"data"` // a list of one
+		}
+		json.Unmarshal(b, &found)
+		if len(found.Data) == 1 {
+			out[testenv.Str(a, "Id")] = testenv.Str(found.Data[0], "id")
+		}
+	}
+	return out
+}
+
 func runWritesNothing(t *testing.T, emu *testenv.Emulators, run func(args ...string) result) {
 	t.Helper()
 	ic0, sf0 := emu.ICStats().WriteRequests, emu.SFStats().WriteRequests

@@ -435,17 +435,7 @@ func TestRun_DeclaredCreateAndAttach(t *testing.T) {
 
 	// Each Contact the model chose holds the id of an Intercom user with its
 	// email, attached to the company of its Account.
-	companyOf := map[string]string{} // Account Id -> Intercom company id
-	for _, a := range emu.SOQL("SELECT Id, Intercom_Company_Id__c FROM Account WHERE Intercom_Company_Id__c != null") {
-		_, b := emu.ICDo(http.MethodGet, "/companies?company_id="+testenv.Str(a, "Intercom_Company_Id__c"), nil)
-		var found struct {
-			Data []map[string]any `json:"data"`
-		}
-		json.Unmarshal(b, &found)
-		if len(found.Data) == 1 {
-			companyOf[testenv.Str(a, "Id")] = testenv.Str(found.Data[0], "id")
-		}
-	}
+	companyOf := accountCompanies(emu)
 	linked, attached := 0, 0
 	for _, c := range emu.SOQL("SELECT Id, Email, AccountId, Intercom_Id__c FROM Contact WHERE LeadSource = 'Partner' AND Intercom_Id__c != null") {
 		linked++

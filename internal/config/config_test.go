@@ -303,7 +303,7 @@ syncs:
 		"read_back on an Account":        {"field: Id }\n    fields:\n", "field: Id }\n    read_back: true\n    fields:\n", "syncs[0].read_back: reads back what Salesforce sets on the Leads or Contacts"},
 		"a create keyed on a field":      {"target: salesforce.Account\n    operation: update\n    key: { column: account_id, field: Id }", "target: intercom.contacts\n    operation: create\n    key: { column: account_id, field: id }", "syncs[0].key.field: a create of intercom.contacts is keyed by the model's column alone"},
 		"a write_back to Intercom":       {"target: salesforce.Account\n    operation: update\n    key: { column: account_id, field: Id }", "target: intercom.contacts\n    operation: create\n    write_back: { target: intercom.companies, field: x }\n    key: { column: account_id }", "syncs[0].write_back.target: must be salesforce.<Object>"},
-		"an attachment of two fields":    {"target: salesforce.Account\n    operation: update", "target: intercom.contact_companies\n    operation: attach", "syncs[0].fields: intercom.contact_companies take one field: { column: <the company's Intercom id>, field: company }"},
+		"an attachment of two fields":    {"target: salesforce.Account\n    operation: update", "target: intercom.contact_companies\n    operation: attach", "syncs[0].fields: intercom.contact_companies take the fields { column: <the company's Intercom id>, field: company }"},
 		"field_rows without a value":     {"    fields:\n      - { column: tier, field: Tier__c, values: { gold: Strategic }, default: SMB }\n", "    field_rows: { field: name }\n", "syncs[0].field_rows.value: required"},
 	}
 	for name, c := range cases {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -176,6 +177,36 @@ func (s SyncSpec) MadeOnce() bool {
 	return s.System() == "intercom" && onceTargets[s.Object()].op != ""
 }
 
+// intercomKeys lists, per Intercom target whose records are keyed, its
+// operations and the field each matches records on ("" for the model's own
+// key: Intercom gives the id).
+var intercomKeys = map[string]map[string]string{
+	"contacts":          {"update": "id", "create": ""},
+	"companies":         {"upsert": "company_id", "update": "id"},
+	"contact_companies": {"attach": "id"},
+	"contact_tags":      {"tag": "id"},
+}
+
+var intercomKeyMeaning = map[string]string{"id": "the Intercom id", "company_id": "the company's own id"}
+
+// intercomFields are the fields, in order, of the Intercom targets that
+// take fixed ones.
+var intercomFields = map[string]string{"contact_companies": "company", "contact_tags": "tag,tagged"}
+
+var intercomFieldsHelp = map[string]string{
+	"contact_companies": "{ column: <the company's Intercom id>, field: company }",
+	"contact_tags":      "{ column: <tag name>, field: tag } and { column: <true to tag, false to untag>, field: tagged, type: boolean }",
+}
+
+// fieldNames lists the target fields of fields, in order.
+func fieldNames(fields []SyncField) []string {
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = f.Field
+	}
+	return out
+}
+
 var (
 	sfObjectRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 	columnRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -253,46 +284,23 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 			if s.Creates() && (s.Key.Field == "" || s.Key.Field == "Id") {
 				add(at+".key.field", "an %s is keyed on an external-id field, so that a retried create finds the record it made", s.Operation)
 			}
-		case sys == "intercom" && obj == "contact_tags":
-			if s.Operation != "tag" {
-				add(at+".operation", "must be tag for intercom.contact_tags, got %q", s.Operation)
-			}
-			if s.Key.Field != "id" {
-				add(at+".key.field", "intercom.contact_tags are keyed on the contact's Intercom id: field id, got %q", s.Key.Field)
-			}
-			if len(s.Fields) != 2 || s.Fields[0].Field != "tag" || s.Fields[1].Field != "tagged" {
-				add(at+".fields", "intercom.contact_tags take two fields: { column: <tag name>, field: tag } and { column: <true to tag, false to untag>, field: tagged, type: boolean }")
-			}
-		case sys == "intercom" && obj == "companies":
+		case sys == "intercom" && intercomKeys[obj] != nil:
+			ops := intercomKeys[obj]
+			key, ok := ops[s.Operation]
 			switch {
-			case s.Operation != "upsert" && s.Operation != "update":
-				add(at+".operation", "must be upsert (create or update by company_id) or update (by Intercom id) for intercom.companies, got %q", s.Operation)
-			case s.Operation == "upsert" && s.Key.Field != "company_id":
-				add(at+".key.field", "an upsert of intercom.companies is keyed on their company_id, got %q", s.Key.Field)
-			case s.Operation == "update" && s.Key.Field != "id":
-				add(at+".key.field", "an update of intercom.companies is keyed on their Intercom id: field id, got %q", s.Key.Field)
-			}
-		case sys == "intercom" && obj == "contacts":
-			switch {
-			case s.Operation != "update" && s.Operation != "create":
-				add(at+".operation", "must be update (by Intercom id) or create for intercom.contacts, got %q", s.Operation)
-			case s.Operation == "update" && s.Key.Field != "id":
-				add(at+".key.field", "an update of intercom.contacts is keyed on their Intercom id: field id, got %q", s.Key.Field)
-			case s.Operation == "create" && s.Key.Field != "":
+			case !ok:
+				names := slices.Sorted(maps.Keys(ops))
+				add(at+".operation", "must be %s for intercom.%s, got %q", strings.Join(names, " or "), obj, s.Operation)
+			case key == "" && s.Key.Field != "":
 				// Intercom gives the id; the key is the model's own (a
 				// Salesforce Contact Id, say), which the ledger and a
 				// write_back are keyed on.
-				add(at+".key.field", "a create of intercom.contacts is keyed by the model's column alone: no field, got %q", s.Key.Field)
+				add(at+".key.field", "a %s of intercom.%s is keyed by the model's column alone: no field, got %q", s.Operation, obj, s.Key.Field)
+			case key != "" && s.Key.Field != key:
+				add(at+".key.field", "a %s of intercom.%s is keyed on field %s (%s), got %q", s.Operation, obj, key, intercomKeyMeaning[key], s.Key.Field)
 			}
-		case sys == "intercom" && obj == "contact_companies":
-			if s.Operation != "attach" {
-				add(at+".operation", "must be attach for intercom.contact_companies, got %q", s.Operation)
-			}
-			if s.Key.Field != "id" {
-				add(at+".key.field", "intercom.contact_companies are keyed on the contact's Intercom id (or ref:intercom.contacts:<key> for one a create of this run makes): field id, got %q", s.Key.Field)
-			}
-			if len(s.Fields) != 1 || s.Fields[0].Field != "company" {
-				add(at+".fields", "intercom.contact_companies take one field: { column: <the company's Intercom id>, field: company }")
+			if want := intercomFields[obj]; want != "" && !slices.Equal(fieldNames(s.Fields), strings.Split(want, ",")) {
+				add(at+".fields", "intercom.%s take the fields %s", obj, intercomFieldsHelp[obj])
 			}
 		case sys == "intercom" && onceTargets[obj].op != "":
 			t := onceTargets[obj]
