@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -347,7 +348,7 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 	case s.Object() == "contact_tags":
 		return compileTagSync(ctx, db, p, at, model, s)
 	case s.Operation == "attach":
-		return compileAttachSync(ctx, db, p, at, model, s)
+		return compileAttachSync(ctx, db, p, i, model, s)
 	}
 	var dup sql.NullString
 	if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT CAST(%[1]s AS VARCHAR) FROM %[2]s WHERE %[1]s IS NOT NULL GROUP BY 1 HAVING count(*) > 1 LIMIT 1", key, model)).Scan(&dup); err != nil && err != sql.ErrNoRows {
@@ -525,7 +526,27 @@ WHERE src.tagged <> (held.k IS NOT NULL)`)
 // this run makes. The view leaves out attachments current state holds and
 // contacts it holds no more; each record is a contact, with a row per
 // company (field company).
-func compileAttachSync(ctx context.Context, db *sql.DB, p *config.Pipeline, at, model string, s config.SyncSpec) error {
+func compileAttachSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, model string, s config.SyncSpec) error {
+	at := s.Path(i)
+	// A contact named by reference is one a create loaded before makes:
+	// its key is in that create's view.
+	made := []string{"SELECT NULL::VARCHAR AS key WHERE false"}
+	for _, c := range p.Syncs[:i] {
+		if c.Target == "intercom.contacts" && c.Operation == "create" {
+			made = append(made, "SELECT key FROM main."+state.QuoteIdent(SyncView(c.Name)))
+		}
+	}
+	const prefix = "ref:intercom.contacts:"
+	var ref sql.NullString
+	q := fmt.Sprintf(`SELECT k FROM (SELECT DISTINCT CAST(%s AS VARCHAR) AS k FROM %s) WHERE k LIKE 'ref:%%'
+AND (NOT starts_with(k, %s) OR substr(k, %d) NOT IN (%s)) ORDER BY k LIMIT 1`,
+		state.QuoteIdent(s.Key.Column), model, state.QuoteString(prefix), len(prefix)+1, strings.Join(made, " UNION ALL "))
+	if err := db.QueryRowContext(ctx, q).Scan(&ref); err != nil && err != sql.ErrNoRows {
+		return p.ProblemAt(at, "compile sync %s: %v", s.Name, err)
+	}
+	if ref.Valid {
+		return p.ProblemAt(at+".key.column", "model %s names the contact %q: a reference must be %s<key> of a contact a create of intercom.contacts declared before this sync makes", s.ModelName(), ref.String, prefix)
+	}
 	view := strings.NewReplacer(
 		"$VIEW", state.QuoteIdent(SyncView(s.Name)),
 		"$KEY", state.QuoteIdent(s.Key.Column),
@@ -558,6 +579,26 @@ WHERE CASE WHEN src.k LIKE 'ref:%' THEN true
 // the loader (the ledger's pending marks, a look-up by email, a 409 taken
 // as the contact that exists).
 func compileCreateSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, model string, s config.SyncSpec) error {
+	// Every contact has an email: a create whose answer was lost is looked
+	// up by it before it is sent again.
+	email := slices.IndexFunc(s.Fields, func(f config.SyncField) bool { return f.Field == "email" })
+	if email < 0 {
+		return p.ProblemAt(s.FieldPath(i, 0), "model %s names no email for the contacts it creates: a create whose answer was lost is looked up by it, so that it is never made twice", s.ModelName())
+	}
+	if f := s.Fields[email]; f.Value == nil {
+		has := "true"
+		if s.Long {
+			has = "m." + state.QuoteIdent(hasColumn(email))
+		}
+		var key sql.NullString
+		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT CAST(m.%[1]s AS VARCHAR) FROM %[2]s AS m WHERE m.%[1]s IS NOT NULL AND (NOT %[3]s OR nullif(trim(CAST(m.%[4]s AS VARCHAR)), '') IS NULL) LIMIT 1",
+			state.QuoteIdent(s.Key.Column), model, has, state.QuoteIdent(f.Column))).Scan(&key); err != nil && err != sql.ErrNoRows {
+			return p.ProblemAt(s.Path(i), "compile sync %s: %v", s.Name, err)
+		}
+		if key.Valid {
+			return p.ProblemAt(s.FieldPath(i, email), "model %s has no email for %s %s: a create of intercom.contacts needs one, so that a create whose answer was lost is found rather than made twice", s.ModelName(), s.Key.Column, key.String)
+		}
+	}
 	var rows []string
 	for j, f := range s.Fields {
 		fp := s.FieldPath(i, j)

@@ -380,7 +380,7 @@ syncs:
 // each contact once, write its id back to the Contact, attach it to its
 // Account's company in the same run, and a second run writes nothing. A
 // write_back to a field the Contact lacks fails before any write, naming
-// the line.
+// the line, as does an attach declared before the create it names.
 func TestRun_DeclaredCreateAndAttach(t *testing.T) {
 	t.Parallel()
 	b, err := os.ReadFile(pipelinePath())
@@ -396,6 +396,9 @@ func TestRun_DeclaredCreateAndAttach(t *testing.T) {
 	testenv.WriteFile(t, dir, "new_people_companies.sql", newPeopleCompaniesModel)
 	good := testenv.WriteFile(t, dir, "pipeline.yaml", base+newPeopleSyncs)
 	bad := testenv.WriteFile(t, dir, "bad.yaml", base+strings.Replace(newPeopleSyncs, "field: Intercom_Id__c }", "field: Intercom_Ref__c }", 1))
+	// The attach declared before the create whose contacts it names.
+	create, attach, _ := strings.Cut(strings.TrimPrefix(newPeopleSyncs, "\nsyncs:\n"), "  - name: new_people_companies\n")
+	early := testenv.WriteFile(t, dir, "early.yaml", base+"\nsyncs:\n  - name: new_people_companies\n"+attach+create)
 	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 300})
 	data := t.TempDir()
 	run := func(pipeline string, args ...string) result {
@@ -408,8 +411,12 @@ func TestRun_DeclaredCreateAndAttach(t *testing.T) {
 	if res.code == 0 || !regexp.MustCompile(`bad\.yaml:\d+: syncs\[0\]\.write_back\.field: Contact has no field Intercom_Ref__c`).MatchString(res.stderr) {
 		t.Fatalf("write_back to a missing field: exit %d, want a failure naming bad.yaml's line:\n%s", res.code, res.stderr)
 	}
+	res = run(early)
+	if res.code == 0 || !regexp.MustCompile(`early\.yaml:\d+: syncs\[0\]\.key\.column: model new_people_companies names the contact "ref:intercom\.contacts:[^"]+": a reference must be ref:intercom\.contacts:<key> of a contact a create of intercom\.contacts declared before this sync makes`).MatchString(res.stderr) {
+		t.Fatalf("attach before its create: exit %d, want a failure naming early.yaml's line:\n%s", res.code, res.stderr)
+	}
 	if ic, sf := emu.ICStats().WriteRequests, emu.SFStats().WriteRequests; ic+sf != 0 {
-		t.Fatalf("the refused run wrote %d Intercom and %d Salesforce requests", ic, sf)
+		t.Fatalf("the refused runs wrote %d Intercom and %d Salesforce requests", ic, sf)
 	}
 
 	first := mustRun(t, func(...string) result { return run(good, "--output", "json") })

@@ -332,8 +332,18 @@ func (p *Pipeline) validateSyncs(probs *[]pathProblem) {
 				add(at+".write_back.field", "required: the %s field that holds the Intercom id", wobj)
 			}
 		}
-		if s.ReadBack && (sys != "salesforce" || obj != "Lead" && obj != "Contact" || !s.Creates()) {
-			add(at+".read_back", "reads back what Salesforce sets on the Leads or Contacts an upsert or insert writes: for salesforce.Lead and salesforce.Contact, keyed on the Intercom contact id")
+		if s.ReadBack && (sys != "salesforce" || obj != "Lead" && obj != "Contact" || !s.Creates() || !strings.EqualFold(s.Key.Field, p.Sync.People.SalesforceExternalID)) {
+			add(at+".read_back", "reads back what Salesforce sets on the Leads or Contacts an upsert or insert writes, to their Intercom contacts: for salesforce.Lead and salesforce.Contact keyed on the Intercom contact id (key field %s, sync.people.salesforce_external_id)", p.Sync.People.SalesforceExternalID)
+		}
+		if sys == "intercom" && intercomFields[obj] != "" {
+			for j, f := range s.Fields {
+				if f.Value != nil || len(f.Values) > 0 {
+					add(fmt.Sprintf("%s.fields[%d]", at, j), "intercom.%s take their values from the model's columns: no value or value map", obj)
+				}
+			}
+		}
+		if sys == "intercom" && obj == "contacts" && s.Operation == "create" && s.FieldRows == nil && !slices.Contains(fieldNames(s.Fields), "email") {
+			add(at+".fields", "a create of intercom.contacts writes an email ({ column: <email>, field: email }): a create whose answer was lost is looked up by it, so that it is never made twice")
 		}
 		if s.CreateAttributes && (sys != "intercom" || obj != "contacts" && obj != "companies") {
 			add(at+".create_attributes", "creates Intercom data attributes: for intercom.contacts and intercom.companies")

@@ -26,7 +26,6 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1708,21 +1707,34 @@ func textAt(m map[string]any, path string) *string {
 
 // writeBack writes the Intercom id of each contact sync s created (or
 // found, after a create whose answer was lost) this run to its write_back
-// field, on the Salesforce record whose Id is the contact's key: read from
-// the ledger, in key order, and sent in one write (a Bulk job when there
-// are many).
+// field, on the Salesforce record whose Id is the contact's key: the sync's
+// own records, a plan chunk at a time, their ids from the ledger, sent in
+// one write (a Bulk job when there are many).
 func (r *run) writeBack(ctx context.Context, s config.SyncSpec, ledger *load.Ledger, sf *salesforceload.Sink, out *load.Outcome) error {
 	_, obj, _ := strings.Cut(s.WriteBack.Target, ".")
-	var recs []load.Record
-	err := ledger.RunResults(ctx, "intercom", s.Object(), "create", func(key, id string) error {
-		recs = append(recs, load.Record{Object: obj, Key: key, Fields: []load.Change{{Field: s.WriteBack.Field, Value: &id, Type: "string"}}})
-		return nil
-	})
-	if err != nil || len(recs) == 0 {
-		return err
+	var links []load.Record
+	for recs, err := range r.plan.Chunks(ctx, syncSource(s), "") {
+		if err != nil {
+			return err
+		}
+		keys := make([]string, len(recs))
+		for i, rec := range recs {
+			keys[i] = rec.Key
+		}
+		ids, err := ledger.ResultIDs(ctx, "intercom", s.Object(), keys)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys { // in key order
+			if id, ok := ids[k]; ok {
+				links = append(links, load.Record{Object: obj, Key: k, Fields: []load.Change{{Field: s.WriteBack.Field, Value: &id, Type: "string"}}})
+			}
+		}
 	}
-	slices.SortFunc(recs, func(a, b load.Record) int { return strings.Compare(a.Key, b.Key) })
-	return sf.Update(ctx, obj, recs, out)
+	if len(links) == 0 {
+		return nil
+	}
+	return sf.Update(ctx, obj, links, out)
 }
 
 func (r *run) exportRejects(ctx context.Context) (string, error) {

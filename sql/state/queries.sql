@@ -229,9 +229,10 @@ DELETE FROM ferry.sync_log_staged;
 -- ledger never saw was not written.
 INSERT INTO ferry.sync_log
 WITH created AS (
-    SELECT record_key AS sf_key, result_id
+    SELECT record_key AS sf_key, max(result_id) AS result_id
     FROM ferry.ledger
     WHERE run_id = $1 AND target = 'intercom' AND object = 'contacts' AND op = 'create' AND status = 'done'
+    GROUP BY record_key
 ),
 -- An update keyed by a record this run created ('lead:<key>',
 -- 'ref:<Object>:<key>') is in the ledger under the created record's Id.
@@ -258,7 +259,8 @@ planned AS (
              ELSE s.record_key END AS ledger_key,
         CASE WHEN s.op IN ('send', 'note', 'message') THEN 'create' ELSE s.op END AS ledger_op
     FROM staged AS s
-    LEFT JOIN created ON s.op = 'attach' AND created.sf_key = substr(s.record_key, length('ref:intercom.contacts:') + 1)
+    LEFT JOIN created ON s.op = 'attach' AND s.record_key LIKE 'ref:intercom.contacts:%'
+        AND created.sf_key = substr(s.record_key, length('ref:intercom.contacts:') + 1)
     LEFT JOIN made ON made.object = s.ref_object AND made.record_key = s.ref_key
 ),
 last AS (
