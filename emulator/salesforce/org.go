@@ -27,6 +27,28 @@ type record struct {
 
 func (r *record) deleted() bool { b, _ := r.f["IsDeleted"].(bool); return b }
 
+// campaignMember is the id of the live member of vals' campaign for its
+// Contact (or, without one, its Lead), "" when there is none. A member
+// names a Contact or a Lead, the Contact winning when a create gives both.
+func (o *org) campaignMember(vals map[string]any) string {
+	campaign, _ := vals["CampaignId"].(string)
+	field := "ContactId"
+	person, _ := vals[field].(string)
+	if person == "" {
+		field = "LeadId"
+		person, _ = vals[field].(string)
+	}
+	if campaign == "" || person == "" {
+		return ""
+	}
+	for _, r := range o.ordered["campaignmember"] {
+		if !r.deleted() && r.f["CampaignId"] == campaign && r.f[field] == person {
+			return r.id
+		}
+	}
+	return ""
+}
+
 // recErr is a record-level error (SaveResult.errors[i]).
 type recErr struct {
 	StatusCode string   `json:"statusCode"`
@@ -463,6 +485,14 @@ func (o *org) apply(obj *objectMeta, existing *record, w write) (string, []recEr
 	if existing == nil && obj.Name == "Lead" && w.alert && !w.allowSave {
 		if e, _ := vals["Email"].(string); e != "" && o.emails[strings.ToLower(strings.TrimSpace(e))] > 0 {
 			errs = append(errs, recErr{StatusCode: "DUPLICATES_DETECTED", Message: duplicateMessage, Fields: []string{}})
+		}
+	}
+	if existing == nil && obj.Name == "CampaignMember" {
+		// A person is a member of a campaign once: creating a second member
+		// is refused (CampaignMember, "If the record exists, an error is
+		// returned and no update is made").
+		if o.campaignMember(vals) != "" {
+			errs = append(errs, recErr{StatusCode: "DUPLICATE_VALUE", Message: "Already a campaign member.", Fields: []string{}})
 		}
 	}
 	key := strings.ToLower(obj.Name)

@@ -253,6 +253,31 @@ func TestUpsert_StatusCodesAndValidation(t *testing.T) {
 	if code != 400 || !strings.Contains(string(out), "DUPLICATE_VALUE") {
 		t.Fatalf("duplicate external id: %d %s", code, out)
 	}
+	// A person is a member of a campaign once; after the member is deleted,
+	// they may join again.
+	code, out = b.json(t, "POST", v+"sobjects/Campaign", map[string]any{"Name": "Pricing"})
+	if code != 201 {
+		t.Fatalf("create campaign: %d %s", code, out)
+	}
+	var made struct{ ID string }
+	json.Unmarshal(out, &made)
+	lead := findID(t, b, "SELECT Id FROM Lead WHERE IsConverted = false LIMIT 1")
+	member := map[string]any{"CampaignId": made.ID, "LeadId": lead}
+	code, out = b.json(t, "POST", v+"sobjects/CampaignMember", member)
+	if code != 201 {
+		t.Fatalf("create member: %d %s", code, out)
+	}
+	json.Unmarshal(out, &made)
+	code, out = b.json(t, "POST", v+"sobjects/CampaignMember", member)
+	if code != 400 || !strings.Contains(string(out), "DUPLICATE_VALUE") || !strings.Contains(string(out), "Already a campaign member.") {
+		t.Fatalf("second member for one lead: %d %s, want 400 DUPLICATE_VALUE", code, out)
+	}
+	if code, out = b.json(t, "DELETE", v+"sobjects/CampaignMember/"+made.ID, nil); code != 204 {
+		t.Fatalf("delete member: %d %s", code, out)
+	}
+	if code, out = b.json(t, "POST", v+"sobjects/CampaignMember", member); code != 201 {
+		t.Fatalf("member again after the delete: %d %s", code, out)
+	}
 }
 
 // first returns field of the first record q finds.
