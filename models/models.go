@@ -7,5 +7,5 @@ import "embed"
 // FS holds staging/, intermediate/ and marts/, and syncs/: the sync
 // declarations of the shipped workflows that are models plus syncs.
 //
-//go:embed staging intermediate marts syncs
+//go:embed staging intermediate marts syncs tests
 var FS embed.FS

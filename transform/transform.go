@@ -43,6 +43,9 @@ type Model struct {
 	// the rows whose record ids changed; a table model that names them
 	// reports which of its rows changed to the incremental models after it.
 	RecordIDs []string
+	// Tests are the tests its header declares (-- test:), run after the
+	// build and before any write (Test).
+	Tests []Test
 }
 
 var (
@@ -72,6 +75,9 @@ func LoadVars(fsys fs.FS, root string, vars Vars, extra ...Model) ([]Model, erro
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if d.IsDir() && p == testsDir {
+			return fs.SkipDir // custom tests, not models (LoadTests)
 		}
 		if d.IsDir() || path.Ext(p) != ".sql" {
 			return nil
@@ -178,8 +184,14 @@ func parse(p, src string) (Model, error) {
 			}
 		case "description":
 			m.Description = val
+		case "test":
+			t, err := parseTest(name, p, i+1, val)
+			if err != nil {
+				return m, err
+			}
+			m.Tests = append(m.Tests, t)
 		default:
-			return m, fmt.Errorf("%s:%d: unknown header key %q (known: materialized, record_ids, depends_on, description)", p, i+1, g[1])
+			return m, fmt.Errorf("%s:%d: unknown header key %q (known: materialized, record_ids, depends_on, description, test)", p, i+1, g[1])
 		}
 	}
 	if m.Materialized == "incremental" && len(m.RecordIDs) == 0 {

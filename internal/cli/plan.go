@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ferry-sync/ferry/internal/runner"
+	"github.com/ferry-sync/ferry/transform"
 )
 
 func planCmd(ctx context.Context, e *env, args []string) error {
@@ -32,6 +33,30 @@ func planCmd(ctx context.Context, e *env, args []string) error {
 	}
 	printSummary(e.stdout, sum, true)
 	return nil
+}
+
+// printTests prints how many model tests passed, and each failure with its
+// sample rows.
+func printTests(w io.Writer, results []transform.TestResult) {
+	if len(results) == 0 {
+		return
+	}
+	failed := 0
+	for _, r := range results {
+		if r.Failures > 0 {
+			failed++
+		}
+	}
+	fmt.Fprintf(w, "model tests: %d passed, %d failed\n", len(results)-failed, failed)
+	for _, r := range results {
+		if r.Failures == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  FAIL %s %s (%s): %d rows\n", r.Model, r.Name, r.At, r.Failures)
+		for _, row := range r.Sample {
+			fmt.Fprintf(w, "       %s\n", row)
+		}
+	}
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -65,6 +90,7 @@ func printSummary(w io.Writer, s *runner.Summary, plan bool) {
 			fmt.Fprintf(w, "  %-34s %8d records\n", k, s.Deleted[k])
 		}
 	}
+	printTests(w, s.Tests)
 	if len(s.Identity) > 0 {
 		fmt.Fprintln(w, "identity:")
 		for _, k := range keys(s.Identity) {

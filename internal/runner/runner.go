@@ -56,6 +56,9 @@ const (
 	Transform
 	Plan
 	Load
+	// Test runs the model tests (transform.Test) against the built models;
+	// every command that transforms, plans or loads runs them too.
+	Test
 )
 
 // Options configure one invocation.
@@ -111,6 +114,8 @@ type Summary struct {
 	// PeakRSSMiB is the process's peak resident memory (Linux VmHWM),
 	// read when the run finishes.
 	PeakRSSMiB int64                      `json:"peak_rss_mib,omitempty"`
+	// Tests are the model tests' results, when they ran.
+	Tests []transform.TestResult `json:"tests,omitempty"`
 	Watermark  map[string]state.Watermark `json:"-"`
 }
 
@@ -359,6 +364,11 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 			}
 		}
 		if err := r.timed("transform", func() error { return r.transform(ctx) }); err != nil {
+			return err
+		}
+	}
+	if stages&(Transform|Plan|Load|Test) != 0 {
+		if err := r.timed("test", func() error { return r.test(ctx, stages&Load != 0) }); err != nil {
 			return err
 		}
 	}
@@ -866,16 +876,87 @@ func short(d time.Duration) string {
 // whatever their share.
 const incrementalFloor = 50_000
 
+// models reads the shipped models, those the pipeline's rules generate
+// and those its syncs name, in build order.
+func (r *run) models() ([]transform.Model, error) {
+	vars := transform.PipelineVars(r.opt.Pipeline)
+	syncModels, err := transform.SyncModels(r.opt.Pipeline, vars)
+	if err != nil {
+		return nil, err
+	}
+	return transform.LoadVars(r.opt.Models, r.opt.ModelsRoot, vars, append(transform.RuleModels(r.opt.Pipeline), syncModels...)...)
+}
+
+// test runs the model tests against the built models and reports them. A
+// failing test of a model a sync reads, directly or through the models it
+// reads, stops a run that would load (loading is set) before any write:
+// the load would carry what the test caught.
+func (r *run) test(ctx context.Context, loading bool) error {
+	models, err := r.models()
+	if err != nil {
+		return err
+	}
+	tests, err := transform.LoadTests(r.opt.Models, r.opt.ModelsRoot, transform.PipelineVars(r.opt.Pipeline), models)
+	if err != nil {
+		return err
+	}
+	results, err := transform.RunTests(ctx, r.st.DB, tests)
+	if err != nil {
+		return err
+	}
+	r.sum.Tests = results
+	feeds := map[string]string{} // model -> a sync reading it
+	for _, s := range r.opt.Pipeline.Syncs {
+		for m := range transform.Ancestors(models, s.ModelName()) {
+			if _, ok := feeds[m]; !ok {
+				feeds[m] = s.Name
+			}
+		}
+	}
+	var stop []transform.TestResult
+	for _, res := range results {
+		if res.Failures == 0 {
+			continue
+		}
+		r.log.Warn("model test failed", "model", res.Model, "test", res.Name, "at", res.At, "failures", res.Failures, "sample", strings.Join(res.Sample, " | "))
+		if _, ok := feeds[res.Model]; ok {
+			stop = append(stop, res)
+		}
+	}
+	if len(stop) == 0 || !loading {
+		return nil
+	}
+	return &TestsError{Failed: stop, Syncs: feeds}
+}
+
+// ErrTests matches a TestsError.
+var ErrTests = errors.New("a model test failed")
+
+// TestsError stops a load: tests failed on models syncs read.
+type TestsError struct {
+	Failed []transform.TestResult
+	Syncs  map[string]string // model -> a sync reading it
+}
+
+func (e *TestsError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d model tests failed on models that syncs read; nothing was written:", len(e.Failed))
+	for _, res := range e.Failed {
+		fmt.Fprintf(&b, "\n  %s: model %s (read by sync %s), test %s: %d failing rows", res.At, res.Model, e.Syncs[res.Model], res.Name, res.Failures)
+		for _, row := range res.Sample {
+			fmt.Fprintf(&b, "\n    %s", row)
+		}
+	}
+	return b.String()
+}
+
+func (e *TestsError) Unwrap() error { return ErrTests }
+
 func (r *run) transform(ctx context.Context) error {
 	if err := transform.Prepare(ctx, r.st.DB, filepath.Join(r.opt.DataDir, "landing"), r.opt.Pipeline); err != nil {
 		return err
 	}
-	vars := transform.PipelineVars(r.opt.Pipeline)
-	syncModels, err := transform.SyncModels(r.opt.Pipeline, vars)
-	if err != nil {
-		return err
-	}
-	models, err := transform.LoadVars(r.opt.Models, r.opt.ModelsRoot, vars, append(transform.RuleModels(r.opt.Pipeline), syncModels...)...)
+	models, err := r.models()
 	if err != nil {
 		return err
 	}

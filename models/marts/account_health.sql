@@ -1,5 +1,9 @@
 -- materialized: table
 -- description: Customer health per Salesforce Account, 0-100, with every component as a column. Each component scores linearly between the pipeline's bad and good values; the score is their weighted mean over the components that have a value. as_of is the latest customer activity landed (a conversation's message or close, or a contact last seen; with none, the latest Account change), so scores are reproducible from the landing data, do not move when ferry itself writes (a Case note changes its conversation, not its activity), and models never read the clock.
+-- test: unique(account_id)
+-- test: not_null(account_id, health_score, health_band)
+-- test: accepted_values(health_band, 'green', 'yellow', 'red')
+-- test: relationships(account_id, stg_salesforce__accounts.sf_id)
 WITH settings AS (
     SELECT
         max(CASE WHEN key = 'health_green' THEN CAST(value AS DOUBLE) END) AS green,
