@@ -397,6 +397,10 @@ type BuildOptions struct {
 	// has it), so one that names one of them is built in full, and the
 	// record ids of its rows that differ count as changed.
 	Whole []string
+	// Only, when set, builds these models alone (in full) and keeps every
+	// other table at its published rows: `ferry transform --select`. A
+	// model left out that was never built fails the build.
+	Only map[string]bool
 }
 
 func (opt BuildOptions) compactAt() float64 {
@@ -489,6 +493,20 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 	}
 	moved := map[string]bool{} // models whose rows may differ from the published ones
 	for i, m := range models {
+		if opt.Only != nil && !opt.Only[m.Name] && m.Materialized != "view" {
+			pg, err := publishedGeneration(ctx, conn, m.Name)
+			if err != nil {
+				return fail(err)
+			}
+			if pg == "" {
+				return fail(&ModelError{Model: m, Err: fmt.Errorf("the selection leaves it out, and it was never built: build without --select first, or select it")})
+			}
+			home[m.Name] = qualified(pg, m.Name)
+			if opt.Kept != nil {
+				opt.Kept(m)
+			}
+			continue
+		}
 		prev, prevGen := "", ""
 		if opt.Changed != "" && m.Materialized != "view" {
 			if prevGen, err = publishedGeneration(ctx, conn, m.Name); err != nil {

@@ -51,6 +51,7 @@ func commands() []command {
 		{"compact", "fold old landing files into one per object (landing.compact_after)", compactCmd},
 		{"rebuild", "recreate current state (raw.*) from the landing files that remain", rebuildCmd},
 		{"test", "run the model tests against the built models", testCmd},
+		{"models", "print the models' graph: what each reads and what reads it", modelsCmd},
 		{"query", "run a read-only SQL query against the warehouse", queryCmd},
 		{"emulator", "serve local Intercom and Salesforce emulators", emulatorCmd},
 		{"version", "print the version", versionCmd},

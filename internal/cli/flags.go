@@ -24,11 +24,17 @@ type pipelineFlags struct {
 	modelsDir string
 	// rebuildModels: set by the commands that build models.
 	rebuildModels bool
+	// selection: --select, of transform and models.
+	selection string
 }
 
 // registerRebuild adds --rebuild-models to a command that builds models.
 func (p *pipelineFlags) registerRebuild(fs *pflag.FlagSet) {
 	fs.BoolVar(&p.rebuildModels, "rebuild-models", false, "rebuild every model from current state, even when nothing it reads has changed since the last build")
+}
+
+func (p *pipelineFlags) registerSelect(fs *pflag.FlagSet, what string) {
+	fs.StringVar(&p.selection, "select", "", what+": model names or globs, comma-separated; model+ adds what depends on it, +model what it reads")
 }
 
 func newFlagSet(name, summary string, out io.Writer) *pflag.FlagSet {
@@ -77,7 +83,7 @@ func (p *pipelineFlags) options(e *env, command string) (runner.Options, error) 
 		return runner.Options{}, err
 	}
 	getenv := e.getenv
-	if command == "transform" || command == "compact" || command == "rebuild" {
+	if command == "transform" || command == "compact" || command == "rebuild" || command == "test" || command == "models" {
 		// Building models needs no API access: secrets may be unset.
 		getenv = func(k string) string {
 			if v := e.getenv(k); v != "" {
@@ -91,7 +97,7 @@ func (p *pipelineFlags) options(e *env, command string) (runner.Options, error) 
 		return runner.Options{}, err
 	}
 	fsys, root := p.models()
-	return runner.Options{Command: command, Pipeline: pl, DataDir: p.dataDir, Models: fsys, ModelsRoot: root, RebuildModels: p.rebuildModels, Logger: log, Out: e.stdout, Now: time.Now,
+	return runner.Options{Command: command, Pipeline: pl, DataDir: p.dataDir, Models: fsys, ModelsRoot: root, RebuildModels: p.rebuildModels, Select: p.selection, Logger: log, Out: e.stdout, Now: time.Now,
 		Hook: pauseAt(e.getenv("FERRY_TEST_PAUSE_AT"), log)}, nil
 }
 

@@ -89,3 +89,63 @@ func TestRun_ModelTests(t *testing.T) {
 		t.Fatalf("a failing test of a report stopped the run or went unreported: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 }
+
+// TestModels_GraphSelectionAndChanges: `ferry models` prints the graph and
+// a selection of it; `ferry transform --select` builds a model and what
+// depends on it; `ferry plan` names the models whose SQL changed since the
+// last build.
+func TestModels_GraphSelectionAndChanges(t *testing.T) {
+	t.Parallel()
+	_, _, run := setup(t, 100)
+	mustRun(t, run)
+
+	graph := mustRun(t, run, "models").stdout
+	for _, want := range []string{"account_health (table)\n  reads   ", "  read by health_outbound", "sf_task_upserts (", "  synced  conversation_tasks", "  tests   4 in its header"} {
+		if !strings.Contains(graph, want) {
+			t.Errorf("ferry models lacks %q:\n%s", want, graph)
+		}
+	}
+	selected := func(spec string) map[string]bool {
+		t.Helper()
+		var nodes []struct{ Name string }
+		out := mustRun(t, run, "models", "--select", spec, "--output", "json").stdout
+		if err := json.Unmarshal([]byte(out), &nodes); err != nil {
+			t.Fatalf("models --output json: %v\n%s", err, out)
+		}
+		got := map[string]bool{}
+		for _, n := range nodes {
+			got[n.Name] = true
+		}
+		return got
+	}
+	down, up := selected("account_health+"), selected("+account_health")
+	if !down["account_health"] || !down["health_outbound"] || down["stg_salesforce__accounts"] {
+		t.Errorf("--select account_health+ = %v: want it and what reads it, not what it reads", down)
+	}
+	if !up["account_health"] || !up["stg_salesforce__accounts"] || up["health_outbound"] {
+		t.Errorf("--select +account_health = %v: want it and what it reads, not what reads it", up)
+	}
+	if r := run("models", "--select", "no_such_model"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, `no model matches "no_such_model"`) {
+		t.Errorf("an unknown model: exit %d\n%s", r.code, r.stderr)
+	}
+	mustRun(t, run, "transform", "--select", "account_health+")
+
+	// The analyst edits account_health: plan names it.
+	tree := t.TempDir()
+	if err := os.CopyFS(tree, models.FS); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(tree + "/marts/account_health.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(b), "SELECT * FROM final", "SELECT * FROM final WHERE true", 1)
+	if edited == string(b) {
+		t.Fatal("account_health.sql has no final SELECT to edit")
+	}
+	testenv.WriteFile(t, tree, "marts/account_health.sql", edited)
+	plan := mustRun(t, run, "plan", "--models-dir", tree).stdout
+	if !strings.Contains(plan, "models whose SQL changed since the last build: account_health\n") {
+		t.Errorf("plan does not name the edited model:\n%s", plan)
+	}
+}

@@ -90,6 +90,9 @@ func printSummary(w io.Writer, s *runner.Summary, plan bool) {
 			fmt.Fprintf(w, "  %-34s %8d records\n", k, s.Deleted[k])
 		}
 	}
+	if len(s.ModelsChanged) > 0 {
+		fmt.Fprintf(w, "models whose SQL changed since the last build: %s\n", strings.Join(s.ModelsChanged, ", "))
+	}
 	printTests(w, s.Tests)
 	if len(s.Identity) > 0 {
 		fmt.Fprintln(w, "identity:")

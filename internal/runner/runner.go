@@ -12,7 +12,9 @@ package runner
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,6 +83,10 @@ type Options struct {
 	// RebuildModels builds every model even when the inputs are those of
 	// the published generation.
 	RebuildModels bool
+	// Select, when set, builds only the models it names
+	// (transform.Select), each in full; the others keep their published
+	// rows. Such a build is not recorded as the published plan's.
+	Select string
 	// Hook, when set, is called between steps with the step's name; tests
 	// use it to simulate a crash at a precise point.
 	Hook func(step string) error
@@ -113,10 +119,13 @@ type Summary struct {
 	Events *EventsReport `json:"events,omitempty"`
 	// PeakRSSMiB is the process's peak resident memory (Linux VmHWM),
 	// read when the run finishes.
-	PeakRSSMiB int64                      `json:"peak_rss_mib,omitempty"`
+	PeakRSSMiB int64 `json:"peak_rss_mib,omitempty"`
 	// Tests are the model tests' results, when they ran.
 	Tests []transform.TestResult `json:"tests,omitempty"`
-	Watermark  map[string]state.Watermark `json:"-"`
+	// ModelsChanged names the models whose SQL differs from the one the
+	// published build was built from ("name (new)" for one it lacked).
+	ModelsChanged []string                   `json:"models_changed,omitempty"`
+	Watermark     map[string]state.Watermark `json:"-"`
 }
 
 // EventsReport is the cost of reading Intercom data events: a request per
@@ -878,13 +887,21 @@ const incrementalFloor = 50_000
 
 // models reads the shipped models, those the pipeline's rules generate
 // and those its syncs name, in build order.
-func (r *run) models() ([]transform.Model, error) {
-	vars := transform.PipelineVars(r.opt.Pipeline)
-	syncModels, err := transform.SyncModels(r.opt.Pipeline, vars)
+func (r *run) models() ([]transform.Model, error) { return Models(r.opt) }
+
+// Models reads the models a run of opt builds, in build order: the models
+// tree's, those the pipeline's rules generate and those its syncs name.
+// The enabled shipped workflows' syncs join the pipeline's.
+func Models(opt Options) ([]transform.Model, error) {
+	if err := opt.Pipeline.AddShipped(transform.ShippedSyncs(opt.Models, opt.ModelsRoot, opt.Pipeline)); err != nil {
+		return nil, err
+	}
+	vars := transform.PipelineVars(opt.Pipeline)
+	syncModels, err := transform.SyncModels(opt.Pipeline, vars)
 	if err != nil {
 		return nil, err
 	}
-	return transform.LoadVars(r.opt.Models, r.opt.ModelsRoot, vars, append(transform.RuleModels(r.opt.Pipeline), syncModels...)...)
+	return transform.LoadVars(opt.Models, opt.ModelsRoot, vars, append(transform.RuleModels(opt.Pipeline), syncModels...)...)
 }
 
 // test runs the model tests against the built models and reports them. A
@@ -952,6 +969,67 @@ func (e *TestsError) Error() string {
 
 func (e *TestsError) Unwrap() error { return ErrTests }
 
+// sqlHash is a digest of a model's SQL (headers and comments aside).
+func sqlHash(m transform.Model) string {
+	h := sha256.Sum256([]byte(m.SQL))
+	return hex.EncodeToString(h[:8])
+}
+
+// modelsChanged names the models whose SQL differs from the published
+// build's, sorted; none when no build was recorded.
+func (r *run) modelsChanged(ctx context.Context, models []transform.Model) ([]string, error) {
+	rows, err := r.st.DB.QueryContext(ctx, "SELECT model, sql_hash FROM ferry.model_sql")
+	if err != nil {
+		return nil, fmt.Errorf("models built before: %w", err)
+	}
+	defer rows.Close()
+	built := map[string]string{}
+	for rows.Next() {
+		var name, hash string
+		if err := rows.Scan(&name, &hash); err != nil {
+			return nil, err
+		}
+		built[name] = hash
+	}
+	if err := rows.Err(); err != nil || len(built) == 0 {
+		return nil, err
+	}
+	var out []string
+	for _, m := range models {
+		switch h, ok := built[m.Name]; {
+		case !ok:
+			out = append(out, m.Name+" (new)")
+		case h != sqlHash(m):
+			out = append(out, m.Name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// buildSelected builds the models --select names, in full, keeping the
+// others' published rows, and compiles the syncs. It records no model
+// build: the next run's build compares its inputs with the last full one's.
+func (r *run) buildSelected(ctx context.Context, models []transform.Model) error {
+	only, err := transform.Select(models, r.opt.Select)
+	if err != nil {
+		return err
+	}
+	built := 0
+	opt := transform.BuildOptions{Only: only, Took: func(m transform.Model, d time.Duration, _ bool) {
+		built++
+		r.log.Debug("model built", "model", m.Name, "elapsed", d.Round(time.Millisecond))
+	}}
+	if err := transform.Build(ctx, r.st.DB, models, opt); err != nil {
+		return err
+	}
+	if err := transform.CompileSyncs(ctx, r.st.DB, r.opt.Pipeline); err != nil {
+		return err
+	}
+	r.log.Info("selected models built", "select", r.opt.Select, "models", built)
+	return nil
+}
+
 func (r *run) transform(ctx context.Context) error {
 	if err := transform.Prepare(ctx, r.st.DB, filepath.Join(r.opt.DataDir, "landing"), r.opt.Pipeline); err != nil {
 		return err
@@ -959,6 +1037,12 @@ func (r *run) transform(ctx context.Context) error {
 	models, err := r.models()
 	if err != nil {
 		return err
+	}
+	if r.sum.ModelsChanged, err = r.modelsChanged(ctx, models); err != nil {
+		return err
+	}
+	if r.opt.Select != "" {
+		return r.buildSelected(ctx, models)
 	}
 	// The declared syncs' outbound views are compiled after the models,
 	// whether or not these were built again (they read the models and
@@ -1065,6 +1149,14 @@ func (r *run) transform(ctx context.Context) error {
 	}
 	if _, err := tx.ExecContext(ctx, r.st.Stmt("RecordModelBuild"), fp.Inputs, r.id, r.opt.Now().UTC(), fp.Structure); err != nil {
 		return fmt.Errorf("record model build: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM ferry.model_sql"); err != nil {
+		return fmt.Errorf("record model build: %w", err)
+	}
+	for _, m := range models {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO ferry.model_sql VALUES ($1, $2)", m.Name, sqlHash(m)); err != nil {
+			return fmt.Errorf("record model build: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("record model build: %w", err)
