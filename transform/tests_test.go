@@ -55,7 +55,7 @@ func TestModelTests(t *testing.T) {
 		"not_null(email)":        {1, "id=p1, account_id=a9, email=NULL, role=admin"},
 		"accepted_values(role, 'user', 'lead, or visitor')": {1, "value=admin, rows=1"},
 		"relationships(account_id, accounts.id)":            {1, "account_id=a9"},
-		"red_accounts": {2, "id=a"},
+		"red_accounts":                                      {2, "id=a"},
 	}
 	if len(results) != len(want) {
 		t.Fatalf("%d results, want %d: %+v", len(results), len(want), results)
