@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ferry-sync/ferry/internal/config"
+	"github.com/ferry-sync/ferry/internal/pipes"
 	"github.com/ferry-sync/ferry/internal/runner"
 )
 
@@ -33,6 +34,8 @@ func (e *usageError) Error() string { return e.msg }
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// pipes is the Dagster Pipes session when Dagster started ferry.
+	pipes *pipes.Session
 }
 
 type command struct {
@@ -80,8 +83,26 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if c.name != args[0] {
 			continue
 		}
+		// Under Dagster (its bootstrap variables set), ferry speaks Pipes
+		// for the whole command: opened now, closed with the outcome.
+		if c.name != "emulator" && c.name != "version" {
+			ps, err := pipes.Open(getenv, stdout, stderr)
+			if err != nil {
+				fmt.Fprintf(stderr, "ferry: %s\n", err)
+				return ExitFailure
+			}
+			e.pipes = ps
+		}
 		err := c.run(ctx, e, args[1:])
-		return exitCode(err, stderr)
+		code := exitCode(err, stderr)
+		var closeErr error
+		if code != ExitOK {
+			closeErr = fmt.Errorf("ferry %s exited %d: %v", c.name, code, err)
+		}
+		if perr := e.pipes.Close(closeErr); perr != nil {
+			fmt.Fprintf(stderr, "ferry: dagster pipes: %s\n", perr)
+		}
+		return code
 	}
 	fmt.Fprintf(stderr, "ferry: unknown command %q\n\n", args[0])
 	usage(stderr)

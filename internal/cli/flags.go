@@ -98,7 +98,7 @@ func (p *pipelineFlags) options(e *env, command string) (runner.Options, error) 
 	}
 	fsys, root := p.models()
 	return runner.Options{Command: command, Pipeline: pl, DataDir: p.dataDir, Models: fsys, ModelsRoot: root, RebuildModels: p.rebuildModels, Select: p.selection, Logger: log, Out: e.stdout, Now: time.Now,
-		Hook: pauseAt(e.getenv("FERRY_TEST_PAUSE_AT"), log)}, nil
+		Hook: pauseAt(e.getenv("FERRY_TEST_PAUSE_AT"), log), Pipes: e.pipes}, nil
 }
 
 // extractFlags select what to extract and how far back.

@@ -41,6 +41,7 @@ import (
 	salesforceextract "github.com/ferry-sync/ferry/extract/salesforce"
 	"github.com/ferry-sync/ferry/internal/config"
 	"github.com/ferry-sync/ferry/internal/intercomapi"
+	"github.com/ferry-sync/ferry/internal/pipes"
 	"github.com/ferry-sync/ferry/internal/salesforceapi"
 	"github.com/ferry-sync/ferry/internal/state"
 	"github.com/ferry-sync/ferry/load"
@@ -90,6 +91,9 @@ type Options struct {
 	// Hook, when set, is called between steps with the step's name; tests
 	// use it to simulate a crash at a precise point.
 	Hook func(step string) error
+	// Pipes, when ferry runs under Dagster, is told what the run did
+	// (pipes.go); nil otherwise.
+	Pipes *pipes.Session
 }
 
 // Summary describes a finished run.
@@ -172,6 +176,11 @@ type run struct {
 	// (budget.go).
 	tallied   int
 	extracted bool
+	// What Dagster Pipes reports (pipes.go): each object's extraction,
+	// each model's build time this run, which models syncs read.
+	results  []extract.Result
+	modelDur map[string]time.Duration
+	feeds    map[string]string
 }
 
 func (r *run) hook(step string) error {
@@ -228,6 +237,7 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 	}
 	err = r.execute(ctx, stages)
 	r.finish(err)
+	r.reportPipes(ctx)
 	// The alert goes out once the data dir is free again: a slow webhook
 	// must not make the next scheduled run find it locked.
 	closeState()
@@ -513,6 +523,7 @@ func (r *run) logStage(stage string, took time.Duration) {
 		attrs = append(attrs, "peak_rss_mib", peak)
 	}
 	r.log.Info("stage finished", attrs...)
+	r.opt.Pipes.Log("INFO", fmt.Sprintf("ferry %s: %s finished in %s", r.opt.Command, stage, took.Round(time.Millisecond)))
 }
 
 // salesforceRules turns load.salesforce.assignment_rules and
@@ -763,6 +774,7 @@ func (r *run) record(ctx context.Context, src extract.Source, e *extracted) erro
 	if e.deletes != nil {
 		res.Requests += e.deletes.requests
 	}
+	r.results = append(r.results, res)
 	if res.Unchanged > 0 {
 		r.sum.Unchanged[key] = res.Unchanged
 	}
@@ -923,6 +935,7 @@ func (r *run) test(ctx context.Context, loading bool) error {
 	}
 	r.sum.Tests = results
 	feeds := map[string]string{} // model -> a sync reading it
+	r.feeds = feeds
 	for _, s := range r.opt.Pipeline.Syncs {
 		for m := range transform.Ancestors(models, s.ModelName()) {
 			if _, ok := feeds[m]; !ok {
@@ -1018,6 +1031,7 @@ func (r *run) buildSelected(ctx context.Context, models []transform.Model) error
 	built := 0
 	opt := transform.BuildOptions{Only: only, Took: func(m transform.Model, d time.Duration, _ bool) {
 		built++
+		r.tookModel(m, d)
 		r.log.Debug("model built", "model", m.Name, "elapsed", d.Round(time.Millisecond))
 	}}
 	if err := transform.Build(ctx, r.st.DB, models, opt); err != nil {
@@ -1124,6 +1138,7 @@ func (r *run) transform(ctx context.Context) error {
 		if inc {
 			incremental++
 		}
+		r.tookModel(m, d)
 		r.log.Debug("model built", "model", m.Name, "elapsed", d.Round(time.Millisecond), "incremental", inc)
 	}
 	opt.Warn = func(err error) {
