@@ -426,7 +426,10 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 	// as changed, which held records are compared with (live), and
 	// whether a row creates its record.
 	present, alt, creates := "present", "NULL::VARCHAR", "false"
-	live := "WHERE NOT coalesce(is_deleted, false)"
+	// Only the target's records the model names are compared: at a million
+	// Leads, holding every one's compared fields to join them with the
+	// model ran past transform.memory_limit.
+	live := "WHERE k IN (SELECT k FROM src) AND NOT coalesce(is_deleted, false)"
 	changed := "(present OR value IS NOT NULL)"
 	if s.Mode != "all" {
 		changed = "((NOT present AND ferry_norm(value, type) IS NOT NULL) OR (present AND ferry_norm(value, type) IS DISTINCT FROM ferry_norm(current, type)))"
@@ -436,7 +439,7 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 		present, alt, creates = "true", state.QuoteString(s.Key.Field), "NOT present"
 	case "insert": // only keys never held, deleted records included: created once, never again
 		present, alt, creates = "NOT present", state.QuoteString(s.Key.Field), "NOT present"
-		changed, live = "ferry_norm(value, type) IS NOT NULL", ""
+		changed, live = "ferry_norm(value, type) IS NOT NULL", "WHERE k IN (SELECT k FROM src)"
 	}
 	view := strings.NewReplacer(
 		"$VIEW", state.QuoteIdent(SyncView(s.Name)),
@@ -458,7 +461,7 @@ WITH src AS (
     SELECT CAST(m.$KEY AS VARCHAR) AS k, $VALUES FROM $MODEL AS m WHERE m.$KEY IS NOT NULL
 ),
 held AS (
-    SELECT CAST($HELDKEY AS VARCHAR) AS k, $HELD FROM raw.$TABLE $LIVE
+    SELECT * FROM (SELECT CAST($HELDKEY AS VARCHAR) AS k, $HELD, is_deleted FROM raw.$TABLE) $LIVE
 ),
 fields AS (
     $FIELDS
@@ -493,7 +496,7 @@ WITH src AS (
     FROM $MODEL AS m WHERE m.$KEY IS NOT NULL AND m.$TAG IS NOT NULL
 ),
 live AS (
-    SELECT id AS k, tag_ids FROM raw.$CONTACTS WHERE NOT coalesce(is_deleted, false)
+    SELECT id AS k, tag_ids FROM raw.$CONTACTS WHERE id IN (SELECT k FROM src) AND NOT coalesce(is_deleted, false)
 ),
 held AS (
     SELECT live.k, tags.name AS tag
@@ -559,7 +562,7 @@ WITH src AS (
     FROM $MODEL AS m WHERE m.$KEY IS NOT NULL AND m.$COMPANY IS NOT NULL
 ),
 live AS (
-    SELECT id AS k, company_ids FROM raw.$CONTACTS WHERE NOT coalesce(is_deleted, false)
+    SELECT id AS k, company_ids FROM raw.$CONTACTS WHERE id IN (SELECT k FROM src) AND NOT coalesce(is_deleted, false)
 )
 SELECT 'contacts' AS object, src.k AS key, NULL::VARCHAR AS alt, 'company' AS field, src.company AS value, 'string' AS type, false AS creates
 FROM src

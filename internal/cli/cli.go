@@ -96,7 +96,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err := c.run(ctx, e, args[1:])
 		code := exitCode(err, stderr)
 		var closeErr error
-		if code != ExitOK {
+		var idle *idleError
+		if code != ExitOK && !errors.As(err, &idle) {
 			closeErr = fmt.Errorf("ferry %s exited %d: %v", c.name, code, err)
 		}
 		if perr := e.pipes.Close(closeErr); perr != nil {
@@ -112,9 +113,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 func exitCode(err error, stderr io.Writer) int {
 	var ue *usageError
 	var rej *runner.RejectsError
+	var idle *idleError
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.As(err, &idle):
+		return idle.code
 	case errors.Is(err, pflag.ErrHelp):
 		return ExitOK
 	case errors.As(err, &ue):

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ferry-sync/ferry/internal/config"
+	"github.com/ferry-sync/ferry/internal/lineage"
 	"github.com/ferry-sync/ferry/internal/runner"
 	"github.com/ferry-sync/ferry/models"
 )
@@ -97,7 +98,11 @@ func (p *pipelineFlags) options(e *env, command string) (runner.Options, error) 
 		return runner.Options{}, err
 	}
 	fsys, root := p.models()
-	return runner.Options{Command: command, Pipeline: pl, DataDir: p.dataDir, Models: fsys, ModelsRoot: root, RebuildModels: p.rebuildModels, Select: p.selection, Logger: log, Out: e.stdout, Now: time.Now,
+	lin, err := lineage.FromEnv(e.getenv, log)
+	if err != nil {
+		return runner.Options{}, &usageError{msg: err.Error()}
+	}
+	return runner.Options{Lineage: lin, Command: command, Pipeline: pl, DataDir: p.dataDir, Models: fsys, ModelsRoot: root, RebuildModels: p.rebuildModels, Select: p.selection, Logger: log, Out: e.stdout, Now: time.Now,
 		Hook: pauseAt(e.getenv("FERRY_TEST_PAUSE_AT"), log), Pipes: e.pipes}, nil
 }
 

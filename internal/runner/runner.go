@@ -41,6 +41,7 @@ import (
 	salesforceextract "github.com/ferry-sync/ferry/extract/salesforce"
 	"github.com/ferry-sync/ferry/internal/config"
 	"github.com/ferry-sync/ferry/internal/intercomapi"
+	"github.com/ferry-sync/ferry/internal/lineage"
 	"github.com/ferry-sync/ferry/internal/pipes"
 	"github.com/ferry-sync/ferry/internal/salesforceapi"
 	"github.com/ferry-sync/ferry/internal/state"
@@ -94,6 +95,9 @@ type Options struct {
 	// Pipes, when ferry runs under Dagster, is told what the run did
 	// (pipes.go); nil otherwise.
 	Pipes *pipes.Session
+	// Lineage, when set, receives the run's OpenLineage START and
+	// COMPLETE or FAIL events (lineage.go).
+	Lineage *lineage.Emitter
 }
 
 // Summary describes a finished run.
@@ -101,6 +105,7 @@ type Summary struct {
 	RunID     string           `json:"run_id"`
 	Extracted map[string]int64 `json:"extracted"`
 	Unchanged map[string]int64 `json:"unchanged,omitempty"` // rows read again (lookback) that current state already held, not landed
+	Landed    int              `json:"landed"`              // landing files written: objects with a change
 	Skipped   []string         `json:"skipped,omitempty"`   // "system.object" not due for a refresh (extract.<system>.<object>.every)
 	Deleted   map[string]int64 `json:"deleted,omitempty"`   // tombstones landed for deletes no change feed showed (deletes.go)
 	// DeletesUnchecked lists the objects whose search for deletes failed
@@ -130,6 +135,25 @@ type Summary struct {
 	// published build was built from ("name (new)" for one it lacked).
 	ModelsChanged []string                   `json:"models_changed,omitempty"`
 	Watermark     map[string]state.Watermark `json:"-"`
+}
+
+// Idle reports whether the run had nothing to do: it extracted no change
+// (landed nothing, found no delete) and wrote nothing.
+func (s *Summary) Idle() bool {
+	if s.Landed > 0 {
+		return false
+	}
+	for _, n := range s.Deleted {
+		if n > 0 {
+			return false
+		}
+	}
+	for _, n := range s.Written {
+		if n > 0 {
+			return false
+		}
+	}
+	return s.Rejects == 0 && s.Gone == 0
 }
 
 // EventsReport is the cost of reading Intercom data events: a request per
@@ -235,9 +259,13 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 	if _, err := st.DB.ExecContext(ctx, st.Stmt("NumberRun"), r.id); err != nil {
 		return nil, fmt.Errorf("record run: %w", err)
 	}
+	lrun := opt.Lineage.Start(ctx, r.id, r.jobName(), opt.Now())
 	err = r.execute(ctx, stages)
 	r.finish(err)
 	r.reportPipes(ctx)
+	// Lineage describes what the run did, whatever cancelled it.
+	inputs, outputs := r.lineageDatasets()
+	lrun.End(context.WithoutCancel(ctx), opt.Now(), err, inputs, outputs)
 	// The alert goes out once the data dir is free again: a slow webhook
 	// must not make the next scheduled run find it locked.
 	closeState()
@@ -767,6 +795,7 @@ func (r *run) record(ctx context.Context, src extract.Source, e *extracted) erro
 	}
 	res, w, old := e.res, e.window, e.old
 	if res.File != "" {
+		r.sum.Landed++
 		r.landed = append(r.landed, landed{system: src.System(), object: src.Object(), file: res.File})
 		r.sum.Files[key] = res.File
 	}
