@@ -296,8 +296,16 @@ func outcome(runErr error) (status string, code int, msg string) {
 // writeSyncLog turns the run's staged plan records into its sync log,
 // inside tx.
 func (r *run) writeSyncLog(ctx context.Context, tx *sql.Tx) error {
-	if _, err := tx.ExecContext(ctx, r.st.Stmt("CommitSyncLog"), r.id); err != nil {
+	var staged int64
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM ferry.sync_log_staged WHERE run_id = $1", r.id).Scan(&staged); err != nil {
 		return fmt.Errorf("sync log: %w", err)
+	}
+	// In parts of at most syncLogPart records (CommitSyncLog).
+	parts := staged/syncLogPart + 1
+	for part := range parts {
+		if _, err := tx.ExecContext(ctx, r.st.Stmt("CommitSyncLog"), r.id, part, parts); err != nil {
+			return fmt.Errorf("sync log: %w", err)
+		}
 	}
 	for _, name := range []string{"ClearSyncLogStaged", "SyncLogView"} {
 		if _, err := tx.ExecContext(ctx, r.st.Stmt(name)); err != nil {
@@ -306,6 +314,10 @@ func (r *run) writeSyncLog(ctx context.Context, tx *sql.Tx) error {
 	}
 	return nil
 }
+
+// syncLogPart is about how many staged records one CommitSyncLog
+// statement logs.
+const syncLogPart = 250_000
 
 // logUncommittedLoad writes the sync log of a run whose load stopped
 // before its commit: the records it staged, with what the ledger says of

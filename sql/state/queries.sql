@@ -226,12 +226,25 @@ DELETE FROM ferry.sync_log_staged;
 -- records as they were written: an attachment by the Intercom contact
 -- (for a contact this run created, 'ref:intercom.contacts:<key>', the id
 -- its create returned), a message or a note as a create. A record the
--- ledger never saw was not written.
+-- ledger never saw was not written. One statement logs the records whose
+-- key hashes to $2 of $3 parts, reading only the ledger rows they need:
+-- a first sync at 1,000,000 contacts stages 3,000,000 records, too many
+-- to join with their ledger rows at once within DuckDB's memory limit.
 INSERT INTO ferry.sync_log
-WITH created AS (
+WITH staged AS (
+    SELECT *,
+        CASE WHEN target = 'salesforce' AND op = 'update' AND record_key LIKE 'lead:%' THEN 'Lead'
+             WHEN target = 'salesforce' AND op = 'update' AND record_key LIKE 'ref:%:%' THEN split_part(record_key, ':', 2) END AS ref_object,
+        CASE WHEN target = 'salesforce' AND op = 'update' AND record_key LIKE 'lead:%' THEN substr(record_key, 6)
+             WHEN target = 'salesforce' AND op = 'update' AND record_key LIKE 'ref:%:%' THEN substr(record_key, length(split_part(record_key, ':', 2)) + 6) END AS ref_key
+    FROM ferry.sync_log_staged
+    WHERE run_id = $1 AND hash(record_key) % $3 = $2
+),
+created AS (
     SELECT record_key AS sf_key, max(result_id) AS result_id
     FROM ferry.ledger
     WHERE run_id = $1 AND target = 'intercom' AND object = 'contacts' AND op = 'create' AND status = 'done'
+      AND record_key IN (SELECT substr(record_key, length('ref:intercom.contacts:') + 1) FROM staged WHERE op = 'attach' AND record_key LIKE 'ref:intercom.contacts:%')
     GROUP BY record_key
 ),
 -- An update keyed by a record this run created ('lead:<key>',
@@ -240,16 +253,8 @@ made AS (
     SELECT object, record_key, max(result_id) AS result_id
     FROM ferry.ledger
     WHERE run_id = $1 AND target = 'salesforce' AND status = 'done' AND result_id IS NOT NULL
+      AND record_key IN (SELECT ref_key FROM staged WHERE ref_key IS NOT NULL)
     GROUP BY ALL
-),
-staged AS (
-    SELECT *,
-        CASE WHEN target = 'salesforce' AND op = 'update' AND record_key LIKE 'lead:%' THEN 'Lead'
-             WHEN target = 'salesforce' AND op = 'update' AND record_key LIKE 'ref:%:%' THEN split_part(record_key, ':', 2) END AS ref_object,
-        CASE WHEN target = 'salesforce' AND op = 'update' AND record_key LIKE 'lead:%' THEN substr(record_key, 6)
-             WHEN target = 'salesforce' AND op = 'update' AND record_key LIKE 'ref:%:%' THEN substr(record_key, length(split_part(record_key, ':', 2)) + 6) END AS ref_key
-    FROM ferry.sync_log_staged
-    WHERE run_id = $1
 ),
 planned AS (
     SELECT s.* EXCLUDE (ref_object, ref_key),
@@ -266,7 +271,7 @@ planned AS (
 last AS (
     SELECT target, object, record_key, op, status, result_id, error
     FROM ferry.ledger
-    WHERE run_id = $1
+    WHERE run_id = $1 AND record_key IN (SELECT ledger_key FROM planned WHERE ledger_key IS NOT NULL)
     QUALIFY row_number() OVER (PARTITION BY target, object, record_key, op ORDER BY written_at DESC, CASE status WHEN 'pending' THEN 1 ELSE 0 END) = 1
 )
 SELECT p.run_id, p.source, p.target, p.object, p.record_key, p.op,
