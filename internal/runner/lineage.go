@@ -56,10 +56,10 @@ func (r *run) warehouseNamespace() string {
 
 // lineageDatasets are the datasets the run read and wrote.
 func (r *run) lineageDatasets() (inputs, outputs []lineage.Dataset) {
-	seen := map[lineage.Dataset]bool{}
+	seen := map[*[]lineage.Dataset]map[lineage.Dataset]bool{&inputs: {}, &outputs: {}}
 	add := func(list *[]lineage.Dataset, d lineage.Dataset) {
-		if !seen[d] {
-			seen[d] = true
+		if !seen[list][d] {
+			seen[list][d] = true
 			*list = append(*list, d)
 		}
 	}
