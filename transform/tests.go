@@ -212,24 +212,13 @@ func LoadTests(fsys fs.FS, root string, vars Vars, models []Model) ([]Test, erro
 // (-- model: <name>), then one SELECT returning the failing rows.
 func parseCustomTest(p, src string) (Test, error) {
 	t := Test{Name: strings.TrimSuffix(path.Base(p), ".sql"), Path: p}
-	for i, line := range strings.Split(src, "\n") {
-		l := strings.TrimSpace(line)
-		if l == "" {
-			continue
-		}
-		if !strings.HasPrefix(l, "--") {
-			break
-		}
-		g := headerRe.FindStringSubmatch(l)
-		if g == nil {
-			continue
-		}
-		switch g[1] {
+	for _, h := range headers(src) {
+		switch h.key {
 		case "model":
-			t.Model = strings.TrimSpace(g[2])
+			t.Model = h.value
 		case "description":
 		default:
-			return t, fmt.Errorf("%s:%d: unknown header key %q (known: model, description)", p, i+1, g[1])
+			return t, fmt.Errorf("%s:%d: unknown header key %q (known: model, description)", p, h.line, h.key)
 		}
 	}
 	if t.Model == "" {
@@ -294,12 +283,8 @@ func sampleRows(ctx context.Context, db *sql.DB, q string) ([]string, error) {
 	}
 	var out []string
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
+		vals, err := state.ScanValues(rows, len(cols))
+		if err != nil {
 			return nil, err
 		}
 		parts := make([]string, len(cols))

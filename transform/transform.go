@@ -148,31 +148,19 @@ func parse(p, src string) (Model, error) {
 	if !nameRe.MatchString(name) {
 		return m, fmt.Errorf("%s: model names must match %s", p, nameRe)
 	}
-	lines := strings.Split(src, "\n")
-	for i, line := range lines {
-		t := strings.TrimSpace(line)
-		if t == "" {
-			continue
-		}
-		if !strings.HasPrefix(t, "--") {
-			break
-		}
-		g := headerRe.FindStringSubmatch(t)
-		if g == nil {
-			continue // prose comment
-		}
-		val := strings.TrimSpace(g[2])
-		switch g[1] {
+	for _, h := range headers(src) {
+		i, key, val := h.line, h.key, h.value
+		switch key {
 		case "materialized":
 			if val != "table" && val != "view" && val != "incremental" {
-				return m, fmt.Errorf("%s:%d: materialized must be table, view or incremental, got %q", p, i+1, val)
+				return m, fmt.Errorf("%s:%d: materialized must be table, view or incremental, got %q", p, i, val)
 			}
 			m.Materialized = val
 		case "record_ids":
 			for _, c := range strings.Split(val, ",") {
 				c = strings.TrimSpace(c)
 				if !nameRe.MatchString(c) {
-					return m, fmt.Errorf("%s:%d: record_ids lists column names (matching %s), got %q", p, i+1, nameRe, c)
+					return m, fmt.Errorf("%s:%d: record_ids lists column names (matching %s), got %q", p, i, nameRe, c)
 				}
 				m.RecordIDs = append(m.RecordIDs, c)
 			}
@@ -185,13 +173,13 @@ func parse(p, src string) (Model, error) {
 		case "description":
 			m.Description = val
 		case "test":
-			t, err := parseTest(name, p, i+1, val)
+			t, err := parseTest(name, p, i, val)
 			if err != nil {
 				return m, err
 			}
 			m.Tests = append(m.Tests, t)
 		default:
-			return m, fmt.Errorf("%s:%d: unknown header key %q (known: materialized, record_ids, depends_on, description, test)", p, i+1, g[1])
+			return m, fmt.Errorf("%s:%d: unknown header key %q (known: materialized, record_ids, depends_on, description, test)", p, i, key)
 		}
 	}
 	if m.Materialized == "incremental" && len(m.RecordIDs) == 0 {
@@ -210,6 +198,31 @@ func parse(p, src string) (Model, error) {
 	}
 	m.SQL = body
 	return m, nil
+}
+
+// header is a SQL file's header line (-- key: value, before the first line
+// of SQL): its number (from 1), key and value.
+type header struct {
+	line       int
+	key, value string
+}
+
+// headers lists src's header lines; prose comments are left out.
+func headers(src string) []header {
+	var out []header
+	for i, line := range strings.Split(src, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" {
+			continue
+		}
+		if !strings.HasPrefix(t, "--") {
+			break
+		}
+		if g := headerRe.FindStringSubmatch(t); g != nil {
+			out = append(out, header{i + 1, g[1], strings.TrimSpace(g[2])})
+		}
+	}
+	return out
 }
 
 // stripComments removes -- comments outside string literals.

@@ -202,6 +202,19 @@ func Merge(ctx context.Context, tx *sql.Tx, runID, system, object, file string, 
 	return nil
 }
 
+// ScanValues scans the current row's n columns, whatever their types.
+func ScanValues(rows *sql.Rows, n int) ([]any, error) {
+	vals := make([]any, n)
+	ptrs := make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, err
+	}
+	return vals, nil
+}
+
 // Describe lists the columns a query returns, with their types.
 func Describe(ctx context.Context, q duck.Querier, query string) ([]Column, error) {
 	rows, err := q.QueryContext(ctx, "DESCRIBE "+query)
@@ -215,12 +228,8 @@ func Describe(ctx context.Context, q duck.Querier, query string) ([]Column, erro
 	}
 	var out []Column
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
+		vals, err := ScanValues(rows, len(cols))
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, Column{Name: fmt.Sprint(vals[0]), Type: fmt.Sprint(vals[1])})
