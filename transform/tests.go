@@ -32,6 +32,8 @@ type Test struct {
 	SQL   string // the failing rows
 	// Refers names another model the test reads (relationships).
 	Refers string
+	// ModelLine is a custom test's header line naming its model.
+	ModelLine int
 }
 
 // At is where the test is declared: file:line, or the custom test's file.
@@ -201,7 +203,7 @@ func LoadTests(fsys fs.FS, root string, vars Vars, models []Model) ([]Test, erro
 			return nil, err
 		}
 		if !known[t.Model] {
-			return nil, fmt.Errorf("%s: the test's model %s is not a model", p, t.Model)
+			return nil, fmt.Errorf("%s:%d: the test's model %s is not a model", p, t.ModelLine, t.Model)
 		}
 		out = append(out, t)
 	}
@@ -215,7 +217,7 @@ func parseCustomTest(p, src string) (Test, error) {
 	for _, h := range headers(src) {
 		switch h.key {
 		case "model":
-			t.Model = h.value
+			t.Model, t.ModelLine = h.value, h.line
 		case "description":
 		default:
 			return t, fmt.Errorf("%s:%d: unknown header key %q (known: model, description)", p, h.line, h.key)

@@ -42,7 +42,7 @@ CHECKS = {
         "relationships_account_id_stg_salesforce__accounts_sf_id",
         "health_scores_in_range",
     ],
-    "int_people_identity": ["unique_intercom_id", "unique_sf_id"],
+    "int_people_identity": ["unique_intercom_id"],
 }
 
 

@@ -129,6 +129,13 @@ func TestModels_GraphSelectionAndChanges(t *testing.T) {
 		t.Errorf("an unknown model: exit %d\n%s", r.code, r.stderr)
 	}
 	mustRun(t, run, "transform", "--select", "account_health+")
+	// Some models only: no plan to load; the next run builds in full.
+	if r := run("load"); r.code != cli.ExitFailure || !strings.Contains(r.stderr, "ferry transform --select") {
+		t.Errorf("load after a selection: exit %d, want %d refusing it\n%s", r.code, cli.ExitFailure, r.stderr)
+	}
+	if r := run("transform", "--select", "no_such_model"); r.code != cli.ExitUsage {
+		t.Errorf("transform --select of an unknown model: exit %d, want %d", r.code, cli.ExitUsage)
+	}
 
 	// The analyst edits account_health: plan names it.
 	tree := t.TempDir()

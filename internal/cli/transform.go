@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ferry-sync/ferry/internal/runner"
@@ -24,6 +25,9 @@ func transformCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if _, err := runner.Run(ctx, opt, runner.Transform); err != nil {
+		if errors.Is(err, runner.ErrSelect) {
+			return &usageError{msg: err.Error(), hint: "ferry models lists them"}
+		}
 		return err
 	}
 	fmt.Fprintln(e.stdout, "models built")

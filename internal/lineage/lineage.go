@@ -60,7 +60,7 @@ type parent struct{ namespace, name, runID string }
 // FromEnv returns an emitter when getenv configures a transport, nil
 // otherwise. A file transport without its path is an error.
 func FromEnv(getenv func(string) string, log *slog.Logger) (*Emitter, error) {
-	e := &Emitter{Namespace: getenv("OPENLINEAGE_NAMESPACE"), log: log, client: &http.Client{Timeout: 10 * time.Second}}
+	e := &Emitter{Namespace: getenv("OPENLINEAGE_NAMESPACE"), log: log, client: &http.Client{Timeout: 5 * time.Second}}
 	if e.Namespace == "" {
 		e.Namespace = "ferry"
 	}

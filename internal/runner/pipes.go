@@ -10,7 +10,6 @@ import (
 
 	"github.com/ferry-sync/ferry/internal/pipes"
 	"github.com/ferry-sync/ferry/internal/state"
-	"github.com/ferry-sync/ferry/transform"
 )
 
 // When ferry runs under Dagster (Options.Pipes), a run reports, after it
@@ -20,14 +19,6 @@ import (
 // an asset check per model test (warehouse/<model>, check <test>): at ERROR
 // severity on a model a sync reads (its failure stopped the load), WARN on
 // the others. Keys Dagster did not ask for are left out.
-
-// tookModel notes how long model m took to build in this run.
-func (r *run) tookModel(m transform.Model, d time.Duration) {
-	if r.modelDur == nil {
-		r.modelDur = map[string]time.Duration{}
-	}
-	r.modelDur[m.Name] = d
-}
 
 // AssetKey names the Dagster asset of an extracted object or a model.
 func AssetKey(system, object string) string {

@@ -138,10 +138,16 @@ type Summary struct {
 }
 
 // Idle reports whether the run had nothing to do: it extracted no change
-// (landed nothing, found no delete) and wrote nothing.
+// (landed nothing, found no delete), planned nothing and wrote nothing,
+// and put nothing off (no sync deferred, no search for deletes failed).
 func (s *Summary) Idle() bool {
-	if s.Landed > 0 {
+	if s.Landed > 0 || len(s.DeletesUnchecked) > 0 || s.Budget != nil && len(s.Budget.Deferred) > 0 {
 		return false
+	}
+	for _, l := range s.Planned {
+		if l.Records > 0 {
+			return false
+		}
 	}
 	for _, n := range s.Deleted {
 		if n > 0 {
@@ -263,13 +269,13 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 	err = r.execute(ctx, stages)
 	r.finish(err)
 	r.reportPipes(ctx)
-	// Lineage describes what the run did, whatever cancelled it.
 	inputs, outputs := r.lineageDatasets()
-	lrun.End(context.WithoutCancel(ctx), opt.Now(), err, inputs, outputs)
-	// The alert goes out once the data dir is free again: a slow webhook
-	// must not make the next scheduled run find it locked.
+	// The alert and the lineage event go out once the data dir is free
+	// again: a slow endpoint must not make the next scheduled run find it
+	// locked. Lineage describes what the run did, whatever cancelled it.
 	closeState()
 	release()
+	lrun.End(context.WithoutCancel(ctx), opt.Now(), err, inputs, outputs)
 	r.alert(err)
 	if err != nil && !errors.Is(err, ErrRejects) {
 		return &r.sum, err
@@ -1061,18 +1067,20 @@ func (r *run) modelsChanged(ctx context.Context, models []transform.Model) ([]st
 	return out, nil
 }
 
+// ErrSelect matches a --select naming no model.
+var ErrSelect = errors.New("bad selection")
+
 // buildSelected builds the models --select names, in full, keeping the
 // others' published rows, and compiles the syncs. It records no model
 // build: the next run's build compares its inputs with the last full one's.
 func (r *run) buildSelected(ctx context.Context, models []transform.Model) error {
 	only, err := transform.Select(models, r.opt.Select)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrSelect, err)
 	}
-	built := 0
+	took := map[string]time.Duration{}
 	opt := transform.BuildOptions{Only: only, Took: func(m transform.Model, d time.Duration, _ bool) {
-		built++
-		r.tookModel(m, d)
+		took[m.Name] = d
 		r.log.Debug("model built", "model", m.Name, "elapsed", d.Round(time.Millisecond))
 	}}
 	if err := transform.Build(ctx, r.st.DB, models, opt); err != nil {
@@ -1081,7 +1089,14 @@ func (r *run) buildSelected(ctx context.Context, models []transform.Model) error
 	if err := transform.CompileSyncs(ctx, r.st.DB, r.opt.Pipeline); err != nil {
 		return err
 	}
-	r.log.Info("selected models built", "select", r.opt.Select, "models", built)
+	// The published models no longer are the recorded build's: the next
+	// build is a full one, and `ferry load` refuses this one's plan.
+	if _, err := r.st.DB.ExecContext(ctx, "UPDATE ferry.model_builds SET inputs = '', structure = '', loaded_by = $1",
+		"none: `ferry transform --select` (run "+r.id+") built some models only, which is no plan to load"); err != nil {
+		return fmt.Errorf("record the selection: %w", err)
+	}
+	r.modelDur = took
+	r.log.Info("selected models built", "select", r.opt.Select, "models", len(took))
 	return nil
 }
 
@@ -1175,11 +1190,12 @@ func (r *run) transform(ctx context.Context) error {
 		r.log.Info("building every model in full", "reason", full)
 	}
 	incremental, kept := 0, 0
+	took := map[string]time.Duration{}
 	opt.Took = func(m transform.Model, d time.Duration, inc bool) {
 		if inc {
 			incremental++
 		}
-		r.tookModel(m, d)
+		took[m.Name] = d
 		r.log.Debug("model built", "model", m.Name, "elapsed", d.Round(time.Millisecond), "incremental", inc)
 	}
 	opt.Warn = func(err error) {
@@ -1192,6 +1208,7 @@ func (r *run) transform(ctx context.Context) error {
 	if err := transform.Build(ctx, r.st.DB, models, opt); err != nil {
 		return err
 	}
+	r.modelDur = took // published: what Dagster and lineage are told of
 	if err := transform.CompileSyncs(ctx, r.st.DB, r.opt.Pipeline); err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@
 -- record_ids: intercom_id, sf_id
 -- description: One Salesforce Contact or Lead per Intercom contact. Rule: first the external id ferry wrote (Intercom_Id__c; a converted Lead's link is followed to its Contact; a link to an Intercom contact merged into another counts for the survivor, and is rewritten to it), then the normalised email. Among several candidates: Contact before Lead, then oldest CreatedDate, then lowest Id; the others are listed in int_people_ambiguous, never merged.
 -- test: unique(intercom_id)
--- test: unique(sf_id)
 WITH keys AS (
     SELECT value AS match_keys FROM config.settings WHERE key = 'people_match_keys'
 ),
