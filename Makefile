@@ -12,7 +12,7 @@ BENCHFLAGS ?=
 FUZZTIME  ?= 30s
 DEMO_DIR  ?= .demo
 
-.PHONY: help build test test-race bench bench-parquet chaos conformance demo emulator fmt lint fuzz tidy clean
+.PHONY: help build test test-race bench bench-parquet image chaos conformance demo emulator fmt lint fuzz tidy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ demo: build ## run the main job end to end against local emulators
 
 emulator: build ## serve the emulators on :4010 (Intercom) and :4020 (Salesforce)
 	./bin/ferry emulator --dir .ferry-emulator --scale 1000
+
+image: ## build the container image (docs/orchestrators/Dockerfile) with docker; needs a daemon and a registry to pull the base images from
+	docker build -f docs/orchestrators/Dockerfile -t ferry:$(VERSION) .
 
 bench: build ## first sync, echo, converged and after-0.1%-changes runs at SCALE contacts; BENCHFLAGS=--keep
 	$(GO) run ./internal/bench --scale $(SCALE) --ferry ./bin/ferry $(BENCHFLAGS)

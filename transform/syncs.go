@@ -617,21 +617,33 @@ func compileCreateSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i in
 		rows = append(rows, fmt.Sprintf("SELECT CAST(m.%s AS VARCHAR) AS k, %s AS field, ferry_norm(%s, %s) AS value, %[4]s AS type FROM %s AS m%s",
 			state.QuoteIdent(s.Key.Column), state.QuoteString(f.Field), v, state.QuoteString(typ), model, only))
 	}
-	view := strings.NewReplacer(
+	if _, err := db.ExecContext(ctx, createsView(s, rows, "")); err != nil {
+		return p.ProblemAt(s.Path(i), "compile sync %s: %v", s.Name, err)
+	}
+	return nil
+}
+
+// createsView is the outbound view of a sync whose every row makes a
+// record: rows select (k, field, value[, type]) from the model, one per
+// field; a key's fields with a value are written, unless made (a query
+// of keys) says the key was made already.
+func createsView(s config.SyncSpec, rows []string, made string) string {
+	exclude := ""
+	if made != "" {
+		exclude = " AND k NOT IN (" + made + ")"
+	}
+	return strings.NewReplacer(
 		"$VIEW", state.QuoteIdent(SyncView(s.Name)),
 		"$FIELDS", strings.Join(rows, "\n    UNION ALL\n    "),
 		"$OBJECT", state.QuoteString(s.Object()),
+		"$EXCLUDE", exclude,
 	).Replace(`CREATE OR REPLACE VIEW main.$VIEW AS
 WITH fields AS (
     $FIELDS
 )
 SELECT $OBJECT AS object, k AS key, NULL::VARCHAR AS alt, field, value, type, true AS creates
 FROM fields
-WHERE k IS NOT NULL AND value IS NOT NULL`)
-	if _, err := db.ExecContext(ctx, view); err != nil {
-		return p.ProblemAt(s.Path(i), "compile sync %s: %v", s.Name, err)
-	}
-	return nil
+WHERE k IS NOT NULL AND value IS NOT NULL$EXCLUDE`)
 }
 
 // compileDeleteSync compiles a sync that deletes Salesforce records: each
@@ -677,25 +689,11 @@ func compileOnceSync(ctx context.Context, db *sql.DB, p *config.Pipeline, at, mo
 		if err != nil {
 			return err
 		}
-		rows = append(rows, fmt.Sprintf("SELECT CAST(m.%s AS VARCHAR) AS k, %s AS field, %s AS value FROM %s AS m",
+		rows = append(rows, fmt.Sprintf("SELECT CAST(m.%s AS VARCHAR) AS k, %s AS field, %s AS value, 'string' AS type FROM %s AS m",
 			state.QuoteIdent(s.Key.Column), state.QuoteString(strings.ToLower(f.Field)), v, model))
 	}
-	view := strings.NewReplacer(
-		"$VIEW", state.QuoteIdent(SyncView(s.Name)),
-		"$FIELDS", strings.Join(rows, "\n    UNION ALL\n    "),
-		"$OBJECT", state.QuoteString(s.Object()),
-	).Replace(`CREATE OR REPLACE VIEW main.$VIEW AS
-WITH fields AS (
-    $FIELDS
-),
-made AS (
-    SELECT record_key FROM ferry.ledger
-    WHERE target = 'intercom' AND object = $OBJECT AND op = 'create' AND status = 'done'
-)
-SELECT $OBJECT AS object, k AS key, NULL::VARCHAR AS alt, field, value, 'string' AS type, true AS creates
-FROM fields
-WHERE k IS NOT NULL AND value IS NOT NULL AND k NOT IN (SELECT record_key FROM made)`)
-	if _, err := db.ExecContext(ctx, view); err != nil {
+	made := fmt.Sprintf("SELECT record_key FROM ferry.ledger WHERE target = 'intercom' AND object = %s AND op = 'create' AND status = 'done'", state.QuoteString(s.Object()))
+	if _, err := db.ExecContext(ctx, createsView(s, rows, made)); err != nil {
 		return p.ProblemAt(at, "compile sync %s: %v", s.Name, err)
 	}
 	return nil

@@ -274,21 +274,8 @@ func RunTests(ctx context.Context, db *sql.DB, tests []Test) ([]TestResult, erro
 
 // sampleRows renders q's rows as column=value pairs.
 func sampleRows(ctx context.Context, db *sql.DB, q string) ([]string, error) {
-	rows, err := db.QueryContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
 	var out []string
-	for rows.Next() {
-		vals, err := state.ScanValues(rows, len(cols))
-		if err != nil {
-			return nil, err
-		}
+	err := state.EachRow(ctx, db, q, func(cols []string, vals []any) error {
 		parts := make([]string, len(cols))
 		for i, c := range cols {
 			v := "NULL"
@@ -298,8 +285,9 @@ func sampleRows(ctx context.Context, db *sql.DB, q string) ([]string, error) {
 			parts[i] = c + "=" + v
 		}
 		out = append(out, strings.Join(parts, ", "))
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
 // Ancestors returns the names of the models name reads, directly or

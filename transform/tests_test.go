@@ -108,25 +108,13 @@ func TestModelTests(t *testing.T) {
 // empty raw tables (their SQL binds), and pass there.
 func TestModelTests_ShippedPass(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	st := testenv.OpenStore(t, dir)
-	p := testenv.Pipeline(t, testenv.Env(nil))
-	if err := transform.Prepare(t.Context(), st.DB, dir+"/landing", p); err != nil {
-		t.Fatal(err)
-	}
-	ms, err := transform.LoadVars(models.FS, "models", transform.PipelineVars(p), transform.RuleModels(p)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, p, ms := buildShippedOverEmptyRaw(t)
 	tests, err := transform.LoadTests(models.FS, "models", transform.PipelineVars(p), ms)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(tests) < 5 {
 		t.Fatalf("%d shipped tests, want the account_health and identity ones at least", len(tests))
-	}
-	if err := transform.Build(t.Context(), st.DB, ms, transform.BuildOptions{}); err != nil {
-		t.Fatal(err)
 	}
 	results, err := transform.RunTests(t.Context(), st.DB, tests)
 	if err != nil {

@@ -9,7 +9,9 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/ferry-sync/ferry/internal/config"
 	"github.com/ferry-sync/ferry/internal/duck"
+	"github.com/ferry-sync/ferry/internal/state"
 	"github.com/ferry-sync/ferry/internal/testenv"
 	"github.com/ferry-sync/ferry/models"
 	"github.com/ferry-sync/ferry/transform"
@@ -19,6 +21,20 @@ import (
 // order over zero-row raw views, so syntax and binder errors fail fast.
 func TestModels_BuildOverEmptyRaw(t *testing.T) {
 	t.Parallel()
+	st, _, _ := buildShippedOverEmptyRaw(t)
+	for _, want := range []string{"sf_updates", "intercom_updates", "sf_lead_creates", "intercom_contact_creates", "identity_ambiguous"} {
+		var n int
+		if err := st.DB.QueryRow("SELECT count(*) FROM main." + want).Scan(&n); err != nil {
+			t.Errorf("model %s not built: %v", want, err)
+		}
+	}
+}
+
+// buildShippedOverEmptyRaw builds every shipped model of the example
+// pipeline over zero-row raw tables, and returns the store, the pipeline
+// and the models.
+func buildShippedOverEmptyRaw(t *testing.T) (*state.Store, *config.Pipeline, []transform.Model) {
+	t.Helper()
 	dir := t.TempDir()
 	st := testenv.OpenStore(t, dir)
 	p := testenv.Pipeline(t, testenv.Env(nil))
@@ -32,12 +48,7 @@ func TestModels_BuildOverEmptyRaw(t *testing.T) {
 	if err := transform.Build(t.Context(), st.DB, ms, transform.BuildOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"sf_updates", "intercom_updates", "sf_lead_creates", "intercom_contact_creates", "identity_ambiguous"} {
-		var n int
-		if err := st.DB.QueryRow("SELECT count(*) FROM main." + want).Scan(&n); err != nil {
-			t.Errorf("model %s not built: %v", want, err)
-		}
-	}
+	return st, p, ms
 }
 
 func TestLoad_OrdersByReference(t *testing.T) {

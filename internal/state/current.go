@@ -202,8 +202,8 @@ func Merge(ctx context.Context, tx *sql.Tx, runID, system, object, file string, 
 	return nil
 }
 
-// ScanValues scans the current row's n columns, whatever their types.
-func ScanValues(rows *sql.Rows, n int) ([]any, error) {
+// scanValues scans the current row's n columns, whatever their types.
+func scanValues(rows *sql.Rows, n int) ([]any, error) {
 	vals := make([]any, n)
 	ptrs := make([]any, n)
 	for i := range vals {
@@ -215,26 +215,38 @@ func ScanValues(rows *sql.Rows, n int) ([]any, error) {
 	return vals, nil
 }
 
-// Describe lists the columns a query returns, with their types.
-func Describe(ctx context.Context, q duck.Querier, query string) ([]Column, error) {
-	rows, err := q.QueryContext(ctx, "DESCRIBE "+query)
+// EachRow runs query and calls fn with the column names and each row's
+// values, whatever their types.
+func EachRow(ctx context.Context, q duck.Querier, query string, fn func(cols []string, vals []any) error) error {
+	rows, err := q.QueryContext(ctx, query)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []Column
 	for rows.Next() {
-		vals, err := ScanValues(rows, len(cols))
+		vals, err := scanValues(rows, len(cols))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, Column{Name: fmt.Sprint(vals[0]), Type: fmt.Sprint(vals[1])})
+		if err := fn(cols, vals); err != nil {
+			return err
+		}
 	}
-	return out, rows.Err()
+	return rows.Err()
+}
+
+// Describe lists the columns a query returns, with their types.
+func Describe(ctx context.Context, q duck.Querier, query string) ([]Column, error) {
+	var out []Column
+	err := EachRow(ctx, q, "DESCRIBE "+query, func(_ []string, vals []any) error {
+		out = append(out, Column{Name: fmt.Sprint(vals[0]), Type: fmt.Sprint(vals[1])})
+		return nil
+	})
+	return out, err
 }
 
 // addColumns adds to the table the columns a landing file has and it
