@@ -11,8 +11,10 @@ CONVERGE_FAULTS ?= false
 BENCHFLAGS ?=
 FUZZTIME  ?= 30s
 DEMO_DIR  ?= .demo
+# The S3-compatible server the object-storage tests start (make tools).
+VERSITYGW_VERSION ?= v1.8.0
 
-.PHONY: help build test test-race bench bench-parquet image chaos conformance demo emulator fmt lint fuzz tidy clean
+.PHONY: help build tools test test-race bench bench-parquet image chaos conformance demo emulator fmt lint fuzz tidy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -20,7 +22,12 @@ help: ## list the targets
 build: ## build bin/ferry (cgo: DuckDB)
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/ferry ./cmd/ferry
 
-test: ## run the whole test suite (hermetic: emulators in-process)
+tools: bin/versitygw ## build what the tests start: the Versity S3 Gateway, a real S3-compatible server (object-storage data dirs)
+
+bin/versitygw:
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+test: tools ## run the whole test suite (hermetic: emulators in-process, an S3-compatible server)
 	$(GO) test -count=1 -timeout 30m ./...
 
 test-race: ## run the suite under the race detector

@@ -604,7 +604,7 @@ func (l *Ledger) Pending(ctx context.Context, target string, recs []Record, op s
 	if err := appendRows(ctx, l.st.DB, "ledger", rows); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
-	return nil
+	return l.st.Journaled(ctx, "ledger", rows)
 }
 
 // PendingCreates lists keys whose create an earlier run sent without
@@ -735,7 +735,10 @@ func (l *Ledger) Flush(ctx context.Context) error {
 	rows := l.rows
 	l.rows = nil
 	l.mu.Unlock()
-	return appendRows(ctx, l.st.DB, "ledger", rows)
+	if err := appendRows(ctx, l.st.DB, "ledger", rows); err != nil {
+		return err
+	}
+	return l.st.Journaled(ctx, "ledger", rows)
 }
 
 // appendRows bulk-inserts rows into ferry.<table> with DuckDB's appender.

@@ -249,8 +249,15 @@ func killAt(t *testing.T, emu *testenv.Emulators, pipeline, dataDir, step string
 // killCommandAt is killAt for any ferry command.
 func killCommandAt(t *testing.T, emu *testenv.Emulators, command, pipeline, dataDir, step string) {
 	t.Helper()
-	cmd := exec.Command(ferryBin, command, "--pipeline", pipeline, "--data-dir", dataDir)
-	cmd.Env = envList(emu.Env(nil), "FERRY_TEST_PAUSE_AT="+step)
+	killWith(t, envList(emu.Env(nil)), step, command, "--pipeline", pipeline, "--data-dir", dataDir)
+}
+
+// killWith runs ferry with args and the environment env as a separate
+// process, and kills it with SIGKILL once it pauses at step.
+func killWith(t *testing.T, env []string, step string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(ferryBin, args...)
+	cmd.Env = append(env, "FERRY_TEST_PAUSE_AT="+step)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -18,8 +18,8 @@ import (
 
 // pipelineFlags are shared by the pipeline commands.
 type pipelineFlags struct {
-	pipeline  string
-	dataDir   string
+	pipeline string
+	dirFlags
 	logFormat string
 	logLevel  string
 	modelsDir string
@@ -49,7 +49,7 @@ func newFlagSet(name, summary string, out io.Writer) *pflag.FlagSet {
 
 func (p *pipelineFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&p.pipeline, "pipeline", "pipelines/intercom_salesforce.yaml", "pipeline file")
-	fs.StringVar(&p.dataDir, "data-dir", ".ferry", "data directory: landing Parquet, DuckDB warehouse and state")
+	p.dirFlags.register(fs)
 	fs.StringVar(&p.logFormat, "log-format", "text", "log format: text or json (logs go to stderr)")
 	fs.StringVar(&p.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&p.modelsDir, "models-dir", "", "directory of SQL models (default: the models built into ferry)")
@@ -98,11 +98,15 @@ func (p *pipelineFlags) options(e *env, command string) (runner.Options, error) 
 		return runner.Options{}, err
 	}
 	fsys, root := p.models()
+	dir, remote, err := p.dirFlags.open(e.getenv, log)
+	if err != nil {
+		return runner.Options{}, err
+	}
 	lin, err := lineage.FromEnv(e.getenv, log)
 	if err != nil {
 		return runner.Options{}, &usageError{msg: err.Error()}
 	}
-	return runner.Options{Lineage: lin, Command: command, Pipeline: pl, DataDir: p.dataDir, Models: fsys, ModelsRoot: root, RebuildModels: p.rebuildModels, Select: p.selection, Logger: log, Out: e.stdout, Now: time.Now,
+	return runner.Options{Lineage: lin, Command: command, Pipeline: pl, DataDir: dir, Remote: remote, Models: fsys, ModelsRoot: root, RebuildModels: p.rebuildModels, Select: p.selection, Logger: log, Out: e.stdout, Now: time.Now,
 		Hook: pauseAt(e.getenv("FERRY_TEST_PAUSE_AT"), log), Pipes: e.pipes}, nil
 }
 

@@ -9,29 +9,44 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/internal/config"
+	"github.com/ferry-sync/ferry/internal/datadir"
 	"github.com/ferry-sync/ferry/internal/runner"
 	"github.com/ferry-sync/ferry/internal/state"
 )
 
 // maintenance opens a data dir for a command that rewrites landing files
 // or current state: it takes the data dir's lock, so no run is under way,
-// and holds DuckDB to the pipeline's transform.memory_limit as runs do.
-func maintenance(ctx context.Context, dataDir, memoryLimit string) (*state.Store, func(), error) {
-	lock, err := state.Acquire(dataDir)
+// and holds DuckDB to the pipeline's transform.memory_limit as runs do. On
+// object storage every landing file comes down first; done(commit) closes
+// the state and, on object storage, saves it when commit is set.
+func maintenance(ctx context.Context, command, dir string, remote *datadir.Remote, memoryLimit string) (*state.Store, func(commit bool) error, error) {
+	ctx, release, err := claim(ctx, dir, remote, command)
 	if err != nil {
-		return nil, nil, fmt.Errorf("refusing to start: %w", err)
-	}
-	st, err := state.Open(ctx, dataDir)
-	if err != nil {
-		lock.Release()
 		return nil, nil, err
 	}
-	if err := st.LimitMemory(ctx, dataDir, memoryLimit); err != nil {
+	if remote != nil {
+		if err := remote.RestoreLanding(ctx); err != nil {
+			release(false)
+			return nil, nil, err
+		}
+	}
+	st, err := state.Open(ctx, dir)
+	if err != nil {
+		release(false)
+		return nil, nil, err
+	}
+	if err := st.LimitMemory(ctx, dir, memoryLimit); err != nil {
 		st.Close()
-		lock.Release()
+		release(false)
 		return nil, nil, err
 	}
-	return st, func() { st.Close(); lock.Release() }, nil
+	return st, func(commit bool) error {
+		if err := st.Close(); err != nil {
+			release(false)
+			return err
+		}
+		return release(commit)
+	}, nil
 }
 
 func compactCmd(ctx context.Context, e *env, args []string) error {
@@ -58,13 +73,12 @@ func compactCmd(ctx context.Context, e *env, args []string) error {
 	if all {
 		cutoff = time.Now().Add(time.Hour)
 	}
-	st, done, err := maintenance(ctx, p.dataDir, opt.Pipeline.Transform.MemoryLimit)
+	st, done, err := maintenance(ctx, "compact", opt.DataDir, opt.Remote, opt.Pipeline.Transform.MemoryLimit)
 	if err != nil {
 		return err
 	}
-	defer done()
-	res, err := st.Compact(ctx, filepath.Join(p.dataDir, "landing"), cutoff, runner.ObjectKind)
-	if err != nil {
+	res, err := st.Compact(ctx, filepath.Join(opt.DataDir, "landing"), cutoff, runner.ObjectKind)
+	if err := errors.Join(err, done(err == nil)); err != nil {
 		return err
 	}
 	if len(res) == 0 {
@@ -93,12 +107,24 @@ func rebuildCmd(ctx context.Context, e *env, args []string) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	st, done, err := maintenance(ctx, p.dataDir, limit)
+	log, err := p.logger(e.stderr)
 	if err != nil {
 		return err
 	}
-	defer done()
-	objs, err := st.Rebuild(ctx, filepath.Join(p.dataDir, "landing"), runner.ObjectKind)
+	dir, remote, err := p.dirFlags.open(e.getenv, log)
+	if err != nil {
+		return err
+	}
+	st, done, err := maintenance(ctx, "rebuild", dir, remote, limit)
+	if err != nil {
+		return err
+	}
+	err = rebuild(ctx, e, st, dir)
+	return errors.Join(err, done(err == nil))
+}
+
+func rebuild(ctx context.Context, e *env, st *state.Store, dir string) error {
+	objs, err := st.Rebuild(ctx, filepath.Join(dir, "landing"), runner.ObjectKind)
 	if err != nil {
 		return err
 	}

@@ -11,13 +11,13 @@ import (
 	"text/tabwriter"
 
 	"github.com/ferry-sync/ferry/internal/duck"
-	"github.com/ferry-sync/ferry/internal/state"
 )
 
 func queryCmd(ctx context.Context, e *env, args []string) error {
-	var dataDir, format string
+	var d dirFlags
+	var format string
 	fs := newFlagSet("query", "Run one read-only SQL query against the warehouse (<data-dir>/warehouse.duckdb), e.g.\n  ferry query \"SELECT account_name, health_score, health_band FROM account_health ORDER BY health_score LIMIT 10\"", e.stdout)
-	fs.StringVar(&dataDir, "data-dir", ".ferry", "data directory")
+	d.register(fs)
 	fs.StringVar(&format, "format", "table", "output: table or csv")
 	if err := fs.Parse(args); err != nil {
 		return parse(fs, args)
@@ -28,12 +28,16 @@ func queryCmd(ctx context.Context, e *env, args []string) error {
 	if format != "table" && format != "csv" {
 		return &usageError{msg: "invalid --format " + format, hint: "use table or csv"}
 	}
-	lock, err := state.Acquire(dataDir)
+	dir, remote, err := d.open(e.getenv, nil)
+	if err != nil {
+		return err
+	}
+	ctx, done, err := claim(ctx, dir, remote, "query")
 	if err != nil {
 		return fmt.Errorf("cannot read the warehouse while a run is in progress: %w", err)
 	}
-	defer lock.Release()
-	db, err := duck.Open(filepath.Join(dataDir, "warehouse.duckdb") + "?access_mode=read_only")
+	defer done(false)
+	db, err := duck.Open(filepath.Join(dir, "warehouse.duckdb") + "?access_mode=read_only")
 	if err != nil {
 		return err
 	}

@@ -18,17 +18,25 @@ func statusCmd(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	lock, err := state.Acquire(p.dataDir)
+	log, err := p.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	dir, remote, err := p.dirFlags.open(e.getenv, log)
+	if err != nil {
+		return err
+	}
+	ctx, done, err := claim(ctx, dir, remote, "status")
 	if err != nil {
 		return fmt.Errorf("cannot read state while a run is in progress: %w", err)
 	}
-	defer lock.Release()
-	st, err := state.Open(ctx, p.dataDir)
+	defer done(false)
+	st, err := state.Open(ctx, dir)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	fmt.Fprintf(e.stdout, "data dir %s (warehouse %s)\n\nwatermarks:\n", p.dataDir, filepath.Join(p.dataDir, "warehouse.duckdb"))
+	fmt.Fprintf(e.stdout, "data dir %s (warehouse %s)\n\nwatermarks:\n", p.dataDir, filepath.Join(dir, "warehouse.duckdb"))
 	rows, err := st.DB.QueryContext(ctx, st.Stmt("ListWatermarks"))
 	if err != nil {
 		return err

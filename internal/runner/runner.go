@@ -40,6 +40,7 @@ import (
 	intercomextract "github.com/ferry-sync/ferry/extract/intercom"
 	salesforceextract "github.com/ferry-sync/ferry/extract/salesforce"
 	"github.com/ferry-sync/ferry/internal/config"
+	"github.com/ferry-sync/ferry/internal/datadir"
 	"github.com/ferry-sync/ferry/internal/intercomapi"
 	"github.com/ferry-sync/ferry/internal/lineage"
 	"github.com/ferry-sync/ferry/internal/pipes"
@@ -98,6 +99,11 @@ type Options struct {
 	// Lineage, when set, receives the run's OpenLineage START and
 	// COMPLETE or FAIL events (lineage.go).
 	Lineage *lineage.Emitter
+	// Remote, when the data dir is on object storage, is it; DataDir is
+	// then its local working copy. The run takes its lock, restores its
+	// committed state, and saves at the extraction's commit and at the
+	// end (remote.go).
+	Remote *datadir.Remote
 }
 
 // Summary describes a finished run.
@@ -243,9 +249,17 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 	}
 	release := sync.OnceFunc(func() { lock.Release() })
 	defer release()
+	ctx, releaseRemote, err := claimRemote(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
+	defer releaseRemote()
 	st, err := state.Open(ctx, opt.DataDir)
 	if err != nil {
 		return nil, err
+	}
+	if opt.Remote != nil {
+		st.Journal = opt.Remote.Journal
 	}
 	closeState := sync.OnceFunc(func() { st.Close() })
 	defer closeState()
@@ -268,12 +282,22 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 	lrun := opt.Lineage.Start(ctx, r.id, r.jobName(), opt.Now())
 	err = r.execute(ctx, stages)
 	r.finish(err)
+	// On object storage the run commits by saving, before it reports
+	// what it did: a run whose state did not reach the bucket failed.
+	if serr := r.save(ctx, true); serr != nil {
+		if err == nil || errors.Is(err, ErrRejects) {
+			err = serr
+		} else {
+			r.log.Error("state not saved", "err", serr)
+		}
+	}
 	r.reportPipes(ctx)
 	inputs, outputs := r.lineageDatasets()
 	// The alert and the lineage event go out once the data dir is free
 	// again: a slow endpoint must not make the next scheduled run find it
 	// locked. Lineage describes what the run did, whatever cancelled it.
 	closeState()
+	releaseRemote()
 	release()
 	lrun.End(context.WithoutCancel(ctx), opt.Now(), err, inputs, outputs)
 	r.alert(err)
@@ -731,7 +755,15 @@ func (r *run) extract(ctx context.Context) error {
 			return err
 		}
 	}
-	return r.commitExtract(ctx, srcs, results)
+	if err := r.commitExtract(ctx, srcs, results); err != nil {
+		return err
+	}
+	// What the extraction cost in API calls is not spent again by a
+	// worker that takes over after this one dies.
+	if r.sum.Landed > 0 || len(r.sum.Deleted) > 0 {
+		return r.save(ctx, false)
+	}
+	return nil
 }
 
 // extracted is what reading one source gave.

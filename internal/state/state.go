@@ -6,6 +6,7 @@ package state
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
@@ -26,6 +27,22 @@ type Store struct {
 	stmts map[string]string
 	dir   string // the data dir
 	limit string // memory_limit set by LimitMemory ("" for none)
+	// Journal, when set, is told of the rows a load appends to
+	// ferry.ledger and ferry.bulk_jobs, after they are appended and before
+	// the writes they announce go out: a data dir on object storage keeps
+	// them durable between its saves (datadir.Remote.Journal).
+	Journal func(ctx context.Context, table string, rows [][]driver.Value) error
+}
+
+// Journaled passes rows appended to ferry.<table> to the Journal, if any.
+func (s *Store) Journaled(ctx context.Context, table string, rows [][]driver.Value) error {
+	if s.Journal == nil || len(rows) == 0 {
+		return nil
+	}
+	if err := s.Journal(ctx, table, rows); err != nil {
+		return fmt.Errorf("journal ferry.%s: %w", table, err)
+	}
+	return nil
 }
 
 // Open opens dir/warehouse.duckdb and applies pending migrations.

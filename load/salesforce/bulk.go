@@ -3,6 +3,7 @@ package salesforce
 import (
 	"bytes"
 	"context"
+	"database/sql/driver"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -203,8 +204,12 @@ func (w *BulkWriter) flush(ctx context.Context) error {
 	if t, err := salesforceapi.ParseTime(job.CreatedDate); err == nil && w.started.IsZero() {
 		w.started = t
 	}
-	if _, err := s.State.DB.ExecContext(ctx, s.State.Stmt("InsertBulkJob"), job.ID, s.RunID, w.object, w.op, job.State, s.Now().UTC()); err != nil {
+	created := s.Now().UTC()
+	if _, err := s.State.DB.ExecContext(ctx, s.State.Stmt("InsertBulkJob"), job.ID, s.RunID, w.object, w.op, job.State, created); err != nil {
 		return fmt.Errorf("record bulk job: %w", err)
+	}
+	if err := s.State.Journaled(ctx, "bulk_jobs", [][]driver.Value{{job.ID, s.RunID, w.object, w.op, job.State, created, nil}}); err != nil {
+		return err
 	}
 	// A retried upload refused because the job already holds one means
 	// the first attempt arrived and only its answer was lost.

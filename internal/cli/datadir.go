@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ferry-sync/ferry/internal/datadir"
+	"github.com/ferry-sync/ferry/internal/state"
+)
+
+// dirFlags say where a data dir is: a local path, or s3://bucket/prefix
+// worked on in a local cache.
+type dirFlags struct {
+	dataDir  string
+	cacheDir string
+	lockTTL  time.Duration
+}
+
+func (d *dirFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&d.dataDir, "data-dir", ".ferry", "data directory: landing Parquet, DuckDB warehouse and state; or s3://bucket/prefix on S3-compatible storage (AWS_* environment variables; AWS_ENDPOINT_URL_S3 for a server other than AWS)")
+	fs.StringVar(&d.cacheDir, "cache-dir", "", "with an s3:// data dir: the local working copy (default: the user's cache dir, ferry/s3/<bucket>/<prefix>)")
+	fs.DurationVar(&d.lockTTL, "lock-ttl", datadir.DefaultLockTTL, "with an s3:// data dir: how long the pipeline's lock stands unrenewed before another worker may take it over (its holder renews it every third of that)")
+}
+
+// open resolves the flags: the local directory ferry works in, and the
+// remote data dir when there is one.
+func (d *dirFlags) open(getenv func(string) string, log *slog.Logger) (string, *datadir.Remote, error) {
+	if !datadir.IsRemote(d.dataDir) {
+		return d.dataDir, nil, nil
+	}
+	if d.lockTTL < time.Second {
+		return "", nil, &usageError{msg: fmt.Sprintf("--lock-ttl %s is too short", d.lockTTL), hint: "use a second or more"}
+	}
+	r, err := datadir.Open(d.dataDir, d.cacheDir, getenv, log)
+	if err != nil {
+		return "", nil, &usageError{msg: "--data-dir " + d.dataDir + ": " + err.Error()}
+	}
+	r.LockTTL = d.lockTTL
+	return r.Cache, r, nil
+}
+
+// claim takes a data dir for a command that is not a run: the lock on
+// the local directory and, on object storage, the pipeline's lock with
+// the committed state restored. done(commit) saves the state first when
+// commit is set and the dir is remote, then lets both locks go.
+func claim(ctx context.Context, dir string, remote *datadir.Remote, command string) (context.Context, func(commit bool) error, error) {
+	lock, err := state.Acquire(dir)
+	if err != nil {
+		return ctx, nil, fmt.Errorf("refusing to start: %w", err)
+	}
+	if remote == nil {
+		return ctx, func(bool) error { return lock.Release() }, nil
+	}
+	ctx, release, err := remote.Claim(ctx, "ferry "+command)
+	if err != nil {
+		lock.Release()
+		return ctx, nil, err
+	}
+	return ctx, func(commit bool) error {
+		var err error
+		if commit {
+			err = remote.Save(context.WithoutCancel(ctx), "", true)
+		}
+		release()
+		lock.Release()
+		return err
+	}, nil
+}

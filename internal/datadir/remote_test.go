@@ -1,0 +1,202 @@
+package datadir_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferry-sync/ferry/internal/datadir"
+	"github.com/ferry-sync/ferry/internal/objstore"
+	"github.com/ferry-sync/ferry/internal/testenv"
+)
+
+func open(t *testing.T, s *testenv.S3, prefix string) *datadir.Remote {
+	t.Helper()
+	env := s.Env()
+	r, err := datadir.Open(s.URL(prefix), t.TempDir(), func(k string) string { return env[k] }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func write(t *testing.T, dir, rel, content string) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func read(t *testing.T, dir, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A worker's saves reach a worker that starts on an empty cache; a save
+// from a worker whose restored state is no longer the committed one is
+// refused and leaves the committed state as it was.
+func TestRemote_SaveRestoreAndCompareAndSwap(t *testing.T) {
+	s := testenv.StartS3(t)
+	ctx := context.Background()
+	a := open(t, s, "team/pipe")
+	if err := a.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	write(t, a.Cache, "warehouse.duckdb", "state v1")
+	write(t, a.Cache, "landing/intercom/contacts/run1.parquet", "rows 1")
+	if err := a.Save(ctx, "run1", true); err != nil {
+		t.Fatal(err)
+	}
+	// A second worker, another machine: an empty cache.
+	b := open(t, s, "team/pipe")
+	if err := b.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, b.Cache, "warehouse.duckdb"); got != "state v1" {
+		t.Fatalf("restored warehouse %q", got)
+	}
+	// Runs restore no landing; rebuild and compact ask for it.
+	if _, err := os.Stat(filepath.Join(b.Cache, "landing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a restore brought landing files: %v", err)
+	}
+	if err := b.RestoreLanding(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, b.Cache, "landing/intercom/contacts/run1.parquet"); got != "rows 1" {
+		t.Fatalf("restored landing %q", got)
+	}
+	// Worker a saves again from what it restored... after b committed.
+	write(t, b.Cache, "warehouse.duckdb", "state v2 by b")
+	if err := b.Save(ctx, "run2", true); err != nil {
+		t.Fatal(err)
+	}
+	write(t, a.Cache, "warehouse.duckdb", "state v2 by a (stale)")
+	if err := a.Save(ctx, "run3", true); !errors.Is(err, datadir.ErrMoved) {
+		t.Fatalf("a save over another worker's commit: %v, want ErrMoved", err)
+	}
+	c := open(t, s, "team/pipe")
+	if err := c.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, c.Cache, "warehouse.duckdb"); got != "state v2 by b" {
+		t.Fatalf("committed state after a refused save: %q", got)
+	}
+	// Old generations go; the one before the committed one stays.
+	env := s.Env()
+	cfg, _ := objstore.FromEnv(func(k string) string { return env[k] })
+	bk, _ := objstore.Open(cfg, s.Bucket)
+	ws, err := bk.List(ctx, "team/pipe/state/warehouse-")
+	if err != nil || len(ws) > 2 {
+		t.Fatalf("warehouse generations kept: %d (%v)", len(ws), err)
+	}
+	// A cache left clean by a final save is used as is; one a run was
+	// working on when it died is restored again.
+	write(t, b.Cache, "landing/intercom/contacts/run4.parquet", "rows 4")
+	if err := b.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	write(t, b.Cache, "warehouse.duckdb", "half-written by a run that died")
+	if err := b.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, b.Cache, "warehouse.duckdb"); got != "state v2 by b" {
+		t.Fatalf("a dirty cache was kept: %q", got)
+	}
+	// Compaction: a landing file the cache had in full and removed is
+	// deleted from the bucket once the state moved.
+	os.Remove(filepath.Join(b.Cache, "landing/intercom/contacts/run1.parquet"))
+	if err := b.RestoreLanding(ctx); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(b.Cache, "landing/intercom/contacts/run1.parquet"))
+	write(t, b.Cache, "landing/intercom/contacts/compacted.parquet", "rows 1+4")
+	if err := b.Save(ctx, "compact", true); err != nil {
+		t.Fatal(err)
+	}
+	ls, _ := bk.List(ctx, "team/pipe/landing/")
+	var keys []string
+	for _, o := range ls {
+		keys = append(keys, strings.TrimPrefix(o.Key, "team/pipe/landing/intercom/contacts/"))
+	}
+	if strings.Join(keys, ",") != "compacted.parquet,run4.parquet" {
+		t.Fatalf("landing after compaction: %v", keys)
+	}
+}
+
+// One worker at a time: a second is refused, naming the holder, while the
+// holder renews its lease; a lease left unrenewed (its worker died) is
+// taken over; a holder whose lease was taken is told.
+func TestRemote_Lock(t *testing.T) {
+	s := testenv.StartS3(t)
+	ctx := context.Background()
+	a := open(t, s, "p")
+	a.LockTTL = 2 * time.Second
+	var lostA atomic.Value
+	la, err := a.Lock(ctx, "worker a", func(err error) { lostA.Store(err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := open(t, s, "p")
+	b.LockTTL = 2 * time.Second
+	// Longer than the TTL: the holder's renewals keep it.
+	for range 4 {
+		_, err := b.Lock(ctx, "worker b", nil)
+		if !errors.Is(err, datadir.ErrLocked) || !strings.Contains(err.Error(), "worker a") {
+			t.Fatalf("second worker: %v, want ErrLocked naming worker a", err)
+		}
+		time.Sleep(time.Second)
+	}
+	if err := la.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lb, err := b.Lock(ctx, "worker b", nil)
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	// Worker b dies: it stops renewing (simulated by taking the lock
+	// over from a third worker once the lease ran out).
+	datadir.StopRenewing(lb)
+	c := open(t, s, "p")
+	c.LockTTL = 2 * time.Second
+	if _, err := c.Lock(ctx, "worker c", nil); !errors.Is(err, datadir.ErrLocked) {
+		t.Fatalf("a fresh lease was taken over: %v", err)
+	}
+	time.Sleep(3500 * time.Millisecond)
+	lc, err := c.Lock(ctx, "worker c", nil)
+	if err != nil {
+		t.Fatalf("takeover of a lease unrenewed for longer than its TTL: %v", err)
+	}
+	defer lc.Release(ctx)
+	// A holder that was only stalled finds out at its next renewal.
+	d := open(t, s, "q")
+	d.LockTTL = 3 * time.Second
+	lost := make(chan error, 1)
+	if _, err := d.Lock(ctx, "worker d", func(err error) { lost <- err }); err != nil {
+		t.Fatal(err)
+	}
+	env := s.Env()
+	cfg, _ := objstore.FromEnv(func(k string) string { return env[k] })
+	bk, _ := objstore.Open(cfg, s.Bucket)
+	if _, err := bk.Put(ctx, "q/lock", []byte(`{"holder":"usurper","ttl_seconds":60}`), objstore.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-lost:
+		if !strings.Contains(err.Error(), "taken over") {
+			t.Fatalf("lost: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the holder was not told its lock was taken")
+	}
+}
