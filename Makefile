@@ -12,7 +12,7 @@ BENCHFLAGS ?=
 FUZZTIME  ?= 30s
 DEMO_DIR  ?= .demo
 
-.PHONY: help build test test-race bench bench-parquet image chaos conformance demo emulator fmt lint fuzz tidy clean
+.PHONY: help build test test-race report-test bench bench-parquet image chaos conformance demo emulator fmt lint fuzz tidy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ build: ## build bin/ferry (cgo: DuckDB)
 
 test: ## run the whole test suite (hermetic: emulators in-process)
 	$(GO) test -count=1 -timeout 30m ./...
+
+report-test: ## the report's real-browser test alone: headless Chromium renders ferry report's page (apt-get install chromium)
+	$(GO) test ./internal/report -run '^TestBrowser' -count=1 -v
 
 test-race: ## run the suite under the race detector
 	$(GO) test -race -count=1 ./...
