@@ -39,7 +39,7 @@ func reportCmd(ctx context.Context, e *env, args []string) error {
 	if err := report.WriteFile(out, r); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "wrote %s: %d accounts (%d detailed, %d left out), %d runs of history\n", out, r.Accounts.Total(), len(r.Lowest), r.LeftOut(), r.TotalRuns)
+	fmt.Fprintf(e.stdout, "wrote %s: %d accounts (%d detailed, %d left out), runs in the history: %d\n", out, r.Accounts.Total(), len(r.Lowest), r.LeftOut(), r.TotalRuns)
 	return nil
 }
 

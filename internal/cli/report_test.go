@@ -81,7 +81,7 @@ func TestReport_WritesPage(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "finance", "health.html")
 	r := ferry(t, testenv.Env(nil), "report", "--data-dir", dir, "--out", out, "--accounts", "1")
-	if r.code != cli.ExitOK || !strings.Contains(r.stdout, "wrote "+out+": 2 accounts (1 detailed, 1 left out), 2 runs of history") {
+	if r.code != cli.ExitOK || !strings.Contains(r.stdout, "wrote "+out+": 2 accounts (1 detailed, 1 left out), runs in the history: 2") {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
 	}
 	page, err := os.ReadFile(out)

@@ -154,16 +154,20 @@ func distributionChart(r *Report) chart {
 			c.Texts = append(c.Texts, text{x + slot/2, p.bottom() - p.height*float64(n)/top - 5, "middle", "value", strconv.Itoa(n)})
 		}
 	}
+	// The yellow threshold is labelled on its left, the green one on its
+	// right, so that close thresholds keep their labels apart.
 	for _, t := range []struct {
-		from *float64
-		band string
-	}{{r.YellowFrom, Yellow}, {r.GreenFrom, Green}} {
+		from   *float64
+		band   string
+		dx     float64
+		anchor string
+	}{{r.YellowFrom, Yellow, -4, "end"}, {r.GreenFrom, Green, 4, "start"}} {
 		if t.from == nil || *t.from < 0 || *t.from > 100 {
 			continue
 		}
 		x := p.left + p.width**t.from/100
 		c.Lines = append(c.Lines, line{x, p.top - 24, x, p.bottom(), "threshold"})
-		c.Texts = append(c.Texts, text{x + 4, p.top - 16, "start", "tick", fmt.Sprintf("%s from %s", t.band, formatNumber(*t.from))})
+		c.Texts = append(c.Texts, text{x + t.dx, p.top - 16, t.anchor, "tick", fmt.Sprintf("%s from %s", t.band, formatNumber(*t.from))})
 	}
 	c.Texts = append(c.Texts, text{p.left + p.width/2, p.bottom() + 40, "middle", "axis", "health score"})
 	return c
@@ -185,11 +189,15 @@ func historyChart(r *Report) chart {
 	slot := p.width / float64(max(len(r.Runs), 1))
 	w := math.Min(slot*0.8, 48)
 	every := (len(r.Runs) + 7) / 8 // at most 8 time labels
+	layout := "Jan 2 15:04"
+	if len(r.Runs) > 1 && r.Runs[len(r.Runs)-1].At.Sub(r.Runs[0].At) < time.Hour {
+		layout = "15:04:05" // runs minutes apart
+	}
 	for i, run := range r.Runs {
 		x := p.left + slot*float64(i) + (slot-w)/2
 		c.stackedBar(p, x, w, top, run.Bands, "run "+run.RunID+" at "+run.At.Format(time.DateTime)+" UTC")
 		if (len(r.Runs)-1-i)%every == 0 { // the last run always labelled
-			c.Texts = append(c.Texts, text{x + w/2, p.bottom() + 18, "middle", "tick", run.At.Format("Jan 2 15:04")})
+			c.Texts = append(c.Texts, text{x + w/2, p.bottom() + 18, "middle", "tick", run.At.Format(layout)})
 		}
 	}
 	c.legend(p.left+p.width-200, 14)
