@@ -18,7 +18,7 @@ var pageSource string
 var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"num":   formatNumber,
 	"pct":   func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) },
-	"share": func(n, of int) string { return share(n, of) },
+	"share": share,
 	"human": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 	"time":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	"color": bandColor,
