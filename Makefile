@@ -14,7 +14,7 @@ DEMO_DIR  ?= .demo
 # The S3-compatible server the object-storage tests start (make tools).
 VERSITYGW_VERSION ?= v1.8.0
 
-.PHONY: help build tools test test-race bench bench-parquet image chaos conformance demo emulator fmt lint fuzz tidy clean
+.PHONY: help build tools test test-race report-test bench bench-parquet image chaos conformance demo emulator fmt lint fuzz tidy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ bin/versitygw:
 
 test: tools ## run the whole test suite (hermetic: emulators in-process, an S3-compatible server)
 	$(GO) test -count=1 -timeout 30m ./...
+
+report-test: ## the report's real-browser test alone: headless Chromium renders ferry report's page (apt-get install chromium)
+	$(GO) test ./internal/report -run '^TestBrowser' -count=1 -v
 
 test-race: ## run the suite under the race detector
 	$(GO) test -race -count=1 ./...

@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-//go:embed state/*.sql transform/*.sql
+//go:embed state/*.sql transform/*.sql report/*.sql
 var files embed.FS
 
 // Macros returns the SQL macros created before models are built.
@@ -47,8 +47,15 @@ func Migrations() ([]Migration, error) {
 }
 
 // Statements parses state/queries.sql into name -> SQL.
-func Statements() (map[string]string, error) {
-	b, err := files.ReadFile("state/queries.sql")
+func Statements() (map[string]string, error) { return statements("state/queries.sql") }
+
+// ReportStatements parses report/queries.sql (the queries of `ferry
+// report`) into name -> SQL.
+func ReportStatements() (map[string]string, error) { return statements("report/queries.sql") }
+
+// statements parses the `-- name: X` blocks of one embedded file.
+func statements(path string) (map[string]string, error) {
+	b, err := files.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +73,7 @@ func Statements() (map[string]string, error) {
 			flush()
 			name = strings.TrimSpace(n)
 			if _, dup := out[name]; dup {
-				return nil, fmt.Errorf("state/queries.sql: statement %s defined twice", name)
+				return nil, fmt.Errorf("%s: statement %s defined twice", path, name)
 			}
 			continue
 		}

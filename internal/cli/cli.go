@@ -56,6 +56,7 @@ func commands() []command {
 		{"test", "run the model tests against the built models", testCmd},
 		{"models", "print the models' graph: what each reads and what reads it", modelsCmd},
 		{"query", "run a read-only SQL query against the warehouse", queryCmd},
+		{"report", "write customer health as one self-contained HTML page", reportCmd},
 		{"emulator", "serve local Intercom and Salesforce emulators", emulatorCmd},
 		{"version", "print the version", versionCmd},
 	}

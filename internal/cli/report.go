@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ferry-sync/ferry/internal/duck"
+	"github.com/ferry-sync/ferry/internal/report"
+	"github.com/ferry-sync/ferry/internal/state"
+)
+
+// reportCmd writes the health report: one HTML page that opens without a
+// network, from the warehouse opened read-only.
+func reportCmd(ctx context.Context, e *env, args []string) error {
+	var dataDir, out string
+	var accounts int
+	fs := newFlagSet("report", "Write customer health as one self-contained HTML page (no network needed to open it): the score\ndistribution, the bands over time, the accounts that changed band since the previous run, and the\ncomponents of the lowest-scoring accounts. Reads the warehouse without changing it.", e.stdout)
+	fs.StringVar(&dataDir, "data-dir", ".ferry", "data directory")
+	fs.StringVar(&out, "out", "", "the HTML file to write (default <data-dir>/exports/report.html)")
+	fs.IntVar(&accounts, "accounts", report.DefaultAccounts, "detail the components of this many lowest-scoring accounts, and list as many of those that changed band")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if accounts < 0 {
+		return &usageError{msg: fmt.Sprintf("invalid --accounts %d", accounts), hint: "use 0 or more"}
+	}
+	if out == "" {
+		out = filepath.Join(dataDir, "exports", "report.html")
+	}
+	r, err := gatherReport(ctx, dataDir, report.Options{Accounts: accounts, Now: time.Now()})
+	if err != nil {
+		return err
+	}
+	if err := report.WriteFile(out, r); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "wrote %s: %d accounts (%d detailed, %d left out), runs in the history: %d\n", out, r.Accounts.Total(), len(r.Lowest), r.LeftOut(), r.TotalRuns)
+	return nil
+}
+
+// gatherReport reads the report's figures from dataDir's warehouse, opened
+// read-only under the data dir's lock.
+func gatherReport(ctx context.Context, dataDir string, opt report.Options) (*report.Report, error) {
+	path := filepath.Join(dataDir, "warehouse.duckdb")
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no warehouse at %s: run `ferry run` (or `ferry transform`) first", path)
+	}
+	lock, err := state.Acquire(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the warehouse while a run is in progress: %w", err)
+	}
+	defer lock.Release()
+	db, err := duck.Open(path + "?access_mode=read_only")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return report.Gather(ctx, db, opt)
+}
