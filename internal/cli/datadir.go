@@ -50,7 +50,7 @@ func (d *dirFlags) open(getenv func(string) string, log *slog.Logger) (string, *
 func claim(ctx context.Context, dir string, remote *datadir.Remote, command string) (context.Context, func(commit bool) error, error) {
 	lock, err := state.Acquire(dir)
 	if err != nil {
-		return ctx, nil, fmt.Errorf("refusing to start: %w", err)
+		return ctx, nil, err
 	}
 	if remote == nil {
 		return ctx, func(bool) error { return lock.Release() }, nil

@@ -22,7 +22,7 @@ import (
 func maintenance(ctx context.Context, command, dir string, remote *datadir.Remote, memoryLimit string) (*state.Store, func(commit bool) error, error) {
 	ctx, release, err := claim(ctx, dir, remote, command)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("refusing to start: %w", err)
 	}
 	if remote != nil {
 		if err := remote.RestoreLanding(ctx); err != nil {

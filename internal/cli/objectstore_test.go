@@ -3,7 +3,9 @@ package cli_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +90,29 @@ func TestRun_ObjectStorage(t *testing.T) {
 		}
 		if n := ic.TotalRequests - ic0.TotalRequests; n > 100 {
 			t.Fatalf("a worker on an empty cache made %d Intercom requests: it extracted from scratch", n)
+		}
+		// Maintenance and reading, each from a new cache: rebuild brings
+		// every landing file down and commits the state it recreates;
+		// status and the report read the committed state.
+		r = ferry(t, env, "rebuild", "--pipeline", pipeline, "--data-dir", url, "--cache-dir", t.TempDir())
+		if r.code != 0 || !strings.Contains(r.stdout, "intercom.contacts: 2") {
+			t.Fatalf("rebuild on object storage: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		w0 := emu.ICStats().WriteRequests + emu.SFStats().WriteRequests
+		if r := s3Run(t, env, pipeline, url, t.TempDir()); r.code != 0 {
+			t.Fatalf("run after rebuild: exit %d\n%s", r.code, r.stderr)
+		}
+		if w := emu.ICStats().WriteRequests + emu.SFStats().WriteRequests - w0; w != 0 {
+			t.Fatalf("a run after a rebuild on object storage wrote %d requests", w)
+		}
+		r = ferry(t, env, "status", "--pipeline", pipeline, "--data-dir", url, "--cache-dir", t.TempDir())
+		if r.code != 0 || !strings.Contains(r.stdout, "intercom") || strings.Count(r.stdout, "succeeded") < 3 {
+			t.Fatalf("status on object storage: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		page := filepath.Join(t.TempDir(), "report.html")
+		r = ferry(t, env, "report", "--data-dir", url, "--cache-dir", t.TempDir(), "--out", page)
+		if b, err := os.ReadFile(page); r.code != 0 || err != nil || !strings.Contains(string(b), "<svg") {
+			t.Fatalf("report on object storage: exit %d (%v)\n%s", r.code, err, r.stderr)
 		}
 	})
 

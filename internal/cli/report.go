@@ -9,19 +9,20 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ferry-sync/ferry/internal/datadir"
 	"github.com/ferry-sync/ferry/internal/duck"
 	"github.com/ferry-sync/ferry/internal/report"
-	"github.com/ferry-sync/ferry/internal/state"
 )
 
 // reportCmd writes the health report: one HTML page that opens without a
 // network, from the warehouse opened read-only.
 func reportCmd(ctx context.Context, e *env, args []string) error {
-	var dataDir, out string
+	var d dirFlags
+	var out string
 	var accounts int
 	fs := newFlagSet("report", "Write customer health as one self-contained HTML page (no network needed to open it): the score\ndistribution, the bands over time, the accounts that changed band since the previous run, and the\ncomponents of the lowest-scoring accounts. Reads the warehouse without changing it.", e.stdout)
-	fs.StringVar(&dataDir, "data-dir", ".ferry", "data directory")
-	fs.StringVar(&out, "out", "", "the HTML file to write (default <data-dir>/exports/report.html)")
+	d.register(fs)
+	fs.StringVar(&out, "out", "", "the HTML file to write (default <data-dir>/exports/report.html; with an s3:// data dir, in its local cache)")
 	fs.IntVar(&accounts, "accounts", report.DefaultAccounts, "detail the components of this many lowest-scoring accounts, and list as many of those that changed band")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -29,10 +30,14 @@ func reportCmd(ctx context.Context, e *env, args []string) error {
 	if accounts < 0 {
 		return &usageError{msg: fmt.Sprintf("invalid --accounts %d", accounts), hint: "use 0 or more"}
 	}
-	if out == "" {
-		out = filepath.Join(dataDir, "exports", "report.html")
+	dir, remote, err := d.open(e.getenv, nil)
+	if err != nil {
+		return err
 	}
-	r, err := gatherReport(ctx, dataDir, report.Options{Accounts: accounts, Now: time.Now()})
+	if out == "" {
+		out = filepath.Join(dir, "exports", "report.html")
+	}
+	r, err := gatherReport(ctx, dir, remote, report.Options{Accounts: accounts, Now: time.Now()})
 	if err != nil {
 		return err
 	}
@@ -43,18 +48,22 @@ func reportCmd(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// gatherReport reads the report's figures from dataDir's warehouse, opened
-// read-only under the data dir's lock.
-func gatherReport(ctx context.Context, dataDir string, opt report.Options) (*report.Report, error) {
-	path := filepath.Join(dataDir, "warehouse.duckdb")
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+// gatherReport reads the report's figures from the warehouse in dir,
+// opened read-only under the data dir's lock (on object storage, the
+// committed one, restored into dir).
+func gatherReport(ctx context.Context, dir string, remote *datadir.Remote, opt report.Options) (*report.Report, error) {
+	path := filepath.Join(dir, "warehouse.duckdb")
+	if _, err := os.Stat(dir); remote == nil && errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no warehouse at %s: run `ferry run` (or `ferry transform`) first", path)
 	}
-	lock, err := state.Acquire(dataDir)
+	ctx, done, err := claim(ctx, dir, remote, "report")
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the warehouse while a run is in progress: %w", err)
 	}
-	defer lock.Release()
+	defer done(false)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no warehouse at %s: run `ferry run` (or `ferry transform`) first", path)
+	}
 	db, err := duck.Open(path + "?access_mode=read_only")
 	if err != nil {
 		return nil, err

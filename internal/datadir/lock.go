@@ -175,7 +175,7 @@ func (r *Remote) Claim(ctx context.Context, holder string) (context.Context, fun
 	lk, err := r.Lock(ctx, holder, cancel)
 	if err != nil {
 		cancel(nil)
-		return ctx, nil, fmt.Errorf("refusing to start: %w", err)
+		return ctx, nil, err
 	}
 	release := sync.OnceFunc(func() {
 		if err := lk.Release(context.WithoutCancel(ctx)); err != nil {

@@ -11,7 +11,11 @@ func claimRemote(ctx context.Context, opt Options) (context.Context, func(), err
 	if opt.Remote == nil {
 		return ctx, func() {}, nil
 	}
-	return opt.Remote.Claim(ctx, "ferry "+opt.Command)
+	ctx, release, err := opt.Remote.Claim(ctx, "ferry "+opt.Command)
+	if err != nil {
+		return ctx, nil, fmt.Errorf("refusing to start: %w", err)
+	}
+	return ctx, release, nil
 }
 
 // save commits the data dir to object storage (nothing on local disk):
