@@ -99,6 +99,13 @@ type Options struct {
 	// Lineage, when set, receives the run's OpenLineage START and
 	// COMPLETE or FAIL events (lineage.go).
 	Lineage *lineage.Emitter
+	// HandOff, when set, makes the run an extraction worker: DataDir is a
+	// private copy of the committed state, and what it extracts is
+	// handed off there instead of committed (handoff.go).
+	HandOff datadir.HandOffs
+	// FromHandOffs, when set, makes the run's extraction the merge of
+	// the workers' hand-offs found there, instead of reading the APIs.
+	FromHandOffs datadir.HandOffs
 	// Remote, when the data dir is on object storage, is it; DataDir is
 	// then its local working copy. The run takes its lock, restores its
 	// committed state, and saves at the extraction's commit and at the
@@ -217,6 +224,9 @@ type run struct {
 	results  []extract.Result
 	modelDur map[string]time.Duration
 	feeds    map[string]string
+	// handed is each extracted object's record, for a hand-off
+	// (handoff.go).
+	handed []handedObject
 }
 
 func (r *run) hook(step string) error {
@@ -429,7 +439,11 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 		}
 	}
 	if stages&Extract != 0 {
-		if err := r.timed("extract", func() error { return r.extract(ctx) }); err != nil {
+		extractFn := r.extract
+		if r.opt.FromHandOffs != nil {
+			extractFn = r.mergeHandOffs
+		}
+		if err := r.timed("extract", func() error { return extractFn(ctx) }); err != nil {
 			return err
 		}
 		r.extracted = true
@@ -755,7 +769,16 @@ func (r *run) extract(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.commitExtract(ctx, srcs, results); err != nil {
+	var dels []objectDeletes
+	for i, src := range srcs {
+		if results[i] != nil {
+			dels = append(dels, objectDeletes{src.System(), src.Object(), results[i].deletes})
+		}
+	}
+	if r.opt.HandOff != nil {
+		return r.handOff(ctx, dels)
+	}
+	if err := r.commitExtract(ctx, dels, nil); err != nil {
 		return err
 	}
 	// What the extraction cost in API calls is not spent again by a
@@ -876,10 +899,18 @@ func (r *run) record(ctx context.Context, src extract.Source, e *extracted) erro
 	if !w.Lower.IsZero() {
 		lower = w.Lower
 	}
+	r.handed = append(r.handed, handedObject{System: src.System(), Object: src.Object(), Mode: e.mode, Lower: w.Lower, Upper: w.Upper, Rows: res.Rows, Unchanged: res.Unchanged, Requests: res.Requests, File: res.File})
 	if _, err := r.st.DB.ExecContext(ctx, r.st.Stmt("InsertExtract"), r.id, src.System(), src.Object(), e.mode, lower, w.Upper, res.Rows, string(files), res.Requests); err != nil {
 		return fmt.Errorf("record extract: %w", err)
 	}
 	return nil
+}
+
+// objectDeletes is what looking for one object's deletes gave (nil: not
+// looked for).
+type objectDeletes struct {
+	system, object string
+	search         *deleteSearch
 }
 
 // landed is one landing file of this run, to merge into current state.
@@ -892,7 +923,7 @@ type landed struct {
 // a row below a committed watermark, and a run killed before this point
 // leaves both as they were (its landing files are re-read next run, and
 // merging a version twice changes nothing).
-func (r *run) commitExtract(ctx context.Context, srcs []extract.Source, results []*extracted) error {
+func (r *run) commitExtract(ctx context.Context, dels []objectDeletes, also func(*sql.Tx) error) error {
 	tx, err := r.st.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -906,11 +937,14 @@ func (r *run) commitExtract(ctx context.Context, srcs []extract.Source, results 
 	// Deletes found now or by loads since the last extraction land as
 	// tombstones after the extraction, so each is compared with the
 	// latest version held.
-	for i, src := range srcs {
-		if results[i] != nil {
-			if err := r.recordDeletes(ctx, tx, src.System(), src.Object(), results[i].deletes); err != nil {
-				return err
-			}
+	for _, d := range dels {
+		if err := r.recordDeletes(ctx, tx, d.system, d.object, d.search); err != nil {
+			return err
+		}
+	}
+	if also != nil {
+		if err := also(tx); err != nil {
+			return err
 		}
 	}
 	if err := r.landTombstones(ctx, tx); err != nil {

@@ -177,7 +177,14 @@ var ErrLocked = errors.New("data dir is in use by another ferry process")
 type Lock struct{ f *os.File }
 
 // Acquire takes dir/ferry.lock without waiting.
-func Acquire(dir string) (*Lock, error) {
+func Acquire(dir string) (*Lock, error) { return acquire(dir, syscall.LOCK_EX) }
+
+// AcquireShared takes dir/ferry.lock shared, without waiting: readers that
+// only copy the committed state (extraction workers) hold it together,
+// and keep a run out meanwhile.
+func AcquireShared(dir string) (*Lock, error) { return acquire(dir, syscall.LOCK_SH) }
+
+func acquire(dir string, how int) (*Lock, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -186,7 +193,7 @@ func Acquire(dir string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
 		b := make([]byte, 200)
 		n, _ := f.ReadAt(b, 0)
 		f.Close()
@@ -195,6 +202,9 @@ func Acquire(dir string) (*Lock, error) {
 			holder = "unknown process"
 		}
 		return nil, fmt.Errorf("%w: %s is held by %s", ErrLocked, p, holder)
+	}
+	if how == syscall.LOCK_SH {
+		return &Lock{f: f}, nil // the holder line is an exclusive holder's
 	}
 	f.Truncate(0)
 	f.WriteAt([]byte("pid "+strconv.Itoa(os.Getpid())+" since "+time.Now().UTC().Format(time.RFC3339)+"\n"), 0)
