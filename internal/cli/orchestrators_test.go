@@ -269,3 +269,169 @@ func keysOf[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// airflowTasks runs an Airflow DAG file with stand-ins for the Airflow
+// classes it imports (DAG, KubernetesPodOperator) that record each task's
+// keyword arguments and dependencies, and returns them by task id.
+const airflowTasks = `
+import json, sys, types
+tasks, dags = {}, []
+class DAG:
+    def __init__(self, **kw): dags.append(kw)
+    def __enter__(self): return self
+    def __exit__(self, *a): return False
+class Op:
+    def __init__(self, **kw):
+        self.kw, self.upstream = kw, []
+        tasks[kw["task_id"]] = self
+    def __rshift__(self, other):
+        for o in (other if isinstance(other, list) else [other]):
+            o.upstream.append(self.kw["task_id"])
+        return other
+    def __rrshift__(self, other):
+        for o in (other if isinstance(other, list) else [other]):
+            self.upstream.append(o.kw["task_id"])
+        return self
+for name in ["airflow", "airflow.providers", "airflow.providers.cncf", "airflow.providers.cncf.kubernetes",
+             "airflow.providers.cncf.kubernetes.operators", "airflow.providers.cncf.kubernetes.operators.pod"]:
+    sys.modules[name] = types.ModuleType(name)
+sys.modules["airflow"].DAG = DAG
+sys.modules["airflow.providers.cncf.kubernetes.operators.pod"].KubernetesPodOperator = Op
+exec(compile(open(sys.argv[1]).read(), sys.argv[1], "exec"), {"__name__": "dag"})
+json.dump({"dags": dags, "tasks": {k: {"kw": {a: b for a, b in v.kw.items() if isinstance(b, (str, int, list))}, "upstream": v.upstream} for k, v in tasks.items()}}, sys.stdout, default=str)
+`
+
+// TestOrchestratorExamples_ObjectStorage checks the examples that keep the
+// data dir on S3: a Kubernetes CronJob, and an Airflow DAG whose
+// extraction workers fan out before one merge.
+func TestOrchestratorExamples_ObjectStorage(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(testenv.Root(), "docs", "orchestrators")
+	out, err := exec.Command("python3", "-c", airflowTasks, filepath.Join(dir, "airflow_fanout_dag.py")).Output()
+	if err != nil {
+		t.Fatalf("run the fan-out DAG with stand-in operators: %v", err)
+	}
+	var dag struct {
+		DAGs  []map[string]any `json:"dags"`
+		Tasks map[string]struct {
+			KW       map[string]any `json:"kw"`
+			Upstream []string       `json:"upstream"`
+		} `json:"tasks"`
+	}
+	if err := json.Unmarshal(out, &dag); err != nil {
+		t.Fatal(err)
+	}
+	if len(dag.DAGs) != 1 || dag.DAGs[0]["max_active_runs"] != float64(1) {
+		t.Errorf("the fan-out DAG must run one sync at a time: %v", dag.DAGs)
+	}
+	args := func(id string) []string {
+		var s []string
+		for _, a := range dag.Tasks[id].KW["arguments"].([]any) {
+			s = append(s, a.(string))
+		}
+		return s
+	}
+	flag := func(a []string, name string) string {
+		if i := slices.Index(a, name); i >= 0 && i+1 < len(a) {
+			return a[i+1]
+		}
+		return ""
+	}
+	var merge string
+	var workers []string
+	for id := range dag.Tasks {
+		a := args(id)
+		acceptsArgs(t, "airflow fan-out "+id, a)
+		switch {
+		case a[0] == "extract" && slices.Contains(a, "--hand-off"):
+			workers = append(workers, id)
+		case a[0] == "run" && slices.Contains(a, "--hand-offs"):
+			merge = id
+		default:
+			t.Errorf("task %s is neither a worker nor the merge: %v", id, a)
+		}
+	}
+	sort.Strings(workers)
+	up := slices.Clone(dag.Tasks[merge].Upstream)
+	sort.Strings(up)
+	if merge == "" || len(workers) < 2 || !slices.Equal(up, workers) {
+		t.Fatalf("the merge %q must follow every worker %v (it follows %v)", merge, workers, up)
+	}
+	url := flag(args(merge), "--data-dir")
+	if !strings.HasPrefix(url, "s3://") {
+		t.Errorf("the merge's data dir %q is not on object storage", url)
+	}
+	p, err := config.Load(pipelinePath(), testenv.Env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered := map[string]int{}
+	for _, w := range workers {
+		if d := flag(args(w), "--data-dir"); d != url {
+			t.Errorf("worker %s hands off to %q, the merge reads %q", w, d, url)
+		}
+		for _, o := range strings.Split(flag(args(w), "--object"), ",") {
+			covered[o]++
+		}
+	}
+	for sys, objs := range map[string][]string{"intercom": keysOf(p.Extract.Intercom), "salesforce": keysOf(p.Extract.Salesforce)} {
+		for _, o := range objs {
+			if covered[sys+"."+o] != 1 {
+				t.Errorf("%s.%s, which the example pipeline extracts, is extracted by %d workers", sys, o, covered[sys+"."+o])
+			}
+		}
+	}
+	if kw := dag.Tasks[merge].KW; kw["skip_on_exit_code"] != float64(99) || flag(args(merge), "--idle-exit-code") != "99" || kw["trigger_rule"] != "all_done" {
+		t.Errorf("the merge must skip when idle (99) and run after failed workers too: %v", kw)
+	}
+
+	b, err := os.ReadFile(filepath.Join(dir, "k8s-cronjob-s3.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cron struct {
+		Spec struct {
+			ConcurrencyPolicy string `yaml:"concurrencyPolicy"`
+			JobTemplate       struct {
+				Spec struct {
+					Template struct {
+						Spec struct {
+							Containers []struct {
+								Args         []string `yaml:"args"`
+								VolumeMounts []struct {
+									Name      string `yaml:"name"`
+									MountPath string `yaml:"mountPath"`
+								} `yaml:"volumeMounts"`
+							} `yaml:"containers"`
+							Volumes []struct {
+								Name     string         `yaml:"name"`
+								EmptyDir map[string]any `yaml:"emptyDir"`
+							} `yaml:"volumes"`
+						} `yaml:"spec"`
+					} `yaml:"template"`
+				} `yaml:"spec"`
+			} `yaml:"jobTemplate"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(b, &cron); err != nil {
+		t.Fatalf("k8s-cronjob-s3.yaml: %v", err)
+	}
+	pod := cron.Spec.JobTemplate.Spec.Template.Spec
+	if len(pod.Containers) != 1 || cron.Spec.ConcurrencyPolicy != "Forbid" {
+		t.Fatalf("k8s-cronjob-s3.yaml: %+v", cron)
+	}
+	c := pod.Containers[0]
+	acceptsArgs(t, "k8s CronJob on S3", c.Args)
+	if !strings.HasPrefix(flag(c.Args, "--data-dir"), "s3://") {
+		t.Errorf("the CronJob's data dir %q is not on object storage", flag(c.Args, "--data-dir"))
+	}
+	cache := flag(c.Args, "--cache-dir")
+	if !slices.ContainsFunc(c.VolumeMounts, func(m struct {
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
+	}) bool {
+		return m.MountPath == cache
+	}) || len(pod.Volumes) != 1 || pod.Volumes[0].EmptyDir == nil {
+		t.Errorf("the cache %q is not on scratch space (an emptyDir): %+v", cache, pod)
+	}
+}
