@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ferry-sync/ferry/internal/config"
+	"github.com/ferry-sync/ferry/internal/objstore"
 	"github.com/ferry-sync/ferry/internal/testenv"
 )
 
@@ -84,6 +86,14 @@ func TestRun_FannedOutExtraction(t *testing.T) {
 				left, _ := filepath.Glob(filepath.Join(dir, "handoffs", "*.json"))
 				if len(landed) < 8 || len(left) != 0 {
 					t.Fatalf("%d landing files, %d manifests left", len(landed), len(left))
+				}
+			} else {
+				cfg, _ := objstore.FromEnv(env)
+				b, _ := objstore.Open(cfg, s.Bucket)
+				landed, _ := b.List(context.Background(), "fanout/landing/")
+				left, err := b.List(context.Background(), "fanout/handoffs/")
+				if err != nil || len(landed) < 8 || len(left) != 0 {
+					t.Fatalf("%d landing files, %d manifests left (%v)", len(landed), len(left), err)
 				}
 			}
 			w0 := emu.ICStats().WriteRequests + emu.SFStats().WriteRequests

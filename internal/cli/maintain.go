@@ -73,6 +73,15 @@ func compactCmd(ctx context.Context, e *env, args []string) error {
 	if all {
 		cutoff = time.Now().Add(time.Hour)
 	}
+	// Landing files a worker handed off are not current state until a
+	// merge: compacting them away would lose them.
+	var handOffs datadir.HandOffs = datadir.Local{Dir: opt.DataDir}
+	if opt.Remote != nil {
+		handOffs = opt.Remote
+	}
+	if n, err := handOffs.Pending(ctx); err != nil || n > 0 {
+		return fmt.Errorf("refusing to compact: %d extraction hand-offs are not merged yet (run `ferry run --hand-offs` first)%s", n, errSuffix(err))
+	}
 	st, done, err := maintenance(ctx, "compact", opt.DataDir, opt.Remote, opt.Pipeline.Transform.MemoryLimit)
 	if err != nil {
 		return err
@@ -136,4 +145,11 @@ func rebuild(ctx context.Context, e *env, st *state.Store, dir string) error {
 		fmt.Fprintf(e.stdout, "%s: %d records\n", o, n)
 	}
 	return nil
+}
+
+func errSuffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ": " + err.Error()
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -36,6 +37,8 @@ type HandOffs interface {
 	Collect(ctx context.Context, names func(manifest []byte) ([]string, error)) ([]HandOff, error)
 	// Drop deletes merged manifests.
 	Drop(ctx context.Context, names []string) error
+	// Pending counts the manifests not merged yet.
+	Pending(ctx context.Context) (int, error)
 }
 
 // HandOff is one worker's manifest.
@@ -85,12 +88,27 @@ func (l Local) Deliver(ctx context.Context, from string, files []string, id stri
 	return os.Rename(tmp, filepath.Join(dir, id+".json"))
 }
 
-func (l Local) Collect(ctx context.Context, names func([]byte) ([]string, error)) ([]HandOff, error) {
+// manifests lists the complete manifests: not a worker's temporary file.
+func (l Local) manifests() ([]string, error) {
 	paths, err := filepath.Glob(filepath.Join(l.Dir, "handoffs", "*.json"))
 	if err != nil {
 		return nil, err
 	}
+	paths = slices.DeleteFunc(paths, func(p string) bool { return strings.HasPrefix(filepath.Base(p), ".") })
 	sort.Strings(paths)
+	return paths, nil
+}
+
+func (l Local) Pending(ctx context.Context) (int, error) {
+	paths, err := l.manifests()
+	return len(paths), err
+}
+
+func (l Local) Collect(ctx context.Context, names func([]byte) ([]string, error)) ([]HandOff, error) {
+	paths, err := l.manifests()
+	if err != nil {
+		return nil, err
+	}
 	var out []HandOff
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
@@ -165,13 +183,22 @@ func (r *Remote) Collect(ctx context.Context, names func([]byte) ([]string, erro
 			if _, err := r.b.GetFile(ctx, r.prefix+"landing/"+rel, local); err != nil {
 				return nil, fmt.Errorf("%s: %w", o.Key, err)
 			}
-			if r.uploaded != nil {
-				r.uploaded["landing/"+rel] = true
-			}
+			r.markUploaded("landing/" + rel)
 		}
 		out = append(out, HandOff{Name: strings.TrimPrefix(o.Key, r.prefix), Manifest: b})
 	}
 	return out, nil
+}
+
+func (r *Remote) Pending(ctx context.Context) (int, error) {
+	objs, err := r.b.List(ctx, r.prefix+"handoffs/")
+	n := 0
+	for _, o := range objs {
+		if strings.HasSuffix(o.Key, ".json") {
+			n++
+		}
+	}
+	return n, err
 }
 
 func (r *Remote) Drop(ctx context.Context, names []string) error {

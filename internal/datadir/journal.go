@@ -38,6 +38,11 @@ func (r *Remote) Journal(ctx context.Context, table string, rows [][]driver.Valu
 	if !journaled[table] {
 		return fmt.Errorf("ferry.%s is not journaled", table)
 	}
+	if r.lock != nil {
+		if err := r.lock.Check(); err != nil {
+			return err
+		}
+	}
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	rec := make([]string, 0, 10)
@@ -56,8 +61,11 @@ func (r *Remote) Journal(ctx context.Context, table string, rows [][]driver.Valu
 		r.worker = uuid.NewString()[:8]
 	}
 	key := fmt.Sprintf("%sjournal/%08d/%08d-%s-%s.csv", r.prefix, r.head.Generation, r.journalSeq, r.worker, table)
-	_, err := r.b.Put(ctx, key, buf.Bytes(), objstoreNoCond)
-	return err
+	if _, err := r.b.Put(ctx, key, buf.Bytes(), objstoreNoCond); err != nil {
+		return err
+	}
+	r.journalKeys = append(r.journalKeys, key)
+	return nil
 }
 
 func journalField(v driver.Value) string {
@@ -101,6 +109,7 @@ func (r *Remote) replayJournal(ctx context.Context) error {
 			return err
 		}
 		files[table] = append(files[table], local)
+		r.journalKeys = append(r.journalKeys, o.Key)
 	}
 	db, err := duck.Open(filepath.Join(r.Cache, warehouse))
 	if err != nil {
@@ -117,7 +126,7 @@ func (r *Remote) replayJournal(ctx context.Context) error {
 		for i, f := range fs {
 			list[i] = state.QuoteString(f)
 		}
-		q := fmt.Sprintf(`INSERT INTO ferry.%s SELECT * FROM read_csv([%s], header = false, all_varchar = true, nullstr = %s, quote = '"', escape = '"')`,
+		q := fmt.Sprintf(`INSERT INTO ferry.%s SELECT * FROM read_csv([%s], header = false, delim = ',', all_varchar = true, nullstr = %s, quote = '"', escape = '"')`,
 			state.QuoteIdent(table), strings.Join(list, ", "), state.QuoteString(nullField))
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("data dir: replay the journal into ferry.%s: %w", table, err)
@@ -133,16 +142,14 @@ func (r *Remote) replayJournal(ctx context.Context) error {
 	return nil
 }
 
-// dropJournal deletes the journal of a generation a save folded in.
-func (r *Remote) dropJournal(ctx context.Context, gen int64) error {
-	objs, err := r.b.List(ctx, fmt.Sprintf("%sjournal/%08d/", r.prefix, gen))
-	if err != nil {
-		return err
-	}
-	for _, o := range objs {
-		if err := r.b.Delete(ctx, o.Key); err != nil {
+// dropJournal deletes the journal entries a save folded in: those this
+// worker replayed or wrote, and no other.
+func (r *Remote) dropJournal(ctx context.Context) error {
+	for len(r.journalKeys) > 0 {
+		if err := r.b.Delete(ctx, r.journalKeys[0]); err != nil {
 			return err
 		}
+		r.journalKeys = r.journalKeys[1:]
 	}
 	return nil
 }

@@ -56,11 +56,13 @@ type Remote struct {
 	head      head   // what Restore found committed
 	headETag  string // its version ("" when none)
 	restored  bool
-	uploaded  map[string]bool // cache-relative paths the bucket holds
-	landingOK bool            // the cache holds every landing file
+	uploaded  map[string]string // cache-relative paths the bucket holds, with the size and time of the file saved
+	landingOK bool              // the cache holds every landing file
 
-	journalSeq int    // journal entries this worker wrote
-	worker     string // names this worker's journal entries
+	journalSeq  int      // journal entries this worker wrote
+	worker      string   // names this worker's journal entries
+	journalKeys []string // the journal this worker replayed or wrote: folded in by its next save
+	lock        *Lock    // held by this worker (nil: none, as for an extraction worker)
 }
 
 var objstoreNoCond = objstore.Cond{}
@@ -72,6 +74,8 @@ type head struct {
 	Bytes      int64     `json:"bytes"`
 	RunID      string    `json:"run_id,omitempty"`
 	SavedAt    time.Time `json:"saved_at"`
+	// ClaimedBy is the worker that holds the pipeline now (fence).
+	ClaimedBy string `json:"claimed_by,omitempty"`
 }
 
 // DefaultLockTTL is the lease of the lock when none is configured; the
@@ -169,6 +173,7 @@ func (r *Remote) Restore(ctx context.Context) error {
 		}
 		r.log.Info("data dir: restored the committed state", "url", r.URL, "generation", h.Generation, "bytes", h.Bytes, "elapsed", time.Since(start).Round(time.Millisecond))
 	}
+	r.journalKeys = nil
 	if err := r.replayJournal(ctx); err != nil {
 		return err
 	}
@@ -188,7 +193,7 @@ func (r *Remote) RestoreLanding(ctx context.Context) error {
 		rel := strings.TrimPrefix(o.Key, r.prefix)
 		local := filepath.Join(r.Cache, filepath.FromSlash(rel))
 		if st, err := os.Stat(local); err == nil && st.Size() == o.Size {
-			r.uploaded[rel] = true
+			r.markUploaded(rel)
 			continue
 		}
 		if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
@@ -197,7 +202,7 @@ func (r *Remote) RestoreLanding(ctx context.Context) error {
 		if _, err := r.b.GetFile(ctx, o.Key, local); err != nil {
 			return err
 		}
-		r.uploaded[rel] = true
+		r.markUploaded(rel)
 		n++
 	}
 	r.landingOK = true
@@ -230,7 +235,7 @@ func (r *Remote) Save(ctx context.Context, runID string, final bool) error {
 		if _, err := r.b.PutFile(ctx, r.prefix+rel, filepath.Join(r.Cache, filepath.FromSlash(rel)), objstore.Cond{}); err != nil {
 			return fmt.Errorf("save %s: %w", rel, err)
 		}
-		r.uploaded[rel] = true
+		r.markUploaded(rel)
 	}
 	if err := r.storeUploaded(); err != nil {
 		return err
@@ -245,10 +250,18 @@ func (r *Remote) Save(ctx context.Context, runID string, final bool) error {
 	if _, err := r.b.PutFile(ctx, r.prefix+next.Warehouse, local, objstore.Cond{IfNoneMatch: true}); err != nil {
 		return fmt.Errorf("save the warehouse: %w", err)
 	}
+	// The lease is renewed right before HEAD moves: a worker that lost
+	// it does not commit (fence keeps one that does not know yet out).
+	if r.lock != nil {
+		if err := r.lock.Renew(ctx); err != nil {
+			r.b.Delete(ctx, r.prefix+next.Warehouse)
+			return fmt.Errorf("save %s: %w", r.URL, err)
+		}
+	}
 	body, _ := json.Marshal(next)
 	cond := objstore.Cond{IfMatch: r.headETag, IfNoneMatch: r.headETag == ""}
 	inf, err := r.b.Put(ctx, r.prefix+"state/HEAD", body, cond)
-	if errors.Is(err, objstore.ErrPrecondition) {
+	if errors.Is(err, objstore.ErrPrecondition) || errors.Is(err, objstore.ErrConflict) {
 		r.b.Delete(ctx, r.prefix+next.Warehouse)
 		return fmt.Errorf("%w: %s", ErrMoved, r.URL)
 	}
@@ -263,7 +276,7 @@ func (r *Remote) Save(ctx context.Context, runID string, final bool) error {
 	if err := r.dropOldGenerations(ctx, prev.Warehouse, next.Warehouse); err != nil {
 		r.log.Warn("data dir: old warehouses not deleted", "err", err)
 	}
-	if err := r.dropJournal(ctx, prev.Generation); err != nil {
+	if err := r.dropJournal(ctx); err != nil {
 		r.log.Warn("data dir: a folded journal was not deleted", "err", err)
 	}
 	for _, rel := range gone {
@@ -293,13 +306,14 @@ func (r *Remote) pending() (files, gone []string, err error) {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
-			if err != nil || d.IsDir() || strings.HasSuffix(p, ".part") || strings.HasPrefix(d.Name(), ".") {
+			if err != nil || d.IsDir() || strings.HasSuffix(p, ".part") || strings.HasSuffix(p, ".tmp") || strings.HasPrefix(d.Name(), ".") {
 				return err
 			}
 			rel, _ := filepath.Rel(r.Cache, p)
 			rel = filepath.ToSlash(rel)
 			have[rel] = true
-			if !r.uploaded[rel] {
+			// New, or rewritten since it was saved (an export).
+			if sig, ok := r.uploaded[rel]; !ok || sig != fileSig(p) {
 				files = append(files, rel)
 			}
 			return nil
@@ -357,8 +371,26 @@ func (r *Remote) readHead(ctx context.Context) (head, string, error) {
 	return h, inf.ETag, nil
 }
 
+// fileSig is what says a file changed: its size and modification time.
+func fileSig(p string) string {
+	st, err := os.Stat(p)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d", st.Size(), st.ModTime().UnixNano())
+}
+
+// markUploaded records that the bucket holds the cache's file rel as it
+// is now.
+func (r *Remote) markUploaded(rel string) {
+	if r.uploaded == nil {
+		r.uploaded = map[string]string{}
+	}
+	r.uploaded[rel] = fileSig(filepath.Join(r.Cache, filepath.FromSlash(rel)))
+}
+
 func (r *Remote) loadUploaded() error {
-	r.uploaded = map[string]bool{}
+	r.uploaded = map[string]string{}
 	f, err := os.Open(filepath.Join(r.Cache, uploadedFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -369,8 +401,8 @@ func (r *Remote) loadUploaded() error {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); line != "" {
-			r.uploaded[line] = true
+		if rel, sig, ok := strings.Cut(sc.Text(), "\t"); ok && rel != "" {
+			r.uploaded[rel] = sig
 		}
 	}
 	return sc.Err()
@@ -378,8 +410,8 @@ func (r *Remote) loadUploaded() error {
 
 func (r *Remote) storeUploaded() error {
 	keys := make([]string, 0, len(r.uploaded))
-	for k := range r.uploaded {
-		keys = append(keys, k)
+	for k, sig := range r.uploaded {
+		keys = append(keys, k+"\t"+sig)
 	}
 	sort.Strings(keys)
 	tmp := filepath.Join(r.Cache, uploadedFile+".part")

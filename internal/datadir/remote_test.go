@@ -2,6 +2,7 @@ package datadir_test
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"os"
 	"path/filepath"
@@ -198,5 +199,146 @@ func TestRemote_Lock(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the holder was not told its lock was taken")
+	}
+}
+
+// A worker that lost its lease, whether it knows it or not, commits
+// nothing and journals nothing; the worker that took over commits.
+func TestRemote_LostLeaseCommitsNothing(t *testing.T) {
+	s := testenv.StartS3(t)
+	ctx := context.Background()
+	seed := open(t, s, "fence")
+	if err := seed.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	write(t, seed.Cache, "warehouse.duckdb", "generation 1")
+	if err := seed.Save(ctx, "seed", true); err != nil {
+		t.Fatal(err)
+	}
+
+	a := open(t, s, "fence")
+	a.LockTTL = 2 * time.Second
+	_, releaseA, err := a.Claim(ctx, "worker a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer releaseA()
+	early := open(t, s, "fence")
+	if err := early.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	write(t, early.Cache, "warehouse.duckdb", "restored before b's claim")
+	// Worker a stalls: it stops renewing, and b takes over once the lease
+	// ran out on the server's clock.
+	datadir.StopRenewing(a.HeldLock())
+	time.Sleep(3500 * time.Millisecond)
+	b := open(t, s, "fence")
+	b.LockTTL = 2 * time.Second
+	_, releaseB, err := b.Claim(ctx, "worker b")
+	if err != nil {
+		t.Fatalf("takeover: %v", err)
+	}
+	defer releaseB()
+	// b's claim fenced HEAD: a save from a copy restored before it fails
+	// even without a lease to check (the window between a renewal and
+	// HEAD's write).
+	if err := early.Save(ctx, "early", true); !errors.Is(err, datadir.ErrMoved) {
+		t.Fatalf("a save from a state restored before the takeover: %v, want ErrMoved", err)
+	}
+	write(t, a.Cache, "warehouse.duckdb", "a's stale state")
+	if err := a.Save(ctx, "a", true); err == nil {
+		t.Fatal("a worker whose lease ran out saved")
+	}
+	if err := a.Journal(ctx, "ledger", nil); err == nil {
+		t.Fatal("a worker whose lease ran out journaled")
+	}
+	// Even when a believes its lease stands (a paused process whose
+	// clock did not see the pause), its save renews the lease first and
+	// finds it replaced.
+	datadir.TrustLease(a.HeldLock())
+	if err := a.Save(ctx, "a", true); err == nil {
+		t.Fatal("a worker that was taken over saved over its successor's claim")
+	}
+	write(t, b.Cache, "warehouse.duckdb", "b's state")
+	if err := b.Save(ctx, "b", true); err != nil {
+		t.Fatalf("the new holder's save: %v", err)
+	}
+	c := open(t, s, "fence")
+	if err := c.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, c.Cache, "warehouse.duckdb"); got != "b's state" {
+		t.Fatalf("committed: %q", got)
+	}
+	// A cache that a final save left clean is used as it is (it is not
+	// downloaded again): shown by a local change that keeps its size.
+	write(t, b.Cache, "warehouse.duckdb", "b's STATE")
+	if err := b.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, b.Cache, "warehouse.duckdb"); got != "b's STATE" {
+		t.Fatalf("a clean cache was downloaded again: %q", got)
+	}
+}
+
+// The journal: ledger rows a worker appended reach the worker that takes
+// over from it, once, NULLs and quotes included, and are folded into its
+// next save.
+func TestRemote_JournalReplaysOnce(t *testing.T) {
+	s := testenv.StartS3(t)
+	ctx := context.Background()
+	a := open(t, s, "journal")
+	if err := a.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := testenv.OpenStore(t, a.Cache)
+	st.Close()
+	if err := a.Save(ctx, "first", true); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 22, 10, 11, 12, 345678000, time.UTC)
+	rows := [][]driver.Value{
+		{"run-a", "intercom", "notes", `key "1", with comma`, "create", "h1", "pending", nil, nil, at},
+		{"run-a", "intercom", "notes", "key2", "create", "h2", "done", "note-9", "", at},
+	}
+	if err := a.Journal(ctx, "ledger", rows); err != nil {
+		t.Fatal(err)
+	}
+	// Worker a dies here; b restores.
+	ledger := func(dir string) string {
+		t.Helper()
+		st := testenv.OpenStore(t, dir)
+		defer st.Close()
+		var out []string
+		rs, err := st.DB.QueryContext(ctx, "SELECT record_key, status, coalesce(result_id, 'NULL'), coalesce(error, 'NULL'), written_at FROM ferry.ledger ORDER BY record_key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var k, status, id, e string
+			var w time.Time
+			rs.Scan(&k, &status, &id, &e, &w)
+			out = append(out, strings.Join([]string{k, status, id, e, w.UTC().Format(time.RFC3339Nano)}, "|"))
+		}
+		return strings.Join(out, "\n")
+	}
+	b := open(t, s, "journal")
+	if err := b.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := "key \"1\", with comma|pending|NULL|NULL|2026-11-22T10:11:12.345678Z\nkey2|done|note-9||2026-11-22T10:11:12.345678Z"
+	if got := ledger(b.Cache); got != want {
+		t.Fatalf("replayed ledger:\n%s\nwant\n%s", got, want)
+	}
+	if err := b.Save(ctx, "second", true); err != nil {
+		t.Fatal(err)
+	}
+	c := open(t, s, "journal")
+	if err := c.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ledger(c.Cache); got != want {
+		t.Fatalf("ledger after the save that folded the journal in (replayed twice?):\n%s", got)
 	}
 }

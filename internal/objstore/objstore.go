@@ -24,10 +24,12 @@ import (
 // ErrNotFound is a 404 (NoSuchKey, NoSuchBucket).
 var ErrNotFound = errors.New("not found")
 
-// ErrPrecondition is a conditional write refused: 412 PreconditionFailed,
-// or 409 ConditionalRequestConflict (another conditional write to the
-// key was in progress).
+// ErrPrecondition is a conditional write refused: 412 PreconditionFailed.
 var ErrPrecondition = errors.New("precondition failed")
+
+// ErrConflict is 409 ConditionalRequestConflict: another conditional write
+// to the key was in progress; S3 asks for a retry.
+var ErrConflict = errors.New("conditional write conflict")
 
 // Config is where a bucket is and how to sign for it.
 type Config struct {
@@ -90,8 +92,13 @@ func Open(cfg Config, name string) (*Bucket, error) {
 		cfg.now = time.Now
 	}
 	raw := "https://" + name + ".s3." + cfg.Region + ".amazonaws.com"
-	if cfg.Endpoint != "" {
+	switch {
+	case cfg.Endpoint != "":
 		raw = cfg.Endpoint + "/" + name
+	case strings.Contains(name, "."):
+		// A dotted name does not match the wildcard certificate of
+		// virtual-hosted names: path style.
+		raw = "https://s3." + cfg.Region + ".amazonaws.com/" + name
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -191,18 +198,11 @@ func (b *Bucket) PutFile(ctx context.Context, key, path string, cond Cond) (Info
 	if n > 5<<30 {
 		return Info{}, fmt.Errorf("upload %s: %d bytes is more than one S3 PUT takes (5 GiB)", path, n)
 	}
-	open := func() io.Reader {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return errReader{err}
-		}
-		return f
-	}
+	// A reader of its own per attempt: the transport closes a request's
+	// body, and a retry must send the file from its start.
+	open := func() io.Reader { return io.NewSectionReader(f, 0, n) }
 	return b.put(ctx, key, open, n, hex.EncodeToString(h.Sum(nil)), cond)
 }
-
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func (b *Bucket) put(ctx context.Context, key string, body func() io.Reader, size int64, sha string, cond Cond) (Info, error) {
 	hdr := http.Header{}
@@ -314,6 +314,9 @@ func (b *Bucket) do(ctx context.Context, method, key string, q url.Values, hdr h
 		var r io.Reader
 		if body != nil {
 			r = body.open()
+			if body.size == 0 {
+				r = http.NoBody // not a chunked upload of nothing
+			}
 		}
 		req, err := http.NewRequestWithContext(ctx, method, u.String(), r)
 		if err != nil {
@@ -363,9 +366,10 @@ func (b *Bucket) statusError(method, key string, resp *http.Response) error {
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return fmt.Errorf("%w: %s", ErrNotFound, where)
-	case resp.StatusCode == http.StatusPreconditionFailed,
-		resp.StatusCode == http.StatusConflict && e.Code == "ConditionalRequestConflict":
+	case resp.StatusCode == http.StatusPreconditionFailed:
 		return fmt.Errorf("%w: %s", ErrPrecondition, where)
+	case resp.StatusCode == http.StatusConflict && e.Code == "ConditionalRequestConflict":
+		return fmt.Errorf("%w: %s", ErrConflict, where)
 	}
 	return errors.New(where)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,5 +127,47 @@ func TestParseURLAndEnv(t *testing.T) {
 	env := map[string]string{"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s", "AWS_ENDPOINT_URL_S3": "minio:9000"}
 	if _, err := objstore.FromEnv(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "AWS_ENDPOINT_URL_S3") {
 		t.Errorf("an endpoint without a scheme: %v", err)
+	}
+}
+
+// A file upload answered 503 is sent again whole; an empty one is not
+// sent chunked (S3 wants a Content-Length).
+func TestBucket_RetriesResendTheFile(t *testing.T) {
+	var calls int
+	var bodies []string
+	var chunked bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		calls++
+		if len(r.TransferEncoding) > 0 {
+			chunked = true
+		}
+		bodies = append(bodies, string(b))
+		if calls == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "<Error><Code>SlowDown</Code></Error>")
+			return
+		}
+		w.Header().Set("ETag", `"x"`)
+	}))
+	defer srv.Close()
+	env := map[string]string{"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s", "AWS_ENDPOINT_URL_S3": srv.URL}
+	cfg, err := objstore.FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := objstore.Open(cfg, "bk")
+	src := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(src, []byte("the whole file"), 0o644)
+	if _, err := b.PutFile(context.Background(), "k", src, objstore.Cond{}); err != nil {
+		t.Fatalf("upload after a 503: %v", err)
+	}
+	if calls != 2 || bodies[1] != "the whole file" {
+		t.Fatalf("%d attempts, bodies %q", calls, bodies)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(empty, nil, 0o644)
+	if _, err := b.PutFile(context.Background(), "e", empty, objstore.Cond{}); err != nil || chunked {
+		t.Fatalf("empty upload: %v, chunked %v", err, chunked)
 	}
 }

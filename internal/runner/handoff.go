@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ferry-sync/ferry/extract"
@@ -164,10 +165,38 @@ func (r *run) mergeHandOffs(ctx context.Context) error {
 			todo = append(todo, merged{h.Name, m})
 		}
 	}
-	var dels []objectDeletes
+	// An object read whole (a snapshot) replaces current state: only
+	// the newest snapshot handed off is merged, and only if it is newer
+	// than the last one committed, so a slow worker's older copy never
+	// rolls current state back.
+	newest := map[string]time.Time{}
 	for _, t := range todo {
 		for _, o := range t.m.Objects {
+			if key := o.System + "." + o.Object; o.File != "" && ObjectKind(o.System, o.Object).Snapshot && o.Upper.After(newest[key]) {
+				newest[key] = o.Upper
+			}
+		}
+	}
+	for key := range newest {
+		var committed sql.NullTime
+		sys, obj, _ := strings.Cut(key, ".")
+		if err := r.st.DB.QueryRowContext(ctx, `SELECT max(e.upper_ts) FROM ferry.extracts AS e JOIN ferry.runs AS r USING (run_id)
+			WHERE e.system = $1 AND e.object = $2 AND e.files <> '[""]' AND r.status IN ('succeeded', 'rejects')`, sys, obj).Scan(&committed); err != nil {
+			return fmt.Errorf("the last snapshot of %s: %w", key, err)
+		}
+		if committed.Valid && !newest[key].After(committed.Time) {
+			newest[key] = time.Time{} // none of them is newer
+		}
+	}
+	var dels []objectDeletes
+	for _, t := range todo {
+		for i, o := range t.m.Objects {
 			key := o.System + "." + o.Object
+			if o.File != "" && ObjectKind(o.System, o.Object).Snapshot && !o.Upper.Equal(newest[key]) {
+				r.log.Info("an older snapshot handed off is not merged", "object", key, "hand_off", t.name, "upper", o.Upper)
+				t.m.Objects[i].File = ""
+				continue
+			}
 			if o.File != "" {
 				file := filepath.Join(r.opt.DataDir, "landing", filepath.FromSlash(o.File))
 				r.landed = append(r.landed, landed{system: o.System, object: o.Object, file: file})
