@@ -37,7 +37,7 @@ func TestGitignore_CoversWhatRunsWrite(t *testing.T) {
 		}
 	}
 	for _, flagDefault := range []struct{ file, dir string }{
-		{"internal/cli/flags.go", `"data-dir", ".ferry"`}, {"internal/cli/emulator.go", `"dir", ".ferry-emulator"`},
+		{"internal/cli/datadir.go", `"data-dir", ".ferry"`}, {"internal/cli/emulator.go", `"dir", ".ferry-emulator"`},
 	} {
 		if !strings.Contains(read(flagDefault.file), flagDefault.dir) {
 			t.Errorf("%s no longer defaults to %s: update this test and .gitignore", flagDefault.file, flagDefault.dir)
