@@ -43,6 +43,16 @@ func (d *dirFlags) open(getenv func(string) string, log *slog.Logger) (string, *
 	return r.Cache, r, nil
 }
 
+// dir resolves a pipeline command's data dir flags, logging as its
+// --log-format and --log-level say.
+func (p *pipelineFlags) dir(e *env) (string, *datadir.Remote, error) {
+	log, err := p.logger(e.stderr)
+	if err != nil {
+		return "", nil, err
+	}
+	return p.dirFlags.open(e.getenv, log)
+}
+
 // claim takes a data dir for a command that is not a run: the lock on
 // the local directory and, on object storage, the pipeline's lock with
 // the committed state restored. done(commit) saves the state first when

@@ -116,11 +116,7 @@ func rebuildCmd(ctx context.Context, e *env, args []string) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	log, err := p.logger(e.stderr)
-	if err != nil {
-		return err
-	}
-	dir, remote, err := p.dirFlags.open(e.getenv, log)
+	dir, remote, err := p.dir(e)
 	if err != nil {
 		return err
 	}

@@ -18,11 +18,7 @@ func statusCmd(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	log, err := p.logger(e.stderr)
-	if err != nil {
-		return err
-	}
-	dir, remote, err := p.dirFlags.open(e.getenv, log)
+	dir, remote, err := p.dir(e)
 	if err != nil {
 		return err
 	}
