@@ -565,6 +565,17 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 		} else if err := b.build(ctx, conn, m); err != nil {
 			return fail(&ModelError{Model: m, Err: err})
 		}
+		// In a full build each model's table goes to the file before the
+		// next is built: tables DuckDB has committed but not checkpointed
+		// stay in its memory, and at 1,000,000 contacts a full build ran
+		// out of memory_limit in its last marts (sf_task_upserts built
+		// alone in 6 s; the whole build now completes in 1 min 17 s).
+		// Best effort: DuckDB refuses a checkpoint while another
+		// connection has a transaction open, and the build is right
+		// either way.
+		if opt.Changed == "" && m.Materialized != "view" {
+			conn.ExecContext(ctx, "CHECKPOINT")
+		}
 		if opt.Changed != "" && !incremental && m.Materialized != "view" && len(m.RecordIDs) > 0 {
 			if reported, err = b.reportChanges(ctx, conn, qualified(gen, m.Name), prev, m, i+1); err != nil {
 				return fail(&ModelError{Model: m, Err: err})
