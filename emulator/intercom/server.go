@@ -42,6 +42,9 @@ type Options struct {
 	RateLimit      int    // requests per 10-second window; 0 means 1666 (10,000/min)
 	DefaultVersion string // Intercom-Version when the header is absent; default 2.14
 	Timezone       string // workspace timezone; default America/Los_Angeles
+	// Webhooks, when URL is set, deliver notifications of what the API
+	// changes (webhooks.go).
+	Webhooks Webhooks
 }
 
 // Server is the emulator; it implements http.Handler.
@@ -56,6 +59,7 @@ type Server struct {
 	scroll *scrollState
 	cache  searchCache[contact]
 	convs  searchCache[conversation]
+	hooks  *deliverer // nil without webhooks
 }
 
 // New builds a Server, replaying opt.Journal over the seed.
@@ -81,7 +85,19 @@ func New(opt Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("intercom emulator: replay journal: %w", err)
 	}
-	return &Server{opt: opt, ws: ws, stats: st, rnd: rand.New(rand.NewPCG(opt.FaultSeed, 11))}, nil
+	s := &Server{opt: opt, ws: ws, stats: st, rnd: rand.New(rand.NewPCG(opt.FaultSeed, 11))}
+	if opt.Webhooks.URL != "" {
+		s.hooks = newDeliverer(opt.Webhooks, opt.Now)
+		ws.changed = s.notify
+	}
+	return s, nil
+}
+
+// Close stops delivering webhooks.
+func (s *Server) Close() {
+	if s.hooks != nil {
+		s.hooks.close()
+	}
 }
 
 // SetFailRate changes fault injection at run time.

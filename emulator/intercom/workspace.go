@@ -101,6 +101,10 @@ type workspace struct {
 	journal         *store.Journal
 	tz              *time.Location
 	stats           *stats
+	// changed, when set, is told of each change the API makes (the
+	// seed and the journal's replay are not changes): old is nil for a
+	// new record.
+	changed func(old, cur any)
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -202,7 +206,15 @@ func (w *workspace) putContact(c *contact) {
 	if !c.gone() && !c.Archived {
 		w.visibleContacts++
 	}
-	if old, ok := w.contacts.put(c.ID, c); ok {
+	old, ok := w.contacts.put(c.ID, c)
+	if w.changed != nil {
+		if ok {
+			w.changed(old, c)
+		} else {
+			w.changed(nil, c)
+		}
+	}
+	if ok {
 		if !old.gone() && !old.Archived {
 			w.visibleContacts--
 		}
@@ -249,7 +261,14 @@ func (w *workspace) putCompany(c *company) {
 func (w *workspace) putAttr(a *dataAttribute) { w.attrs[a.Model+"/"+a.Name] = a }
 
 func (w *workspace) putConversation(c *conversation) {
-	w.conversations.put(c.ID, c)
+	old, ok := w.conversations.put(c.ID, c)
+	if w.changed != nil {
+		if ok {
+			w.changed(old, c)
+		} else {
+			w.changed(nil, c)
+		}
+	}
 	if n, err := strconv.ParseInt(c.ID, 10, 64); err == nil && n > w.lastConvID {
 		w.lastConvID = n
 	}
