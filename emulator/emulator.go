@@ -35,6 +35,9 @@ type Config struct {
 	LoseRate       float64
 	RateLimit      int
 	DailyLimit     int
+	// WebhookURL, when set, receives the Intercom emulator's webhook
+	// notifications, signed with intercom.ClientSecret.
+	WebhookURL string
 }
 
 // Pair is a running pair of emulators.
@@ -65,7 +68,8 @@ func Open(cfg Config) (*Pair, error) {
 		ij.Close()
 		return nil, err
 	}
-	ic, err := intercom.New(intercom.Options{Dataset: ds, Journal: ij, Latency: cfg.Latency, FailRate: cfg.FailRate, LoseRate: cfg.LoseRate, RateLimit: cfg.RateLimit})
+	ic, err := intercom.New(intercom.Options{Dataset: ds, Journal: ij, Latency: cfg.Latency, FailRate: cfg.FailRate, LoseRate: cfg.LoseRate, RateLimit: cfg.RateLimit,
+		Webhooks: intercom.Webhooks{URL: cfg.WebhookURL}})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/ferry-sync/ferry/emulator"
+	"github.com/ferry-sync/ferry/emulator/intercom"
 )
 
 func emulatorCmd(ctx context.Context, e *env, args []string) error {
@@ -19,6 +20,7 @@ func emulatorCmd(ctx context.Context, e *env, args []string) error {
 	fs.Float64Var(&c.LoseRate, "lose-rate", 0, "share of writes (creates, updates, Bulk uploads and job closes included) that are committed and whose response is lost: the connection is dropped, or a gateway answers 502 or 504")
 	fs.IntVar(&c.RateLimit, "rate-limit", 0, "Intercom requests per 10-second window (default 1666)")
 	fs.IntVar(&c.DailyLimit, "daily-limit", 0, "Salesforce DailyApiRequests (default 1,000,000)")
+	fs.StringVar(&c.WebhookURL, "webhook-url", "", "deliver Intercom webhook notifications of the changes the API makes to this URL (e.g. ferry serve's http://127.0.0.1:8080/webhooks/intercom), signed with the emulated app's client secret "+intercom.ClientSecret)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
