@@ -21,14 +21,17 @@ const ClientSecret = "ferry-emulator-intercom-client-secret"
 const AppID = "ferryemu"
 
 // Webhooks configure notifications of the workspace's changes, delivered
-// as Intercom delivers them: a POST of a notification_event to URL,
-// signed, sent again after a non-2xx answer or none.
+// as Intercom delivers them (https://developers.intercom.com/docs/
+// references/webhooks/webhook-models, "Handling Webhook notifications"):
+// a POST of a notification_event to URL, signed; an answer within 5
+// seconds with a 2xx status is a delivery; any other is retried once,
+// after a minute, then marked failed; a 410 disables the subscription.
 type Webhooks struct {
 	URL     string
 	Secret  string        // default ClientSecret
 	Version string        // the API version items are rendered in; default the server's
-	Retries int           // deliveries after the first; default 3
-	Backoff time.Duration // before the first retry, doubling; default 1 s
+	Retries int           // deliveries after the first; default 1
+	Backoff time.Duration // before a retry (doubling after the first); default 1 minute
 	Timeout time.Duration // for an answer; default 5 s
 }
 
@@ -51,6 +54,9 @@ type deliverer struct {
 	failed  int
 	topics  map[string]int
 	closing chan struct{}
+	// disabled: the receiver answered 410, which disables the
+	// subscription.
+	disabled bool
 }
 
 func newDeliverer(cfg Webhooks, now func() time.Time) *deliverer {
@@ -58,10 +64,10 @@ func newDeliverer(cfg Webhooks, now func() time.Time) *deliverer {
 		cfg.Secret = ClientSecret
 	}
 	if cfg.Retries == 0 {
-		cfg.Retries = 3
+		cfg.Retries = 1
 	}
 	if cfg.Backoff == 0 {
-		cfg.Backoff = time.Second
+		cfg.Backoff = time.Minute
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
@@ -74,6 +80,10 @@ func newDeliverer(cfg Webhooks, now func() time.Time) *deliverer {
 // enqueue adds a notification of topic about item.
 func (d *deliverer) enqueue(topic string, item map[string]any) {
 	d.mu.Lock()
+	if d.disabled {
+		d.mu.Unlock()
+		return
+	}
 	d.seq++
 	now := d.now()
 	body := map[string]any{
@@ -117,9 +127,15 @@ func (d *deliverer) run() {
 		next.body["delivery_attempts"] = next.attempts
 		next.body["delivered_at"] = d.now().Unix()
 		raw, _ := json.Marshal(next.body)
-		ok := d.post(client, raw)
+		status := d.post(client, raw)
+		ok := status >= 200 && status < 300
 		d.mu.Lock()
 		switch {
+		case status == http.StatusGone:
+			// The subscription is disabled: nothing more is sent.
+			d.failed += len(d.queue)
+			d.queue = nil
+			d.disabled = true
 		case ok:
 			d.sent++
 			d.queue = d.queue[1:]
@@ -133,22 +149,24 @@ func (d *deliverer) run() {
 	}
 }
 
-func (d *deliverer) post(client *http.Client, raw []byte) bool {
+// post delivers raw and returns the answer's status (0 for none).
+func (d *deliverer) post(client *http.Client, raw []byte) int {
 	req, err := http.NewRequest(http.MethodPost, d.cfg.URL, bytes.NewReader(raw))
 	if err != nil {
-		return false
+		return 0
 	}
 	m := hmac.New(sha1.New, []byte(d.cfg.Secret))
 	m.Write(raw)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "intercom-parrot-service-client/1.0")
 	req.Header.Set("X-Hub-Signature", "sha1="+hex.EncodeToString(m.Sum(nil)))
 	resp, err := client.Do(req)
 	if err != nil {
-		return false
+		return 0
 	}
 	resp.Body.Close()
-	return resp.StatusCode >= 200 && resp.StatusCode < 300
+	return resp.StatusCode
 }
 
 func (d *deliverer) close() { close(d.closing) }
