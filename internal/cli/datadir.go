@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -79,4 +80,13 @@ func claim(ctx context.Context, dir string, remote *datadir.Remote, command stri
 		lock.Release()
 		return err
 	}, nil
+}
+
+// lockError explains a failure to take a data dir for reading: a run
+// holding it, or anything else (the bucket unreachable, credentials).
+func lockError(err error) error {
+	if errors.Is(err, state.ErrLocked) || errors.Is(err, datadir.ErrLocked) {
+		return fmt.Errorf("cannot read the warehouse while a run is in progress: %w", err)
+	}
+	return err
 }

@@ -34,7 +34,7 @@ func queryCmd(ctx context.Context, e *env, args []string) error {
 	}
 	ctx, done, err := claim(ctx, dir, remote, "query")
 	if err != nil {
-		return fmt.Errorf("cannot read the warehouse while a run is in progress: %w", err)
+		return lockError(err)
 	}
 	defer done(false)
 	db, err := duck.Open(filepath.Join(dir, "warehouse.duckdb") + "?access_mode=read_only")

@@ -27,8 +27,8 @@ func reportCmd(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if accounts < 0 {
-		return &usageError{msg: fmt.Sprintf("invalid --accounts %d", accounts), hint: "use 0 or more"}
+	if accounts < 0 || accounts > maxReportAccounts {
+		return &usageError{msg: fmt.Sprintf("invalid --accounts %d", accounts), hint: fmt.Sprintf("use 0 to %d: the page details each, and stays small enough to open", maxReportAccounts)}
 	}
 	dir, remote, err := d.open(e.getenv, nil)
 	if err != nil {
@@ -58,7 +58,7 @@ func gatherReport(ctx context.Context, dir string, remote *datadir.Remote, opt r
 	}
 	ctx, done, err := claim(ctx, dir, remote, "report")
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the warehouse while a run is in progress: %w", err)
+		return nil, lockError(err)
 	}
 	defer done(false)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
@@ -71,3 +71,6 @@ func gatherReport(ctx context.Context, dir string, remote *datadir.Remote, opt r
 	defer db.Close()
 	return report.Gather(ctx, db, opt)
 }
+
+// maxReportAccounts bounds --accounts.
+const maxReportAccounts = 5000

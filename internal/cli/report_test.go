@@ -68,6 +68,8 @@ func TestReport_WritesPage(t *testing.T) {
 			SELECT 'run-1' AS run_id, TIMESTAMPTZ '2026-03-02 00:00:00+00' AS recorded_at, account_id, account_name, as_of, avg_csat, health_score, 'yellow' AS health_band FROM main.account_health
 			UNION ALL
 			SELECT 'run-2', TIMESTAMPTZ '2026-03-03 00:00:00+00', * FROM main.account_health`,
+		`CREATE SCHEMA ferry`,
+		`CREATE TABLE ferry.run_order AS SELECT * FROM (VALUES ('run-1', 1), ('run-2', 2)) AS o(run_id, seq)`,
 	} {
 		if _, err := db.Exec(s); err != nil {
 			t.Fatalf("%s: %v", s, err)

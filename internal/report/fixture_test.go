@@ -107,6 +107,9 @@ func warehouse(t testing.TB) *sql.DB {
 				VALUES ($1, $2, $3, $4, $5, $6)`, run.ID, run.At, a.id, name(a.id), a.score, a.band)
 		}
 	}
+	// Runs are numbered in the order they start (sql/state/004).
+	execAll(t, db, `CREATE SCHEMA IF NOT EXISTS ferry`,
+		`CREATE TABLE ferry.run_order AS SELECT run_id, row_number() OVER (ORDER BY min(recorded_at), run_id) AS seq FROM main.account_health_history GROUP BY run_id`)
 	return db
 }
 

@@ -307,3 +307,16 @@ func TestWriteFile_ReplacesWhole(t *testing.T) {
 		t.Error("WriteFile into a path below a file succeeded")
 	}
 }
+
+// Runs are ordered as they started (ferry.run_order), not by the clock of
+// the machine that recorded them: run 3 recorded on a machine whose clock
+// is a year behind is still the last run.
+func TestGather_RunsInTheOrderTheyStarted(t *testing.T) {
+	t.Parallel()
+	db := warehouse(t)
+	execAll(t, db, `UPDATE main.account_health_history SET recorded_at = recorded_at - INTERVAL 365 DAY WHERE run_id = '`+run3.ID+`'`)
+	r := gather(t, db, Options{Accounts: 3})
+	if r.Moves.Previous.ID != run2.ID || r.Moves.Last.ID != run3.ID {
+		t.Errorf("moves %s -> %s, want %s -> %s", r.Moves.Previous.ID, r.Moves.Last.ID, run2.ID, run3.ID)
+	}
+}

@@ -40,6 +40,7 @@ SELECT
         AND health_band IS DISTINCT FROM 'yellow'
         AND health_band IS DISTINCT FROM 'red') AS other
 FROM main.account_health
+WHERE health_score IS NOT NULL
 GROUP BY bucket
 ORDER BY bucket;
 
@@ -69,17 +70,20 @@ SELECT
     other,
     count(*) OVER () AS runs
 FROM runs
-ORDER BY recorded_at DESC, run_id DESC
+LEFT JOIN ferry.run_order USING (run_id)
+-- In the order runs started (machines' clocks may disagree).
+ORDER BY run_order.seq DESC NULLS LAST, recorded_at DESC, run_id DESC
 LIMIT $1;
 
 -- name: LastTwoRuns
 -- The last two runs of the history, newest first.
 SELECT
-    run_id,
-    min(recorded_at) AS recorded_at
-FROM main.account_health_history
-GROUP BY run_id
-ORDER BY recorded_at DESC, run_id DESC
+    history.run_id,
+    min(history.recorded_at) AS recorded_at
+FROM main.account_health_history AS history
+LEFT JOIN ferry.run_order USING (run_id)
+GROUP BY history.run_id
+ORDER BY max(run_order.seq) DESC NULLS LAST, recorded_at DESC, history.run_id DESC
 LIMIT 2;
 
 -- name: BandMoves
@@ -102,8 +106,8 @@ moves AS (
     SELECT
         last.account_id,
         last.account_name,
-        previous.health_band AS old_band,
-        last.health_band AS new_band,
+        coalesce(previous.health_band, 'none') AS old_band,
+        coalesce(last.health_band, 'none') AS new_band,
         previous.health_score AS old_score,
         last.health_score AS new_score,
         (CASE last.health_band WHEN 'green' THEN 3 WHEN 'yellow' THEN 2 WHEN 'red' THEN 1 ELSE 0 END)
@@ -142,14 +146,14 @@ previous AS (
 
 pairs AS (
     SELECT
-        previous.health_band AS old_band,
-        last.health_band AS new_band,
+        coalesce(previous.health_band, 'none') AS old_band,
+        coalesce(last.health_band, 'none') AS new_band,
         count(*) AS accounts
     FROM last
     INNER JOIN previous
         ON previous.account_id = last.account_id
     WHERE previous.health_band IS DISTINCT FROM last.health_band
-    GROUP BY previous.health_band, last.health_band
+    GROUP BY ALL
 )
 
 SELECT
@@ -175,6 +179,7 @@ ORDER BY
 WITH lowest AS (
     SELECT *
     FROM main.account_health
+    WHERE health_score IS NOT NULL
     ORDER BY health_score, account_id
     LIMIT $1
 ),
@@ -209,7 +214,7 @@ SELECT
     lowest.account_id,
     coalesce(lowest.account_name, '') AS account_name,
     lowest.health_score,
-    lowest.health_band,
+    coalesce(lowest.health_band, 'none') AS health_band,
     components.component,
     components.weight,
     components.value,
