@@ -320,3 +320,22 @@ func TestGather_RunsInTheOrderTheyStarted(t *testing.T) {
 		t.Errorf("moves %s -> %s, want %s -> %s", r.Moves.Previous.ID, r.Moves.Last.ID, run2.ID, run3.ID)
 	}
 }
+
+// An account without a score or band (a model an analyst changed) is left
+// out of the buckets and the lowest accounts instead of failing the page,
+// and a band missing from the history reads "none".
+func TestGather_NullScoresAndBands(t *testing.T) {
+	t.Parallel()
+	db := warehouse(t)
+	before := gather(t, db, Options{Accounts: 50})
+	execAll(t, db,
+		`INSERT INTO main.account_health (account_id, account_name, health_score, health_band) VALUES ('a99', 'No score', NULL, NULL)`,
+		`UPDATE main.account_health_history SET health_band = NULL WHERE run_id = '`+run2.ID+`' AND account_id = 'a01'`)
+	r := gather(t, db, Options{Accounts: 50})
+	if r.Buckets != before.Buckets {
+		t.Errorf("buckets with an unscored account %v, want %v", r.Buckets, before.Buckets)
+	}
+	if len(r.Lowest) != len(before.Lowest) {
+		t.Errorf("%d lowest accounts, want %d", len(r.Lowest), len(before.Lowest))
+	}
+}
