@@ -570,10 +570,12 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 		// stay in its memory, and at 1,000,000 contacts a full build ran
 		// out of memory_limit in its last marts (sf_task_upserts built
 		// alone in 6 s; the whole build now completes in 1 min 17 s).
-		// Best effort: DuckDB refuses a checkpoint while another
-		// connection has a transaction open, and the build is right
-		// either way.
-		if opt.Changed == "" && m.Materialized != "view" {
+		// Only once DuckDB holds more than checkpointAbove: each
+		// checkpoint syncs the file, which small builds (every test's)
+		// would pay forty times for nothing. Best effort: DuckDB refuses a
+		// checkpoint while another connection has a transaction open, and
+		// the build is right either way.
+		if opt.Changed == "" && m.Materialized != "view" && duckHolds(ctx, conn) > checkpointAbove {
 			conn.ExecContext(ctx, "CHECKPOINT")
 		}
 		if opt.Changed != "" && !incremental && m.Materialized != "view" && len(m.RecordIDs) > 0 {
@@ -1054,3 +1056,15 @@ func (e *ModelError) Error() string {
 }
 
 func (e *ModelError) Unwrap() error { return e.Err }
+
+// checkpointAbove is how much memory DuckDB holds before a full build
+// checkpoints after a model: a quarter of the default memory_limit.
+const checkpointAbove = 128 << 20
+
+// duckHolds is the memory DuckDB has in use, in bytes (0 when it cannot
+// tell).
+func duckHolds(ctx context.Context, conn *sql.Conn) int64 {
+	var n sql.NullInt64
+	conn.QueryRowContext(ctx, "SELECT sum(memory_usage_bytes) FROM duckdb_memory()").Scan(&n)
+	return n.Int64
+}
