@@ -54,30 +54,20 @@ func (p *pipelineFlags) dir(e *env) (string, *datadir.Remote, error) {
 	return p.dirFlags.open(e.getenv, log)
 }
 
-// claim takes a data dir for a command that is not a run: the lock on
-// the local directory and, on object storage, the pipeline's lock with
-// the committed state restored. done(commit) saves the state first when
-// commit is set and the dir is remote, then lets both locks go.
+// claim takes a data dir for a command that is not a run (datadir.Take).
+// done(commit) saves the state first when commit is set and the dir is
+// remote, then lets the locks go.
 func claim(ctx context.Context, dir string, remote *datadir.Remote, command string) (context.Context, func(commit bool) error, error) {
-	lock, err := state.Acquire(dir)
+	ctx, release, err := datadir.Take(ctx, dir, remote, "ferry "+command)
 	if err != nil {
-		return ctx, nil, err
-	}
-	if remote == nil {
-		return ctx, func(bool) error { return lock.Release() }, nil
-	}
-	ctx, release, err := remote.Claim(ctx, "ferry "+command)
-	if err != nil {
-		lock.Release()
 		return ctx, nil, err
 	}
 	return ctx, func(commit bool) error {
 		var err error
-		if commit {
+		if commit && remote != nil {
 			err = remote.Save(context.WithoutCancel(ctx), "", true)
 		}
 		release()
-		lock.Release()
 		return err
 	}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferry-sync/ferry/internal/objstore"
+	"github.com/ferry-sync/ferry/internal/state"
 )
 
 // ErrLocked means another worker holds the pipeline's lock.
@@ -245,4 +246,24 @@ func (r *Remote) fence(ctx context.Context) error {
 	}
 	r.head, r.headETag = h, inf.ETag
 	return nil
+}
+
+// Take takes the data dir whose working copy is dir for holder: the lock
+// on dir itself and, when the data dir is on object storage (r not nil),
+// the pipeline's lock with its committed state restored (Claim). release
+// lets both go, the pipeline's first; any Save comes before it.
+func Take(ctx context.Context, dir string, r *Remote, holder string) (context.Context, func(), error) {
+	lock, err := state.Acquire(dir)
+	if err != nil {
+		return ctx, nil, err
+	}
+	if r == nil {
+		return ctx, sync.OnceFunc(func() { lock.Release() }), nil
+	}
+	ctx, release, err := r.Claim(ctx, holder)
+	if err != nil {
+		lock.Release()
+		return ctx, nil, err
+	}
+	return ctx, sync.OnceFunc(func() { release(); lock.Release() }), nil
 }

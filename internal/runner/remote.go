@@ -5,19 +5,6 @@ import (
 	"fmt"
 )
 
-// claimRemote, for a data dir on object storage, takes its lock and
-// restores its committed state into the local copy (datadir.Claim).
-func claimRemote(ctx context.Context, opt Options) (context.Context, func(), error) {
-	if opt.Remote == nil {
-		return ctx, func() {}, nil
-	}
-	ctx, release, err := opt.Remote.Claim(ctx, "ferry "+opt.Command)
-	if err != nil {
-		return ctx, nil, fmt.Errorf("refusing to start: %w", err)
-	}
-	return ctx, release, nil
-}
-
 // save commits the data dir to object storage (nothing on local disk):
 // DuckDB folds its write-ahead log into the file, which is then uploaded
 // with the files the bucket lacks. final marks the local copy as the

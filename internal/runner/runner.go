@@ -253,17 +253,11 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 			return nil, err
 		}
 	}
-	lock, err := state.Acquire(opt.DataDir)
+	ctx, release, err := datadir.Take(ctx, opt.DataDir, opt.Remote, "ferry "+opt.Command)
 	if err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
 	}
-	release := sync.OnceFunc(func() { lock.Release() })
 	defer release()
-	ctx, releaseRemote, err := claimRemote(ctx, opt)
-	if err != nil {
-		return nil, err
-	}
-	defer releaseRemote()
 	st, err := state.Open(ctx, opt.DataDir)
 	if err != nil {
 		return nil, err
@@ -307,7 +301,6 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 	// again: a slow endpoint must not make the next scheduled run find it
 	// locked. Lineage describes what the run did, whatever cancelled it.
 	closeState()
-	releaseRemote()
 	release()
 	lrun.End(context.WithoutCancel(ctx), opt.Now(), err, inputs, outputs)
 	r.alert(err)
