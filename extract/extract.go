@@ -39,6 +39,16 @@ type Window struct {
 	// skip fetching more of a record it would only drop (a conversation's
 	// parts).
 	Have func(id string, updatedAt time.Time, deleted bool) bool
+	// IDs, when set, asks for these records only, whatever their change
+	// time (a webhook named them): a TargetedSource reads them, and
+	// the watermark does not move.
+	IDs []string
+}
+
+// TargetedSource is a Source that can read records by id (Window.IDs).
+type TargetedSource interface {
+	Source
+	Targeted() bool
 }
 
 // Known reports w.Have for one row (false when w has no Have).

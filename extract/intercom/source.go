@@ -53,6 +53,9 @@ func inWindow(ts int64, w extract.Window) bool {
 
 // Extract yields pages of changed rows.
 func (s *Source) Extract(ctx context.Context, w extract.Window, total *int) iter.Seq2[[]extract.Row, error] {
+	if len(w.IDs) > 0 {
+		return s.byID(ctx, w)
+	}
 	switch s.Name {
 	case "companies":
 		return s.companies(ctx, w)
@@ -305,6 +308,50 @@ func (s *Source) companies(ctx context.Context, w extract.Window) iter.Seq2[[]ex
 			}
 			if !yield(keep(page, w, func(c intercomapi.Company) (string, int64, []byte) { return c.ID, c.UpdatedAt, c.Raw }), nil) {
 				return
+			}
+		}
+	}
+}
+
+// Targeted: contacts and conversations can be read by id.
+func (s *Source) Targeted() bool { return s.Name == "contacts" || s.Name == "conversations" }
+
+// idsPerSearch bounds an id IN [...] search's list.
+const idsPerSearch = 100
+
+// byID reads the records w.IDs names with the same searches as an
+// incremental extraction, filtered on id instead of updated_at: the rows
+// are those a scheduled run would land for them.
+func (s *Source) byID(ctx context.Context, w extract.Window) iter.Seq2[[]extract.Row, error] {
+	return func(yield func([]extract.Row, error) bool) {
+		for start := 0; start < len(w.IDs); start += idsPerSearch {
+			ids := w.IDs[start:min(start+idsPerSearch, len(w.IDs))]
+			q := intercomapi.Cmp("id", "IN", ids)
+			if s.Name == "conversations" {
+				for page, err := range s.Client.SearchConversations(ctx, q, 150, nil) {
+					if err == nil {
+						var rows []extract.Row
+						rows, err = s.withParts(ctx, page, extract.Window{})
+						if err == nil && !yield(rows, nil) {
+							return
+						}
+					}
+					if err != nil {
+						yield(nil, err)
+						return
+					}
+				}
+				continue
+			}
+			for page, err := range s.Client.SearchContacts(ctx, intercomapi.Search{Query: q, PerPage: 150}, nil) {
+				if err != nil {
+					yield(nil, err)
+					return
+				}
+				rows := keep(page, extract.Window{}, func(c intercomapi.Contact) (string, int64, []byte) { return c.ID, c.UpdatedAt, c.Raw })
+				if !yield(rows, nil) {
+					return
+				}
 			}
 		}
 	}

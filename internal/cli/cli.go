@@ -55,6 +55,7 @@ func commands() []command {
 		{"rebuild", "recreate current state (raw.*) from the landing files that remain", rebuildCmd},
 		{"test", "run the model tests against the built models", testCmd},
 		{"models", "print the models' graph: what each reads and what reads it", modelsCmd},
+		{"serve", "receive Intercom webhooks and sync the records they name within seconds", serveCmd},
 		{"query", "run a read-only SQL query against the warehouse", queryCmd},
 		{"report", "write customer health as one self-contained HTML page", reportCmd},
 		{"emulator", "serve local Intercom and Salesforce emulators", emulatorCmd},

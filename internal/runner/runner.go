@@ -78,6 +78,10 @@ type Options struct {
 	Now         func() time.Time
 	HTTP        *http.Client
 	Objects     []string // "system.object" to extract; empty = all configured
+	// Targets, when set, makes the extraction read only these records of
+	// these objects ("intercom.contacts" → ids), named by webhooks: no
+	// other object is read, no watermark moves, no delete is looked for.
+	Targets map[string][]string
 	FullRefresh bool
 	// Sweep looks for deletes by comparing ids now, for every sweepable
 	// object extracted, whatever its sweep_every (deletes.go).
@@ -654,6 +658,9 @@ func (r *run) connect(ctx context.Context) error {
 }
 
 func (r *run) selected(system, object string) bool {
+	if r.opt.Targets != nil {
+		return len(r.opt.Targets[system+"."+object]) > 0
+	}
 	if len(r.opt.Objects) == 0 {
 		return true
 	}
@@ -739,6 +746,10 @@ func (r *run) extract(ctx context.Context) error {
 					cancel(err)
 					return
 				}
+				if r.opt.Targets != nil {
+					results[i] = res
+					continue
+				}
 				// Deletes are looked for on their own schedule, also
 				// for an object whose extraction is not due. A failed
 				// search stops nothing: what was extracted is right, and
@@ -799,10 +810,20 @@ func (r *run) extractSource(ctx context.Context, src extract.Source, landing str
 	if err != nil {
 		return nil, err
 	}
+	w := extract.Window{Upper: upper}
+	if ids := r.opt.Targets[src.System()+"."+src.Object()]; r.opt.Targets != nil {
+		if t, ok := src.(extract.TargetedSource); !ok || !t.Targeted() {
+			return nil, fmt.Errorf("%s.%s cannot be read by id", src.System(), src.Object())
+		}
+		w.IDs = ids
+		res, err := extract.Run(ctx, src, w, landing, r.id, r.opt.Now, r.log, func(cols []extract.Column) error {
+			return r.st.CheckColumns(ctx, r.id, src.System(), src.Object(), cols)
+		})
+		return &extracted{mode: "targeted", window: w, old: old, res: res}, err
+	}
 	if skip, err := r.notDue(ctx, src); err != nil || skip {
 		return &extracted{skipped: true}, err
 	}
-	w := extract.Window{Upper: upper}
 	mode := "incremental"
 	switch {
 	case r.opt.FullRefresh:
@@ -874,17 +895,17 @@ func (r *run) record(ctx context.Context, src extract.Source, e *extracted) erro
 		r.sum.Unchanged[key] = res.Unchanged
 	}
 	next := extract.Watermark{TS: old.TS, ID: old.ID}
-	if res.Max.After(next) {
+	if res.Max.After(next) && e.mode != "targeted" {
 		next = res.Max
 	}
 	// The source returned everything changed up to the window's upper
 	// bound, so the watermark may stand there even when nothing
 	// changed: a quiet object's next window starts at upper − lookback,
 	// not at its last change − lookback, and a quiet run reads nothing.
-	if up := (extract.Watermark{TS: w.Upper}); !extract.IsSnapshot(src) && up.After(next) {
+	if up := (extract.Watermark{TS: w.Upper}); !extract.IsSnapshot(src) && up.After(next) && e.mode != "targeted" {
 		next = up
 	}
-	if !next.TS.IsZero() {
+	if !next.TS.IsZero() && e.mode != "targeted" {
 		r.wm[[2]string{src.System(), src.Object()}] = next
 	}
 	files, _ := json.Marshal([]string{res.File})

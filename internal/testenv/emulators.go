@@ -88,6 +88,9 @@ type EmulatorOptions struct {
 	Required map[string][]string
 	// ExternalIDs adds custom external-id fields to Salesforce objects.
 	ExternalIDs map[string][]string
+	// Webhooks, when URL is set, has the Intercom emulator deliver
+	// webhook notifications.
+	Webhooks intercom.Webhooks
 }
 
 // StartEmulators serves both emulators over httptest for the test's life.
@@ -110,10 +113,11 @@ func StartEmulators(t testing.TB, o EmulatorOptions) *Emulators {
 	}
 	k := jwtKey(t)
 	clock := &Clock{}
-	ic, err := intercom.New(intercom.Options{Dataset: ds, Journal: ij, RateLimit: o.RateLimit, Now: clock.Now})
+	ic, err := intercom.New(intercom.Options{Dataset: ds, Journal: ij, RateLimit: o.RateLimit, Now: clock.Now, Webhooks: o.Webhooks})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(ic.Close)
 	sf, err := salesforce.New(salesforce.Options{Dataset: ds, Journal: sj, PublicKey: &k.PublicKey, Now: clock.Now, Required: o.Required, ExternalIDs: o.ExternalIDs})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,129 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ferry-sync/ferry/internal/runner"
+	"github.com/ferry-sync/ferry/internal/serve"
+)
+
+// serveCmd is `ferry serve`: the webhook receiver and the micro-syncs of
+// what it receives, until interrupted.
+func serveCmd(ctx context.Context, e *env, args []string) error {
+	var p pipelineFlags
+	var listen, inboxDir string
+	var batchMax int
+	var batchWait, maxAge time.Duration
+	fs := newFlagSet("serve", "Receive Intercom's webhook notifications and sync the records they name within seconds, through the\n"+
+		"same models and syncs as `ferry run` (which stays the safety net). The app's client secret, which signs the\n"+
+		"notifications, comes from INTERCOM_CLIENT_SECRET. Endpoints: POST /webhooks/intercom, GET /healthz, /readyz, /metrics.", e.stdout)
+	p.register(fs)
+	fs.StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&inboxDir, "inbox", "", "where notifications are kept until synced (default <data-dir>/webhooks; required with an s3:// data dir)")
+	fs.IntVar(&batchMax, "batch-max", 200, "notifications synced in one batch at most")
+	fs.DurationVar(&batchWait, "batch-wait", 500*time.Millisecond, "how long a notification waits for others to be synced with it")
+	fs.DurationVar(&maxAge, "max-age", 24*time.Hour, "refuse notifications created longer ago than this (a replayed delivery)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	opt, err := p.options(e, "serve")
+	if err != nil {
+		return err
+	}
+	secret := e.getenv("INTERCOM_CLIENT_SECRET")
+	if secret == "" {
+		return &usageError{msg: "INTERCOM_CLIENT_SECRET is not set", hint: "the Intercom app's client secret, which signs webhook notifications (ferry emulator prints the emulated one)"}
+	}
+	if inboxDir == "" {
+		if opt.Remote != nil {
+			return &usageError{msg: "--inbox is required with an s3:// data dir", hint: "a directory on a volume that outlives the process"}
+		}
+		inboxDir = filepath.Join(opt.DataDir, "webhooks")
+	}
+	inbox, err := serve.OpenInbox(inboxDir)
+	if err != nil {
+		return err
+	}
+	log := opt.Logger
+	metrics := &serve.Metrics{Pending: func() (int, time.Duration) {
+		n, lag, _ := inbox.Counts(time.Now())
+		return n, lag
+	}}
+	var mu sync.Mutex
+	var lastErr error
+	proc := &serve.Processor{Inbox: inbox, Max: batchMax, Wait: batchWait, Retry: 2 * time.Second, Metrics: metrics, Log: log,
+		Run: func(ctx context.Context, targets map[string][]string) (int, error) {
+			o := opt
+			o.Targets = targets
+			sum, err := runner.Run(ctx, o, runner.Extract|runner.Transform|runner.Load)
+			written := 0
+			if sum != nil {
+				for _, n := range sum.Written {
+					written += n
+				}
+			}
+			if errors.Is(err, runner.ErrRejects) {
+				err = nil // rejects are recorded and retried by scheduled runs
+			}
+			mu.Lock()
+			lastErr = err
+			mu.Unlock()
+			return written, err
+		}}
+	recv := &serve.Receiver{Secret: []byte(secret), Inbox: inbox, MaxBody: serve.DefaultMaxBody, MaxAge: maxAge, Metrics: metrics, Log: log, Stored: proc.Wake}
+	mux := http.NewServeMux()
+	mux.Handle("/webhooks/intercom", recv)
+	mux.Handle("GET /metrics", metrics)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		// Ready while notifications can be stored; a failing batch is
+		// reported, not a reason to stop receiving.
+		if _, err := inbox.Pending(1); err != nil {
+			http.Error(w, "inbox: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if lastErr != nil {
+			fmt.Fprintf(w, "ready; last batch failed: %v\n", lastErr)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	procCtx, stopProc := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { proc.Loop(procCtx); close(done) }()
+	proc.Wake() // what was pending at the last stop
+	log.Info("serving", "listen", ln.Addr().String(), "inbox", inboxDir)
+	fmt.Fprintf(e.stdout, "ferry serve: listening on http://%s (webhooks at /webhooks/intercom)\n", ln.Addr())
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		stopProc()
+		<-done
+		return err
+	case <-ctx.Done():
+	}
+	// Graceful stop: no new notifications, then the batch in flight is
+	// abandoned (a run stopped commits nothing half-way) and stays pending.
+	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv.Shutdown(shut)
+	stopProc()
+	<-done
+	log.Info("stopped")
+	return nil
+}

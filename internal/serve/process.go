@@ -1,0 +1,180 @@
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Batch is a micro-sync of the records some notifications name: the
+// caller runs extraction (of those records only), the models and the
+// syncs, and reports the records written. It must be safe to run the
+// same batch again after a crash: the ledger and the syncs' keys make a
+// repeated write a no-op, as for scheduled runs.
+type Batch func(ctx context.Context, targets map[string][]string) (written int, err error)
+
+// Processor syncs the inbox's notifications in small batches.
+type Processor struct {
+	Inbox   *Inbox
+	Run     Batch
+	Max     int           // notifications per batch
+	Wait    time.Duration // how long a first notification waits for others to batch with
+	Retry   time.Duration // after a failed batch
+	Metrics *Metrics
+	Log     *slog.Logger
+	wake    chan struct{}
+}
+
+// Wake tells the processor a notification arrived.
+func (p *Processor) Wake() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Loop processes batches until ctx ends. A batch in flight when ctx ends
+// is abandoned by the run (nothing half-committed), and its notifications
+// stay pending for the next start.
+func (p *Processor) Loop(ctx context.Context) {
+	if p.wake == nil {
+		p.wake = make(chan struct{}, 1)
+	}
+	tick := time.NewTicker(5 * time.Second) // catches anything a wake missed
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		case <-tick.C:
+		}
+		for ctx.Err() == nil {
+			done, err := p.Once(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				p.Log.Warn("webhook batch failed; its notifications stay pending", "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(p.Retry):
+				}
+				continue
+			}
+			if done == 0 {
+				break
+			}
+		}
+	}
+}
+
+// Once syncs one batch of pending notifications, if any, and returns how
+// many it finished.
+func (p *Processor) Once(ctx context.Context) (int, error) {
+	ps, err := p.Inbox.Pending(p.Max)
+	if err != nil || len(ps) == 0 {
+		return 0, err
+	}
+	if p.Wait > 0 && len(ps) < p.Max {
+		// A notification seldom comes alone (a reply, then a close):
+		// give the others a moment to join the batch.
+		if wait := p.Wait - time.Since(ps[len(ps)-1].ReceivedAt); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(wait):
+			}
+			if ps, err = p.Inbox.Pending(p.Max); err != nil {
+				return 0, err
+			}
+		}
+	}
+	targets, ids := Targets(ps)
+	start := time.Now()
+	written := 0
+	if len(targets) > 0 {
+		written, err = p.Run(ctx, targets)
+		if err != nil {
+			p.Metrics.add(&p.Metrics.Failed, 1)
+			return 0, err
+		}
+	}
+	if err := p.Inbox.Done(ids); err != nil {
+		return 0, err
+	}
+	p.Metrics.add(&p.Metrics.Batches, 1)
+	p.Metrics.add(&p.Metrics.Processed, int64(len(ids)))
+	p.Metrics.add(&p.Metrics.Writes, int64(written))
+	p.Log.Info("webhook batch synced", "notifications", len(ids), "targets", targetCount(targets), "written", written, "elapsed", time.Since(start).Round(time.Millisecond))
+	return len(ids), nil
+}
+
+// Targets turns notifications into the records to read again: the
+// contact a contact topic names, the conversation a conversation topic
+// names and its contacts. Topics about nothing ferry reads name nothing.
+func Targets(ps []Stored) (map[string][]string, []string) {
+	sets := map[string]map[string]bool{}
+	add := func(object, id string) {
+		if id == "" {
+			return
+		}
+		if sets[object] == nil {
+			sets[object] = map[string]bool{}
+		}
+		sets[object][id] = true
+	}
+	var ids []string
+	for _, n := range ps {
+		ids = append(ids, n.ID)
+		var item struct {
+			Type     string `json:"type"`
+			ID       string `json:"id"`
+			Contact  *struct{ ID string } `json:"contact"`
+			Contacts *struct {
+				Contacts []struct{ ID string } `json:"contacts"`
+			} `json:"contacts"`
+		}
+		if err := json.Unmarshal(n.Data.Item, &item); err != nil {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(n.Topic, "contact.") && item.Type == "contact_tag" && item.Contact != nil:
+			add("intercom.contacts", item.Contact.ID)
+		case strings.HasPrefix(n.Topic, "contact."):
+			add("intercom.contacts", item.ID)
+		case strings.HasPrefix(n.Topic, "conversation."):
+			add("intercom.conversations", item.ID)
+			if item.Contacts != nil {
+				for _, c := range item.Contacts.Contacts {
+					add("intercom.contacts", c.ID)
+				}
+			}
+		}
+	}
+	out := map[string][]string{}
+	for object, set := range sets {
+		for id := range set {
+			out[object] = append(out[object], id)
+		}
+		sort.Strings(out[object])
+	}
+	return out, ids
+}
+
+func targetCount(t map[string][]string) int {
+	n := 0
+	for _, ids := range t {
+		n += len(ids)
+	}
+	return n
+}
+
+// ErrBusy is a batch that could not start because a scheduled run holds
+// the data dir: it is tried again.
+var ErrBusy = errors.New("the data dir is in use")
