@@ -156,6 +156,6 @@ func TestServe_ClosedConversationReachesSalesforce(t *testing.T) {
 		t.Fatalf("scheduled run: exit %d\n%s", r.code, r.stderr)
 	}
 	if w := emu.SFStats().WriteRequests + emu.ICStats().WriteRequests - w1; w != 0 {
-		t.Fatalf("the scheduled run after the webhook's batch wrote %d requests", w)
+		t.Fatalf("the scheduled run after the webhook's batch wrote %d requests:\n%s", w, r.stdout)
 	}
 }

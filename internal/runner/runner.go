@@ -534,7 +534,44 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 	if err := r.hook("after-commit"); err != nil {
 		return err
 	}
+	if r.opt.Targets != nil && stages&Load != 0 {
+		if err := r.readBack(ctx); err != nil {
+			// The next scheduled run reads them as any change.
+			r.log.Warn("what the batch wrote was not read back", "err", err)
+		}
+	}
 	return loadErr
+}
+
+// readBack, after a targeted run's load, reads the records it wrote back
+// from both systems by id into current state (watermarks unmoved), as
+// the echo run of a schedule would: the next batch then plans from what
+// the targets hold, and does not send this one's writes again.
+func (r *run) readBack(ctx context.Context) error {
+	rows, err := r.st.DB.QueryContext(ctx, `SELECT DISTINCT target, object, result_id FROM ferry.ledger
+		WHERE run_id = $1 AND status = 'done' AND result_id IS NOT NULL ORDER BY ALL`, r.id)
+	if err != nil {
+		return err
+	}
+	targets := map[string][]string{}
+	for rows.Next() {
+		var target, object, id string
+		if err := rows.Scan(&target, &object, &id); err != nil {
+			rows.Close()
+			return err
+		}
+		if target == "salesforce" || target == "intercom" && object == "contacts" {
+			targets[target+"."+object] = append(targets[target+"."+object], id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(targets) == 0 {
+		return err
+	}
+	named := r.opt.Targets
+	r.opt.Targets, r.landed, r.handed = targets, nil, nil
+	defer func() { r.opt.Targets = named }()
+	return r.extract(ctx)
 }
 
 // ErrPlanLoaded refuses to load a plan a load already wrote.
