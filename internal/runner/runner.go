@@ -231,6 +231,11 @@ type run struct {
 	// handed is each extracted object's record, for a hand-off
 	// (handoff.go).
 	handed []handedObject
+	// A targeted run's objects read from their watermark besides those
+	// read by id (findCatchUp), and whether the run is reading back what
+	// it wrote (readBack).
+	catchUp     map[string]bool
+	readingBack bool
 }
 
 func (r *run) hook(step string) error {
@@ -569,9 +574,44 @@ func (r *run) readBack(ctx context.Context) error {
 		return err
 	}
 	named := r.opt.Targets
-	r.opt.Targets, r.landed, r.handed = targets, nil, nil
-	defer func() { r.opt.Targets = named }()
+	r.opt.Targets, r.landed, r.handed, r.readingBack = targets, nil, nil, true
+	defer func() { r.opt.Targets, r.readingBack = named, false }()
 	return r.extract(ctx)
+}
+
+// findCatchUp, before a targeted run's extraction, finds the objects
+// holding writes no extraction has read back yet (a scheduled run's, or
+// a batch's to an object it cannot read back by id, such as Intercom
+// companies), or a write an interrupted run may have made. The models
+// would otherwise merge what ferry wrote with what the object held
+// before, and take the stale side for a change to send back. Those
+// objects are extracted as a scheduled run would (from their watermark,
+// which moves); the others only for the records named.
+func (r *run) findCatchUp(ctx context.Context) error {
+	r.catchUp = map[string]bool{}
+	p := r.opt.Pipeline
+	var objects [][2]string
+	for _, name := range config.IntercomObjects {
+		if _, ok := p.Extract.Intercom[name]; ok {
+			objects = append(objects, [2]string{"intercom", name})
+		}
+	}
+	for _, name := range config.SalesforceObjects {
+		if _, ok := p.Extract.Salesforce[name]; ok {
+			objects = append(objects, [2]string{"salesforce", name})
+		}
+	}
+	for _, o := range objects {
+		var unread, interrupted int64
+		if err := r.st.DB.QueryRowContext(ctx, r.st.Stmt("UnreadWrites"), o[0], o[1], r.id).Scan(&unread, &interrupted); err != nil {
+			return fmt.Errorf("writes not read back from %s.%s: %w", o[0], o[1], err)
+		}
+		if unread > 0 || interrupted > 0 {
+			r.catchUp[o[0]+"."+o[1]] = true
+			r.log.Info("extracted from its watermark too: ferry wrote to it since it was last read", "source", o[0], "object", o[1], "writes", unread, "interrupted_runs", interrupted)
+		}
+	}
+	return nil
 }
 
 // ErrPlanLoaded refuses to load a plan a load already wrote.
@@ -696,7 +736,7 @@ func (r *run) connect(ctx context.Context) error {
 
 func (r *run) selected(system, object string) bool {
 	if r.opt.Targets != nil {
-		return len(r.opt.Targets[system+"."+object]) > 0
+		return len(r.opt.Targets[system+"."+object]) > 0 || r.catchUp[system+"."+object]
 	}
 	if len(r.opt.Objects) == 0 {
 		return true
@@ -744,6 +784,11 @@ func (r *run) sources() []extract.Source {
 }
 
 func (r *run) extract(ctx context.Context) error {
+	if r.opt.Targets != nil && !r.readingBack {
+		if err := r.findCatchUp(ctx); err != nil {
+			return err
+		}
+	}
 	srcs := r.sources()
 	if len(srcs) == 0 {
 		return fmt.Errorf("nothing to extract: no configured object matches --object %s", strings.Join(r.opt.Objects, ","))
@@ -848,18 +893,25 @@ func (r *run) extractSource(ctx context.Context, src extract.Source, landing str
 		return nil, err
 	}
 	w := extract.Window{Upper: upper}
-	if ids := r.opt.Targets[src.System()+"."+src.Object()]; r.opt.Targets != nil {
+	key := src.System() + "." + src.Object()
+	if r.opt.Targets != nil && !r.catchUp[key] {
 		if t, ok := src.(extract.TargetedSource); !ok || !t.Targeted() {
-			return nil, fmt.Errorf("%s.%s cannot be read by id", src.System(), src.Object())
+			return nil, fmt.Errorf("%s cannot be read by id", key)
 		}
-		w.IDs = ids
+		w.IDs = r.opt.Targets[key]
 		res, err := extract.Run(ctx, src, w, landing, r.id, r.opt.Now, r.log, func(cols []extract.Column) error {
 			return r.st.CheckColumns(ctx, r.id, src.System(), src.Object(), cols)
 		})
-		return &extracted{mode: "targeted", window: w, old: old, res: res}, err
+		mode := "targeted"
+		if r.readingBack {
+			mode = "readback"
+		}
+		return &extracted{mode: mode, window: w, old: old, res: res}, err
 	}
-	if skip, err := r.notDue(ctx, src); err != nil || skip {
-		return &extracted{skipped: true}, err
+	if r.opt.Targets == nil {
+		if skip, err := r.notDue(ctx, src); err != nil || skip {
+			return &extracted{skipped: true}, err
+		}
 	}
 	mode := "incremental"
 	switch {
@@ -932,17 +984,20 @@ func (r *run) record(ctx context.Context, src extract.Source, e *extracted) erro
 		r.sum.Unchanged[key] = res.Unchanged
 	}
 	next := extract.Watermark{TS: old.TS, ID: old.ID}
-	if res.Max.After(next) && e.mode != "targeted" {
+	// A read by id says nothing of the records between the watermark and
+	// the window's upper bound: the watermark stays.
+	byID := e.mode == "targeted" || e.mode == "readback"
+	if res.Max.After(next) && !byID {
 		next = res.Max
 	}
 	// The source returned everything changed up to the window's upper
 	// bound, so the watermark may stand there even when nothing
 	// changed: a quiet object's next window starts at upper − lookback,
 	// not at its last change − lookback, and a quiet run reads nothing.
-	if up := (extract.Watermark{TS: w.Upper}); !extract.IsSnapshot(src) && up.After(next) && e.mode != "targeted" {
+	if up := (extract.Watermark{TS: w.Upper}); !extract.IsSnapshot(src) && up.After(next) && !byID {
 		next = up
 	}
-	if !next.TS.IsZero() && e.mode != "targeted" {
+	if !next.TS.IsZero() && !byID {
 		r.wm[[2]string{src.System(), src.Object()}] = next
 	}
 	files, _ := json.Marshal([]string{res.File})
