@@ -19,12 +19,14 @@ type dirFlags struct {
 	dataDir  string
 	cacheDir string
 	lockTTL  time.Duration
+	lockWait time.Duration
 }
 
 func (d *dirFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&d.dataDir, "data-dir", ".ferry", "data directory: landing Parquet, DuckDB warehouse and state; or s3://bucket/prefix on S3-compatible storage (AWS_* environment variables; AWS_ENDPOINT_URL_S3 for a server other than AWS)")
 	fs.StringVar(&d.cacheDir, "cache-dir", "", "with an s3:// data dir: the local working copy (default: the user's cache dir, ferry/s3/<bucket>/<prefix>)")
 	fs.DurationVar(&d.lockTTL, "lock-ttl", datadir.DefaultLockTTL, "with an s3:// data dir: how long the pipeline's lock stands unrenewed before another worker may take it over (its holder renews it every third of that)")
+	fs.DurationVar(&d.lockWait, "lock-wait", 0, "while another ferry process holds the data dir, wait up to this long for it instead of failing at once (beside ferry serve, whose batches hold it for seconds: 1m)")
 }
 
 // open resolves the flags: the local directory ferry works in, and the
@@ -57,8 +59,8 @@ func (p *pipelineFlags) dir(e *env) (string, *datadir.Remote, error) {
 // claim takes a data dir for a command that is not a run (datadir.Take).
 // done(commit) saves the state first when commit is set and the dir is
 // remote, then lets the locks go.
-func claim(ctx context.Context, dir string, remote *datadir.Remote, command string) (context.Context, func(commit bool) error, error) {
-	ctx, release, err := datadir.Take(ctx, dir, remote, "ferry "+command)
+func claim(ctx context.Context, dir string, remote *datadir.Remote, command string, wait time.Duration) (context.Context, func(commit bool) error, error) {
+	ctx, release, err := datadir.Take(ctx, dir, remote, "ferry "+command, wait)
 	if err != nil {
 		return ctx, nil, err
 	}

@@ -106,7 +106,7 @@ func (p *pipelineFlags) options(e *env, command string) (runner.Options, error) 
 	if err != nil {
 		return runner.Options{}, &usageError{msg: err.Error()}
 	}
-	return runner.Options{Lineage: lin, Command: command, Pipeline: pl, DataDir: dir, Remote: remote, Models: fsys, ModelsRoot: root, RebuildModels: p.rebuildModels, Select: p.selection, Logger: log, Out: e.stdout, Now: time.Now,
+	return runner.Options{Lineage: lin, Command: command, Pipeline: pl, DataDir: dir, Remote: remote, Models: fsys, ModelsRoot: root, RebuildModels: p.rebuildModels, Select: p.selection, LockWait: p.lockWait, Logger: log, Out: e.stdout, Now: time.Now,
 		Hook: pauseAt(e.getenv("FERRY_TEST_PAUSE_AT"), log), Pipes: e.pipes}, nil
 }
 

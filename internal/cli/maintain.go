@@ -19,8 +19,8 @@ import (
 // and holds DuckDB to the pipeline's transform.memory_limit as runs do. On
 // object storage every landing file comes down first; done(commit) closes
 // the state and, on object storage, saves it when commit is set.
-func maintenance(ctx context.Context, command, dir string, remote *datadir.Remote, memoryLimit string) (*state.Store, func(commit bool) error, error) {
-	ctx, release, err := claim(ctx, dir, remote, command)
+func maintenance(ctx context.Context, command, dir string, remote *datadir.Remote, memoryLimit string, wait time.Duration) (*state.Store, func(commit bool) error, error) {
+	ctx, release, err := claim(ctx, dir, remote, command, wait)
 	if err != nil {
 		return nil, nil, fmt.Errorf("refusing to start: %w", err)
 	}
@@ -82,7 +82,7 @@ func compactCmd(ctx context.Context, e *env, args []string) error {
 	if n, err := handOffs.Pending(ctx); err != nil || n > 0 {
 		return fmt.Errorf("refusing to compact: %d extraction hand-offs are not merged yet (run `ferry run --hand-offs` first)%s", n, errSuffix(err))
 	}
-	st, done, err := maintenance(ctx, "compact", opt.DataDir, opt.Remote, opt.Pipeline.Transform.MemoryLimit)
+	st, done, err := maintenance(ctx, "compact", opt.DataDir, opt.Remote, opt.Pipeline.Transform.MemoryLimit, opt.LockWait)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func rebuildCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, done, err := maintenance(ctx, "rebuild", dir, remote, limit)
+	st, done, err := maintenance(ctx, "rebuild", dir, remote, limit, p.lockWait)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func queryCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, done, err := claim(ctx, dir, remote, "query")
+	ctx, done, err := claim(ctx, dir, remote, "query", d.lockWait)
 	if err != nil {
 		return lockError(err)
 	}

@@ -37,7 +37,7 @@ func reportCmd(ctx context.Context, e *env, args []string) error {
 	if out == "" {
 		out = filepath.Join(dir, "exports", "report.html")
 	}
-	r, err := gatherReport(ctx, dir, remote, report.Options{Accounts: accounts, Now: time.Now()})
+	r, err := gatherReport(ctx, dir, remote, d.lockWait, report.Options{Accounts: accounts, Now: time.Now()})
 	if err != nil {
 		return err
 	}
@@ -51,12 +51,12 @@ func reportCmd(ctx context.Context, e *env, args []string) error {
 // gatherReport reads the report's figures from the warehouse in dir,
 // opened read-only under the data dir's lock (on object storage, the
 // committed one, restored into dir).
-func gatherReport(ctx context.Context, dir string, remote *datadir.Remote, opt report.Options) (*report.Report, error) {
+func gatherReport(ctx context.Context, dir string, remote *datadir.Remote, wait time.Duration, opt report.Options) (*report.Report, error) {
 	path := filepath.Join(dir, "warehouse.duckdb")
 	if _, err := os.Stat(dir); remote == nil && errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no warehouse at %s: run `ferry run` (or `ferry transform`) first", path)
 	}
-	ctx, done, err := claim(ctx, dir, remote, "report")
+	ctx, done, err := claim(ctx, dir, remote, "report", wait)
 	if err != nil {
 		return nil, lockError(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,21 +15,45 @@ import (
 	"github.com/ferry-sync/ferry/internal/testenv"
 )
 
-// startServe runs `ferry serve` as a process on addr until the test ends.
-func startServe(t *testing.T, env []string, pipeline, dataDir, addr string) {
+// served is a `ferry serve` process.
+type served struct {
+	cmd *exec.Cmd
+	mu  sync.Mutex
+	log bytes.Buffer
+}
+
+func (s *served) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.Write(p)
+}
+
+func (s *served) logged() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
+}
+
+// kill stops the process with SIGKILL: no deferred code, no flushing.
+func (s *served) kill() {
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+}
+
+// startServe runs `ferry serve` as a process on addr until the test ends
+// (or kill), with env and the emulated app's client secret.
+func startServe(t *testing.T, env []string, pipeline, dataDir, addr string) *served {
 	t.Helper()
-	cmd := exec.Command(ferryBin, "serve", "--pipeline", pipeline, "--data-dir", dataDir, "--listen", addr, "--batch-wait", "100ms")
-	cmd.Env = append(env, "INTERCOM_CLIENT_SECRET="+intercom.ClientSecret)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	s := &served{cmd: exec.Command(ferryBin, "serve", "--pipeline", pipeline, "--data-dir", dataDir, "--listen", addr, "--batch-wait", "100ms")}
+	s.cmd.Env = append(env, "INTERCOM_CLIENT_SECRET="+intercom.ClientSecret)
+	s.cmd.Stderr = s
+	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		s.kill()
 		if t.Failed() {
-			t.Logf("ferry serve:\n%s", stderr.String())
+			t.Logf("ferry serve:\n%s", s.logged())
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
@@ -36,20 +61,118 @@ func startServe(t *testing.T, env []string, pipeline, dataDir, addr string) {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			return
+			return s
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ferry serve did not start: %v\n%s", err, stderr.String())
+			t.Fatalf("ferry serve did not start: %v\n%s", err, s.logged())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// openTasks returns the conversations whose contact is matched and whose
+// Task is still In Progress: open conversations a close will complete.
+func openTasks(t *testing.T, emu *testenv.Emulators, n int) []string {
+	t.Helper()
+	var out []string
+	for _, task := range emu.SOQL("SELECT Intercom_Conversation_Id__c FROM Task WHERE Status = 'In Progress' ORDER BY Intercom_Conversation_Id__c") {
+		if id := testenv.Str(task, "Intercom_Conversation_Id__c"); id != "" && len(out) < n {
+			out = append(out, id)
+		}
+	}
+	if len(out) < n {
+		t.Fatalf("%d open conversations with a Task, want %d", len(out), n)
+	}
+	return out
+}
+
+// closeConversation closes a conversation in the Intercom emulator, which
+// notifies ferry serve.
+func closeConversation(t *testing.T, emu *testenv.Emulators, id string) {
+	t.Helper()
+	if code, b := emu.ICDo(http.MethodPost, "/conversations/"+id+"/parts", map[string]any{"message_type": "close", "type": "admin", "admin_id": "991200000"}); code != 200 {
+		t.Fatalf("close %s: %d %s", id, code, b)
+	}
+}
+
+// taskStatus is the Status of the one Task of a conversation; two Tasks
+// fail the test.
+func taskStatus(t *testing.T, emu *testenv.Emulators, conversation string) string {
+	t.Helper()
+	got := emu.SOQL("SELECT Id, Status FROM Task WHERE Intercom_Conversation_Id__c = '" + conversation + "'")
+	if len(got) > 1 {
+		t.Fatalf("%d Tasks for conversation %s: %v", len(got), conversation, got)
+	}
+	if len(got) == 0 {
+		return ""
+	}
+	return testenv.Str(got[0], "Status")
+}
+
+// waitFor polls cond until it holds or within has passed.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %s", what, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// deliver posts a notification body to ferry serve with a signature.
+func deliver(t *testing.T, addr string, body []byte, sig string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/webhooks/intercom", bytes.NewReader(body))
+	req.Header.Set("X-Hub-Signature", sig)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// serveMetrics reads ferry serve's /metrics.
+func serveMetrics(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m bytes.Buffer
+	m.ReadFrom(resp.Body)
+	return m.String()
+}
+
+// writes counts both emulators' write requests.
+func writes(emu *testenv.Emulators) int {
+	return emu.SFStats().WriteRequests + emu.ICStats().WriteRequests
+}
+
+// scheduledRunWritesNothing runs `ferry run` as a schedule would beside
+// ferry serve (waiting for the data dir while a batch holds it) and fails
+// the test if it writes anything.
+func scheduledRunWritesNothing(t *testing.T, emu *testenv.Emulators, pipeline, dir string) {
+	t.Helper()
+	w := writes(emu)
+	r := ferry(t, emu.Env(nil), "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn", "--lock-wait", "2m")
+	if r.code != 0 {
+		t.Fatalf("scheduled run: exit %d\n%s", r.code, r.stderr)
+	}
+	if n := writes(emu) - w; n != 0 {
+		t.Fatalf("the scheduled run after ferry serve's batches made %d write requests:\n%s", n, r.stdout)
 	}
 }
 
 // TestServe_ClosedConversationReachesSalesforce: with ferry serve
 // receiving the emulator's webhooks, an open conversation closed in
 // Intercom becomes a completed Task in Salesforce within seconds, without
-// a scheduled run; forged notifications are refused; one delivered five
-// times is synced once; a scheduled run afterwards writes nothing.
+// a scheduled run; forged and replayed notifications are refused and
+// change nothing; one delivered five times is synced once; a scheduled
+// run afterwards writes nothing.
 func TestServe_ClosedConversationReachesSalesforce(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
@@ -62,100 +185,145 @@ func TestServe_ClosedConversationReachesSalesforce(t *testing.T) {
 	}
 	startServe(t, envList(getenv), pipeline, dir, addr)
 
-	// An open conversation whose contact is matched: its Task is In
-	// Progress.
-	var open string
-	for _, task := range emu.SOQL("SELECT Intercom_Conversation_Id__c, Status FROM Task WHERE Status = 'In Progress'") {
-		open = testenv.Str(task, "Intercom_Conversation_Id__c")
-		break
-	}
-	if open == "" {
-		t.Fatal("no open conversation with a Task")
-	}
-	w0 := emu.SFStats().WriteRequests
+	open := openTasks(t, emu, 2)
 	start := time.Now()
-	if code, b := emu.ICDo(http.MethodPost, "/conversations/"+open+"/parts", map[string]any{"message_type": "close", "type": "admin", "admin_id": "991200000"}); code != 200 {
-		t.Fatalf("close: %d %s", code, b)
-	}
-	for {
-		got := emu.SOQL("SELECT Id, Status FROM Task WHERE Intercom_Conversation_Id__c = '" + open + "'")
-		if len(got) == 1 && testenv.Str(got[0], "Status") == "Completed" {
-			break
-		}
-		if len(got) > 1 {
-			t.Fatalf("two Tasks for %s: %v", open, got)
-		}
-		if time.Since(start) > time.Minute {
-			t.Fatalf("the closed conversation's Task is still %v after a minute", got)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	closeConversation(t, emu, open[0])
+	waitFor(t, time.Minute, "the closed conversation's Task completed", func() bool { return taskStatus(t, emu, open[0]) == "Completed" })
 	t.Logf("closed conversation to completed Task: %s", time.Since(start).Round(time.Millisecond))
 
-	// Forged and replayed deliveries change nothing.
-	body, _ := json.Marshal(map[string]any{"type": "notification_event", "id": "notif_forged", "topic": "conversation.admin.closed", "created_at": time.Now().Unix(),
-		"data": map[string]any{"type": "notification_event_data", "item": map[string]any{"type": "conversation", "id": open}}})
-	post := func(body []byte, sig string) int {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/webhooks/intercom", bytes.NewReader(body))
-		req.Header.Set("X-Hub-Signature", sig)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+	// Forged and replayed deliveries change nothing: one naming the
+	// other open conversation, with a wrong signature, and one with the
+	// right signature created two days ago (a captured delivery sent
+	// again after the inbox forgot its id).
+	notification := func(id string, created time.Time) []byte {
+		b, _ := json.Marshal(map[string]any{"type": "notification_event", "id": id, "topic": "conversation.admin.closed", "created_at": created.Unix(),
+			"data": map[string]any{"type": "notification_event_data", "item": map[string]any{"type": "conversation", "id": open[1]}}})
+		return b
 	}
-	if code := post(body, serve.Sign([]byte("not the secret"), body)); code != http.StatusUnauthorized {
+	secret := []byte(intercom.ClientSecret)
+	forged := notification("notif_forged", time.Now())
+	if code := deliver(t, addr, forged, serve.Sign([]byte("not the secret"), forged)); code != http.StatusUnauthorized {
 		t.Fatalf("forged notification: %d", code)
 	}
-	// A genuine notification delivered five times is synced once.
-	genuine := bytes.Replace(body, []byte("notif_forged"), []byte("notif_five"), 1)
+	replayed := notification("notif_replayed", time.Now().Add(-48*time.Hour))
+	if code := deliver(t, addr, replayed, serve.Sign(secret, replayed)); code != http.StatusBadRequest {
+		t.Fatalf("replayed notification: %d", code)
+	}
+	// A genuine notification delivered five times is stored once.
+	genuine := notification("notif_five", time.Now())
 	for range 5 {
-		if code := post(genuine, serve.Sign([]byte(intercom.ClientSecret), genuine)); code != http.StatusOK {
+		if code := deliver(t, addr, genuine, serve.Sign(secret, genuine)); code != http.StatusOK {
 			t.Fatalf("genuine notification: %d", code)
 		}
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err != nil {
-			t.Fatal(err)
+	waitFor(t, time.Minute, "every notification synced", func() bool {
+		m := serveMetrics(t, addr)
+		return strings.Contains(m, "ferry_webhook_pending 0\n") && strings.Contains(m, "ferry_webhook_notifications_duplicate_total 4\n")
+	})
+	m := serveMetrics(t, addr)
+	for _, want := range []string{`ferry_webhook_notifications_rejected_total{reason="signature"} 1`, `ferry_webhook_notifications_rejected_total{reason="stale"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Fatalf("metrics lack %s:\n%s", want, m)
 		}
-		var m bytes.Buffer
-		m.ReadFrom(resp.Body)
-		resp.Body.Close()
-		if strings.Contains(m.String(), "ferry_webhook_pending 0\n") && strings.Contains(m.String(), "ferry_webhook_notifications_duplicate_total 4\n") {
-			if !strings.Contains(m.String(), `ferry_webhook_notifications_rejected_total{reason="signature"} 1`) {
-				t.Fatalf("metrics:\n%s", m.String())
+	}
+	// The genuine notification names a conversation still open: its
+	// Task stays In Progress, and there is one.
+	if got := taskStatus(t, emu, open[1]); got != "In Progress" {
+		t.Fatalf("the Task of open conversation %s is %q", open[1], got)
+	}
+	if got := taskStatus(t, emu, open[0]); got != "Completed" {
+		t.Fatalf("the Task of closed conversation %s is %q", open[0], got)
+	}
+	scheduledRunWritesNothing(t, emu, pipeline, dir)
+}
+
+// TestServe_KilledMidBatchConverges kills ferry serve with SIGKILL in the
+// middle of a batch's load (Intercom written, Salesforce not yet), starts
+// it again on the same inbox and data dir, and checks that the batch is
+// finished without a duplicate: one completed Task per closed
+// conversation, and a scheduled run afterwards writes nothing.
+func TestServe_KilledMidBatchConverges(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 300, Webhooks: intercom.Webhooks{URL: "http://" + addr + "/webhooks/intercom", Backoff: 200 * time.Millisecond}})
+	pipeline := smallBatchPipeline(t)
+	dir := t.TempDir()
+	getenv := emu.Env(nil)
+	if r := ferry(t, getenv, "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
+	}
+	open := openTasks(t, emu, 3)
+	paused := startServe(t, envList(getenv, "FERRY_TEST_PAUSE_AT=after-intercom-load"), pipeline, dir, addr)
+	for _, id := range open {
+		closeConversation(t, emu, id)
+	}
+	waitFor(t, 2*time.Minute, "a batch paused mid-load", func() bool { return strings.Contains(paused.logged(), "msg=paused") })
+	paused.kill()
+	for _, id := range open {
+		if got := taskStatus(t, emu, id); got != "In Progress" {
+			t.Fatalf("before the restart, the Task of %s is %q: the kill came too late to test anything", id, got)
+		}
+	}
+	startServe(t, envList(getenv), pipeline, dir, addr)
+	waitFor(t, 2*time.Minute, "the closed conversations' Tasks completed after the restart", func() bool {
+		for _, id := range open {
+			if taskStatus(t, emu, id) != "Completed" {
+				return false
 			}
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("notifications still pending after a minute:\n%s", m.String())
+		return true
+	})
+	waitFor(t, time.Minute, "the inbox emptied", func() bool { return strings.Contains(serveMetrics(t, addr), "ferry_webhook_pending 0\n") })
+	scheduledRunWritesNothing(t, emu, pipeline, dir)
+}
+
+// TestServe_ScheduledRunAtOnce runs a scheduled `ferry run` while ferry
+// serve syncs webhooks: a conversation closed and an Intercom edit reach
+// Salesforce through the webhook, a Salesforce edit reaches Intercom
+// through the run; neither is lost, nothing is written twice, and a
+// further run writes nothing.
+func TestServe_ScheduledRunAtOnce(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 300, Webhooks: intercom.Webhooks{URL: "http://" + addr + "/webhooks/intercom", Backoff: 200 * time.Millisecond}})
+	pipeline := smallBatchPipeline(t)
+	dir := t.TempDir()
+	getenv := emu.Env(nil)
+	if r := ferry(t, getenv, "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
+	}
+	startServe(t, envList(getenv), pipeline, dir, addr)
+	open := openTasks(t, emu, 1)
+	pairs := linkedPairs(t, emu, 2)
+	const v = "/services/data/v62.0/sobjects/"
+	// Salesforce sends no webhooks: the run carries its edit (Phone,
+	// owned by whichever side changed). Intercom's edit (job_title,
+	// Intercom's) goes through ferry serve.
+	if code, b := emu.SFDo(http.MethodPatch, v+"Contact/"+testenv.Str(pairs[0], "Id"), map[string]any{"Phone": "+1-555-010-0042"}); code != 204 {
+		t.Fatalf("edit Phone: %d %s", code, b)
+	}
+	icEdited := testenv.Str(pairs[1], "Intercom_Id__c")
+	done := make(chan result, 1)
+	go func() {
+		done <- ferry(t, getenv, "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn", "--lock-wait", "2m")
+	}()
+	closeConversation(t, emu, open[0])
+	if code, b := emu.ICDo(http.MethodPut, "/contacts/"+icEdited, map[string]any{"custom_attributes": map[string]any{"job_title": "Head of Webhooks"}}); code != 200 {
+		t.Fatalf("edit job_title: %d %s", code, b)
+	}
+	if r := <-done; r.code != 0 {
+		t.Fatalf("scheduled run beside ferry serve: exit %d\n%s", r.code, r.stderr)
+	}
+	waitFor(t, 2*time.Minute, "both edits and the close synced", func() bool {
+		title := emu.SOQL("SELECT Title FROM Contact WHERE Id = '" + testenv.Str(pairs[1], "Id") + "'")
+		var phone string
+		for _, c := range emu.ICContacts() {
+			if testenv.Str(c, "id") == testenv.Str(pairs[0], "Intercom_Id__c") {
+				phone = testenv.Str(c, "phone")
+			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if got := emu.SOQL("SELECT Id FROM Task WHERE Intercom_Conversation_Id__c = '" + open + "'"); len(got) != 1 {
-		t.Fatalf("Tasks for %s: %v", open, got)
-	}
-	// The close was written once (Task Status and nothing else).
-	if w := emu.SFStats().WriteRequests - w0; w == 0 {
-		t.Fatal("no Salesforce write")
-	}
-	w1 := emu.SFStats().WriteRequests + emu.ICStats().WriteRequests
-	// A scheduled run, the safety net, finds nothing left to do. It waits
-	// for the data dir while a batch holds it.
-	var r result
-	for range 20 {
-		if r = ferry(t, getenv, "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn"); r.code == 0 || !strings.Contains(r.stderr, "in use") {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if r.code != 0 {
-		t.Fatalf("scheduled run: exit %d\n%s", r.code, r.stderr)
-	}
-	if w := emu.SFStats().WriteRequests + emu.ICStats().WriteRequests - w1; w != 0 {
-		t.Fatalf("the scheduled run after the webhook's batch wrote %d requests:\n%s", w, r.stdout)
-	}
+		return taskStatus(t, emu, open[0]) == "Completed" && len(title) == 1 && testenv.Str(title[0], "Title") == "Head of Webhooks" && phone == "+1-555-010-0042"
+	})
+	waitFor(t, time.Minute, "the inbox emptied", func() bool { return strings.Contains(serveMetrics(t, addr), "ferry_webhook_pending 0\n") })
+	scheduledRunWritesNothing(t, emu, pipeline, dir)
 }

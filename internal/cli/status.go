@@ -22,7 +22,7 @@ func statusCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, done, err := claim(ctx, dir, remote, "status")
+	ctx, done, err := claim(ctx, dir, remote, "status", p.lockWait)
 	if err != nil {
 		return fmt.Errorf("cannot read state while a run is in progress: %w", err)
 	}

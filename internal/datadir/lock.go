@@ -251,8 +251,25 @@ func (r *Remote) fence(ctx context.Context) error {
 // Take takes the data dir whose working copy is dir for holder: the lock
 // on dir itself and, when the data dir is on object storage (r not nil),
 // the pipeline's lock with its committed state restored (Claim). release
-// lets both go, the pipeline's first; any Save comes before it.
-func Take(ctx context.Context, dir string, r *Remote, holder string) (context.Context, func(), error) {
+// lets both go, the pipeline's first; any Save comes before it. While
+// another process holds either lock, Take tries again for up to wait
+// (none when wait is 0) before it returns the error.
+func Take(ctx context.Context, dir string, r *Remote, holder string, wait time.Duration) (context.Context, func(), error) {
+	deadline := time.Now().Add(wait)
+	for {
+		tctx, release, err := take(ctx, dir, r, holder)
+		if err == nil || !(errors.Is(err, state.ErrLocked) || errors.Is(err, ErrLocked)) || time.Now().After(deadline) {
+			return tctx, release, err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx, nil, err
+		case <-time.After(min(250*time.Millisecond, time.Until(deadline)+time.Millisecond)):
+		}
+	}
+}
+
+func take(ctx context.Context, dir string, r *Remote, holder string) (context.Context, func(), error) {
 	lock, err := state.Acquire(dir)
 	if err != nil {
 		return ctx, nil, err

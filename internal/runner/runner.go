@@ -83,6 +83,9 @@ type Options struct {
 	// other object is read, no watermark moves, no delete is looked for.
 	Targets map[string][]string
 	FullRefresh bool
+	// LockWait is how long to wait for the data dir while another
+	// process holds it (a ferry serve batch holds it for seconds).
+	LockWait time.Duration
 	// Sweep looks for deletes by comparing ids now, for every sweepable
 	// object extracted, whatever its sweep_every (deletes.go).
 	Sweep bool
@@ -262,7 +265,7 @@ func Run(ctx context.Context, opt Options, stages Stage) (*Summary, error) {
 			return nil, err
 		}
 	}
-	ctx, release, err := datadir.Take(ctx, opt.DataDir, opt.Remote, "ferry "+opt.Command)
+	ctx, release, err := datadir.Take(ctx, opt.DataDir, opt.Remote, "ferry "+opt.Command, opt.LockWait)
 	if err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
 	}
