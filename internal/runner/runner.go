@@ -68,20 +68,20 @@ const (
 
 // Options configure one invocation.
 type Options struct {
-	Command     string
-	Pipeline    *config.Pipeline
-	DataDir     string
-	Models      fs.FS
-	ModelsRoot  string
-	Logger      *slog.Logger
-	Out         io.Writer
-	Now         func() time.Time
-	HTTP        *http.Client
-	Objects     []string // "system.object" to extract; empty = all configured
+	Command    string
+	Pipeline   *config.Pipeline
+	DataDir    string
+	Models     fs.FS
+	ModelsRoot string
+	Logger     *slog.Logger
+	Out        io.Writer
+	Now        func() time.Time
+	HTTP       *http.Client
+	Objects    []string // "system.object" to extract; empty = all configured
 	// Targets, when set, makes the extraction read only these records of
 	// these objects ("intercom.contacts" → ids), named by webhooks: no
 	// other object is read, no watermark moves, no delete is looked for.
-	Targets map[string][]string
+	Targets     map[string][]string
 	FullRefresh bool
 	// LockWait is how long to wait for the data dir while another
 	// process holds it (a ferry serve batch holds it for seconds).

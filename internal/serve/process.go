@@ -133,8 +133,8 @@ func Targets(ps []Stored) (map[string][]string, []string) {
 	for _, n := range ps {
 		ids = append(ids, n.ID)
 		var item struct {
-			Type     string `json:"type"`
-			ID       string `json:"id"`
+			Type     string               `json:"type"`
+			ID       string               `json:"id"`
 			Contact  *struct{ ID string } `json:"contact"`
 			Contacts *struct {
 				Contacts []struct{ ID string } `json:"contacts"`
