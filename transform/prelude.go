@@ -441,6 +441,8 @@ func ruleModel(p *config.Pipeline) []Model {
 		Materialized: "incremental",
 		RecordIDs:    []string{"intercom_id"},
 		DependsOn:    []string{"lead_capture_input"},
-		SQL:          "SELECT intercom_id FROM lead_capture_input WHERE (NOT is_incremental() OR changed(intercom_id)) AND (" + rule + ")",
+		// A person a teammate asked a Lead for (ferry serve's inbox app)
+		// qualifies whatever the rule.
+		SQL: "SELECT intercom_id FROM lead_capture_input WHERE (NOT is_incremental() OR changed(intercom_id)) AND ((" + rule + ") OR intercom_id IN (SELECT intercom_id FROM ferry.lead_requests))",
 	}}
 }

@@ -59,9 +59,12 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	var mu sync.Mutex
 	var lastErr error
 	proc := &serve.Processor{Inbox: inbox, Max: batchMax, Wait: batchWait, Retry: 2 * time.Second, Metrics: metrics, Log: log,
-		Run: func(ctx context.Context, targets map[string][]string) (int, error) {
+		Run: func(ctx context.Context, w serve.Work) (int, error) {
 			o := opt
-			o.Targets = targets
+			o.Targets = w.Targets
+			for _, l := range w.Leads {
+				o.LeadRequests = append(o.LeadRequests, runner.LeadRequest{ContactID: l.ContactID, AdminID: l.AdminID, At: l.At})
+			}
 			sum, err := runner.Run(ctx, o, runner.Extract|runner.Transform|runner.Load)
 			written := 0
 			if sum != nil {

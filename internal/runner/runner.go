@@ -83,6 +83,11 @@ type Options struct {
 	// other object is read, no watermark moves, no delete is looked for.
 	Targets     map[string][]string
 	FullRefresh bool
+	// LeadRequests are people a teammate asked a Salesforce Lead for
+	// (ferry serve's inbox app): recorded before the run's extraction,
+	// they qualify for the lead-capture workflow whatever its rule. The
+	// people should also be Targets, so that the run reads them.
+	LeadRequests []LeadRequest
 	// LockWait is how long to wait for the data dir while another
 	// process holds it (a ferry serve batch holds it for seconds).
 	LockWait time.Duration
@@ -443,6 +448,9 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 			return err
 		}
 	}
+	if err := r.recordLeadRequests(ctx); err != nil {
+		return err
+	}
 	if stages&Extract != 0 {
 		extractFn := r.extract
 		if r.opt.FromHandOffs != nil {
@@ -580,6 +588,26 @@ func (r *run) readBack(ctx context.Context) error {
 	r.opt.Targets, r.landed, r.handed, r.readingBack = targets, nil, nil, true
 	defer func() { r.opt.Targets, r.readingBack = named, false }()
 	return r.extract(ctx)
+}
+
+// LeadRequest is a teammate's request for a person's Salesforce Lead.
+type LeadRequest struct {
+	ContactID string // Intercom contact id
+	AdminID   string // Intercom admin id of the teammate
+	At        time.Time
+}
+
+// recordLeadRequests keeps the run's lead requests in
+// ferry.lead_requests; a request already there (a batch run again) stays
+// as first recorded.
+func (r *run) recordLeadRequests(ctx context.Context) error {
+	for _, q := range r.opt.LeadRequests {
+		if _, err := r.st.DB.ExecContext(ctx, `INSERT INTO ferry.lead_requests VALUES ($1, nullif($2, ''), $3, $4) ON CONFLICT DO NOTHING`,
+			q.ContactID, q.AdminID, q.At, r.id); err != nil {
+			return fmt.Errorf("record the Lead requested for Intercom contact %s: %w", q.ContactID, err)
+		}
+	}
+	return nil
 }
 
 // findCatchUp, before a targeted run's extraction, finds the objects

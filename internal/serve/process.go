@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
@@ -15,7 +16,44 @@ import (
 // syncs, and reports the records written. It must be safe to run the
 // same batch again after a crash: the ledger and the syncs' keys make a
 // repeated write a no-op, as for scheduled runs.
-type Batch func(ctx context.Context, targets map[string][]string) (written int, err error)
+type Batch func(ctx context.Context, w Work) (written int, err error)
+
+// Work is what a batch of notifications asks for: the records to read
+// again ("intercom.contacts" → ids), and the people a teammate asked a
+// Salesforce Lead for.
+type Work struct {
+	Targets map[string][]string
+	Leads   []LeadRequest
+}
+
+// LeadRequest is a teammate's "Create Lead" for a person (the inbox app).
+type LeadRequest struct {
+	ContactID, AdminID string
+	At                 time.Time
+}
+
+// LeadTopic is the topic of the requests ferry serve stores itself for
+// its inbox app's "Create Lead": kept in the inbox like a notification,
+// they are synced, retried and deduplicated the same way.
+const LeadTopic = "ferry.lead.requested"
+
+// RequestLead stores a request for contact's Salesforce Lead, made by
+// admin, to be synced by the next batch.
+func (in *Inbox) RequestLead(contact, admin string, now time.Time) error {
+	item, err := json.Marshal(map[string]string{"type": "contact", "id": contact, "admin_id": admin})
+	if err != nil {
+		return err
+	}
+	n := Notification{Type: "notification_event", ID: fmt.Sprintf("lead_%d", now.UnixNano()), Topic: LeadTopic, CreatedAt: now.Unix()}
+	n.Data.Type = "notification_event_data"
+	n.Data.Item = item
+	raw, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	_, err = in.Add(n, raw)
+	return err
+}
 
 // Processor syncs the inbox's notifications in small batches.
 type Processor struct {
@@ -95,11 +133,12 @@ func (p *Processor) Once(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	targets, ids := Targets(ps)
+	work, ids := Targets(ps)
+	targets := work.Targets
 	start := time.Now()
 	written := 0
 	if len(targets) > 0 {
-		written, err = p.Run(ctx, targets)
+		written, err = p.Run(ctx, work)
 		if err != nil {
 			p.Metrics.add(&p.Metrics.Failed, 1)
 			return 0, err
@@ -117,8 +156,10 @@ func (p *Processor) Once(ctx context.Context) (int, error) {
 
 // Targets turns notifications into the records to read again: the
 // contact a contact topic names, the conversation a conversation topic
-// names and its contacts. Topics about nothing ferry reads name nothing.
-func Targets(ps []Stored) (map[string][]string, []string) {
+// names and its contacts, the person a Lead is requested for. Topics
+// about nothing ferry reads name nothing.
+func Targets(ps []Stored) (Work, []string) {
+	var leads []LeadRequest
 	sets := map[string]map[string]bool{}
 	add := func(object, id string) {
 		if id == "" {
@@ -135,6 +176,7 @@ func Targets(ps []Stored) (map[string][]string, []string) {
 		var item struct {
 			Type     string               `json:"type"`
 			ID       string               `json:"id"`
+			AdminID  string               `json:"admin_id"`
 			Contact  *struct{ ID string } `json:"contact"`
 			Contacts *struct {
 				Contacts []struct{ ID string } `json:"contacts"`
@@ -144,6 +186,9 @@ func Targets(ps []Stored) (map[string][]string, []string) {
 			continue
 		}
 		switch {
+		case n.Topic == LeadTopic:
+			add("intercom.contacts", item.ID)
+			leads = append(leads, LeadRequest{ContactID: item.ID, AdminID: item.AdminID, At: time.Unix(n.CreatedAt, 0).UTC()})
 		case strings.HasPrefix(n.Topic, "contact.") && item.Type == "contact_tag" && item.Contact != nil:
 			add("intercom.contacts", item.Contact.ID)
 		case strings.HasPrefix(n.Topic, "contact."):
@@ -164,7 +209,7 @@ func Targets(ps []Stored) (map[string][]string, []string) {
 		}
 		sort.Strings(out[object])
 	}
-	return out, ids
+	return Work{Targets: out, Leads: leads}, ids
 }
 
 func targetCount(t map[string][]string) int {

@@ -92,7 +92,9 @@ func (h *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, http.StatusBadRequest, "malformed", "not JSON: "+err.Error())
 		return
 	}
-	if n.Type != "notification_event" || n.ID == "" || n.Topic == "" {
+	// ferry's own topic is for requests ferry serve stores itself, never
+	// for one delivered from outside.
+	if n.Type != "notification_event" || n.ID == "" || n.Topic == "" || n.Topic == LeadTopic {
 		h.reject(w, http.StatusBadRequest, "malformed", "not a notification_event with an id and a topic")
 		return
 	}
