@@ -11,6 +11,7 @@ CONVERGE_FAULTS ?= false
 BENCHFLAGS ?=
 FUZZTIME  ?= 30s
 DEMO_DIR  ?= .demo
+DEMO_PORT ?= 18080
 # The S3-compatible server the object-storage tests start (make tools).
 VERSITYGW_VERSION ?= v1.8.0
 
@@ -37,7 +38,7 @@ test-race: ## run the suite under the race detector
 	$(GO) test -race -count=1 ./...
 
 demo: build ## run the main job end to end against local emulators
-	@sh scripts/demo.sh $(DEMO_DIR)
+	@sh scripts/demo.sh $(DEMO_DIR) $(DEMO_PORT)
 
 emulator: build ## serve the emulators on :4010 (Intercom) and :4020 (Salesforce)
 	./bin/ferry emulator --dir .ferry-emulator --scale 1000

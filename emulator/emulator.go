@@ -158,14 +158,16 @@ func Serve(ctx context.Context, cfg Config, out io.Writer) error {
 }
 
 // Env renders the environment settings pipelines/intercom_salesforce.yaml
-// reads, for emulators at the given URLs.
+// reads, for emulators at the given URLs, and the emulated Intercom app's
+// client secret, which signs its webhooks (ferry serve).
 func Env(intercomURL, salesforceURL, keyFile string) string {
 	return fmt.Sprintf(`export INTERCOM_BASE_URL=%s
 export INTERCOM_ACCESS_TOKEN=%s
+export INTERCOM_CLIENT_SECRET=%s
 export SALESFORCE_LOGIN_URL=%s
 export SALESFORCE_CLIENT_ID=%s
 export SALESFORCE_CLIENT_SECRET=%s
 export SALESFORCE_USERNAME=%s
 export SALESFORCE_PRIVATE_KEY_FILE=%s
-`, intercomURL, intercom.Token, salesforceURL, salesforce.ClientID, salesforce.ClientSecret, salesforce.Username, keyFile)
+`, intercomURL, intercom.Token, intercom.ClientSecret, salesforceURL, salesforce.ClientID, salesforce.ClientSecret, salesforce.Username, keyFile)
 }

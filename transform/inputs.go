@@ -118,17 +118,42 @@ func Inputs(ctx context.Context, db *sql.DB, models []Model) (Fingerprint, error
 	return fp, nil
 }
 
+// ferryTracked are the ferry.* tables an incremental model may read, each
+// with the query of the ids it holds that runs after the one numbered seq
+// in ferry.run_order changed: a ferry.snapshot pair written by that run or
+// later (its load wrote them after its build), a person a teammate asked
+// a Lead for (recorded before the build of the run that recorded it).
+var ferryTracked = map[string]func(seq int64) string{
+	"snapshot": func(seq int64) string {
+		return fmt.Sprintf("SELECT unnest([intercom_id, sf_id]) FROM ferry.snapshot WHERE run_id IN (SELECT run_id FROM ferry.run_order WHERE seq >= %d)", seq)
+	},
+	"lead_requests": func(seq int64) string {
+		return fmt.Sprintf("SELECT intercom_id FROM ferry.lead_requests WHERE run_id IN (SELECT run_id FROM ferry.run_order WHERE seq > %d)", seq)
+	},
+}
+
+// trackedNames lists ferryTracked's tables in a fixed order.
+func trackedNames() []string {
+	names := make([]string, 0, len(ferryTracked))
+	for t := range ferryTracked {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // Changes is the query Build's Changed option takes: the id of every
 // raw.* record merged by a run after the one numbered seq in
-// ferry.run_order (the run whose build is published), and both ids of every
-// ferry.snapshot pair written by that run or later (its load wrote them
-// after its build).
+// ferry.run_order (the run whose build is published), and the ids the
+// tracked ferry.* tables changed since (ferryTracked).
 func (f Fingerprint) Changes(seq int64) string {
 	var parts []string
 	for _, t := range f.lineaged {
 		parts = append(parts, fmt.Sprintf("SELECT CAST(id AS VARCHAR) FROM raw.%q WHERE %s", t, mergedAfter(seq)))
 	}
-	parts = append(parts, fmt.Sprintf("SELECT unnest([intercom_id, sf_id]) FROM ferry.snapshot WHERE run_id IN (SELECT run_id FROM ferry.run_order WHERE seq >= %d)", seq))
+	for _, t := range trackedNames() {
+		parts = append(parts, ferryTracked[t](seq))
+	}
 	return strings.Join(parts, "\nUNION ALL\n")
 }
 
@@ -139,9 +164,9 @@ func mergedAfter(seq int64) string {
 }
 
 // Landed reports, for each raw.* table with lineage (as raw.<table>) and
-// for ferry.snapshot, whether a run after the one numbered seq in
-// ferry.run_order wrote to it: merged a record, or (the snapshot) recorded a
-// synced pair. Tables it does not list may have changed.
+// each tracked ferry.* table, whether a run after the one numbered seq in
+// ferry.run_order wrote to it: merged a record, recorded a synced pair or
+// a Lead request. Tables it does not list may have changed.
 func (f Fingerprint) Landed(ctx context.Context, db *sql.DB, seq int64) (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, t := range f.lineaged {
@@ -151,11 +176,13 @@ func (f Fingerprint) Landed(ctx context.Context, db *sql.DB, seq int64) (map[str
 		}
 		out["raw."+t] = landed
 	}
-	var snapshot bool
-	if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM ferry.snapshot WHERE run_id IN (SELECT run_id FROM ferry.run_order WHERE seq >= %d))", seq)).Scan(&snapshot); err != nil {
-		return nil, fmt.Errorf("changes of ferry.snapshot: %w", err)
+	for _, t := range trackedNames() {
+		var changed bool
+		if err := db.QueryRowContext(ctx, "SELECT EXISTS ("+ferryTracked[t](seq)+")").Scan(&changed); err != nil {
+			return nil, fmt.Errorf("changes of ferry.%s: %w", t, err)
+		}
+		out["ferry."+t] = changed
 	}
-	out["ferry.snapshot"] = snapshot
 	return out, nil
 }
 

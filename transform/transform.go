@@ -329,8 +329,9 @@ func order(models []Model) ([]Model, error) {
 
 // checkIncremental refuses an incremental model whose changes ferry could
 // not know: it may read raw.*, config.* (a change there rebuilds every
-// model), ferry.snapshot, and models that are incremental or tables naming
-// their record_ids, whose changed rows ferry tracks.
+// model), the ferry.* tables whose changes are tracked (ferryTracked), and
+// models that are incremental or tables naming their record_ids, whose
+// changed rows ferry tracks.
 func checkIncremental(m Model, byName map[string]Model) error {
 	if m.Materialized != "incremental" {
 		return nil
@@ -343,8 +344,8 @@ func checkIncremental(m Model, byName map[string]Model) error {
 		return fmt.Errorf("%s: incremental model %s reads %s (%s), whose changes ferry cannot track: make %s incremental, or a table with a record_ids header", m.Path, m.Name, d, dep.Path, d)
 	}
 	for _, g := range ferryTableRe.FindAllStringSubmatch(blankStrings(m.SQL), -1) {
-		if t := strings.ToLower(g[1]); t != "snapshot" {
-			return fmt.Errorf("%s: incremental model %s reads ferry.%s; of ferry's tables only ferry.snapshot's changes are tracked", m.Path, m.Name, t)
+		if t := strings.ToLower(g[1]); ferryTracked[t] == nil {
+			return fmt.Errorf("%s: incremental model %s reads ferry.%s; of ferry's tables only the changes of ferry.%s are tracked", m.Path, m.Name, t, strings.Join(trackedNames(), ", ferry."))
 		}
 	}
 	return nil
