@@ -15,7 +15,7 @@ DEMO_PORT ?= 18080
 # The S3-compatible server the object-storage tests start (make tools).
 VERSITYGW_VERSION ?= v1.8.0
 
-.PHONY: help build tools test test-race report-test bench bench-parquet image chaos conformance demo emulator fmt lint fuzz tidy clean
+.PHONY: help build tools test test-race report-test bench bench-serve bench-parquet image chaos conformance demo emulator fmt lint fuzz tidy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ image: ## build the container image (docs/orchestrators/Dockerfile) with docker;
 
 bench: build ## first sync, echo, converged and after-0.1%-changes runs at SCALE contacts; BENCHFLAGS=--keep
 	$(GO) run ./internal/bench --scale $(SCALE) --ferry ./bin/ferry $(BENCHFLAGS)
+
+bench-serve: build ## ferry serve: seconds from a conversation closed in Intercom to its completed Salesforce Task, at SCALE (10000) contacts
+	FERRY_BENCH_SCALE=$(if $(filter command line environment,$(origin SCALE)),$(SCALE),10000) $(GO) test ./internal/cli -run '^$$' -bench BenchmarkServe_CloseToTask -benchtime 1x -timeout 60m -v
 
 chaos: SCALE = $(if $(filter command line environment,$(origin SCALE)),$(SCALE),3000)
 chaos: ## ferry and the emulators killed at random under 20 % faults and 10 % lost answers, ROUNDS times at SCALE (3000) contacts; then convergence (CONVERGE_FAULTS=true keeps the failed requests on)

@@ -55,7 +55,7 @@ func newEmuProcess(t *testing.T, scale int) *emuProcess {
 	return p
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -40,14 +40,14 @@ func TestMain(m *testing.M) {
 // tests expect a rerun to converge), and with two declared syncs (an
 // update of Accounts, an upsert of Tasks), so that the crash, fault and
 // chaos tests cover them too.
-func smallBatchPipeline(t *testing.T) string {
+func smallBatchPipeline(t testing.TB) string {
 	t.Helper()
 	return testenv.WriteFile(t, smallBatchDir(t), "pipeline.yaml", settlesInOneRun(smallBatchText(t))+declaredSyncs)
 }
 
 // smallBatchText is the example pipeline with small Collections batches,
 // no search lag, and every shipped workflow on.
-func smallBatchText(t *testing.T) string {
+func smallBatchText(t testing.TB) string {
 	t.Helper()
 	b, err := os.ReadFile(pipelinePath())
 	if err != nil {
@@ -63,7 +63,7 @@ func smallBatchText(t *testing.T) string {
 }
 
 // smallBatchDir is a directory holding the declared syncs' models.
-func smallBatchDir(t *testing.T) string {
+func smallBatchDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	testenv.WriteFile(t, dir, "account_tiers.sql", tiersModel)

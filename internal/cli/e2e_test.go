@@ -23,7 +23,7 @@ type result struct {
 	stdout, stderr string
 }
 
-func ferry(t *testing.T, getenv func(string) string, args ...string) result {
+func ferry(t testing.TB, getenv func(string) string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := cli.Run(context.Background(), args, &out, &errb, getenv)

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"os"
 	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -42,7 +45,7 @@ func (s *served) kill() {
 
 // startServe runs `ferry serve` as a process on addr until the test ends
 // (or kill), with env and the emulated app's client secret.
-func startServe(t *testing.T, env []string, pipeline, dataDir, addr string) *served {
+func startServe(t testing.TB, env []string, pipeline, dataDir, addr string) *served {
 	t.Helper()
 	s := &served{cmd: exec.Command(ferryBin, "serve", "--pipeline", pipeline, "--data-dir", dataDir, "--listen", addr, "--batch-wait", "100ms")}
 	s.cmd.Env = append(env, "INTERCOM_CLIENT_SECRET="+intercom.ClientSecret)
@@ -72,7 +75,7 @@ func startServe(t *testing.T, env []string, pipeline, dataDir, addr string) *ser
 
 // openTasks returns the conversations whose contact is matched and whose
 // Task is still In Progress: open conversations a close will complete.
-func openTasks(t *testing.T, emu *testenv.Emulators, n int) []string {
+func openTasks(t testing.TB, emu *testenv.Emulators, n int) []string {
 	t.Helper()
 	var out []string
 	for _, task := range emu.SOQL("SELECT Intercom_Conversation_Id__c FROM Task WHERE Status = 'In Progress' ORDER BY Intercom_Conversation_Id__c") {
@@ -88,7 +91,7 @@ func openTasks(t *testing.T, emu *testenv.Emulators, n int) []string {
 
 // closeConversation closes a conversation in the Intercom emulator, which
 // notifies ferry serve.
-func closeConversation(t *testing.T, emu *testenv.Emulators, id string) {
+func closeConversation(t testing.TB, emu *testenv.Emulators, id string) {
 	t.Helper()
 	if code, b := emu.ICDo(http.MethodPost, "/conversations/"+id+"/parts", map[string]any{"message_type": "close", "type": "admin", "admin_id": "991200000"}); code != 200 {
 		t.Fatalf("close %s: %d %s", id, code, b)
@@ -97,7 +100,7 @@ func closeConversation(t *testing.T, emu *testenv.Emulators, id string) {
 
 // taskStatus is the Status of the one Task of a conversation; two Tasks
 // fail the test.
-func taskStatus(t *testing.T, emu *testenv.Emulators, conversation string) string {
+func taskStatus(t testing.TB, emu *testenv.Emulators, conversation string) string {
 	t.Helper()
 	got := emu.SOQL("SELECT Id, Status FROM Task WHERE Intercom_Conversation_Id__c = '" + conversation + "'")
 	if len(got) > 1 {
@@ -110,7 +113,7 @@ func taskStatus(t *testing.T, emu *testenv.Emulators, conversation string) strin
 }
 
 // waitFor polls cond until it holds or within has passed.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -122,7 +125,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 }
 
 // deliver posts a notification body to ferry serve with a signature.
-func deliver(t *testing.T, addr string, body []byte, sig string) int {
+func deliver(t testing.TB, addr string, body []byte, sig string) int {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/webhooks/intercom", bytes.NewReader(body))
 	req.Header.Set("X-Hub-Signature", sig)
@@ -135,7 +138,7 @@ func deliver(t *testing.T, addr string, body []byte, sig string) int {
 }
 
 // serveMetrics reads ferry serve's /metrics.
-func serveMetrics(t *testing.T, addr string) string {
+func serveMetrics(t testing.TB, addr string) string {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -326,4 +329,68 @@ func TestServe_ScheduledRunAtOnce(t *testing.T) {
 	})
 	waitFor(t, time.Minute, "the inbox emptied", func() bool { return strings.Contains(serveMetrics(t, addr), "ferry_webhook_pending 0\n") })
 	scheduledRunWritesNothing(t, emu, pipeline, dir)
+}
+
+// BenchmarkServe_CloseToTask measures, with ferry serve beside the
+// schedule, how long a conversation closed in Intercom takes to become a
+// completed Task in Salesforce: from the close (the emulator delivers its
+// webhook at once) to the Task read back Completed, one conversation at a
+// time. It seeds FERRY_BENCH_SCALE contacts (default 10,000), runs a
+// first sync and an echo run with ferry serve up, waits for the
+// notifications ferry's own writes caused to be synced, then closes
+// FERRY_BENCH_CLOSES conversations (default 20). The setup is most of the
+// time: make bench-serve runs it once (-benchtime 1x).
+func BenchmarkServe_CloseToTask(b *testing.B) {
+	envInt := func(name string, def int) int {
+		if s := os.Getenv(name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				b.Fatalf("%s=%s: want a positive number", name, s)
+			}
+			return n
+		}
+		return def
+	}
+	scale, closes := envInt("FERRY_BENCH_SCALE", 10_000), envInt("FERRY_BENCH_CLOSES", 20)
+	addr := freeAddr(b)
+	emu := testenv.StartEmulators(b, testenv.EmulatorOptions{Scale: scale, RateLimit: 100_000, Webhooks: intercom.Webhooks{URL: "http://" + addr + "/webhooks/intercom"}})
+	text, err := os.ReadFile(pipelinePath())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pipeline := testenv.WriteFile(b, b.TempDir(), "pipeline.yaml", enableShipped(b, string(text)))
+	dir := b.TempDir()
+	getenv := emu.Env(nil)
+	startServe(b, envList(getenv), pipeline, dir, addr)
+	for _, name := range []string{"first sync", "echo run"} {
+		t0 := time.Now()
+		if r := ferry(b, getenv, "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn", "--lock-wait", "10m"); r.code != 0 {
+			b.Fatalf("%s: exit %d\n%s", name, r.code, r.stderr)
+		}
+		b.Logf("%s: %s", name, time.Since(t0).Round(time.Millisecond))
+	}
+	t0 := time.Now()
+	waitFor(b, 30*time.Minute, "the notifications of ferry's own writes synced", func() bool {
+		return strings.Contains(serveMetrics(b, addr), "ferry_webhook_pending 0\n")
+	})
+	b.Logf("backlog of ferry's own writes synced %s after the echo run", time.Since(t0).Round(time.Millisecond))
+	open := openTasks(b, emu, closes)
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := range closes {
+		start := time.Now()
+		closeConversation(b, emu, open[i])
+		for taskStatus(b, emu, open[i]) != "Completed" {
+			if time.Since(start) > 2*time.Minute {
+				b.Fatalf("the Task of %s is not completed after 2 minutes", open[i])
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "ms-median")
+	b.ReportMetric(float64(lat[len(lat)-1].Milliseconds()), "ms-max")
+	b.Logf("%d contacts: close to completed Task, %d conversations: min %s, median %s, max %s", scale, len(lat), lat[0].Round(time.Millisecond), lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
 }

@@ -23,7 +23,7 @@ var shippedWorkflows = []string{"expansion_opportunities", "notifications", "sev
 
 // enableShipped turns the shipped workflows of a copy of the example
 // pipeline on.
-func enableShipped(t *testing.T, pipeline string) string {
+func enableShipped(t testing.TB, pipeline string) string {
 	t.Helper()
 	return switchShipped(t, pipeline, "false", "true")
 }
@@ -39,7 +39,7 @@ func settlesInOneRun(pipeline string) string {
 		"  lead_status_tags:\n    enabled: true\n", "  lead_status_tags:\n    enabled: false\n").Replace(pipeline)
 }
 
-func switchShipped(t *testing.T, pipeline, from, to string) string {
+func switchShipped(t testing.TB, pipeline, from, to string) string {
 	t.Helper()
 	for _, w := range shippedWorkflows {
 		old := "  " + w + ":\n    enabled: " + from + "\n"
