@@ -58,6 +58,14 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	}}
 	var mu sync.Mutex
 	var lastErr error
+	// The Salesforce calls of the last 24 hours and the daily budget, as
+	// the last batch accounted them (pipeline connections.salesforce.budget).
+	var sfUsed, sfBudget int
+	metrics.SalesforceCalls = func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return sfUsed, sfBudget
+	}
 	proc := &serve.Processor{Inbox: inbox, Max: batchMax, Wait: batchWait, Retry: 2 * time.Second, Metrics: metrics, Log: log,
 		Run: func(ctx context.Context, w serve.Work) (int, error) {
 			o := opt
@@ -77,6 +85,9 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 			}
 			mu.Lock()
 			lastErr = err
+			if sum != nil && sum.Budget != nil {
+				sfUsed, sfBudget = sum.Budget.UsedBefore+sum.Requests["salesforce"], sum.Budget.DailyCalls
+			}
 			mu.Unlock()
 			return written, err
 		}}

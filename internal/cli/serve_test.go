@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -228,6 +229,11 @@ func TestServe_ClosedConversationReachesSalesforce(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Fatalf("metrics lack %s:\n%s", want, m)
 		}
+	}
+	// The batches' Salesforce calls count against the pipeline's daily
+	// budget, and /metrics shows both.
+	if !regexp.MustCompile(`(?m)^ferry_salesforce_api_calls_used [1-9][0-9]*$`).MatchString(m) || !regexp.MustCompile(`(?m)^ferry_salesforce_api_budget [1-9][0-9]*$`).MatchString(m) {
+		t.Fatalf("metrics lack the Salesforce budget used:\n%s", m)
 	}
 	// The genuine notification names a conversation still open: its
 	// Task stays In Progress, and there is one.
