@@ -73,7 +73,14 @@ func NewLanding(root, system, object, runID string, extractedAt time.Time, cols 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create landing dir: %w", err)
 	}
+	// A run's extraction lands part-00000. A run that reads an object
+	// again (ferry serve's batch reading back what it wrote) lands the
+	// next free part after part-00001, the run's tombstones
+	// (state.TombstoneFile): the first file stays in the audit trail.
 	final := filepath.Join(dir, "part-00000.parquet")
+	for n := 2; fileExists(final); n++ {
+		final = filepath.Join(dir, fmt.Sprintf("part-%05d.parquet", n))
+	}
 	tmp := final + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
@@ -227,4 +234,9 @@ func (l *Landing) abort() {
 	l.f.Close()
 	os.Remove(l.tmp)
 	os.Remove(l.dir)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
