@@ -882,8 +882,10 @@ func (r *run) extract(ctx context.Context) error {
 		return err
 	}
 	for i, src := range srcs {
-		if err := r.record(ctx, src, results[i]); err != nil {
-			return err
+		for e := results[i]; e != nil; e = e.also {
+			if err := r.record(ctx, src, e); err != nil {
+				return err
+			}
 		}
 	}
 	var dels []objectDeletes
@@ -915,17 +917,36 @@ type extracted struct {
 	res        extract.Result
 	deletes    *deleteSearch // nil: not looked for
 	deletesErr error         // the search for deletes failed
+	also       *extracted    // a second read of the object in this run (by id)
 }
 
-// extractSource reads src's window into a landing file.
+// extractSource reads src's window into a landing file; in a targeted
+// run, the records named by id, and from the watermark too when src is
+// caught up (findCatchUp).
 func (r *run) extractSource(ctx context.Context, src extract.Source, landing string, upper time.Time) (*extracted, error) {
+	key := src.System() + "." + src.Object()
+	caughtUp := r.opt.Targets != nil && r.catchUp[key]
+	e, err := r.extractOne(ctx, src, landing, upper, r.opt.Targets != nil && !caughtUp)
+	if err != nil || !caughtUp || len(r.opt.Targets[key]) == 0 {
+		return e, err
+	}
+	// Read from the watermark, an object stops at the window's upper
+	// bound, behind now by the pipeline's lags: a record a notification
+	// names may have changed since. It is read by id as well.
+	e.also, err = r.extractOne(ctx, src, landing, upper, true)
+	return e, err
+}
+
+// extractOne reads src's window, or with byID the records the run's
+// Targets name, into a landing file.
+func (r *run) extractOne(ctx context.Context, src extract.Source, landing string, upper time.Time, byID bool) (*extracted, error) {
 	old, err := r.st.Watermark(ctx, r.st.DB, src.System(), src.Object())
 	if err != nil {
 		return nil, err
 	}
 	w := extract.Window{Upper: upper}
 	key := src.System() + "." + src.Object()
-	if r.opt.Targets != nil && !r.catchUp[key] {
+	if byID {
 		if t, ok := src.(extract.TargetedSource); !ok || !t.Targeted() {
 			return nil, fmt.Errorf("%s cannot be read by id", key)
 		}
@@ -1006,7 +1027,7 @@ func (r *run) record(ctx context.Context, src extract.Source, e *extracted) erro
 		r.landed = append(r.landed, landed{system: src.System(), object: src.Object(), file: res.File})
 		r.sum.Files[key] = res.File
 	}
-	r.sum.Extracted[key] = res.Rows
+	r.sum.Extracted[key] += res.Rows
 	if e.deletes != nil {
 		res.Requests += e.deletes.requests
 	}
