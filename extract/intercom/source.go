@@ -13,6 +13,7 @@ package intercom
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -316,43 +317,75 @@ func (s *Source) companies(ctx context.Context, w extract.Window) iter.Seq2[[]ex
 // Targeted: contacts and conversations can be read by id.
 func (s *Source) Targeted() bool { return s.Name == "contacts" || s.Name == "conversations" }
 
-// idsPerSearch bounds an id IN [...] search's list.
-const idsPerSearch = 100
+// idsPerPage is how many records named by id are fetched before their
+// rows are yielded.
+const idsPerPage = 150
 
-// byID reads the records w.IDs names with the same searches as an
-// incremental extraction, filtered on id instead of updated_at: the rows
-// are those a scheduled run would land for them.
+// byID reads the records w.IDs names, one GET each (fetchers at a time):
+// Intercom's search lags minutes behind writes, so a contact a webhook
+// just announced may not be found by search yet, while GET shows it. A
+// record Intercom answers 404 or 410 for is left out: deletes are the
+// schedule's to find.
 func (s *Source) byID(ctx context.Context, w extract.Window) iter.Seq2[[]extract.Row, error] {
 	return func(yield func([]extract.Row, error) bool) {
-		for start := 0; start < len(w.IDs); start += idsPerSearch {
-			ids := w.IDs[start:min(start+idsPerSearch, len(w.IDs))]
-			q := intercomapi.Cmp("id", "IN", ids)
-			if s.Name == "conversations" {
-				for page, err := range s.Client.SearchConversations(ctx, q, 150, nil) {
-					if err == nil {
-						var rows []extract.Row
-						rows, err = s.withParts(ctx, page, extract.Window{})
-						if err == nil && !yield(rows, nil) {
-							return
-						}
-					}
-					if err != nil {
-						yield(nil, err)
-						return
-					}
-				}
-				continue
+		for start := 0; start < len(w.IDs); start += idsPerPage {
+			ids := w.IDs[start:min(start+idsPerPage, len(w.IDs))]
+			rows := make([]extract.Row, len(ids))
+			errs := make([]error, len(ids))
+			sem := make(chan struct{}, fetchers)
+			var wg sync.WaitGroup
+			for i, id := range ids {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					rows[i], errs[i] = s.get(ctx, id)
+				}()
 			}
-			for page, err := range s.Client.SearchContacts(ctx, intercomapi.Search{Query: q, PerPage: 150}, nil) {
-				if err != nil {
-					yield(nil, err)
-					return
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				yield(nil, err)
+				return
+			}
+			kept := rows[:0]
+			for _, r := range rows {
+				if r.ID != "" {
+					kept = append(kept, r)
 				}
-				rows := keep(page, extract.Window{}, func(c intercomapi.Contact) (string, int64, []byte) { return c.ID, c.UpdatedAt, c.Raw })
-				if !yield(rows, nil) {
-					return
-				}
+			}
+			if !yield(kept, nil) {
+				return
 			}
 		}
 	}
+}
+
+// get fetches one contact or conversation by id; a zero Row when it is
+// gone.
+func (s *Source) get(ctx context.Context, id string) (extract.Row, error) {
+	if s.Name == "contacts" {
+		c, err := s.Client.GetContact(ctx, id)
+		if intercomapi.IsGone(err) {
+			return extract.Row{}, nil
+		}
+		if err != nil {
+			return extract.Row{}, fmt.Errorf("contact %s: %w", id, err)
+		}
+		return extract.Row{ID: c.ID, UpdatedAt: time.Unix(c.UpdatedAt, 0).UTC(), Record: c.Raw}, nil
+	}
+	raw, err := s.Client.GetConversation(ctx, id)
+	if intercomapi.IsGone(err) {
+		return extract.Row{}, nil
+	}
+	if err != nil {
+		return extract.Row{}, fmt.Errorf("conversation %s: %w", id, err)
+	}
+	var head struct {
+		ID        string `json:"id"`
+		UpdatedAt int64  `json:"updated_at"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil || head.ID == "" {
+		return extract.Row{}, fmt.Errorf("conversation %s: not a conversation: %v", id, err)
+	}
+	return extract.Row{ID: head.ID, UpdatedAt: time.Unix(head.UpdatedAt, 0).UTC(), Record: raw}, nil
 }

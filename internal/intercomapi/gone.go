@@ -58,6 +58,13 @@ func (c *Client) CompanyGone(ctx context.Context, id string) (bool, error) {
 	return gone, err
 }
 
+// IsGone reports whether a lookup's error is Intercom saying the record is
+// not there (404) or merged away (410).
+func IsGone(err error) bool {
+	gone, _, rest := goneAnswer(err)
+	return gone && rest == nil
+}
+
 // goneAnswer reads a lookup's error: none (the record is there), 404, 410
 // with its canonical contact, or a real error.
 func goneAnswer(err error) (bool, string, error) {
