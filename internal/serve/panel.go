@@ -67,8 +67,10 @@ type snapshot struct {
 	asOf    time.Time // when the warehouse's last successful run finished
 	builtAt time.Time
 	people  int64 // rows, one per Intercom contact
-	stmts   map[string]string
-	readers sync.WaitGroup
+	// The lookups, prepared once: planning a statement costs more than
+	// the indexed read it makes.
+	person, opportunities, cases *sql.Stmt
+	readers                      sync.WaitGroup
 }
 
 // mark tells whether the warehouse was written: DuckDB commits to the file
@@ -182,7 +184,7 @@ func (p *Panel) refresh(ctx context.Context, warehousePath string) error {
 	}
 	if old != nil {
 		old.readers.Wait()
-		old.db.Close()
+		old.close()
 		removeDB(old.path)
 	}
 	return nil
@@ -225,10 +227,9 @@ func build(ctx context.Context, warehouse, path string, stmts map[string]string)
 		args []any
 	}{
 		{"BuildMeta", nil},
+		{"BuildOwners", nil},
 		{"BuildPeople", nil},
 		{"IndexPeople", nil},
-		{"BuildAccounts", nil},
-		{"IndexAccounts", nil},
 		{"BuildOpportunities", []any{maxOpportunities}},
 		{"IndexOpportunities", nil},
 		{"BuildCases", []any{maxCases}},
@@ -259,14 +260,33 @@ func openSnapshot(ctx context.Context, path string, stmts map[string]string) (*s
 	if err != nil {
 		return nil, err
 	}
-	s := &snapshot{db: db, path: path, builtAt: time.Now().UTC(), stmts: stmts}
+	s := &snapshot{db: db, path: path, builtAt: time.Now().UTC()}
 	var asOf sql.NullTime
 	if err := db.QueryRowContext(ctx, stmts["LookupMeta"]).Scan(&asOf, &s.people); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("panel: read %s: %w", path, err)
 	}
 	s.asOf = asOf.Time
+	for _, st := range []struct {
+		stmt **sql.Stmt
+		name string
+	}{{&s.person, "LookupPerson"}, {&s.opportunities, "LookupOpportunities"}, {&s.cases, "LookupCases"}} {
+		if *st.stmt, err = db.PrepareContext(ctx, stmts[st.name]); err != nil {
+			s.close()
+			return nil, fmt.Errorf("panel: prepare %s: %w", st.name, err)
+		}
+	}
 	return s, nil
+}
+
+// close closes the snapshot's statements and database.
+func (s *snapshot) close() error {
+	for _, st := range []*sql.Stmt{s.person, s.opportunities, s.cases} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	return s.db.Close()
 }
 
 func removeDB(path string) {
@@ -286,7 +306,7 @@ func (p *Panel) Close() error {
 		return nil
 	}
 	s.readers.Wait()
-	err := s.db.Close()
+	err := s.close()
 	removeDB(s.path)
 	return err
 }
@@ -358,7 +378,7 @@ func (p *Panel) lookup(ctx context.Context, intercomID string) (*person, error) 
 		score                                             sql.NullFloat64
 		openOpps, openCases                               sql.NullInt64
 	)
-	err := s.db.QueryRowContext(ctx, s.stmts["LookupPerson"], intercomID).Scan(&icName, &icEmail, &object, &sfID, &name, &email, &owner,
+	err := s.person.QueryRowContext(ctx, intercomID).Scan(&icName, &icEmail, &object, &sfID, &name, &email, &owner,
 		&company, &status, &accountID, &accountName, &website, &domain, &accountOwner, &country, &score, &band, &openOpps, &openCases)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -384,7 +404,7 @@ func (p *Panel) lookup(ctx context.Context, intercomID string) (*person, error) 
 }
 
 func opportunitiesOf(ctx context.Context, s *snapshot, accountID string) ([]opportunity, error) {
-	rows, err := s.db.QueryContext(ctx, s.stmts["LookupOpportunities"], accountID)
+	rows, err := s.opportunities.QueryContext(ctx, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("panel: opportunities of %s: %w", accountID, err)
 	}
@@ -403,7 +423,7 @@ func opportunitiesOf(ctx context.Context, s *snapshot, accountID string) ([]oppo
 }
 
 func casesOf(ctx context.Context, s *snapshot, accountID string) ([]supportCase, error) {
-	rows, err := s.db.QueryContext(ctx, s.stmts["LookupCases"], accountID)
+	rows, err := s.cases.QueryContext(ctx, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("panel: cases of %s: %w", accountID, err)
 	}

@@ -1,10 +1,11 @@
 -- Statements of the inbox panel's snapshot (internal/serve/panel.go).
 --
--- Build: run on a read-only handle of the warehouse, with the new snapshot
--- file attached as `panel`. They copy into it only what a view shows, keyed
--- for point lookups: one row per Intercom contact, and per Account its
--- open opportunities and open Cases, each list cut to what the panel can
--- show plus a count of the rest. A view then reads the snapshot and never
+-- Build: run on one connection to a read-only handle of the warehouse,
+-- with the new snapshot file attached as `panel`. They copy into it only
+-- what a view shows, keyed for point lookups (DuckDB uses an ART index for
+-- an equality filter matching few rows): one row per Intercom contact with
+-- their Account, and per Account its open opportunities and open Cases,
+-- each list cut to what the panel can show plus a count of the rest. A view then reads the snapshot and never
 -- the warehouse, which a sync holds exclusively while it runs.
 --
 -- Columns the models do not carry (a person's and a user's name, a Lead's
@@ -42,21 +43,24 @@ SELECT
 FROM ferry.runs
 WHERE status = 'succeeded';
 
+-- name: BuildOwners
+-- Salesforce users by Id, with the name the panel shows for an owner.
+CREATE TEMP TABLE owners AS
+SELECT
+    users.sf_id,
+    coalesce(nullif(trim(raw_users."Name"), ''), users.email_norm) AS name
+FROM stg_salesforce__users AS users
+LEFT JOIN raw.salesforce__user AS raw_users
+    ON raw_users.id = users.sf_id;
+
 -- name: BuildPeople
 -- One row per Intercom contact ferry has extracted, with the Salesforce
 -- Contact or Lead that int_people_identity matched to it (none when
--- unmatched).
+-- unmatched) and that person's Account, so that a view is one indexed
+-- lookup. Account columns repeat for each of its people; the columnar
+-- file stores the repeats compressed.
 CREATE TABLE panel.people AS
-WITH users AS (
-    SELECT
-        users.sf_id,
-        coalesce(nullif(trim(raw_users."Name"), ''), users.email_norm) AS name
-    FROM stg_salesforce__users AS users
-    LEFT JOIN raw.salesforce__user AS raw_users
-        ON raw_users.id = users.sf_id
-),
-
-contacts AS (
+WITH contacts AS (
     SELECT
         sf_id,
         name,
@@ -90,47 +94,6 @@ people AS (
     SELECT * FROM leads
 ),
 
-final AS (
-    SELECT
-        intercom.intercom_id,
-        intercom.name AS intercom_name,
-        intercom.email AS intercom_email,
-        identity.sf_object,
-        identity.sf_id,
-        people.name,
-        people.email,
-        users.name AS owner_name,
-        people.account_id,
-        people.company,
-        people.status
-    FROM stg_intercom__contacts AS intercom
-    LEFT JOIN int_people_identity AS identity
-        ON identity.intercom_id = intercom.intercom_id
-    LEFT JOIN people
-        ON people.sf_id = identity.sf_id
-    LEFT JOIN users
-        ON users.sf_id = people.owner_id
-    WHERE NOT coalesce(intercom.is_deleted, false)
-)
-
-SELECT * FROM final;
-
--- name: IndexPeople
-CREATE UNIQUE INDEX people_intercom_id ON panel.people (intercom_id);
-
--- name: BuildAccounts
--- Every live Account, with its health and how many open opportunities and
--- open Cases it has (the lists below hold only the first few).
-CREATE TABLE panel.accounts AS
-WITH users AS (
-    SELECT
-        users.sf_id,
-        coalesce(nullif(trim(raw_users."Name"), ''), users.email_norm) AS name
-    FROM stg_salesforce__users AS users
-    LEFT JOIN raw.salesforce__user AS raw_users
-        ON raw_users.id = users.sf_id
-),
-
 countries AS (
     SELECT
         id,
@@ -156,21 +119,21 @@ open_cases AS (
     GROUP BY account_id
 ),
 
-final AS (
+accounts AS (
     SELECT
         accounts.sf_id AS account_id,
         accounts.name,
         accounts.website,
         accounts.domain_norm AS domain,
-        users.name AS owner_name,
+        owners.name AS owner_name,
         countries.country,
         health.health_score,
         health.health_band,
         coalesce(open_opportunities.n, 0) AS open_opportunities,
         coalesce(open_cases.n, 0) AS open_cases
     FROM stg_salesforce__accounts AS accounts
-    LEFT JOIN users
-        ON users.sf_id = accounts.owner_id
+    LEFT JOIN owners
+        ON owners.sf_id = accounts.owner_id
     LEFT JOIN countries
         ON countries.id = accounts.sf_id
     LEFT JOIN account_health AS health
@@ -180,27 +143,52 @@ final AS (
     LEFT JOIN open_cases
         ON open_cases.account_id = accounts.sf_id
     WHERE NOT accounts.is_deleted
+),
+
+final AS (
+    SELECT
+        intercom.intercom_id,
+        intercom.name AS intercom_name,
+        intercom.email AS intercom_email,
+        identity.sf_object,
+        identity.sf_id,
+        people.name,
+        people.email,
+        owners.name AS owner_name,
+        people.company,
+        people.status,
+        accounts.account_id,
+        accounts.name AS account_name,
+        accounts.website,
+        accounts.domain,
+        accounts.owner_name AS account_owner_name,
+        accounts.country,
+        CAST(accounts.health_score AS DOUBLE) AS health_score,
+        accounts.health_band,
+        accounts.open_opportunities,
+        accounts.open_cases
+    FROM stg_intercom__contacts AS intercom
+    LEFT JOIN int_people_identity AS identity
+        ON identity.intercom_id = intercom.intercom_id
+    LEFT JOIN people
+        ON people.sf_id = identity.sf_id
+    LEFT JOIN owners
+        ON owners.sf_id = people.owner_id
+    LEFT JOIN accounts
+        ON accounts.account_id = people.account_id
+    WHERE NOT coalesce(intercom.is_deleted, false)
 )
 
 SELECT * FROM final;
 
--- name: IndexAccounts
-CREATE UNIQUE INDEX accounts_account_id ON panel.accounts (account_id);
+-- name: IndexPeople
+CREATE UNIQUE INDEX people_intercom_id ON panel.people (intercom_id);
 
 -- name: BuildOpportunities
 -- An Account's open opportunities, the soonest to close first; the first
 -- $1 only (a single-select offers 10 options at most).
 CREATE TABLE panel.opportunities AS
-WITH users AS (
-    SELECT
-        users.sf_id,
-        coalesce(nullif(trim(raw_users."Name"), ''), users.email_norm) AS name
-    FROM stg_salesforce__users AS users
-    LEFT JOIN raw.salesforce__user AS raw_users
-        ON raw_users.id = users.sf_id
-),
-
-ranked AS (
+WITH ranked AS (
     SELECT
         opportunities.account_id,
         opportunities.sf_id AS opportunity_id,
@@ -225,10 +213,10 @@ final AS (
         ranked.stage,
         CAST(ranked.close_date AS DATE) AS close_date,
         CAST(ranked.amount AS DOUBLE) AS amount,
-        users.name AS owner_name
+        owners.name AS owner_name
     FROM ranked
-    LEFT JOIN users
-        ON users.sf_id = ranked.owner_id
+    LEFT JOIN owners
+        ON owners.sf_id = ranked.owner_id
     WHERE ranked.position <= $1
 )
 
@@ -296,29 +284,27 @@ SELECT
 -- name: LookupPerson
 -- The person and their Account (NULL columns when they have none).
 SELECT
-    people.intercom_name,
-    people.intercom_email,
-    people.sf_object,
-    people.sf_id,
-    people.name,
-    people.email,
-    people.owner_name,
-    people.company,
-    people.status,
-    accounts.account_id,
-    accounts.name,
-    accounts.website,
-    accounts.domain,
-    accounts.owner_name,
-    accounts.country,
-    accounts.health_score,
-    accounts.health_band,
-    accounts.open_opportunities,
-    accounts.open_cases
+    intercom_name,
+    intercom_email,
+    sf_object,
+    sf_id,
+    name,
+    email,
+    owner_name,
+    company,
+    status,
+    account_id,
+    account_name,
+    website,
+    domain,
+    account_owner_name,
+    country,
+    health_score,
+    health_band,
+    open_opportunities,
+    open_cases
 FROM people
-LEFT JOIN accounts
-    ON accounts.account_id = people.account_id
-WHERE people.intercom_id = $1;
+WHERE intercom_id = $1;
 
 -- name: LookupOpportunities
 SELECT
