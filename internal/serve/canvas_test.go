@@ -596,6 +596,35 @@ ORDER BY contacts.intercom_id LIMIT 1`)
 		if files, _ := filepath.Glob(filepath.Join(b.panel.Dir, "panel-*")); len(files) != 1 {
 			t.Errorf("snapshot files %v, want the current one only", files)
 		}
+
+		// A pipeline that does not build account_health (health
+		// disabled) still gets a panel, without health.
+		rw, err = duck.Open(b.warehouse)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = rw.Exec("DROP VIEW main.account_health")
+		rw.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.panel.Refresh(t.Context(), b.warehouse); err != nil {
+			t.Fatalf("refresh without account_health: %v", err)
+		}
+		c, _ := b.view(t, b.canvas.Initialize(), b.initialize(contact))
+		if slices.ContainsFunc(c.fields(), func(f string) bool { return strings.HasPrefix(f, "Health=") }) || !slices.Contains(c.fields(), "Email="+want[1]) {
+			t.Errorf("without account_health: %q", c.fields())
+		}
+	})
+
+	t.Run("before the first refresh", func(t *testing.T) {
+		fresh := *b.canvas
+		fresh.Panel = &Panel{Dir: t.TempDir()}
+		c, raw := b.view(t, fresh.Initialize(), b.initialize(contact))
+		validateCanvas(t, "initialize_response", raw)
+		if !slices.ContainsFunc(c.texts(), func(s string) bool { return strings.Contains(s, "not ready yet") }) {
+			t.Errorf("does not say the details are not ready: %s", raw)
+		}
 	})
 }
 

@@ -139,7 +139,10 @@ func (p *Panel) refresh(ctx context.Context, warehousePath string) error {
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
+	// The lock is needed while the warehouse is read only: a run may
+	// start as soon as the copy is made.
+	release := sync.OnceFunc(func() { lock.Release() })
+	defer release()
 	m, err := markOf(warehousePath)
 	if err != nil {
 		return fmt.Errorf("panel: %w", err)
@@ -166,6 +169,7 @@ func (p *Panel) refresh(ctx context.Context, warehousePath string) error {
 		removeDB(path)
 		return err
 	}
+	release()
 	s, err := openSnapshot(ctx, path, stmts)
 	if err != nil {
 		removeDB(path)
