@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-//go:embed state/*.sql transform/*.sql report/*.sql
+//go:embed state/*.sql transform/*.sql report/*.sql serve/*.sql
 var files embed.FS
 
 // Macros returns the SQL macros created before models are built.
@@ -52,6 +52,10 @@ func Statements() (map[string]string, error) { return statements("state/queries.
 // ReportStatements parses report/queries.sql (the queries of `ferry
 // report`) into name -> SQL.
 func ReportStatements() (map[string]string, error) { return statements("report/queries.sql") }
+
+// PanelStatements parses serve/panel.sql (the inbox panel's snapshot,
+// internal/serve) into name -> SQL.
+func PanelStatements() (map[string]string, error) { return statements("serve/panel.sql") }
 
 // statements parses the `-- name: X` blocks of one embedded file.
 func statements(path string) (map[string]string, error) {

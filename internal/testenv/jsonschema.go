@@ -8,25 +8,35 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/goccy/go-yaml"
 )
 
 // Schemas validates JSON values against JSON Schema (draft 2020-12)
 // documents, for the keywords the OpenLineage specification uses: type,
 // properties, required, additionalProperties, items, enum, allOf, anyOf,
 // oneOf, not, $ref (within a document, and to another loaded document by
-// its $id) and the formats date-time, uri and uuid. A keyword it does not
+// its $id) and the formats date-time, uri and uuid; and OpenAPI 3.0's
+// schema objects (nullable; default and x- extensions as annotations), for
+// excerpts of OpenAPI descriptions (OpenAPIExcerpt). A keyword it does not
 // know is an error, so a schema it cannot check is never passed silently.
 type Schemas struct {
 	docs map[string]any // $id -> document
 }
 
-// LoadSchemas reads schema documents from files.
+// LoadSchemas reads schema documents from files: JSON, or YAML when the
+// name ends in .yaml or .yml.
 func LoadSchemas(paths ...string) (*Schemas, error) {
 	s := &Schemas{docs: map[string]any{}}
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return nil, err
+		}
+		if strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml") {
+			if b, err = yaml.YAMLToJSON(b); err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
 		}
 		var doc map[string]any
 		if err := json.Unmarshal(b, &doc); err != nil {
@@ -79,7 +89,7 @@ func (s *Schemas) resolve(ref, base string) (any, string, error) {
 var (
 	uuidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	// Annotations carry no constraint.
-	annotations = map[string]bool{"description": true, "example": true, "$schema": true, "$id": true, "$defs": true, "title": true}
+	annotations = map[string]bool{"description": true, "example": true, "$schema": true, "$id": true, "$defs": true, "title": true, "default": true}
 )
 
 func (s *Schemas) check(schema any, base string, v any, at string) error {
@@ -93,8 +103,12 @@ func (s *Schemas) check(schema any, base string, v any, at string) error {
 	if !ok {
 		return fmt.Errorf("%s: bad schema", at)
 	}
+	// OpenAPI 3.0: nullable: true admits null whatever the other keywords.
+	if v == nil && sc["nullable"] == true {
+		return nil
+	}
 	for k, kw := range sc {
-		if annotations[k] {
+		if annotations[k] || k == "nullable" || strings.HasPrefix(k, "x-") {
 			continue
 		}
 		var err error
