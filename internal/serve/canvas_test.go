@@ -347,7 +347,7 @@ WHERE account_id = $1 AND NOT is_closed AND NOT is_deleted ORDER BY close_date, 
 
 	t.Run("switching opportunity", func(t *testing.T) {
 		if shown == nil {
-			t.Skip("no canvas to switch from")
+			t.Fatal("no canvas to switch from: the view above failed")
 		}
 		current := map[string]any{"content": map[string]any{"components": []any{}}, "stored_data": shown.Canvas.StoredData}
 		c, raw := b.view(t, b.canvas.Submit(), b.submit(contact, componentOpportunity, map[string]any{componentOpportunity: opps[1][0]}, current))
@@ -632,7 +632,7 @@ ORDER BY contacts.intercom_id LIMIT 1`)
 // for writing, as a scheduled `ferry run` does.
 func holdWarehouse(t *testing.T, path string, fn func()) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCanvasHoldWarehouse$")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "FERRY_TEST_HOLD_WAREHOUSE="+path)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
@@ -653,18 +653,19 @@ func holdWarehouse(t *testing.T, path string, fn func()) {
 	}
 }
 
-// TestCanvasHoldWarehouse is holdWarehouse's other process: it holds the
-// warehouse until its stdin closes.
-func TestCanvasHoldWarehouse(t *testing.T) {
-	path := os.Getenv("FERRY_TEST_HOLD_WAREHOUSE")
-	if path == "" {
-		t.Skip("the helper process of TestCanvas")
+// TestMain runs the tests, or, in the process holdWarehouse starts,
+// holds the warehouse open for writing until stdin closes.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("FERRY_TEST_HOLD_WAREHOUSE"); path != "" {
+		db, err := duck.Open(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("holding")
+		io.Copy(io.Discard, os.Stdin)
+		db.Close()
+		os.Exit(0)
 	}
-	db, err := duck.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Println("holding")
-	io.Copy(io.Discard, os.Stdin)
-	db.Close()
+	os.Exit(m.Run())
 }

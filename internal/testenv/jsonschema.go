@@ -8,35 +8,26 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/goccy/go-yaml"
 )
 
 // Schemas validates JSON values against JSON Schema (draft 2020-12)
 // documents, for the keywords the OpenLineage specification uses: type,
 // properties, required, additionalProperties, items, enum, allOf, anyOf,
 // oneOf, not, $ref (within a document, and to another loaded document by
-// its $id) and the formats date-time, uri and uuid; and OpenAPI 3.0's
-// schema objects (nullable; default and x- extensions as annotations), for
-// excerpts of OpenAPI descriptions (OpenAPIExcerpt). A keyword it does not
-// know is an error, so a schema it cannot check is never passed silently.
+// its $id) and the formats date-time, uri and uuid; and minItems and
+// maxItems, which the Canvas Kit schema uses. A keyword it does not know
+// is an error, so a schema it cannot check is never passed silently.
 type Schemas struct {
 	docs map[string]any // $id -> document
 }
 
-// LoadSchemas reads schema documents from files: JSON, or YAML when the
-// name ends in .yaml or .yml.
+// LoadSchemas reads schema documents from files.
 func LoadSchemas(paths ...string) (*Schemas, error) {
 	s := &Schemas{docs: map[string]any{}}
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return nil, err
-		}
-		if strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml") {
-			if b, err = yaml.YAMLToJSON(b); err != nil {
-				return nil, fmt.Errorf("%s: %w", p, err)
-			}
 		}
 		var doc map[string]any
 		if err := json.Unmarshal(b, &doc); err != nil {
@@ -89,7 +80,7 @@ func (s *Schemas) resolve(ref, base string) (any, string, error) {
 var (
 	uuidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	// Annotations carry no constraint.
-	annotations = map[string]bool{"description": true, "example": true, "$schema": true, "$id": true, "$defs": true, "title": true, "default": true}
+	annotations = map[string]bool{"description": true, "example": true, "$schema": true, "$id": true, "$defs": true, "title": true}
 )
 
 func (s *Schemas) check(schema any, base string, v any, at string) error {
@@ -103,12 +94,8 @@ func (s *Schemas) check(schema any, base string, v any, at string) error {
 	if !ok {
 		return fmt.Errorf("%s: bad schema", at)
 	}
-	// OpenAPI 3.0: nullable: true admits null whatever the other keywords.
-	if v == nil && sc["nullable"] == true {
-		return nil
-	}
 	for k, kw := range sc {
-		if annotations[k] || k == "nullable" || strings.HasPrefix(k, "x-") {
+		if annotations[k] {
 			continue
 		}
 		var err error
@@ -167,6 +154,13 @@ func (s *Schemas) check(schema any, base string, v any, at string) error {
 					if err = s.check(kw, base, e, fmt.Sprintf("%s[%d]", at, i)); err != nil {
 						break
 					}
+				}
+			}
+		case "minItems", "maxItems":
+			if l, ok := v.([]any); ok {
+				n := int(kw.(float64))
+				if k == "minItems" && len(l) < n || k == "maxItems" && len(l) > n {
+					err = fmt.Errorf("%s: %d items, %s %d", at, len(l), k, n)
 				}
 			}
 		case "allOf":
