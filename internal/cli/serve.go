@@ -14,6 +14,11 @@ import (
 	"github.com/ferry-sync/ferry/internal/serve"
 )
 
+// panelEvery is how often ferry serve looks for a warehouse changed by
+// another process (the schedule's runs) to refresh the inbox app's
+// snapshot from.
+const panelEvery = 30 * time.Second
+
 // serveCmd is `ferry serve`: the webhook receiver and the micro-syncs of
 // what it receives, until interrupted.
 func serveCmd(ctx context.Context, e *env, args []string) error {
@@ -22,8 +27,9 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	var batchMax int
 	var batchWait, maxAge time.Duration
 	fs := newFlagSet("serve", "Receive Intercom's webhook notifications and sync the records they name within seconds, through the\n"+
-		"same models and syncs as `ferry run` (which stays the safety net). The app's client secret, which signs the\n"+
-		"notifications, comes from INTERCOM_CLIENT_SECRET. Endpoints: POST /webhooks/intercom, GET /healthz, /readyz, /metrics.", e.stdout)
+		"same models and syncs as `ferry run` (which stays the safety net), and serve the Intercom inbox app (Canvas Kit)\n"+
+		"from a snapshot of the warehouse. The app's client secret, which signs both, comes from INTERCOM_CLIENT_SECRET.\n"+
+		"Endpoints: POST /webhooks/intercom, /canvas/initialize, /canvas/submit; GET /healthz, /readyz, /metrics.", e.stdout)
 	p.register(fs)
 	fs.StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&inboxDir, "inbox", "", "where notifications are kept until synced (default <data-dir>/webhooks; required with an s3:// data dir)")
@@ -58,6 +64,7 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	}}
 	var mu sync.Mutex
 	var lastErr error
+	batches := 0 // batches run
 	// The Salesforce calls of the last 24 hours and the daily budget, as
 	// the last batch accounted them (pipeline connections.salesforce.budget).
 	var sfUsed, sfBudget int
@@ -85,6 +92,7 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 			}
 			mu.Lock()
 			lastErr = err
+			batches++
 			if sum != nil && sum.Budget != nil {
 				sfUsed, sfBudget = sum.Budget.UsedBefore+sum.Requests["salesforce"], sum.Budget.DailyCalls
 			}
@@ -92,8 +100,48 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 			return written, err
 		}}
 	recv := &serve.Receiver{Secret: []byte(secret), Inbox: inbox, MaxBody: serve.DefaultMaxBody, MaxAge: maxAge, Metrics: metrics, Log: log, Stored: proc.Wake}
+
+	// The inbox app answers from a snapshot of the warehouse, refreshed
+	// between batches: after one that ran, and every panelEvery to see
+	// the schedule's runs (an unchanged warehouse is not copied again).
+	panel := &serve.Panel{Dir: filepath.Join(inboxDir, "panel"), Metrics: metrics, Log: log}
+	defer panel.Close()
+	warehouse := filepath.Join(opt.DataDir, "warehouse.duckdb")
+	var lastRefresh time.Time
+	seen := -1 // the batches run when the snapshot was last refreshed
+	proc.Idle = func(ctx context.Context) {
+		mu.Lock()
+		n := batches
+		mu.Unlock()
+		if n == seen && time.Since(lastRefresh) < panelEvery {
+			return
+		}
+		seen, lastRefresh = n, time.Now()
+		switch err := panel.Refresh(ctx, warehouse); {
+		case err == nil, errors.Is(err, serve.ErrPanelUnchanged):
+		case errors.Is(err, serve.ErrPanelBusy):
+			log.Info("the inbox app's snapshot was not refreshed: a run holds the warehouse", "err", err)
+			seen = -1 // try again at the next tick
+		default:
+			log.Warn("the inbox app's snapshot was not refreshed", "err", err)
+		}
+	}
+	canvas := &serve.Canvas{Secret: []byte(secret), Panel: panel, Metrics: metrics, Log: log}
+	if opt.Pipeline.Workflows.LeadCapture.Enabled {
+		// "Create Lead" runs the lead-capture sync for that one person:
+		// the request waits in the inbox like a notification.
+		canvas.CreateLead = func(ctx context.Context, contactID, adminID string) error {
+			if err := inbox.RequestLead(contactID, adminID, time.Now()); err != nil {
+				return err
+			}
+			proc.Wake()
+			return nil
+		}
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/webhooks/intercom", recv)
+	mux.Handle("/canvas/initialize", canvas.Initialize())
+	mux.Handle("/canvas/submit", canvas.Submit())
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {

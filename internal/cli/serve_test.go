@@ -454,3 +454,113 @@ func BenchmarkServe_CloseToTask(b *testing.B) {
 		}
 	}
 }
+
+// postCanvas sends a Canvas Kit request to ferry serve, signed with the
+// emulated app's client secret unless sig is given.
+func postCanvas(t testing.TB, addr, path string, req map[string]any, sig ...string) (int, map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(req)
+	s := serve.SignCanvas([]byte(intercom.ClientSecret), body)
+	if len(sig) > 0 {
+		s = sig[0]
+	}
+	hr, _ := http.NewRequest(http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("X-Body-Signature", s)
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// TestServe_InboxApp: ferry serve's Canvas Kit inbox app shows a person's
+// Salesforce record from the warehouse without a Salesforce request, and
+// its Create Lead button, for a person Salesforce does not know and the
+// lead-capture rule does not take, writes one Lead within seconds; a
+// forged request is refused; a scheduled run afterwards writes nothing.
+func TestServe_InboxApp(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 300, Webhooks: intercom.Webhooks{URL: "http://" + addr + "/webhooks/intercom", Backoff: 200 * time.Millisecond}})
+	pipeline := smallBatchPipeline(t)
+	dir := t.TempDir()
+	getenv := emu.Env(nil)
+	if r := ferry(t, getenv, "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
+	}
+	// A person with an email that Salesforce does not know and the rule
+	// does not capture (an Intercom lead: users get Leads anyway), and a
+	// person linked to a Salesforce Contact.
+	q := ferry(t, getenv, "query", "--data-dir", dir, "--format", "csv", `SELECT c.intercom_id, c.email FROM int_people_intercom AS c
+		WHERE c.role = 'lead' AND c.email_norm IS NOT NULL AND c.email_rank = 1
+		  AND c.intercom_id NOT IN (SELECT intercom_id FROM int_people_identity)
+		  AND c.intercom_id NOT IN (SELECT intercom_id FROM int_lead_capture_qualified)
+		  AND c.email_norm NOT IN (SELECT email_norm FROM stg_salesforce__leads WHERE email_norm IS NOT NULL UNION SELECT email_norm FROM stg_salesforce__contacts WHERE email_norm IS NOT NULL)
+		ORDER BY 1 LIMIT 1`)
+	lines := strings.Split(strings.TrimSpace(q.stdout), "\n")
+	if q.code != 0 || len(lines) != 2 {
+		t.Fatalf("no unknown Intercom lead with an email: exit %d\n%s%s", q.code, q.stdout, q.stderr)
+	}
+	unknown, email, _ := strings.Cut(lines[1], ",")
+	linked := linkedPairs(t, emu, 1)[0]
+	startServe(t, envList(getenv), pipeline, dir, addr)
+
+	admin := map[string]any{"type": "admin", "id": "991200000"}
+	req := func(contact string) map[string]any {
+		return map[string]any{"workspace_id": intercom.AppID, "workspace_region": "US", "admin": admin,
+			"contact": map[string]any{"type": "contact", "id": contact}, "conversation": map[string]any{"type": "conversation", "id": "1"}}
+	}
+	components := func(resp map[string]any) string {
+		b, _ := json.Marshal(resp["canvas"])
+		return string(b)
+	}
+	// The snapshot is taken once ferry serve is idle.
+	var shown map[string]any
+	waitFor(t, time.Minute, "the inbox app ready", func() bool {
+		code, resp := postCanvas(t, addr, "/canvas/initialize", req(testenv.Str(linked, "Intercom_Id__c")))
+		shown = resp
+		return code == 200 && !strings.Contains(components(resp), "not ready")
+	})
+	sf0 := emu.SFStats().TotalRequests
+	for range 5 {
+		code, resp := postCanvas(t, addr, "/canvas/initialize", req(testenv.Str(linked, "Intercom_Id__c")))
+		if code != 200 || !strings.Contains(components(resp), testenv.Str(linked, "Email")) {
+			t.Fatalf("the linked person's view: %d %s", code, components(resp))
+		}
+	}
+	if n := emu.SFStats().TotalRequests - sf0; n != 0 {
+		t.Fatalf("five views made %d Salesforce requests", n)
+	}
+	if !strings.Contains(components(shown), testenv.Str(linked, "Email")) {
+		t.Fatalf("the linked person's view lacks their Salesforce email: %s", components(shown))
+	}
+	if code, _ := postCanvas(t, addr, "/canvas/initialize", req(unknown), serve.SignCanvas([]byte("not the secret"), []byte("{}"))); code != http.StatusUnauthorized {
+		t.Fatalf("forged Canvas request: %d", code)
+	}
+	code, resp := postCanvas(t, addr, "/canvas/initialize", req(unknown))
+	if code != 200 || !strings.Contains(components(resp), `"id":"create_lead"`) {
+		t.Fatalf("no Create Lead for %s, unknown to Salesforce: %d %s", unknown, code, components(resp))
+	}
+	sub := req(unknown)
+	sub["component_id"], sub["input_values"], sub["current_canvas"] = "create_lead", map[string]any{}, resp["canvas"]
+	if code, resp := postCanvas(t, addr, "/canvas/submit", sub); code != 200 {
+		t.Fatalf("Create Lead: %d %s", code, components(resp))
+	}
+	start := time.Now()
+	waitFor(t, time.Minute, "the requested Lead created", func() bool {
+		return len(emu.SOQL("SELECT Id FROM Lead WHERE Email = '"+email+"'")) > 0
+	})
+	t.Logf("Create Lead to the Lead in Salesforce: %s", time.Since(start).Round(time.Millisecond))
+	waitFor(t, time.Minute, "the inbox emptied", func() bool { return strings.Contains(serveMetrics(t, addr), "ferry_webhook_pending 0\n") })
+	if got := emu.SOQL("SELECT Id, Intercom_Id__c, LeadSource FROM Lead WHERE Email = '" + email + "'"); len(got) != 1 || testenv.Str(got[0], "Intercom_Id__c") != unknown {
+		t.Fatalf("Leads for %s: %v", email, got)
+	}
+	scheduledRunWritesNothing(t, emu, pipeline, dir)
+	if got := emu.SOQL("SELECT Id FROM Lead WHERE Email = '" + email + "'"); len(got) != 1 {
+		t.Fatalf("Leads for %s after a scheduled run: %v", email, got)
+	}
+}

@@ -64,7 +64,12 @@ type Processor struct {
 	Retry   time.Duration // after a failed batch
 	Metrics *Metrics
 	Log     *slog.Logger
-	wake    chan struct{}
+	// Idle, when set, is called whenever the inbox has been emptied or
+	// found empty (after batches, and on the loop's tick), between
+	// batches: work that must not run beside one (the inbox app's panel
+	// refresh, which reads the warehouse) goes there.
+	Idle func(ctx context.Context)
+	wake chan struct{}
 }
 
 // Wake tells the processor a notification arrived.
@@ -106,6 +111,9 @@ func (p *Processor) Loop(ctx context.Context) {
 				continue
 			}
 			if done == 0 {
+				if p.Idle != nil {
+					p.Idle(ctx)
+				}
 				break
 			}
 		}
