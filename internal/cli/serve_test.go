@@ -197,6 +197,20 @@ func currentState(t testing.TB, getenv func(string) string, dir string) string {
 	return query(strings.Join(parts, " UNION ALL ") + " ORDER BY t")
 }
 
+// serveBed starts emulators of 300 contacts whose Intercom delivers
+// webhooks to addr (retrying after 200 ms), and runs a first sync into
+// dir; ferry serve is the caller's to start on addr.
+func serveBed(t *testing.T) (emu *testenv.Emulators, addr, pipeline, dir string) {
+	t.Helper()
+	addr = freeAddr(t)
+	emu = testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 300, Webhooks: intercom.Webhooks{URL: "http://" + addr + "/webhooks/intercom", Backoff: 200 * time.Millisecond}})
+	pipeline, dir = smallBatchPipeline(t), t.TempDir()
+	if r := ferry(t, emu.Env(nil), "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
+	}
+	return emu, addr, pipeline, dir
+}
+
 // TestServe_ClosedConversationReachesSalesforce: with ferry serve
 // receiving the emulator's webhooks, an open conversation closed in
 // Intercom becomes a completed Task in Salesforce within seconds, without
@@ -205,14 +219,8 @@ func currentState(t testing.TB, getenv func(string) string, dir string) string {
 // run afterwards writes nothing.
 func TestServe_ClosedConversationReachesSalesforce(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
-	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 300, Webhooks: intercom.Webhooks{URL: "http://" + addr + "/webhooks/intercom", Backoff: 200 * time.Millisecond}})
-	pipeline := smallBatchPipeline(t)
-	dir := t.TempDir()
+	emu, addr, pipeline, dir := serveBed(t)
 	getenv := emu.Env(nil)
-	if r := ferry(t, getenv, "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn"); r.code != 0 {
-		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
-	}
 	startServe(t, envList(getenv), pipeline, dir, addr)
 
 	open := openTasks(t, emu, 2)
@@ -293,14 +301,8 @@ func TestServe_ClosedConversationReachesSalesforce(t *testing.T) {
 // conversation, and a scheduled run afterwards writes nothing.
 func TestServe_KilledMidBatchConverges(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
-	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 300, Webhooks: intercom.Webhooks{URL: "http://" + addr + "/webhooks/intercom", Backoff: 200 * time.Millisecond}})
-	pipeline := smallBatchPipeline(t)
-	dir := t.TempDir()
+	emu, addr, pipeline, dir := serveBed(t)
 	getenv := emu.Env(nil)
-	if r := ferry(t, getenv, "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn"); r.code != 0 {
-		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
-	}
 	open := openTasks(t, emu, 3)
 	paused := startServe(t, envList(getenv, "FERRY_TEST_PAUSE_AT=after-intercom-load"), pipeline, dir, addr)
 	for _, id := range open {
@@ -333,14 +335,8 @@ func TestServe_KilledMidBatchConverges(t *testing.T) {
 // further run writes nothing.
 func TestServe_ScheduledRunAtOnce(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
-	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 300, Webhooks: intercom.Webhooks{URL: "http://" + addr + "/webhooks/intercom", Backoff: 200 * time.Millisecond}})
-	pipeline := smallBatchPipeline(t)
-	dir := t.TempDir()
+	emu, addr, pipeline, dir := serveBed(t)
 	getenv := emu.Env(nil)
-	if r := ferry(t, getenv, "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn"); r.code != 0 {
-		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
-	}
 	startServe(t, envList(getenv), pipeline, dir, addr)
 	open := openTasks(t, emu, 1)
 	pairs := linkedPairs(t, emu, 2)
@@ -484,14 +480,8 @@ func postCanvas(t testing.TB, addr, path string, req map[string]any, sig ...stri
 // forged request is refused; a scheduled run afterwards writes nothing.
 func TestServe_InboxApp(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
-	emu := testenv.StartEmulators(t, testenv.EmulatorOptions{Scale: 300, Webhooks: intercom.Webhooks{URL: "http://" + addr + "/webhooks/intercom", Backoff: 200 * time.Millisecond}})
-	pipeline := smallBatchPipeline(t)
-	dir := t.TempDir()
+	emu, addr, pipeline, dir := serveBed(t)
 	getenv := emu.Env(nil)
-	if r := ferry(t, getenv, "run", "--pipeline", pipeline, "--data-dir", dir, "--log-level", "warn"); r.code != 0 {
-		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
-	}
 	// A person with an email that Salesforce does not know and the rule
 	// does not capture (an Intercom lead: users get Leads anyway), and a
 	// person linked to a Salesforce Contact.

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -148,27 +147,12 @@ func (c *currentCanvas) stored(key string) string {
 
 func (h *Canvas) serve(w http.ResponseWriter, r *http.Request, submit bool) {
 	start := time.Now()
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		h.reject(w, http.StatusMethodNotAllowed, "method", "POST only")
-		return
-	}
 	max := h.MaxBody
 	if max <= 0 {
 		max = DefaultCanvasMaxBody
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		h.reject(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over %d bytes", max))
-		return
-	case err != nil:
-		h.reject(w, http.StatusBadRequest, "unreadable", err.Error())
-		return
-	}
-	if !verifyCanvas(h.Secret, body, r.Header.Get("X-Body-Signature")) {
-		h.reject(w, http.StatusUnauthorized, "signature", "X-Body-Signature does not match the body")
+	body, ok := readSigned(w, r, max, "X-Body-Signature", func(body []byte, sig string) bool { return verifyCanvas(h.Secret, body, sig) }, h.reject)
+	if !ok {
 		return
 	}
 	var req canvasRequest

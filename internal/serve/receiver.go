@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -64,27 +63,12 @@ func verify(secret, body []byte, header string) bool {
 }
 
 func (h *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		h.reject(w, http.StatusMethodNotAllowed, "method", "POST only")
-		return
-	}
 	max := h.MaxBody
 	if max <= 0 {
 		max = DefaultMaxBody
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		h.reject(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over %d bytes", max))
-		return
-	case err != nil:
-		h.reject(w, http.StatusBadRequest, "unreadable", err.Error())
-		return
-	}
-	if !verify(h.Secret, body, r.Header.Get("X-Hub-Signature")) {
-		h.reject(w, http.StatusUnauthorized, "signature", "X-Hub-Signature does not match the body")
+	body, ok := readSigned(w, r, max, "X-Hub-Signature", func(body []byte, sig string) bool { return verify(h.Secret, body, sig) }, h.reject)
+	if !ok {
 		return
 	}
 	var n Notification
