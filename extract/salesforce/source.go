@@ -148,8 +148,9 @@ func (s *Source) Extract(ctx context.Context, w extract.Window, total *int) iter
 				return
 			}
 		}
-		// Records named by id go in lists of idsPerQuery, which keeps a
-		// query well under SOQL's 100,000 characters.
+		// Records named by id go in lists of idsPerQuery, which keeps
+		// the query's URL under Salesforce's 16,384 bytes (as the load's
+		// read-back of created records does, readBackPerList).
 		windows := []extract.Window{w}
 		if len(w.IDs) > idsPerQuery {
 			windows = nil
@@ -178,7 +179,7 @@ func (s *Source) Extract(ctx context.Context, w extract.Window, total *int) iter
 }
 
 // idsPerQuery bounds the Id IN (...) list of one query.
-const idsPerQuery = 500
+const idsPerQuery = 200
 
 // Targeted: every Salesforce object can be read by id.
 func (s *Source) Targeted() bool { return true }

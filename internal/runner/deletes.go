@@ -251,14 +251,14 @@ func (r *run) landTombstones(ctx context.Context, tx *sql.Tx) error {
 	}
 	landing := filepath.Join(r.opt.DataDir, "landing")
 	for _, k := range objects {
-		file, n, err := state.Tombstones(ctx, tx, landing, r.id, r.opt.Now(), k[0], k[1])
+		file, n, err := state.Tombstones(ctx, tx, landing, r.lineageID(), r.opt.Now(), k[0], k[1])
 		if err != nil {
 			return err
 		}
 		if file == "" {
 			continue
 		}
-		if err := state.Merge(ctx, tx, r.id, k[0], k[1], file, ObjectKind(k[0], k[1])); err != nil {
+		if err := state.Merge(ctx, tx, r.lineageID(), k[0], k[1], file, ObjectKind(k[0], k[1])); err != nil {
 			return err
 		}
 		r.sum.Deleted[k[0]+"."+k[1]] += n

@@ -244,6 +244,10 @@ type run struct {
 	// it wrote (readBack).
 	catchUp     map[string]bool
 	readingBack bool
+	// lineage is the run id the landing files and current state record
+	// for what is extracted now: the run's own, or while reading back a
+	// targeted run's writes, an id numbered after it (readBack).
+	lineage string
 }
 
 func (r *run) hook(step string) error {
@@ -584,10 +588,28 @@ func (r *run) readBack(ctx context.Context) error {
 	if err := rows.Err(); err != nil || len(targets) == 0 {
 		return err
 	}
-	named := r.opt.Targets
-	r.opt.Targets, r.landed, r.handed, r.readingBack = targets, nil, nil, true
-	defer func() { r.opt.Targets, r.readingBack = named, false }()
+	// What is read back lands as a run numbered after this one: the
+	// run's own build came before it, and the next incremental build
+	// must see these records as changed (transform.Fingerprint.Changes).
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	if _, err := r.st.DB.ExecContext(ctx, r.st.Stmt("NumberRun"), id.String()); err != nil {
+		return fmt.Errorf("number the read back: %w", err)
+	}
+	named, caught := r.opt.Targets, r.catchUp
+	r.opt.Targets, r.catchUp, r.landed, r.handed, r.readingBack, r.lineage = targets, nil, nil, nil, true, id.String()
+	defer func() { r.opt.Targets, r.catchUp, r.readingBack, r.lineage = named, caught, false, "" }()
 	return r.extract(ctx)
+}
+
+// lineageID is the run id recorded with what is extracted now.
+func (r *run) lineageID() string {
+	if r.lineage != "" {
+		return r.lineage
+	}
+	return r.id
 }
 
 // LeadRequest is a teammate's request for a person's Salesforce Lead.
@@ -951,7 +973,7 @@ func (r *run) extractOne(ctx context.Context, src extract.Source, landing string
 			return nil, fmt.Errorf("%s cannot be read by id", key)
 		}
 		w.IDs = r.opt.Targets[key]
-		res, err := extract.Run(ctx, src, w, landing, r.id, r.opt.Now, r.log, func(cols []extract.Column) error {
+		res, err := extract.Run(ctx, src, w, landing, r.lineageID(), r.opt.Now, r.log, func(cols []extract.Column) error {
 			return r.st.CheckColumns(ctx, r.id, src.System(), src.Object(), cols)
 		})
 		mode := "targeted"
@@ -988,7 +1010,7 @@ func (r *run) extractOne(ctx context.Context, src extract.Source, landing string
 	check := func(cols []extract.Column) error {
 		return r.st.CheckColumns(ctx, r.id, src.System(), src.Object(), cols)
 	}
-	res, err := extract.Run(ctx, src, w, landing, r.id, r.opt.Now, r.log, check)
+	res, err := extract.Run(ctx, src, w, landing, r.lineageID(), r.opt.Now, r.log, check)
 	if err != nil {
 		return nil, err
 	}
@@ -1088,7 +1110,7 @@ func (r *run) commitExtract(ctx context.Context, dels []objectDeletes, also func
 	}
 	defer tx.Rollback()
 	for _, l := range r.landed {
-		if err := state.Merge(ctx, tx, r.id, l.system, l.object, l.file, ObjectKind(l.system, l.object)); err != nil {
+		if err := state.Merge(ctx, tx, r.lineageID(), l.system, l.object, l.file, ObjectKind(l.system, l.object)); err != nil {
 			return err
 		}
 	}
@@ -2249,9 +2271,10 @@ func (r *run) commit(ctx context.Context, stages Stage, loadErr error) error {
 		return err
 	}
 	// Only a run that loads appends the health it wrote to the history:
-	// `plan` and `transform` write nothing.
+	// `plan` and `transform` write nothing, and ferry serve's batches,
+	// seconds apart, leave the history to the schedule.
 	health := false
-	if stages&Load != 0 {
+	if stages&Load != 0 && r.opt.Targets == nil {
 		var err error
 		if health, err = r.hasModel(ctx, "account_health"); err != nil {
 			return err

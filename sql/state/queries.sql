@@ -162,37 +162,40 @@ FROM last;
 -- name: UnreadWrites
 -- For a run that reads records by id (ferry serve's batches): how many of
 -- ferry's writes to an object no extraction has read back yet, and how
--- many runs were interrupted since the object's last extraction from its
--- watermark (they may have written without a ledger row). A write is read
--- back by the next extraction from the watermark that starts after it,
--- or by its own run reading back the records it wrote ('readback'). The
--- ledger names some writes by what they change rather than by the object
--- extracted: a contact's tags and companies are read with the contact, a
--- conversation's notes and messages with the conversation.
+-- many runs were interrupted since (they may have written without a
+-- ledger row). An extraction from the watermark reads back the writes
+-- made before the upper bound of its window (which lags behind its
+-- start); a run reading back what it wrote by id ('readback') reads back
+-- its own writes that succeeded with a record id, to the object itself.
+-- The ledger names some writes by what they change rather than by the
+-- object extracted: a contact's tags and companies are read with the
+-- contact, a conversation's notes and messages with the conversation;
+-- those are read back only from the watermark.
 WITH last AS (
-    SELECT coalesce(max(r.started_at), '-infinity'::TIMESTAMPTZ) AS started_at
+    SELECT coalesce(max(e.upper_ts), '-infinity'::TIMESTAMPTZ) AS upper_ts
     FROM ferry.extracts AS e
     JOIN ferry.runs AS r ON r.run_id = e.run_id
     WHERE e.system = $1 AND e.object = $2 AND e.mode NOT IN ('targeted', 'readback')
       AND r.status IN ('succeeded', 'rejects')
 ),
 writes AS (
-    SELECT l.run_id,
+    SELECT l.run_id, l.object AS written, l.status, l.result_id,
         CASE
             WHEN l.target = 'intercom' AND l.object IN ('contact_tags', 'contact_companies') THEN 'contacts'
             WHEN l.target = 'intercom' AND l.object IN ('conversation_notes', 'messages') THEN 'conversations'
             ELSE l.object
         END AS object
     FROM ferry.ledger AS l, last
-    WHERE l.target = $1 AND l.written_at >= last.started_at
+    WHERE l.target = $1 AND l.written_at >= last.upper_ts
 )
 SELECT
     (SELECT count(*) FROM writes AS w
-     WHERE w.object = $2 AND NOT EXISTS (
-        SELECT 1 FROM ferry.extracts AS e
-        WHERE e.run_id = w.run_id AND e.system = $1 AND e.object = $2 AND e.mode = 'readback')),
+     WHERE w.object = $2 AND NOT (
+        w.written = $2 AND w.status = 'done' AND w.result_id IS NOT NULL AND EXISTS (
+            SELECT 1 FROM ferry.extracts AS e
+            WHERE e.run_id = w.run_id AND e.system = $1 AND e.object = $2 AND e.mode = 'readback'))),
     (SELECT count(*) FROM ferry.runs AS r, last
-     WHERE r.status = 'running' AND r.run_id <> $3 AND r.started_at >= last.started_at);
+     WHERE r.status = 'running' AND r.run_id <> $3 AND r.started_at >= last.upper_ts);
 
 -- name: LastModelBuild
 -- The published generation's inputs and structure fingerprints ('' if
