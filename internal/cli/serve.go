@@ -10,8 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-sync/ferry/internal/datadir"
 	"github.com/ferry-sync/ferry/internal/runner"
 	"github.com/ferry-sync/ferry/internal/serve"
+	"github.com/ferry-sync/ferry/internal/state"
 )
 
 // panelEvery is how often ferry serve looks for a warehouse changed by
@@ -77,6 +79,9 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 		Run: func(ctx context.Context, w serve.Work) (int, error) {
 			o := opt
 			o.Targets = w.Targets
+			// A scheduled run holding the data dir is waited for, as
+			// briefly as it lasts.
+			o.LockWait = time.Minute
 			for _, l := range w.Leads {
 				o.LeadRequests = append(o.LeadRequests, runner.LeadRequest{ContactID: l.ContactID, AdminID: l.AdminID, At: l.At})
 			}
@@ -87,8 +92,11 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 					written += n
 				}
 			}
-			if errors.Is(err, runner.ErrRejects) {
+			switch {
+			case errors.Is(err, runner.ErrRejects):
 				err = nil // rejects are recorded and retried by scheduled runs
+			case errors.Is(err, state.ErrLocked), errors.Is(err, datadir.ErrLocked):
+				err = fmt.Errorf("%w: %w", serve.ErrBusy, err)
 			}
 			mu.Lock()
 			lastErr = err
@@ -117,6 +125,11 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 			return
 		}
 		seen, lastRefresh = n, time.Now()
+		// Done notifications are kept for deduplication twice as long
+		// as a delivery may be late (--max-age), then forgotten.
+		if err := inbox.Prune(2*maxAge, time.Now()); err != nil {
+			log.Warn("webhook inbox: prune", "err", err)
+		}
 		switch err := panel.Refresh(ctx, warehouse); {
 		case err == nil, errors.Is(err, serve.ErrPanelUnchanged):
 		case errors.Is(err, serve.ErrPanelBusy):
@@ -163,7 +176,9 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// Intercom waits 5 s for an answer; a sender slower than these
+	// bounds holds no connection for long.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	procCtx, stopProc := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() { proc.Loop(procCtx); close(done) }()

@@ -45,7 +45,7 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
 // Inbox keeps notifications on disk: pending/<id>.json from the moment
 // they are received until a batch that synced them is committed, then
 // done/<id>.json for as long as a redelivery may come (deduplication by
-// id). Each file is written to a temporary name, synced and renamed, so
+// id); failed/<id>.json when no batch could sync it (Fail). Each file is written to a temporary name, synced and renamed, so
 // a crash leaves a notification stored whole or not at all.
 type Inbox struct {
 	dir string
@@ -54,7 +54,7 @@ type Inbox struct {
 
 // OpenInbox opens (creating) the inbox in dir.
 func OpenInbox(dir string) (*Inbox, error) {
-	for _, d := range []string{"pending", "done"} {
+	for _, d := range []string{"pending", "done", "failed"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("webhook inbox: %w", err)
 		}
@@ -75,7 +75,7 @@ func (in *Inbox) Add(n Notification, raw []byte) (dup bool, err error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	name := n.ID + ".json"
-	for _, d := range []string{"pending", "done"} {
+	for _, d := range []string{"pending", "done", "failed"} {
 		if _, err := os.Stat(filepath.Join(in.dir, d, name)); err == nil {
 			return true, nil
 		} else if !errors.Is(err, fs.ErrNotExist) {
@@ -118,39 +118,75 @@ func writeSynced(dir, name string, data []byte) error {
 func (in *Inbox) Pending(limit int) ([]Stored, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	files, err := in.pendingFiles()
+	if err != nil {
+		return nil, err
+	}
+	if limit > 0 && len(files) > limit {
+		files = files[:limit]
+	}
+	out := make([]Stored, 0, len(files))
+	for _, f := range files {
+		b, err := os.ReadFile(f.path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s := Stored{ReceivedAt: f.at}
+		if err := json.Unmarshal(b, &s.Notification); err != nil {
+			return nil, fmt.Errorf("webhook inbox: %s: %w", f.path, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// pendingFile is a pending notification's file and when it was stored.
+type pendingFile struct {
+	path, id string
+	at       time.Time
+}
+
+// pendingFiles lists the pending notifications, oldest first, from the
+// directory alone (nothing is read or parsed).
+func (in *Inbox) pendingFiles() ([]pendingFile, error) {
 	entries, err := os.ReadDir(filepath.Join(in.dir, "pending"))
 	if err != nil {
 		return nil, err
 	}
-	var out []Stored
+	var out []pendingFile
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		p := filepath.Join(in.dir, "pending", e.Name())
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		var s Stored
-		if err := json.Unmarshal(b, &s.Notification); err != nil {
-			return nil, fmt.Errorf("webhook inbox: %s: %w", p, err)
-		}
+		f := pendingFile{path: filepath.Join(in.dir, "pending", e.Name()), id: strings.TrimSuffix(e.Name(), ".json")}
 		if info, err := e.Info(); err == nil {
-			s.ReceivedAt = info.ModTime()
+			f.at = info.ModTime()
 		}
-		out = append(out, s)
+		out = append(out, f)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		if !out[i].ReceivedAt.Equal(out[j].ReceivedAt) {
-			return out[i].ReceivedAt.Before(out[j].ReceivedAt)
+		if !out[i].at.Equal(out[j].at) {
+			return out[i].at.Before(out[j].at)
 		}
-		return out[i].ID < out[j].ID
+		return out[i].id < out[j].id
 	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
 	return out, nil
+}
+
+// Fail moves a notification no batch could sync out of pending, into
+// failed/: the scheduled runs, which read every change, sync its record;
+// moving the file back to pending/ tries it again.
+func (in *Inbox) Fail(id string) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	err := os.Rename(filepath.Join(in.dir, "pending", id+".json"), filepath.Join(in.dir, "failed", id+".json"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("webhook inbox: %w", err)
+	}
+	return nil
 }
 
 // Done moves notifications a committed batch synced out of pending.
@@ -184,11 +220,13 @@ func (in *Inbox) Prune(keep time.Duration, now time.Time) error {
 }
 
 // Counts reports how many notifications are pending, and the age of the
-// oldest (the lag).
+// oldest (the lag), from the directory alone.
 func (in *Inbox) Counts(now time.Time) (pending int, lag time.Duration, err error) {
-	ps, err := in.Pending(0)
-	if err != nil || len(ps) == 0 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	files, err := in.pendingFiles()
+	if err != nil || len(files) == 0 {
 		return 0, 0, err
 	}
-	return len(ps), now.Sub(ps[0].ReceivedAt), nil
+	return len(files), now.Sub(files[0].at), nil
 }

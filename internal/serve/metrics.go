@@ -18,6 +18,7 @@ type Metrics struct {
 	Processed  int64            // notifications whose batch committed
 	Batches    int64
 	Failed     int64 // batches that failed (their notifications stay pending)
+	Abandoned  int64 // notifications moved to failed/ after failing alone
 	Writes     int64 // records written by batches
 
 	// The inbox app (canvas.go) and its snapshot (panel.go).
@@ -136,6 +137,7 @@ func (m *Metrics) write(w io.Writer) {
 		{"ferry_webhook_notifications_processed_total", "Notifications whose batch was synced and committed.", m.Processed},
 		{"ferry_webhook_batches_total", "Batches synced.", m.Batches},
 		{"ferry_webhook_batches_failed_total", "Batches that failed; their notifications stay pending.", m.Failed},
+		{"ferry_webhook_notifications_abandoned_total", "Notifications moved to failed/ after failing alone; the schedule syncs their records.", m.Abandoned},
 		{"ferry_writes_total", "Records written by webhook batches.", m.Writes},
 	}
 	counters = append(counters, []struct {

@@ -69,7 +69,16 @@ type Processor struct {
 	// batches: work that must not run beside one (the inbox app's panel
 	// refresh, which reads the warehouse) goes there.
 	Idle func(ctx context.Context)
-	wake chan struct{}
+	// Attempts is how many times a notification synced alone may fail
+	// before it is moved to the inbox's failed/ (the schedule syncs its
+	// record); default 5.
+	Attempts int
+	wake     chan struct{}
+	// After a failed batch the next ones are halved (limit), down to one
+	// notification, so one that cannot be synced does not hold back the
+	// others; failures counts each one's failures alone.
+	limit    int
+	failures map[string]int
 }
 
 // Wake tells the processor a notification arrived.
@@ -96,20 +105,29 @@ func (p *Processor) Loop(ctx context.Context) {
 		case <-p.wake:
 		case <-tick.C:
 		}
+		failed := 0 // batches failed in a row
 		for ctx.Err() == nil {
 			done, err := p.Once(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
-				p.Log.Warn("webhook batch failed; its notifications stay pending", "err", err)
+				// A data dir held by a scheduled run is no one's fault:
+				// tried again soon. Other failures back off, doubling.
+				wait := 500 * time.Millisecond
+				if !errors.Is(err, ErrBusy) {
+					failed++
+					wait = min(p.Retry<<min(failed-1, 5), time.Minute)
+					p.Log.Warn("webhook batch failed; its notifications stay pending", "err", err, "retry_in", wait)
+				}
 				select {
 				case <-ctx.Done():
 					return
-				case <-time.After(p.Retry):
+				case <-time.After(wait):
 				}
 				continue
 			}
+			failed = 0
 			if done == 0 {
 				if p.Idle != nil {
 					p.Idle(ctx)
@@ -123,11 +141,15 @@ func (p *Processor) Loop(ctx context.Context) {
 // Once syncs one batch of pending notifications, if any, and returns how
 // many it finished.
 func (p *Processor) Once(ctx context.Context) (int, error) {
-	ps, err := p.Inbox.Pending(p.Max)
+	max := p.Max
+	if p.limit > 0 {
+		max = p.limit
+	}
+	ps, err := p.Inbox.Pending(max)
 	if err != nil || len(ps) == 0 {
 		return 0, err
 	}
-	if p.Wait > 0 && len(ps) < p.Max {
+	if p.Wait > 0 && len(ps) < max {
 		// A notification seldom comes alone (a reply, then a close):
 		// give the others a moment to join the batch.
 		if wait := p.Wait - time.Since(ps[len(ps)-1].ReceivedAt); wait > 0 {
@@ -136,7 +158,7 @@ func (p *Processor) Once(ctx context.Context) (int, error) {
 				return 0, ctx.Err()
 			case <-time.After(wait):
 			}
-			if ps, err = p.Inbox.Pending(p.Max); err != nil {
+			if ps, err = p.Inbox.Pending(max); err != nil {
 				return 0, err
 			}
 		}
@@ -148,9 +170,19 @@ func (p *Processor) Once(ctx context.Context) (int, error) {
 	if len(targets) > 0 {
 		written, err = p.Run(ctx, work)
 		if err != nil {
+			if errors.Is(err, ErrBusy) || ctx.Err() != nil {
+				return 0, err
+			}
 			p.Metrics.add(&p.Metrics.Failed, 1)
-			return 0, err
+			if err := p.failedBatch(ids, err); err != nil {
+				return 0, err
+			}
+			return len(ids), nil // abandoned: the others go on
 		}
+	}
+	p.limit = 0
+	for _, id := range ids {
+		delete(p.failures, id)
 	}
 	if err := p.Inbox.Done(ids); err != nil {
 		return 0, err
@@ -160,6 +192,35 @@ func (p *Processor) Once(ctx context.Context) (int, error) {
 	p.Metrics.add(&p.Metrics.Writes, int64(written))
 	p.Log.Info("webhook batch synced", "notifications", len(ids), "targets", targetCount(targets), "written", written, "elapsed", time.Since(start).Round(time.Millisecond))
 	return len(ids), nil
+}
+
+// failedBatch halves the next batch after a failure; a notification that
+// fails alone Attempts times is moved to failed/ and counted, and the
+// others go on.
+func (p *Processor) failedBatch(ids []string, err error) error {
+	if len(ids) > 1 {
+		p.limit = max(1, len(ids)/2)
+		return err
+	}
+	if p.failures == nil {
+		p.failures = map[string]int{}
+	}
+	p.failures[ids[0]]++
+	attempts := p.Attempts
+	if attempts <= 0 {
+		attempts = 5
+	}
+	if p.failures[ids[0]] < attempts {
+		return err
+	}
+	delete(p.failures, ids[0])
+	if ferr := p.Inbox.Fail(ids[0]); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	p.Metrics.add(&p.Metrics.Abandoned, 1)
+	p.Log.Error("webhook notification abandoned after failing alone; the scheduled runs sync its record", "id", ids[0], "attempts", attempts, "err", err)
+	p.limit = 0
+	return nil
 }
 
 // Targets turns notifications into the records to read again: the
