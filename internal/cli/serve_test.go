@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,7 +43,9 @@ func (s *served) logged() string {
 // kill stops the process with SIGKILL: no deferred code, no flushing.
 func (s *served) kill() {
 	s.cmd.Process.Kill()
-	s.cmd.Wait()
+	if s.cmd.ProcessState == nil {
+		s.cmd.Wait()
+	}
 }
 
 // startServe runs `ferry serve` as a process on addr until the test ends
@@ -408,6 +411,46 @@ func TestServe_ScheduledRunAtOnce(t *testing.T) {
 	if got := sfPhone(); got != phone || icPhone != phone {
 		t.Fatalf("after the quiet run: Salesforce phone %q, Intercom %q, want %q", got, icPhone, phone)
 	}
+}
+
+// TestServe_GracefulStop stops ferry serve with SIGTERM while the batch
+// of a closed conversation is under way: it exits 0 within seconds,
+// having finished or abandoned the batch, and started again it completes
+// the Task once; a scheduled run afterwards writes nothing.
+func TestServe_GracefulStop(t *testing.T) {
+	t.Parallel()
+	emu, addr, pipeline, dir := serveBed(t)
+	getenv := emu.Env(nil)
+	first := startServe(t, envList(getenv), pipeline, dir, addr)
+	open := openTasks(t, emu, 1)
+	// The batch is under way once it extracts the conversation named.
+	mark := len(first.logged())
+	closeConversation(t, emu, open[0])
+	waitFor(t, time.Minute, "the batch under way", func() bool {
+		return strings.Contains(first.logged()[mark:], "object=conversations")
+	})
+	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	stopping := time.Now()
+	go func() { exited <- first.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("ferry serve stopped with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("ferry serve did not stop within 30 s of SIGTERM")
+	}
+	t.Logf("stopped %s after SIGTERM", time.Since(stopping).Round(time.Millisecond))
+	if !strings.Contains(first.logged(), "msg=stopped") {
+		t.Fatalf("no orderly stop logged:\n%s", first.logged())
+	}
+	startServe(t, envList(getenv), pipeline, dir, addr)
+	waitFor(t, time.Minute, "the Task completed after the restart", func() bool { return taskStatus(t, emu, open[0]) == "Completed" })
+	waitFor(t, time.Minute, "the inbox emptied", func() bool { return strings.Contains(serveMetrics(t, addr), "ferry_webhook_pending 0\n") })
+	scheduledRunWritesNothing(t, emu, pipeline, dir)
 }
 
 // BenchmarkServe_CloseToTask measures, with ferry serve beside the
