@@ -104,6 +104,7 @@ for _ in $(seq 1 600); do
 done
 [ "$status" = Completed ] || { echo "the Task is still $status after a minute; ferry serve's log:" >&2; tail -20 "$dir/serve.log" >&2; exit 1; }
 echo "  Salesforce: the Task is Completed, $(( ($(date +%s%N) - start) / 1000000 )) ms after the close"
+until [ "$(pending)" = 0 ]; do sleep 0.2; done
 curl -s "http://127.0.0.1:$port/metrics" | grep -E '^ferry_(webhook_notifications_received_total|webhook_batches_total|writes_total) '
 
 echo
