@@ -49,8 +49,9 @@ type options struct {
 	rate    int
 	runs    int
 	changes float64
-	keep    bool
-	profile string
+	keep     bool
+	profile  string
+	logLevel string
 }
 
 func main() {
@@ -61,6 +62,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", len(runNames), "how many of the runs to do, in order: first sync, echo, converged, steady, after changes, sweep")
 	flag.Float64Var(&o.changes, "changes", 0.001, "share of the seed's contacts edited on each side before the last run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary dir (pipeline, ferry's data dir and logs) and print its path")
+	flag.StringVar(&o.logLevel, "log-level", "info", "ferry's --log-level in run*.log (debug: each model's build time)")
 	flag.StringVar(&o.profile, "profile", "", "write CPU profiles to this dir: emulators.pprof for the emulators, runN.pprof per ferry run")
 	flag.Parse()
 	if o.runs < 1 || o.runs > len(runNames) {
@@ -281,7 +283,7 @@ func (b *bench) runFerry(n int, name string, args ...string) (*result, error) {
 		return nil, err
 	}
 	fmt.Fprintf(os.Stderr, "run %d, %s: started, ferry log %s\n", n, name, logPath)
-	cmd := exec.Command(b.o.bin, append([]string{"run", "--pipeline", b.cfg, "--data-dir", filepath.Join(b.dir, "data"), "--output", "json", "--log-level", "info"}, args...)...)
+	cmd := exec.Command(b.o.bin, append([]string{"run", "--pipeline", b.cfg, "--data-dir", filepath.Join(b.dir, "data"), "--output", "json", "--log-level", b.o.logLevel}, args...)...)
 	cmd.Env = b.env
 	if b.o.profile != "" {
 		cmd.Env = append(slices.Clip(b.env), "FERRY_CPUPROFILE="+filepath.Join(b.o.profile, fmt.Sprintf("run%d.pprof", n)))
