@@ -44,11 +44,11 @@ import (
 )
 
 type options struct {
-	scale   int
-	bin     string
-	rate    int
-	runs    int
-	changes float64
+	scale    int
+	bin      string
+	rate     int
+	runs     int
+	changes  float64
 	keep     bool
 	profile  string
 	logLevel string
