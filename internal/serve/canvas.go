@@ -2,9 +2,6 @@ package serve
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,21 +56,7 @@ const (
 )
 
 // SignCanvas is the X-Body-Signature of body under secret.
-func SignCanvas(secret, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-func verifyCanvas(secret, body []byte, header string) bool {
-	sig, err := hex.DecodeString(strings.TrimSpace(header))
-	if err != nil || len(sig) != sha256.Size {
-		return false
-	}
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return hmac.Equal(sig, m.Sum(nil))
-}
+func SignCanvas(secret, body []byte) string { return bodySignature.sign(secret, body) }
 
 // Initialize is the handler of the initialize URL.
 func (h *Canvas) Initialize() http.Handler {
@@ -151,7 +134,7 @@ func (h *Canvas) serve(w http.ResponseWriter, r *http.Request, submit bool) {
 	if max <= 0 {
 		max = DefaultCanvasMaxBody
 	}
-	body, ok := readSigned(w, r, max, "X-Body-Signature", func(body []byte, sig string) bool { return verifyCanvas(h.Secret, body, sig) }, h.reject)
+	body, ok := readSigned(w, r, max, bodySignature, h.Secret, h.reject)
 	if !ok {
 		return
 	}

@@ -1,15 +1,11 @@
 package serve
 
 import (
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -41,33 +37,14 @@ type Receiver struct {
 const DefaultMaxBody = 1 << 20
 
 // Sign is the X-Hub-Signature of body under secret.
-func Sign(secret, body []byte) string {
-	m := hmac.New(sha1.New, secret)
-	m.Write(body)
-	return "sha1=" + hex.EncodeToString(m.Sum(nil))
-}
-
-// verify checks an X-Hub-Signature header against body.
-func verify(secret, body []byte, header string) bool {
-	got, ok := strings.CutPrefix(strings.TrimSpace(header), "sha1=")
-	if !ok {
-		return false
-	}
-	sig, err := hex.DecodeString(got)
-	if err != nil {
-		return false
-	}
-	m := hmac.New(sha1.New, secret)
-	m.Write(body)
-	return hmac.Equal(sig, m.Sum(nil))
-}
+func Sign(secret, body []byte) string { return hubSignature.sign(secret, body) }
 
 func (h *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	max := h.MaxBody
 	if max <= 0 {
 		max = DefaultMaxBody
 	}
-	body, ok := readSigned(w, r, max, "X-Hub-Signature", func(body []byte, sig string) bool { return verify(h.Secret, body, sig) }, h.reject)
+	body, ok := readSigned(w, r, max, hubSignature, h.Secret, h.reject)
 	if !ok {
 		return
 	}
