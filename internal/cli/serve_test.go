@@ -155,6 +155,18 @@ func serveMetrics(t testing.TB, addr string) string {
 	return m.String()
 }
 
+// idle reports whether ferry serve has no notification pending.
+func idle(t testing.TB, addr string) bool {
+	return strings.Contains(serveMetrics(t, addr), "ferry_webhook_pending 0\n")
+}
+
+// waitIdle waits up to a minute for ferry serve to sync every pending
+// notification.
+func waitIdle(t testing.TB, addr string) {
+	t.Helper()
+	waitFor(t, time.Minute, "the inbox emptied", func() bool { return idle(t, addr) })
+}
+
 // writes counts both emulators' write requests.
 func writes(emu *testenv.Emulators) int {
 	return emu.SFStats().WriteRequests + emu.ICStats().WriteRequests
@@ -245,7 +257,7 @@ func TestServe_ClosedConversationReachesSalesforce(t *testing.T) {
 	received := func() string {
 		return regexp.MustCompile(`(?m)^ferry_webhook_notifications_received_total .*$`).FindString(serveMetrics(t, addr))
 	}
-	waitFor(t, time.Minute, "the inbox emptied", func() bool { return strings.Contains(serveMetrics(t, addr), "ferry_webhook_pending 0\n") })
+	waitIdle(t, addr)
 	was := received()
 	forged := notification("notif_forged", time.Now())
 	if code := deliver(t, addr, forged, serve.Sign([]byte("not the secret"), forged)); code != http.StatusUnauthorized {
@@ -255,7 +267,7 @@ func TestServe_ClosedConversationReachesSalesforce(t *testing.T) {
 	if code := deliver(t, addr, replayed, serve.Sign(secret, replayed)); code != http.StatusBadRequest {
 		t.Fatalf("replayed notification: %d", code)
 	}
-	if now := received(); now != was || !strings.Contains(serveMetrics(t, addr), "ferry_webhook_pending 0\n") {
+	if now := received(); now != was || !idle(t, addr) {
 		t.Fatalf("a forged or replayed notification was stored: %s, then %s", was, now)
 	}
 	// The other conversation is closed too, and besides the emulator's
@@ -269,7 +281,7 @@ func TestServe_ClosedConversationReachesSalesforce(t *testing.T) {
 		if code := deliver(t, addr, genuine, serve.Sign(secret, genuine)); code != http.StatusOK {
 			t.Fatalf("genuine notification: %d", code)
 		}
-		waitFor(t, time.Minute, "the notifications synced", func() bool { return strings.Contains(serveMetrics(t, addr), "ferry_webhook_pending 0\n") })
+		waitIdle(t, addr)
 	}
 	m := serveMetrics(t, addr)
 	for _, want := range []string{`ferry_webhook_notifications_rejected_total{reason="signature"} 1`, `ferry_webhook_notifications_rejected_total{reason="stale"} 1`, "ferry_webhook_notifications_duplicate_total 4\n"} {
@@ -337,7 +349,7 @@ func TestServe_KilledMidBatchConverges(t *testing.T) {
 		}
 		return true
 	})
-	waitFor(t, time.Minute, "the inbox emptied", func() bool { return strings.Contains(serveMetrics(t, addr), "ferry_webhook_pending 0\n") })
+	waitIdle(t, addr)
 	scheduledRunWritesNothing(t, emu, pipeline, dir)
 }
 
@@ -382,7 +394,7 @@ func TestServe_ScheduledRunAtOnce(t *testing.T) {
 		}
 		return taskStatus(t, emu, open[0]) == "Completed" && len(title) == 1 && testenv.Str(title[0], "Title") == "Head of Webhooks" && phone == "+1-555-010-0042"
 	})
-	waitFor(t, time.Minute, "the inbox emptied", func() bool { return strings.Contains(serveMetrics(t, addr), "ferry_webhook_pending 0\n") })
+	waitIdle(t, addr)
 	scheduledRunWritesNothing(t, emu, pipeline, dir)
 
 	// A batch's write of a field whichever side changed owns (Phone)
@@ -400,7 +412,7 @@ func TestServe_ScheduledRunAtOnce(t *testing.T) {
 		return testenv.Str(got[0], "Phone")
 	}
 	waitFor(t, time.Minute, "the Intercom phone in Salesforce", func() bool { return sfPhone() == phone })
-	waitFor(t, time.Minute, "the inbox emptied", func() bool { return strings.Contains(serveMetrics(t, addr), "ferry_webhook_pending 0\n") })
+	waitIdle(t, addr)
 	scheduledRunWritesNothing(t, emu, pipeline, dir)
 	icPhone := ""
 	for _, c := range emu.ICContacts() {
@@ -449,7 +461,7 @@ func TestServe_GracefulStop(t *testing.T) {
 	}
 	startServe(t, envList(getenv), pipeline, dir, addr)
 	waitFor(t, time.Minute, "the Task completed after the restart", func() bool { return taskStatus(t, emu, open[0]) == "Completed" })
-	waitFor(t, time.Minute, "the inbox emptied", func() bool { return strings.Contains(serveMetrics(t, addr), "ferry_webhook_pending 0\n") })
+	waitIdle(t, addr)
 	scheduledRunWritesNothing(t, emu, pipeline, dir)
 }
 
@@ -493,7 +505,7 @@ func BenchmarkServe_CloseToTask(b *testing.B) {
 	}
 	t0 := time.Now()
 	waitFor(b, 30*time.Minute, "the notifications of ferry's own writes synced", func() bool {
-		return strings.Contains(serveMetrics(b, addr), "ferry_webhook_pending 0\n")
+		return idle(b, addr)
 	})
 	b.Logf("backlog of ferry's own writes synced %s after the echo run", time.Since(t0).Round(time.Millisecond))
 	open := openTasks(b, emu, closes)
@@ -625,7 +637,7 @@ func TestServe_InboxApp(t *testing.T) {
 		return len(emu.SOQL("SELECT Id FROM Lead WHERE Email = '"+email+"'")) > 0
 	})
 	t.Logf("Create Lead to the Lead in Salesforce: %s", time.Since(start).Round(time.Millisecond))
-	waitFor(t, time.Minute, "the inbox emptied", func() bool { return strings.Contains(serveMetrics(t, addr), "ferry_webhook_pending 0\n") })
+	waitIdle(t, addr)
 	if got := emu.SOQL("SELECT Id, Intercom_Id__c, LeadSource FROM Lead WHERE Email = '" + email + "'"); len(got) != 1 || testenv.Str(got[0], "Intercom_Id__c") != unknown {
 		t.Fatalf("Leads for %s: %v", email, got)
 	}

@@ -642,19 +642,8 @@ func (r *run) recordLeadRequests(ctx context.Context) error {
 // which moves); the others only for the records named.
 func (r *run) findCatchUp(ctx context.Context) error {
 	r.catchUp = map[string]bool{}
-	p := r.opt.Pipeline
-	var objects [][2]string
-	for _, name := range config.IntercomObjects {
-		if _, ok := p.Extract.Intercom[name]; ok {
-			objects = append(objects, [2]string{"intercom", name})
-		}
-	}
-	for _, name := range config.SalesforceObjects {
-		if _, ok := p.Extract.Salesforce[name]; ok {
-			objects = append(objects, [2]string{"salesforce", name})
-		}
-	}
-	for _, o := range objects {
+	for _, src := range r.configured() {
+		o := [2]string{src.System(), src.Object()}
 		var unread, interrupted int64
 		if err := r.st.DB.QueryRowContext(ctx, r.st.Stmt("UnreadWrites"), o[0], o[1], r.id).Scan(&unread, &interrupted); err != nil {
 			return fmt.Errorf("writes not read back from %s.%s: %w", o[0], o[1], err)
@@ -802,12 +791,25 @@ func (r *run) selected(system, object string) bool {
 	return false
 }
 
-// sources lists the configured sources in a fixed order.
+// sources lists the configured sources the run selects, in a fixed
+// order.
 func (r *run) sources() []extract.Source {
+	var out []extract.Source
+	for _, src := range r.configured() {
+		if r.selected(src.System(), src.Object()) {
+			out = append(out, src)
+		}
+	}
+	return out
+}
+
+// configured lists every source the pipeline file configures, in a fixed
+// order.
+func (r *run) configured() []extract.Source {
 	p := r.opt.Pipeline
 	var out []extract.Source
 	for _, name := range config.IntercomObjects {
-		if _, ok := p.Extract.Intercom[name]; ok && r.selected("intercom", name) {
+		if _, ok := p.Extract.Intercom[name]; ok {
 			src := &intercomextract.Source{Client: r.ic, Name: name}
 			if name == "events" {
 				src.People = r.onboardingPeople
@@ -829,7 +831,7 @@ func (r *run) sources() []extract.Source {
 		}
 	}
 	for _, name := range config.SalesforceObjects {
-		if o, ok := p.Extract.Salesforce[name]; ok && r.selected("salesforce", name) {
+		if o, ok := p.Extract.Salesforce[name]; ok {
 			out = append(out, &salesforceextract.Source{Client: r.sf, Name: name, Extra: append(append([]string{}, o.Fields...), extra[name]...)})
 		}
 	}
@@ -968,14 +970,15 @@ func (r *run) extractOne(ctx context.Context, src extract.Source, landing string
 	}
 	w := extract.Window{Upper: upper}
 	key := src.System() + "." + src.Object()
+	check := func(cols []extract.Column) error {
+		return r.st.CheckColumns(ctx, r.id, src.System(), src.Object(), cols)
+	}
 	if byID {
 		if t, ok := src.(extract.TargetedSource); !ok || !t.Targeted() {
 			return nil, fmt.Errorf("%s cannot be read by id", key)
 		}
 		w.IDs = r.opt.Targets[key]
-		res, err := extract.Run(ctx, src, w, landing, r.lineageID(), r.opt.Now, r.log, func(cols []extract.Column) error {
-			return r.st.CheckColumns(ctx, r.id, src.System(), src.Object(), cols)
-		})
+		res, err := extract.Run(ctx, src, w, landing, r.lineageID(), r.opt.Now, r.log, check)
 		mode := "targeted"
 		if r.readingBack {
 			mode = "readback"
@@ -1006,9 +1009,6 @@ func (r *run) extractOne(ctx context.Context, src extract.Source, landing string
 			w.Have = have
 			r.log.Debug("versions within the lookback", "source", src.System(), "object", src.Object(), "records", n)
 		}
-	}
-	check := func(cols []extract.Column) error {
-		return r.st.CheckColumns(ctx, r.id, src.System(), src.Object(), cols)
 	}
 	res, err := extract.Run(ctx, src, w, landing, r.lineageID(), r.opt.Now, r.log, check)
 	if err != nil {
