@@ -388,7 +388,12 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 	if s.Operation == "update" && s.System() == "salesforce" {
 		presentExpr = "(held.k IS NOT NULL OR src.k LIKE 'lead:%' OR src.k LIKE 'ref:%')"
 	}
-	// Values and the held values, one expression each.
+	// Values and the held values, one expression each; rows holds, per
+	// field, the struct of what the view compares. The view joins the model
+	// with what is held once and unnests the fields: a join per field,
+	// UNION ALL-ed, built a hash table of the held records per field, and
+	// at a million contacts needed more than 305 MiB of memory_limit where
+	// the single join needs less.
 	var srcExprs, heldExprs, rows []string
 	for j, f := range s.Fields {
 		fp := s.FieldPath(i, j)
@@ -406,10 +411,10 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 		}
 		typ := cmp.Or(f.Type, "string")
 		srcExprs = append(srcExprs, fmt.Sprintf("%s AS v%d", v, j))
-		only := ""
+		has := "true"
 		if s.Long {
 			srcExprs = append(srcExprs, fmt.Sprintf("m.%s AS has%d", state.QuoteIdent(hasColumn(j)), j))
-			only = fmt.Sprintf(" WHERE src.has%d", j)
+			has = fmt.Sprintf("src.has%d", j)
 		}
 		heldExprs = append(heldExprs, fmt.Sprintf("CAST(%s AS VARCHAR) AS h%d", held, j))
 		// Values are written in the form they are compared in; a
@@ -419,8 +424,8 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 			value = "coalesce(" + value + ", 'false')"
 			current = "coalesce(" + current + ", 'false')"
 		}
-		rows = append(rows, fmt.Sprintf("SELECT src.k, %s AS present, %s AS field, %s AS value, %s AS type, %s AS current FROM src LEFT JOIN held ON held.k = src.k%s",
-			presentExpr, state.QuoteString(f.Field), value, state.QuoteString(typ), current, only))
+		rows = append(rows, fmt.Sprintf("{'has': %s, 'field': %s, 'value': %s, 'type': %s, 'current': %s}",
+			has, state.QuoteString(f.Field), value, state.QuoteString(typ), current))
 	}
 	// Per operation: which rows are written (present), which values count
 	// as changed, which held records are compared with (live), and
@@ -449,7 +454,8 @@ func compileSync(ctx context.Context, db *sql.DB, p *config.Pipeline, i int, s c
 		"$HELDKEY", state.QuoteIdent(heldCol[strings.ToLower(keyField)]),
 		"$HELD", strings.Join(heldExprs, ", "),
 		"$TABLE", state.QuoteIdent(table),
-		"$FIELDS", strings.Join(rows, "\n    UNION ALL\n    "),
+		"$FIELDS", strings.Join(rows, ",\n        "),
+		"$PRESENTEXPR", presentExpr,
 		"$OBJECT", state.QuoteString(s.Object()),
 		"$ALT", alt,
 		"$PRESENT", present,
@@ -463,8 +469,16 @@ WITH src AS (
 held AS (
     SELECT * FROM (SELECT CAST($HELDKEY AS VARCHAR) AS k, $HELD, is_deleted FROM raw.$TABLE) $LIVE
 ),
+joined AS (
+    SELECT src.k, $PRESENTEXPR AS present, [
+        $FIELDS
+    ] AS fs
+    FROM src LEFT JOIN held ON held.k = src.k
+),
 fields AS (
-    $FIELDS
+    SELECT k, present, f.field AS field, f.value AS value, f.type AS type, f.current AS current
+    FROM (SELECT k, present, unnest(fs) AS f FROM joined)
+    WHERE f.has
 )
 SELECT $OBJECT AS object, k AS key, $ALT AS alt, field, value, type, $CREATES AS creates FROM fields
 WHERE $PRESENT AND $CHANGED`)
