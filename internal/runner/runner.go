@@ -544,6 +544,9 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 		if loadErr != nil && !errors.Is(loadErr, ErrRejects) {
 			return loadErr
 		}
+		// The load's chunks and requests are garbage now, and the commit
+		// gets DuckDB's whole memory_limit back.
+		debug.FreeOSMemory()
 		if err := r.hook("after-load"); err != nil {
 			return err
 		}
@@ -1513,6 +1516,9 @@ func (r *run) sfSink(ledger *load.Ledger) *salesforceload.Sink {
 // size. What stays in memory for a while: the ids a create's write_back
 // sends (bounded by the creates). Records that refer to ones created
 // earlier in the run find their ids in the ledger, a chunk at a time.
+// loadMemoryShare divides transform.memory_limit for the load's writes.
+const loadMemoryShare = 4
+
 func (r *run) load(ctx context.Context) (err error) {
 	p := r.opt.Pipeline
 	plan := r.plan
@@ -1528,6 +1534,16 @@ func (r *run) load(ctx context.Context) (err error) {
 	if err := plan.Stage(ctx, r.id); err != nil {
 		return fmt.Errorf("sync log: %w", err)
 	}
+	// From here DuckDB reads the plan's chunks and appends the ledger:
+	// a quarter of transform.memory_limit does, and the plan's table
+	// spills (state.ShrinkMemory). The commit gets it all back.
+	restore, err := r.st.ShrinkMemory(ctx, loadMemoryShare)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		err = errors.Join(err, restore(context.WithoutCancel(ctx)))
+	}()
 	ledger := load.NewLedger(r.st, r.id, r.opt.Now)
 	// What is still buffered when the load stops early (an error, a
 	// cancelled run) is appended all the same, and a failure to append it

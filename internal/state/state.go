@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -84,6 +85,53 @@ func (s *Store) LimitMemory(ctx context.Context, dir, limit string) error {
 	s.limit = limit
 	return nil
 }
+
+// ShrinkMemory lowers DuckDB's memory_limit to 1/div of LimitMemory's
+// until the returned func restores it. The load does this once its plan is
+// read: the plan's table then spills to the temp directory, the chunks it
+// reads need little, and the memory goes to Go's requests instead. At
+// 1,000,000 contacts the process held 870 MiB with the plan at 512MB and
+// 260 MiB once the limit was 128MB, reading its chunks as fast.
+func (s *Store) ShrinkMemory(ctx context.Context, div int64) (restore func(context.Context) error, err error) {
+	none := func(context.Context) error { return nil }
+	if s.limit == "" || div <= 1 {
+		return none, nil
+	}
+	n, err := sizeBytes(s.limit)
+	if err != nil {
+		return nil, fmt.Errorf("configure duckdb: %w", err)
+	}
+	if _, err := s.DB.ExecContext(ctx, fmt.Sprintf("SET GLOBAL memory_limit = '%dB'", n/div)); err != nil {
+		return nil, fmt.Errorf("configure duckdb: %w", err)
+	}
+	return func(ctx context.Context) error {
+		if _, err := s.DB.ExecContext(ctx, "SET GLOBAL memory_limit = '"+strings.ReplaceAll(s.limit, "'", "''")+"'"); err != nil {
+			return fmt.Errorf("configure duckdb: %w", err)
+		}
+		return nil
+	}, nil
+}
+
+// sizeBytes reads a size as DuckDB does: KB, MB, GB and TB are powers of
+// 1000, KiB to TiB powers of 1024 (config checks the form).
+func sizeBytes(size string) (int64, error) {
+	m := sizeRe.FindStringSubmatch(strings.TrimSpace(size))
+	if m == nil {
+		return 0, fmt.Errorf("not a size: %q", size)
+	}
+	f, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, fmt.Errorf("not a size: %q", size)
+	}
+	unit, ok := map[string]float64{"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}[strings.ToLower(m[2])]
+	if !ok || f*unit < 1 {
+		return 0, fmt.Errorf("not a size: %q", size)
+	}
+	return int64(f * unit), nil
+}
+
+var sizeRe = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)$`)
 
 // Reopen closes the database and opens it again with the same memory
 // limit, so that what comes next starts from an empty buffer pool and a
