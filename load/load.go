@@ -166,7 +166,8 @@ GROUP BY object, field ORDER BY object, field`
 FROM temp.main.ferry_plan WHERE rec > $1 GROUP BY object`
 	readPlan = `SELECT object, key, alt, field, value, type FROM temp.main.ferry_plan
 WHERE rec BETWEEN $1 AND $2 ORDER BY rec, field`
-	planFields = `SELECT field FROM temp.main.ferry_plan WHERE rec BETWEEN $1 AND $2
+	planFieldTypes = `SELECT field, min(type) FROM temp.main.ferry_plan WHERE rec BETWEEN $1 AND $2 GROUP BY 1 ORDER BY 1`
+	planFields     = `SELECT field FROM temp.main.ferry_plan WHERE rec BETWEEN $1 AND $2
 UNION SELECT alt FROM temp.main.ferry_plan WHERE rec BETWEEN $1 AND $2 AND alt IS NOT NULL
 ORDER BY 1`
 )
@@ -421,6 +422,32 @@ func (p *Plan) Fields(ctx context.Context, src Source, object string) ([]string,
 		for rows.Next() {
 			var f string
 			if err := rows.Scan(&f); err != nil {
+				return err
+			}
+			out = append(out, f)
+		}
+		return rows.Err()
+	}, s.first, s.last)
+	return out, err
+}
+
+// FieldType is a field a source writes and the type of its values.
+type FieldType struct{ Field, Type string }
+
+// FieldTypes lists, sorted, the fields src writes to any of its objects
+// with the type of each (the least, should rows disagree). It reads the
+// plan's table, not the source's query again: the load runs DuckDB with
+// little memory (state.ShrinkMemory), and the query may need more.
+func (p *Plan) FieldTypes(ctx context.Context, src Source) ([]FieldType, error) {
+	s, ok := p.span(src, "")
+	if !ok {
+		return nil, nil
+	}
+	var out []FieldType
+	err := p.query(ctx, planFieldTypes, func(rows *sql.Rows) error {
+		for rows.Next() {
+			var f FieldType
+			if err := rows.Scan(&f.Field, &f.Type); err != nil {
 				return err
 			}
 			out = append(out, f)

@@ -238,28 +238,6 @@ func expandFieldRows(ctx context.Context, db *sql.DB, p *config.Pipeline, i int,
 // whether the model has a row for a record's j-th field.
 func hasColumn(j int) string { return fmt.Sprintf("ferry_has_%d", j) }
 
-// SyncFields lists the fields a sync writes: its mapping's, or, for a
-// long-form model, the fields its compiled view names.
-func SyncFields(ctx context.Context, db *sql.DB, s config.SyncSpec) ([]config.SyncField, error) {
-	if s.FieldRows == nil {
-		return s.Fields, nil
-	}
-	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT field, min(type) FROM main.%s GROUP BY 1 ORDER BY 1", state.QuoteIdent(SyncView(s.Name))))
-	if err != nil {
-		return nil, fmt.Errorf("sync %s: %w", s.Name, err)
-	}
-	defer rows.Close()
-	var out []config.SyncField
-	for rows.Next() {
-		var f, typ string
-		if err := rows.Scan(&f, &typ); err != nil {
-			return nil, err
-		}
-		out = append(out, config.SyncField{Column: f, Field: f, Type: typ})
-	}
-	return out, rows.Err()
-}
-
 // checkOverlaps refuses two syncs that would write one field of one record
 // with different values: each run, each would put its own value back.
 // Syncs of one target keyed on the same field, writing a field in common,

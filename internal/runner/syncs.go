@@ -25,6 +25,23 @@ func syncSource(s config.SyncSpec) load.Source {
 	return load.SyncSource(s.Name, s.System(), s.WriteOp())
 }
 
+// syncFields lists the fields sync s writes: its mapping's, or, for a
+// long-form model (field_rows), the fields its rows in the plan name.
+func (r *run) syncFields(ctx context.Context, s config.SyncSpec) ([]config.SyncField, error) {
+	if s.FieldRows == nil {
+		return s.Fields, nil
+	}
+	types, err := r.plan.FieldTypes(ctx, syncSource(s))
+	if err != nil {
+		return nil, fmt.Errorf("sync %s: %w", s.Name, err)
+	}
+	out := make([]config.SyncField, len(types))
+	for i, t := range types {
+		out[i] = config.SyncField{Column: t.Field, Field: t.Field, Type: t.Type}
+	}
+	return out, nil
+}
+
 // checkSyncTargets refuses, before anything is written, a declared sync
 // whose target does not take what it would write: a field the object lacks
 // or its operation cannot write, a value type the field does not hold, a
@@ -70,7 +87,7 @@ func (r *run) checkSyncTargets(ctx context.Context) error {
 					}
 				}
 			}
-			fields, err := transform.SyncFields(ctx, r.st.DB, s)
+			fields, err := r.syncFields(ctx, s)
 			if err != nil {
 				return err
 			}
@@ -120,7 +137,7 @@ func (r *run) checkSalesforceSync(ctx context.Context, p *config.Pipeline, i int
 			return p.ProblemAt(at+".key.field", "%s.%s is not an external-id field of the org", s.Object(), s.Key.Field)
 		}
 	}
-	fields, err := transform.SyncFields(ctx, r.st.DB, s)
+	fields, err := r.syncFields(ctx, s)
 	if err != nil {
 		return err
 	}
