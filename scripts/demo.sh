@@ -75,7 +75,7 @@ cat <<EOT
    in $dir/data/warehouse.duckdb, and as Parquet in $dir/data/exports/.
    Query them with ferry query, or with the DuckDB CLI:
      duckdb $dir/data/warehouse.duckdb "SELECT health_band, count(*) FROM account_health GROUP BY ALL"
-     duckdb -c "SELECT * FROM '$dir/data/exports/account_health_history.parquet' LIMIT 5"
+     duckdb -c "SELECT * FROM '$dir/data/exports/account_health_history/*.parquet' LIMIT 5"
 EOT
 
 echo

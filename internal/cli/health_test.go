@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +15,8 @@ import (
 
 // TestRun_HealthScores: each Account gets the score and band of
 // account_health in Salesforce and on its Intercom company; history grows by
-// one row per account per run; both tables are exported as Parquet.
+// one row per account per run; both tables are exported as Parquet, the
+// history a file per run.
 func TestRun_HealthScores(t *testing.T) {
 	t.Parallel()
 	emu, dir, run := setup(t, 300)
@@ -68,10 +70,44 @@ func TestRun_HealthScores(t *testing.T) {
 		}
 		checked++
 	}
-	var runs, perRun int
-	q := fmt.Sprintf("SELECT count(DISTINCT run_id), count(*) / count(DISTINCT run_id) FROM read_parquet('%s')", filepath.Join(dir, "exports", "account_health_history.parquet"))
-	if err := db.QueryRow(q).Scan(&runs, &perRun); err != nil || runs != 2 || perRun != len(scores) {
-		t.Fatalf("history: %d runs of %d rows (%v), want 2 of %d", runs, perRun, err, len(scores))
+	// The history is a file per run, holding that run's rows.
+	history := filepath.Join(dir, "exports", "account_health_history")
+	checkHistory := func(wantRuns int) []string {
+		t.Helper()
+		files, err := filepath.Glob(filepath.Join(history, "*.parquet"))
+		if err != nil || len(files) != wantRuns {
+			t.Fatalf("history files %v (%v), want %d", files, err, wantRuns)
+		}
+		for _, f := range files {
+			var runs, n int
+			var id string
+			q := fmt.Sprintf("SELECT count(DISTINCT run_id), count(*), any_value(run_id) FROM read_parquet('%s')", f)
+			if err := db.QueryRow(q).Scan(&runs, &n, &id); err != nil || runs != 1 || n != len(scores) || id+".parquet" != filepath.Base(f) {
+				t.Fatalf("%s: %d runs (%s) of %d rows (%v), want its run's %d", f, runs, id, n, err, len(scores))
+			}
+		}
+		return files
+	}
+	files := checkHistory(2)
+	// A run's file that is missing (its export failed after the commit) is
+	// written by the next run, and the single file of the whole history
+	// that ferry wrote before goes.
+	if err := os.Remove(files[0]); err != nil {
+		t.Fatal(err)
+	}
+	legacy := history + ".parquet"
+	if err := os.WriteFile(legacy, []byte("PAR1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	third := mustRun(t, run)
+	if got := checkHistory(3); got[0] != files[0] {
+		t.Fatalf("history files %v: %s not written again", got, files[0])
+	}
+	if _, err := os.Stat(legacy); !os.IsNotExist(err) {
+		t.Fatalf("the single history file is still there: %v", err)
+	}
+	if !strings.Contains(third.stdout, "nothing: both systems agree") {
+		t.Fatalf("third run wrote:\n%s", third.stdout)
 	}
 	if !strings.Contains(res.stdout, "nothing: both systems agree") {
 		t.Fatalf("second run wrote health again:\n%s", res.stdout)
