@@ -566,18 +566,26 @@ CREATE OR REPLACE TEMP MACRO changed(x) AS coalesce(CAST(x AS VARCHAR) IN (SELEC
 		} else if err := b.build(ctx, conn, m); err != nil {
 			return fail(&ModelError{Model: m, Err: err})
 		}
-		// In a full build each model's table goes to the file before the
-		// next is built: tables DuckDB has committed but not checkpointed
-		// stay in its memory, and at 1,000,000 contacts a full build ran
-		// out of memory_limit in its last marts (sf_task_upserts built
-		// alone in 6 s; the whole build now completes in 1 min 17 s).
-		// Only once DuckDB holds more than checkpointAbove: each
-		// checkpoint syncs the file, which small builds (every test's)
-		// would pay forty times for nothing. Best effort: DuckDB refuses a
+		// A model's table built whole goes to the file before the next is
+		// built: tables DuckDB has committed but not checkpointed stay in
+		// its memory, and at 1,000,000 contacts a full build ran out of
+		// memory_limit in its last marts (sf_task_upserts built alone in 6
+		// s; the whole build now completes in 1 min 17 s), as did the
+		// incremental build of a converged run, which rebuilds most
+		// tables whole. In a full build, once DuckDB holds more than
+		// checkpointAbove: each checkpoint syncs the file, which small
+		// builds (every test's) would pay forty times for nothing. In an
+		// incremental build, only after a table of checkpointRows or more:
+		// DuckDB's cache holds most of its limit there whatever was built,
+		// and a run after a few changes, which rebuilds a dozen small
+		// tables whole, would pay for each. Best effort: DuckDB refuses a
 		// checkpoint while another connection has a transaction open, and
 		// the build is right either way.
-		if opt.Changed == "" && m.Materialized != "view" && duckHolds(ctx, conn) > checkpointAbove {
-			conn.ExecContext(ctx, "CHECKPOINT")
+		if !incremental && m.Materialized != "view" {
+			if opt.Changed == "" && duckHolds(ctx, conn) > checkpointAbove ||
+				opt.Changed != "" && tableRows(ctx, conn, gen, m.Name) >= checkpointRows {
+				conn.ExecContext(ctx, "CHECKPOINT")
+			}
 		}
 		if opt.Changed != "" && !incremental && m.Materialized != "view" && len(m.RecordIDs) > 0 {
 			if reported, err = b.reportChanges(ctx, conn, qualified(gen, m.Name), prev, m, i+1); err != nil {
@@ -1061,6 +1069,18 @@ func (e *ModelError) Unwrap() error { return e.Err }
 // checkpointAbove is how much memory DuckDB holds before a full build
 // checkpoints after a model: a quarter of the default memory_limit.
 const checkpointAbove = 128 << 20
+
+// checkpointRows is how large a table an incremental build writes to the
+// file at once (see checkpointAbove).
+const checkpointRows = 100_000
+
+// tableRows is DuckDB's estimate of the rows of schema.table (0 when it
+// cannot tell).
+func tableRows(ctx context.Context, conn *sql.Conn, schema, table string) int64 {
+	var n sql.NullInt64
+	conn.QueryRowContext(ctx, "SELECT estimated_size FROM duckdb_tables() WHERE schema_name = $1 AND table_name = $2", schema, table).Scan(&n)
+	return n.Int64
+}
 
 // duckHolds is the memory DuckDB has in use, in bytes (0 when it cannot
 // tell).

@@ -411,8 +411,8 @@ func perTarget(s *runner.Summary) map[string]int {
 // against the steady run's.
 func printTable(results []*result) {
 	fmt.Println()
-	fmt.Println("| run | wall | extract | transform | load | extracted | re-read | written | Intercom requests (min) | Salesforce requests (min) | peak RSS |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| run | wall | extract | transform | load | commit | extracted | re-read | written | Intercom requests (min) | Salesforce requests (min) | peak RSS |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
 		var extracted, reread int64
 		for _, v := range r.sum.Extracted {
@@ -431,8 +431,8 @@ func printTable(results []*result) {
 		if r.expected != nil {
 			wcol += fmt.Sprintf(" (expected %d)", r.expected["intercom"]+r.expected["salesforce"])
 		}
-		fmt.Printf("| %s | %s | %s (%.0f rec/s) | %s | %s | %d | %d | %s | %d (%d) | %d (%d) | %.0f MiB |\n",
-			r.name, fmtDur(r.wall), fmtDur(ex), float64(extracted+reread)/ex.Seconds(), fmtDur(tr), load,
+		fmt.Printf("| %s | %s | %s (%.0f rec/s) | %s | %s | %s | %d | %d | %s | %d (%d) | %d (%d) | %.0f MiB |\n",
+			r.name, fmtDur(r.wall), fmtDur(ex), float64(extracted+reread)/ex.Seconds(), fmtDur(tr), load, fmtDur(r.sum.Stages["commit"]),
 			extracted, reread, wcol, r.reqIC, r.minIC, r.reqSF, r.minSF, float64(r.rssKiB)/1024)
 	}
 	fmt.Println()

@@ -89,10 +89,23 @@ func TestRun_HealthScores(t *testing.T) {
 		return files
 	}
 	files := checkHistory(2)
-	// A run's file that is missing (its export failed after the commit) is
-	// written by the next run, and the single file of the whole history
-	// that ferry wrote before goes.
+	// A run whose export failed after its commit (no file, not recorded as
+	// exported) is written by the next run; one already written is not
+	// written again; the single file of the whole history that ferry wrote
+	// before goes.
 	if err := os.Remove(files[0]); err != nil {
+		t.Fatal(err)
+	}
+	wh, err := duck.Open(filepath.Join(dir, "warehouse.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wh.Exec("DELETE FROM ferry.history_exports WHERE run_id = $1", strings.TrimSuffix(filepath.Base(files[0]), ".parquet")); err != nil {
+		t.Fatal(err)
+	}
+	wh.Close()
+	before, err := os.Stat(files[1])
+	if err != nil {
 		t.Fatal(err)
 	}
 	legacy := history + ".parquet"
@@ -102,6 +115,9 @@ func TestRun_HealthScores(t *testing.T) {
 	third := mustRun(t, run)
 	if got := checkHistory(3); got[0] != files[0] {
 		t.Fatalf("history files %v: %s not written again", got, files[0])
+	}
+	if after, err := os.Stat(files[1]); err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Fatalf("%s written again (%v)", files[1], err)
 	}
 	if _, err := os.Stat(legacy); !os.IsNotExist(err) {
 		t.Fatalf("the single history file is still there: %v", err)

@@ -561,7 +561,7 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 			return err
 		}
 	}
-	if err := r.commit(ctx, stages, loadErr); err != nil {
+	if err := r.timed("commit", func() error { return r.commit(ctx, stages, loadErr) }); err != nil {
 		return err
 	}
 	if err := r.hook("after-commit"); err != nil {
@@ -1520,15 +1520,15 @@ func (r *run) sfSink(ledger *load.Ledger) *salesforceload.Sink {
 		SpoolDir: filepath.Join(r.opt.DataDir, "tmp"), Ledger: ledger, State: r.st, RunID: r.id, Now: r.opt.Now, Log: r.log, Hook: r.opt.Hook}
 }
 
+// loadMemoryShare divides transform.memory_limit for the load's writes.
+const loadMemoryShare = 4
+
 // load writes the plan, sync by sync. Records are read from the syncs'
 // outbound views a chunk at a time and the ledger and rejects are saved
 // after each chunk, so that memory holds one chunk whatever the plan's
 // size. What stays in memory for a while: the ids a create's write_back
 // sends (bounded by the creates). Records that refer to ones created
 // earlier in the run find their ids in the ledger, a chunk at a time.
-// loadMemoryShare divides transform.memory_limit for the load's writes.
-const loadMemoryShare = 4
-
 func (r *run) load(ctx context.Context) (err error) {
 	p := r.opt.Pipeline
 	plan := r.plan
@@ -1549,10 +1549,19 @@ func (r *run) load(ctx context.Context) (err error) {
 	// spills (state.ShrinkMemory). The commit gets it all back.
 	restore, err := r.st.ShrinkMemory(ctx, loadMemoryShare)
 	if err != nil {
-		return err
+		// DuckDB could not give the memory back: the load goes on with it.
+		r.log.Warn("the load keeps DuckDB's whole memory_limit", "err", err)
+		restore = func(context.Context) error { return nil }
 	}
 	defer func() {
-		err = errors.Join(err, restore(context.WithoutCancel(ctx)))
+		rerr := restore(context.WithoutCancel(ctx))
+		switch {
+		case rerr == nil:
+		case err != nil: // not joined: a run with rejects would go on to commit
+			err = fmt.Errorf("%w (the load had stopped: %s)", rerr, err)
+		default:
+			err = rerr
+		}
 	}()
 	ledger := load.NewLedger(r.st, r.id, r.opt.Now)
 	// What is still buffered when the load stops early (an error, a
@@ -2355,6 +2364,12 @@ func (r *run) commit(ctx context.Context, stages Stage, loadErr error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit state: %w", err)
 	}
+	// The exports stream tables to files, sorting the sync log: a quarter
+	// of memory_limit does, spilling (at 1,000,000 contacts the first
+	// sync's exports at the whole limit were its peak, 1,037 MiB).
+	if restore, err := r.st.ShrinkMemory(ctx, loadMemoryShare); err == nil {
+		defer restore(context.WithoutCancel(ctx))
+	}
 	if stages&Load != 0 {
 		path, err := r.exportSyncLog(ctx)
 		if err != nil {
@@ -2378,28 +2393,22 @@ func (r *run) commit(ctx context.Context, stages Stage, loadErr error) error {
 	return nil
 }
 
-// exportHistory writes each run of main.account_health_history that has
-// no file yet to <data-dir>/exports/account_health_history/<run_id>.parquet
-// and returns this run's file. A run writes its own rows, not the whole
-// history: rewriting one file of every run cost a scheduled run more with
-// each run before it (205,000 accounts a run at 1,000,000 contacts, 63 ms a
-// run's worth), and a data dir on object storage uploaded it all again.
-// A run whose export failed after its commit is written by the next; the
-// one file of the history that ferry wrote before is replaced by these.
+// exportHistory writes each run of main.account_health_history not yet
+// exported (ferry.history_exports) to
+// <data-dir>/exports/account_health_history/<run_id>.parquet and returns
+// this run's file ("" if the run added no rows). A run writes its own
+// rows, not the whole history: rewriting one file of every run cost a
+// scheduled run more with each run before it (205,000 accounts a run at
+// 1,000,000 contacts, 63 ms a run's worth), and a data dir on object
+// storage uploaded it all again. A run whose export failed after its
+// commit is written by the next. The one file of the whole history that
+// ferry wrote before goes once its runs have files of their own.
 func (r *run) exportHistory(ctx context.Context) (string, error) {
 	dir := filepath.Join(r.opt.DataDir, "exports", "account_health_history")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	done := map[string]bool{}
-	files, err := filepath.Glob(filepath.Join(dir, "*.parquet"))
-	if err != nil {
-		return "", err
-	}
-	for _, f := range files {
-		done[strings.TrimSuffix(filepath.Base(f), ".parquet")] = true
-	}
-	rows, err := r.st.DB.QueryContext(ctx, "SELECT DISTINCT run_id FROM main.account_health_history WHERE run_id IS NOT NULL")
+	rows, err := r.st.DB.QueryContext(ctx, r.st.Stmt("HistoryNotExported"))
 	if err != nil {
 		return "", fmt.Errorf("export account_health_history: %w", err)
 	}
@@ -2410,27 +2419,33 @@ func (r *run) exportHistory(ctx context.Context) (string, error) {
 			rows.Close()
 			return "", fmt.Errorf("export account_health_history: %w", err)
 		}
-		if !done[id] {
-			missing = append(missing, id)
-		}
+		missing = append(missing, id)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return "", fmt.Errorf("export account_health_history: %w", err)
 	}
+	mine := ""
 	for _, id := range missing {
 		if strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
 			return "", fmt.Errorf("export account_health_history: run id %q is not a file name", id)
 		}
+		path := filepath.Join(dir, id+".parquet")
 		q := "SELECT * FROM main.account_health_history WHERE run_id = " + state.QuoteString(id)
-		if err := r.writeParquet(ctx, q, filepath.Join(dir, id+".parquet")); err != nil {
+		if err := r.writeParquet(ctx, q, path); err != nil {
 			return "", fmt.Errorf("export account_health_history: %w", err)
+		}
+		if _, err := r.st.DB.ExecContext(ctx, r.st.Stmt("HistoryExported"), id, r.opt.Now().UTC()); err != nil {
+			return "", fmt.Errorf("export account_health_history: %w", err)
+		}
+		if id == r.id {
+			mine = path
 		}
 	}
 	if err := os.Remove(dir + ".parquet"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("export account_health_history: %w", err)
 	}
-	return filepath.Join(dir, r.id+".parquet"), nil
+	return mine, nil
 }
 
 // onboardingPeople lists the Intercom contacts whose data events are read

@@ -338,3 +338,13 @@ INNER JOIN main.int_people_identity AS people
 WHERE opportunities.is_won AND NOT opportunities.is_deleted
   AND opportunities.close_date >= CAST($1 AS DATE)
 ORDER BY 1;
+
+-- name: HistoryNotExported
+-- The runs of account_health_history without a file of their own yet.
+SELECT DISTINCT run_id FROM main.account_health_history
+WHERE run_id IS NOT NULL
+  AND run_id NOT IN (SELECT run_id FROM ferry.history_exports)
+ORDER BY run_id;
+
+-- name: HistoryExported
+INSERT OR REPLACE INTO ferry.history_exports VALUES ($1, $2);
