@@ -503,6 +503,7 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 				return err
 			}
 		}
+		debug.FreeOSMemory() // and with what Go no longer holds
 		var syncs []load.Source
 		for _, s := range r.opt.Pipeline.Syncs {
 			syncs = append(syncs, syncSource(s))
@@ -2363,12 +2364,6 @@ func (r *run) commit(ctx context.Context, stages Stage, loadErr error) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit state: %w", err)
-	}
-	// The exports stream tables to files, sorting the sync log: a quarter
-	// of memory_limit does, spilling (at 1,000,000 contacts the first
-	// sync's exports at the whole limit were its peak, 1,037 MiB).
-	if restore, err := r.st.ShrinkMemory(ctx, loadMemoryShare); err == nil {
-		defer restore(context.WithoutCancel(ctx))
 	}
 	if stages&Load != 0 {
 		path, err := r.exportSyncLog(ctx)
