@@ -493,17 +493,7 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 		}
 	}
 	if stages&(Plan|Load) != 0 {
-		if stages&Transform != 0 {
-			// The plan is read from a fresh DuckDB, as the models were
-			// built from one: what the build left in its allocator came on
-			// top of the plan's memory_limit (1,048 MiB at 1,000,000
-			// contacts in the first sync's plan, against ~880 MiB read
-			// from a fresh one).
-			if err := r.st.Reopen(ctx); err != nil {
-				return err
-			}
-		}
-		debug.FreeOSMemory() // and with what Go no longer holds
+		debug.FreeOSMemory() // the plan is read with what Go no longer holds given back
 		var syncs []load.Source
 		for _, s := range r.opt.Pipeline.Syncs {
 			syncs = append(syncs, syncSource(s))
