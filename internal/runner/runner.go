@@ -494,6 +494,15 @@ func (r *run) execute(ctx context.Context, stages Stage) error {
 	}
 	if stages&(Plan|Load) != 0 {
 		debug.FreeOSMemory() // the plan is read with what Go no longer holds given back
+		// And from here a DuckDB thread that allocated more than 16MB in a
+		// task flushes what it cached when the task ends (the default is
+		// 128MB): at 1,000,000 contacts the plan peaked at 914 MiB resident
+		// with the default and 851 MiB with this, in the same time. Not for
+		// the models: with it set from the start, sf_task_upserts ran out
+		// of memory_limit in the echo or converged run at that scale.
+		if _, err := r.st.DB.ExecContext(ctx, "SET GLOBAL allocator_flush_threshold = '16MB'"); err != nil {
+			r.log.Debug("allocator_flush_threshold not set", "err", err)
+		}
 		var syncs []load.Source
 		for _, s := range r.opt.Pipeline.Syncs {
 			syncs = append(syncs, syncSource(s))
