@@ -74,15 +74,21 @@ func (s *Store) LimitMemory(ctx context.Context, dir, limit string) error {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return fmt.Errorf("create temp directory: %w", err)
 	}
-	for _, q := range []string{
-		"SET GLOBAL memory_limit = '" + strings.ReplaceAll(limit, "'", "''") + "'",
-		"SET GLOBAL temp_directory = '" + strings.ReplaceAll(tmp, "'", "''") + "'",
-	} {
-		if _, err := s.DB.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("configure duckdb: %w", err)
-		}
+	if err := s.setMemoryLimit(ctx, limit); err != nil {
+		return err
+	}
+	if _, err := s.DB.ExecContext(ctx, "SET GLOBAL temp_directory = "+QuoteString(tmp)); err != nil {
+		return fmt.Errorf("configure duckdb: %w", err)
 	}
 	s.limit = limit
+	return nil
+}
+
+// setMemoryLimit sets DuckDB's memory_limit for every connection.
+func (s *Store) setMemoryLimit(ctx context.Context, limit string) error {
+	if _, err := s.DB.ExecContext(ctx, "SET GLOBAL memory_limit = "+QuoteString(limit)); err != nil {
+		return fmt.Errorf("configure duckdb: %w", err)
+	}
 	return nil
 }
 
@@ -102,15 +108,11 @@ func (s *Store) ShrinkMemory(ctx context.Context, div int64) (restore func(conte
 	if err != nil {
 		return nil, fmt.Errorf("configure duckdb: %w", err)
 	}
-	if _, err := s.DB.ExecContext(ctx, fmt.Sprintf("SET GLOBAL memory_limit = '%dB'", n/div)); err != nil {
-		return nil, fmt.Errorf("configure duckdb: %w", err)
+	if err := s.setMemoryLimit(ctx, fmt.Sprintf("%dB", n/div)); err != nil {
+		return nil, err
 	}
-	return func(ctx context.Context) error {
-		if _, err := s.DB.ExecContext(ctx, "SET GLOBAL memory_limit = '"+strings.ReplaceAll(s.limit, "'", "''")+"'"); err != nil {
-			return fmt.Errorf("configure duckdb: %w", err)
-		}
-		return nil
-	}, nil
+	limit := s.limit
+	return func(ctx context.Context) error { return s.setMemoryLimit(ctx, limit) }, nil
 }
 
 // sizeBytes reads a size as DuckDB does: KB, MB, GB and TB are powers of
