@@ -27,6 +27,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/duckdb/duckdb-go/v2"
+
 	"github.com/ferry-sync/ferry/internal/state"
 )
 
@@ -401,6 +403,9 @@ type BuildOptions struct {
 	Warn func(error)
 	// Kept, when non-nil, is told of each model kept that way.
 	Kept func(m Model)
+	// Retried, when non-nil, is told of each table built a second time
+	// because DuckDB ran out of memory_limit the first (builder.build).
+	Retried func(m Model, err error)
 	// CompactAt is the size, as a fraction of an incremental model's base
 	// rows, past which its overlay (the rows and superseded ids incremental
 	// builds added) is folded into a new base table; 0 means 0.05.
@@ -482,7 +487,7 @@ func Build(ctx context.Context, db *sql.DB, models []Model, opt BuildOptions) er
 	// + 1) that added them: an incremental model's delta was computed
 	// against the ids of the steps before it, and its published rows are
 	// filtered by exactly those.
-	b := builder{gen: gen, changed: qualified(gen, "$changed")}
+	b := builder{gen: gen, changed: qualified(gen, "$changed"), retried: opt.Retried}
 	changed := opt.Changed
 	if changed == "" {
 		changed = "SELECT NULL::VARCHAR AS id WHERE false"
@@ -667,6 +672,9 @@ type querier interface {
 type builder struct {
 	gen     string // the generation's schema
 	changed string // its table of changed record ids (id, step)
+	// retried, when non-nil, is told of a table built again after DuckDB
+	// ran out of memory_limit (BuildOptions.Retried).
+	retried func(m Model, err error)
 }
 
 // delta is an incremental model's pending change to its published table:
@@ -754,14 +762,34 @@ func anyIDIn(m Model, ids string) string {
 }
 
 // build creates gen.<m> as a view or a table of its SELECT.
+//
+// A table that DuckDB runs out of memory_limit building is built once more,
+// after a checkpoint: the failed statement left nothing behind, and at
+// 1,000,000 contacts a full build's last tables ran out now and then with
+// the same data and models, each of which builds alone in well under half
+// the limit (docs/decisions.md). b.retried is told of it.
 func (b builder) build(ctx context.Context, conn querier, m Model) error {
 	// The model name is validated against nameRe, so quoting is enough.
 	kind := "TABLE"
 	if m.Materialized == "view" {
 		kind = "VIEW"
 	}
-	_, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE %s %s AS\n%s", kind, qualified(b.gen, m.Name), m.SQL))
+	stmt := fmt.Sprintf("CREATE %s %s AS\n%s", kind, qualified(b.gen, m.Name), m.SQL)
+	_, err := conn.ExecContext(ctx, stmt)
+	if m.Materialized != "view" && outOfMemory(err) {
+		if b.retried != nil {
+			b.retried(m, err)
+		}
+		conn.ExecContext(ctx, "CHECKPOINT")
+		_, err = conn.ExecContext(ctx, stmt)
+	}
 	return err
+}
+
+// outOfMemory reports whether err is DuckDB running out of memory_limit.
+func outOfMemory(err error) bool {
+	var de *duckdb.Error
+	return errors.As(err, &de) && de.Type == duckdb.ErrorTypeOutOfMemory
 }
 
 // buildDelta stores the rows of an incremental model whose record ids

@@ -481,3 +481,37 @@ CREATE TABLE raw.y (id VARCHAR, w VARCHAR); INSERT INTO raw.y VALUES ('1', 'p'),
 		t.Errorf("main.c = %d, %v; want the kept count 2", n, err)
 	}
 }
+
+// TestBuild_BuildsAgainAfterOutOfMemory: a table DuckDB runs out of
+// memory_limit building is built once more (and the build fails if that runs
+// out too); a model that fails otherwise is not built again.
+func TestBuild_BuildsAgainAfterOutOfMemory(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		sql     string
+		retried int
+		oom     bool
+	}{
+		// A list of 20,000,000 numbers cannot spill: past 16MB it runs out.
+		{"SELECT list(range) AS l FROM range(20000000)", 1, true},
+		{"SELECT no_such_column FROM range(3)", 0, false},
+	} {
+		db, ms := fixture(t, "SET GLOBAL memory_limit = '16MB'", map[string]string{"big.sql": tc.sql})
+		var retried []string
+		err := transform.Build(t.Context(), db, ms, transform.BuildOptions{Retried: func(m transform.Model, err error) {
+			retried = append(retried, m.Name)
+			if !strings.Contains(err.Error(), "Out of Memory") {
+				t.Errorf("retried after %v, want only an out-of-memory error", err)
+			}
+		}})
+		if err == nil {
+			t.Fatalf("%s: built under 16MB; the test needs a model that cannot", tc.sql)
+		}
+		if got := strings.Contains(err.Error(), "Out of Memory"); got != tc.oom {
+			t.Errorf("%s: err = %v, out of memory %v, want %v", tc.sql, err, got, tc.oom)
+		}
+		if len(retried) != tc.retried || tc.retried > 0 && retried[0] != "big" {
+			t.Errorf("%s: built again %v, want %d time(s)", tc.sql, retried, tc.retried)
+		}
+	}
+}

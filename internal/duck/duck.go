@@ -26,7 +26,9 @@ func Open(path string) (*sql.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open duckdb %s: %w", path, err)
 	}
-	for _, s := range []string{"SET TimeZone = 'UTC'", "SET preserve_insertion_order = false"} {
+	// GLOBAL: a plain SET of TimeZone holds for the one pooled connection
+	// that ran it, and the others took the machine's time zone.
+	for _, s := range []string{"SET GLOBAL TimeZone = 'UTC'", "SET GLOBAL preserve_insertion_order = false"} {
 		if _, err := db.Exec(s); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("configure duckdb: %w", err)

@@ -1464,6 +1464,9 @@ func (r *run) transform(ctx context.Context) error {
 		kept++
 		r.log.Debug("model kept: its inputs did not change", "model", m.Name)
 	}
+	opt.Retried = func(m transform.Model, err error) {
+		r.log.Warn("model built again: DuckDB ran out of memory_limit (transform.memory_limit) the first time", "model", m.Name, "err", err)
+	}
 	if err := transform.Build(ctx, r.st.DB, models, opt); err != nil {
 		return err
 	}

@@ -45,26 +45,30 @@ pairs AS (
     SELECT * FROM company_pairs
 ),
 
--- The configured values of the pairs' records only: joined whole, the
--- second lookup built its hash table over every value (10 s of an 11 s
--- incremental build at 1,000,000 contacts).
-pair_values AS (
-    SELECT * FROM int_configured_values
-    WHERE NOT is_incremental()
-       OR record_id IN (SELECT intercom_id FROM pairs UNION ALL SELECT sf_id FROM pairs)
+-- Each side's configured values of the mapped fields only, and in an
+-- incremental build of the pairs' records only: int_configured_values holds
+-- every field the pipeline names of every object (22,000,000 rows at
+-- 1,000,000 contacts), and a lookup joined with all of it built its hash
+-- table over every value.
+ic_pair_values AS (
+    SELECT record_id, field, value FROM int_configured_values
+    WHERE source IN ('intercom__contacts', 'intercom__companies')
+      AND field IN (SELECT intercom_field FROM config.field_map)
+      AND (NOT is_incremental() OR record_id IN (SELECT intercom_id FROM pairs))
 ),
 
--- Materialised before the snapshot join, so that the two value lookups
--- and the snapshot are not all held as hash tables at once (a full build
--- at 1,000,000 contacts is close to the 512 MB memory_limit).
-field_values AS MATERIALIZED (
+sf_pair_values AS (
+    SELECT record_id, field, value FROM int_configured_values
+    WHERE source IN ('salesforce__contact', 'salesforce__lead', 'salesforce__account')
+      AND field IN (SELECT salesforce_field FROM config.field_map)
+      AND (NOT is_incremental() OR record_id IN (SELECT sf_id FROM pairs))
+),
+
+-- One lookup at a time, each materialised before the next, so that two
+-- value hash tables and the snapshot's are never held at once.
+ic_field_values AS MATERIALIZED (
     SELECT
-        pairs.entity,
-        pairs.intercom_id,
-        pairs.sf_object,
-        pairs.sf_id,
-        pairs.ic_updated_at,
-        pairs.sf_updated_at,
+        pairs.*,
         field_map.position,
         field_map.intercom_field,
         field_map.salesforce_field,
@@ -72,29 +76,49 @@ field_values AS MATERIALIZED (
         field_map.direction,
         field_map.value_type,
         field_map.has_values,
-        -- Intercom's value in Salesforce's vocabulary where the field has a
-        -- value map (sync.<entity>.fields[].values), so that the two
-        -- compare; a value the map lacks, with no default, is unmapped.
-        CASE WHEN field_map.has_values AND ferry_norm(ic_values.value, field_map.value_type) IS NOT NULL
-             THEN coalesce(value_map.salesforce_value, field_map.default_value)
-             ELSE ferry_norm(ic_values.value, field_map.value_type) END AS ic_value,
-        CASE WHEN field_map.has_values AND ferry_norm(ic_values.value, field_map.value_type) IS NOT NULL
-              AND value_map.salesforce_value IS NULL AND field_map.default_value IS NULL
-             THEN ic_values.value END AS ic_unmapped,
-        ferry_norm(sf_values.value, field_map.value_type) AS sf_value
+        field_map.default_value,
+        ic_values.value AS ic_raw
     FROM pairs
     INNER JOIN config.field_map AS field_map
         ON field_map.entity = pairs.entity
-    LEFT JOIN pair_values AS ic_values
+    LEFT JOIN ic_pair_values AS ic_values
         ON ic_values.record_id = pairs.intercom_id
         AND ic_values.field = field_map.intercom_field
+),
+
+field_values AS MATERIALIZED (
+    SELECT
+        v.entity,
+        v.intercom_id,
+        v.sf_object,
+        v.sf_id,
+        v.ic_updated_at,
+        v.sf_updated_at,
+        v.position,
+        v.intercom_field,
+        v.salesforce_field,
+        v.owner,
+        v.direction,
+        v.value_type,
+        v.has_values,
+        -- Intercom's value in Salesforce's vocabulary where the field has a
+        -- value map (sync.<entity>.fields[].values), so that the two
+        -- compare; a value the map lacks, with no default, is unmapped.
+        CASE WHEN v.has_values AND ferry_norm(v.ic_raw, v.value_type) IS NOT NULL
+             THEN coalesce(value_map.salesforce_value, v.default_value)
+             ELSE ferry_norm(v.ic_raw, v.value_type) END AS ic_value,
+        CASE WHEN v.has_values AND ferry_norm(v.ic_raw, v.value_type) IS NOT NULL
+              AND value_map.salesforce_value IS NULL AND v.default_value IS NULL
+             THEN v.ic_raw END AS ic_unmapped,
+        ferry_norm(sf_values.value, v.value_type) AS sf_value
+    FROM ic_field_values AS v
     LEFT JOIN config.value_map AS value_map
-        ON value_map.entity = field_map.entity
-        AND value_map.position = field_map.position
-        AND value_map.intercom_value = ic_values.value
-    LEFT JOIN pair_values AS sf_values
-        ON sf_values.record_id = pairs.sf_id
-        AND sf_values.field = field_map.salesforce_field
+        ON value_map.entity = v.entity
+        AND value_map.position = v.position
+        AND value_map.intercom_value = v.ic_raw
+    LEFT JOIN sf_pair_values AS sf_values
+        ON sf_values.record_id = v.sf_id
+        AND sf_values.field = v.salesforce_field
 ),
 
 -- Likewise the snapshot rows of the pairs only.

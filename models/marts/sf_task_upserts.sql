@@ -103,7 +103,8 @@ current_values AS (
     FROM current_tasks
     INNER JOIN int_configured_values AS held
         ON held.record_id = current_tasks.sf_id
-    WHERE NOT is_incremental() OR held.record_id IN (SELECT sf_id FROM current_tasks)
+    WHERE held.source = 'salesforce__task'
+      AND (NOT is_incremental() OR held.record_id IN (SELECT sf_id FROM current_tasks))
 ),
 
 final AS (
