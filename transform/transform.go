@@ -766,8 +766,8 @@ func anyIDIn(m Model, ids string) string {
 // A table that DuckDB runs out of memory_limit building is built once more,
 // after a checkpoint: the failed statement left nothing behind, and at
 // 1,000,000 contacts a full build's last tables ran out now and then with
-// the same data and models, each of which builds alone in well under half
-// the limit (docs/decisions.md). b.retried is told of it.
+// the same data and models, and each of those builds alone at 200MB
+// (docs/decisions.md). b.retried is told of it.
 func (b builder) build(ctx context.Context, conn querier, m Model) error {
 	// The model name is validated against nameRe, so quoting is enough.
 	kind := "TABLE"

@@ -1326,6 +1326,12 @@ func (r *run) modelsChanged(ctx context.Context, models []transform.Model) ([]st
 	return out, nil
 }
 
+// modelRetried logs a model table built a second time because DuckDB ran
+// out of memory_limit the first (transform.BuildOptions.Retried).
+func (r *run) modelRetried(m transform.Model, err error) {
+	r.log.Warn("model built again: DuckDB ran out of memory_limit (transform.memory_limit) the first time", "model", m.Name, "err", err)
+}
+
 // ErrSelect matches a --select naming no model.
 var ErrSelect = errors.New("bad selection")
 
@@ -1338,7 +1344,7 @@ func (r *run) buildSelected(ctx context.Context, models []transform.Model) error
 		return fmt.Errorf("%w: %v", ErrSelect, err)
 	}
 	took := map[string]time.Duration{}
-	opt := transform.BuildOptions{Only: only, Took: func(m transform.Model, d time.Duration, _ bool) {
+	opt := transform.BuildOptions{Only: only, Retried: r.modelRetried, Took: func(m transform.Model, d time.Duration, _ bool) {
 		took[m.Name] = d
 		r.log.Debug("model built", "model", m.Name, "elapsed", d.Round(time.Millisecond))
 	}}
@@ -1464,9 +1470,7 @@ func (r *run) transform(ctx context.Context) error {
 		kept++
 		r.log.Debug("model kept: its inputs did not change", "model", m.Name)
 	}
-	opt.Retried = func(m transform.Model, err error) {
-		r.log.Warn("model built again: DuckDB ran out of memory_limit (transform.memory_limit) the first time", "model", m.Name, "err", err)
-	}
+	opt.Retried = r.modelRetried
 	if err := transform.Build(ctx, r.st.DB, models, opt); err != nil {
 		return err
 	}
